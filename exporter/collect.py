@@ -1,0 +1,138 @@
+"""Load a vault and normalize it: files -> raw notes -> one normalized Collection.
+
+This is the front half shared by every product: walk, read, parse (pandoc, batched),
+then the transforms in order, each a pure function returning blocks and problems.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+from exporter.config import Options
+from exporter.diagnostics import Report
+from exporter.model.document import Collection, Note
+from exporter.readers import RawNote, read_note, walk
+from exporter.transforms import embeds, links, sanitize, structure
+from exporter.transforms.citations import cite
+from exporter.vault import Index
+from exporter.writers import pandoc
+
+Progress = Callable[[str, int, int], None]
+
+
+def note_ids(paths: list[str]) -> dict[str, str]:
+    """Stable ASCII ids from file stems, unique in the vault, starting with a letter."""
+    ids: dict[str, str] = {}
+    used: set[str] = set()
+    for p in paths:
+        stem = p.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        ascii_ = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+        base = "n-" + (re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-") or "note")
+        ident, k = base, 1
+        while ident in used:
+            k += 1
+            ident = f"{base}-{k}"
+        used.add(ident)
+        ids[p] = ident
+    return ids
+
+
+def _problems(report: Report, raw: RawNote, problems: list[tuple[str, str, str]]) -> None:
+    for code, needle, message in problems:
+        line = raw.line_of(needle) if needle else None
+        report.add(code, raw.path, message, line)
+
+
+def collect(root: Path, options: Options = Options(), progress: Progress | None = None) -> tuple[Collection, Report]:
+    report = Report()
+    root = root.resolve()
+    files = walk(root, report)
+
+    # load: files -> raw notes (frontmatter, byline, title)
+    raws: list[RawNote] = []
+    for rel in files.notes:
+        got = read_note(root, rel)
+        if isinstance(got, RawNote):
+            raws.append(got)
+        else:
+            report.extend([got])
+        if progress:
+            progress("read", len(raws), len(files.notes))
+
+    # parse: every body in a handful of pandoc processes
+    parsed = pandoc.parse([r.body for r in raws])
+    ids = note_ids([r.path for r in raws])
+    notes: list[Note] = []
+    kept: list[RawNote] = []
+    for raw, blocks in zip(raws, parsed, strict=True):
+        if isinstance(blocks, str):
+            report.add("unreadable", raw.path, f"markdown could not be parsed: {blocks}")
+            continue
+        vid = raw.meta.get("videoId")
+        if vid is not None and raw.video_id is None:
+            report.add("no-video-id", raw.path, f"videoId {str(vid)!r} is not an 11-character YouTube id",
+                       raw.line_of("videoId"))
+        lang = raw.meta.get("lang") or raw.meta.get("language")
+        note = Note(
+            id=ids[raw.path], path=raw.path, title=raw.title, meta=raw.meta, channel=raw.channel,
+            channel_name=raw.channel_name, video_id=raw.video_id,
+            lang=str(lang) if isinstance(lang, str) and lang.strip() else None,
+        )
+        # normalize, per note: structure, citations, heading ids
+        blocks = structure.tidy(blocks)
+        cited = cite(blocks, title=raw.title, channel=raw.channel_name, video_id=raw.video_id,
+                     wording=options.wording, reading=options.reading)
+        _problems(report, raw, cited.problems)
+        note.blocks, note.headings = structure.number_headings(cited.blocks)
+        note.citations, note.reading = cited.citations, cited.reading
+        notes.append(note)
+        kept.append(raw)
+
+    # vault: the link index, then links resolved per note
+    index = Index.build(kept)
+    targets = {
+        n.path: links.Target(n.id, n.title, tuple(n.headings), frozenset(
+            d["c"][0][0][1:] for d in _divs(n.blocks) if d["c"][0][0].startswith("^")))
+        for n in notes
+    }
+    sources: dict[str, embeds.Source] = {}
+    for raw, note in zip(kept, notes, strict=True):
+        linked = links.link(note.blocks, links.Context(raw.path, index, targets, files.assets))
+        _problems(report, raw, linked.problems)
+        note.blocks, note.assets = linked.blocks, sorted(set(linked.assets))
+        sources[note.path] = embeds.Source(note.path, targets[note.path], note.blocks)
+
+    # embeds, then safety last so nothing unsafe can come back in
+    for raw, note in zip(kept, notes, strict=True):
+        done = embeds.transclude(note.path, note.blocks, index, sources)
+        _problems(report, raw, done.problems)
+        clean = sanitize.sanitize(done.blocks)
+        for what in sorted(set(clean.removed)):
+            report.add("unsafe-content", raw.path, f"removed {what}")
+        note.blocks = clean.blocks
+        note.assets = sorted(set(note.assets) | _embedded_assets(note.blocks))
+        report.add("reading", raw.path, f"timestamp reading: {note.reading}")
+        if progress:
+            progress("normalize", len(notes), len(notes))
+
+    assets = {a: str(files.assets[a]) for n in notes for a in n.assets if a in files.assets}
+    return Collection(root=str(root), notes=notes, assets=assets), report
+
+
+def _divs(blocks: list) -> list:
+    from exporter.model.ast import iter_nodes
+
+    return iter_nodes(blocks, "Div")
+
+
+def _embedded_assets(blocks: list) -> set[str]:
+    from exporter.model.ast import iter_nodes, kv
+
+    found = set()
+    for x in iter_nodes(blocks, "Image") + iter_nodes(blocks, "Link"):
+        if a := kv(x["c"][0]).get("asset"):
+            found.add(a)
+    return found

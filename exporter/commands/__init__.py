@@ -1,0 +1,1 @@
+"""The commands a user runs, each the pipeline in order."""

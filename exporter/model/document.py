@@ -1,0 +1,109 @@
+"""Collection, Note, Citation, Source: the normalized model between transforms and writers.
+
+A note body is a list of pandoc JSON blocks (the pandoc AST, as dicts), already normalized:
+
+- a resolved link to another note is ``Link`` with class ``internal`` and key/values
+  ``note=<note id>`` and optionally ``anchor=<heading id>``; its URL is empty until a writer
+  decides what it is in its product (relative .md path, page jump, chapter href);
+- an unresolved link is ``Span`` with class ``unresolved`` holding the label;
+- an embedded asset is ``Image`` with key ``asset=<vault-relative path>``;
+- a citation is a pandoc ``Note`` (footnote) holding one ``Para`` with class-free inlines;
+  the ``Note`` is preceded by an empty ``Span`` with class ``citation`` and ``n=<index>``
+  pointing into ``Note.citations``, so writers can restyle footnotes without re-parsing;
+- headings carry unique ids (unique within the note).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Block = dict[str, Any]
+Inline = dict[str, Any]
+
+YOUTUBE = "https://www.youtube.com/watch?v="
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One cited instant of a video."""
+
+    seconds: int
+    label: str  # human form, "1:33" or "1:04:14"
+    url: str | None  # deep link; None when the note has no videoId
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One run of timestamp spans: one footnote."""
+
+    video_id: str | None
+    title: str
+    channel: str | None
+    moments: tuple[Moment, ...]
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """A cited video, for the Sources lists."""
+
+    video_id: str
+    title: str
+    channel: str | None
+
+    @property
+    def url(self) -> str:
+        return YOUTUBE + self.video_id
+
+
+@dataclass
+class Note:
+    id: str  # stable slug, unique in the vault; used for anchors and file names
+    path: str  # vault-relative POSIX path of the source file
+    title: str
+    meta: dict[str, Any]  # frontmatter as read (JSON-safe values)
+    channel: str | None  # channel slug from the byline
+    channel_name: str | None  # display name of the channel (label or slug)
+    video_id: str | None
+    lang: str | None
+    blocks: list[Block] = field(default_factory=list)
+    headings: list[Heading] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    assets: list[str] = field(default_factory=list)  # vault-relative paths this note embeds
+    reading: str = "none"  # timestamp reading chosen: "H:MM:SS", "MM:SS", "mixed", "none"
+
+    @property
+    def folder(self) -> str:
+        return self.path.rpartition("/")[0]
+
+    @property
+    def source(self) -> Source | None:
+        return Source(self.video_id, self.title, self.channel_name) if self.video_id else None
+
+
+@dataclass
+class Collection:
+    """The normalized vault: notes in reading order, plus what the products need around them."""
+
+    root: str  # absolute path of the vault
+    notes: list[Note]
+    assets: dict[str, str] = field(default_factory=dict)  # vault path -> absolute path
+
+    def by_id(self) -> dict[str, Note]:
+        return {n.id: n for n in self.notes}
+
+    def sources(self, notes: list[Note] | None = None) -> list[Source]:
+        """Every cited video, in order of first citation."""
+        seen: dict[str, Source] = {}
+        for note in notes if notes is not None else self.notes:
+            for c in note.citations:
+                if c.video_id and c.video_id not in seen:
+                    seen[c.video_id] = Source(c.video_id, c.title, c.channel)
+        return list(seen.values())

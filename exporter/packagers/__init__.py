@@ -1,0 +1,1 @@
+"""Turn written text into product files: bundle (zip), PDF (WeasyPrint), EPUB (EbookLib)."""

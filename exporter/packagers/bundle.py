@@ -1,0 +1,80 @@
+"""Package the markdown bundle: folder, index.md, manifest.json, copied assets, reproducible zip."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import quote
+
+from exporter.model.document import Collection, Note
+from exporter.packagers.output import atomic_dir, atomic_file, source_date_epoch
+from exporter.writers import markdown
+
+
+def _index(title: str, notes: list[Note], collection: Collection) -> str:
+    groups: dict[str, list[Note]] = {}
+    names: dict[str, str] = {}
+    for n in notes:
+        groups.setdefault(n.channel or "", []).append(n)
+        if n.channel and (n.channel not in names or names[n.channel] == n.channel):
+            names[n.channel] = n.channel_name or n.channel
+    lines = [f"# {title}", "", f"{len(notes)} notes from {len([g for g in groups if g])} channels.", ""]
+    for channel in sorted(groups, key=lambda c: (c == "", names.get(c, c).casefold())):
+        lines += [f"## {_escape(names.get(channel, '')) or 'Other notes'}", ""]
+        for n in sorted(groups[channel], key=lambda n: n.title.casefold()):
+            lines.append(f"- [{_escape(n.title)}]({quote(markdown.bundle_path(n), safe='/')})")
+        lines.append("")
+    sources = collection.sources(notes)
+    if sources:
+        lines += ["## Sources", ""]
+        for i, s in enumerate(sources, 1):
+            who = f", {_escape(s.channel)}" if s.channel else ""
+            lines.append(f"{i}. “{_escape(s.title)}”{who}: <{s.url}>")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\`*_[]<>#|!" else c for c in text)
+
+
+def _zip(folder: Path, target: Path, epoch: int) -> None:
+    stamp = time.gmtime(epoch)[:6]
+    with atomic_file(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(f"{folder.name}/{path.relative_to(folder).as_posix()}", stamp)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, path.read_bytes(), compresslevel=9)
+
+
+def package(collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None) -> Path:
+    """Write out/ (a folder) and out.zip; returns the zip path."""
+    texts = markdown.write_notes(notes, {n.id: n for n in notes})
+    manifest = []
+    with atomic_dir(out) as tmp:
+        for note in notes:
+            rel = markdown.bundle_path(note)
+            data = texts[rel].encode("utf-8")
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+            manifest.append({
+                "path": rel, "source": note.path, "title": note.title, "videoId": note.video_id,
+                "channel": note.channel, "url": note.source.url if note.source else None,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            })
+        assets = sorted({a for n in notes for a in n.assets if a in collection.assets})
+        for a in assets:
+            (tmp / a).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(collection.assets[a], tmp / a)
+        (tmp / "index.md").write_text(_index(title, notes, collection), encoding="utf-8")
+        doc = {"title": title, "notes": manifest, "assets": assets}
+        (tmp / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    zip_path = out.with_name(out.name + ".zip")
+    _zip(out, zip_path, source_date_epoch(epoch))
+    return zip_path

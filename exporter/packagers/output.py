@@ -1,0 +1,63 @@
+"""Atomic outputs and the one source of build time: nothing half-written, same bytes twice."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest date a zip entry can hold
+
+
+def source_date_epoch(value: int | None = None) -> int:
+    """SOURCE_DATE_EPOCH when set, else a fixed date, so outputs never depend on the clock."""
+    if value is not None:
+        return value
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    try:
+        return max(DEFAULT_EPOCH, int(raw)) if raw else DEFAULT_EPOCH
+    except ValueError:
+        return DEFAULT_EPOCH
+
+
+@contextlib.contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside target; rename it over target only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_bytes(target: Path, data: bytes) -> None:
+    with atomic_file(target) as tmp:
+        tmp.write_bytes(data)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder; it replaces target only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / "x")
+        os.replace(tmp, target)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,119 @@
+"""Read one file into a RawNote: frontmatter, byline, title; or a diagnostic saying why not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+from exporter.diagnostics import Diagnostic
+
+BYLINE = re.compile(
+    r"\A[ \t]*From:[ \t]*\[\[[ \t]*([^\]|#]+?)[ \t]*(?:\\?\|[ \t]*([^\]]*?)[ \t]*)?\]\][ \t]*"
+    r"(?:<br\s*/?>)?[ \t]*(?:\n|\Z)"
+)
+H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.M)
+FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)", re.M)
+VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+
+
+@dataclass
+class RawNote:
+    path: str  # vault-relative POSIX
+    body: str  # markdown after frontmatter and byline
+    body_line: int  # 1-based line of the file where body starts
+    source: str  # the whole file text, to locate diagnostics
+    meta: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+    channel: str | None = None
+    channel_name: str | None = None
+    video_id: str | None = None
+
+    def line_of(self, needle: str, start: int = 0) -> int | None:
+        """Line of the first occurrence of needle in the file, for diagnostics."""
+        i = self.source.find(needle, start)
+        return self.source.count("\n", 0, i) + 1 if i >= 0 else None
+
+
+def _plain(value: Any) -> Any:
+    """Frontmatter values made JSON-safe (dates as ISO strings)."""
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _first_h1(body: str) -> str | None:
+    """The first ATX H1 outside fenced code."""
+    in_fence = False
+    for line in body.splitlines():
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if not in_fence and (m := H1.match(line)):
+            return m.group(1).strip()
+    return None
+
+
+def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
+    path = root / rel
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return Diagnostic("unreadable", rel, f"cannot read file: {e.strerror or e}")
+    if b"\x00" in data[:8192]:
+        return Diagnostic("unreadable", rel, "binary file (contains NUL bytes), not a text note")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return Diagnostic("unreadable", rel, f"not UTF-8 (byte 0x{data[e.start]:02x})", line)
+    text = unicodedata.normalize("NFC", text.lstrip("\ufeff").replace("\r\n", "\n"))
+    try:
+        meta, body = frontmatter.parse(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1  # +1 for the opening ---, +1 1-based
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        return Diagnostic("unreadable", rel, f"broken YAML frontmatter: {problem}", line)
+    except Exception as e:  # a handler may raise other errors on odd input
+        return Diagnostic("unreadable", rel, f"broken frontmatter: {e}", 1)
+    if not isinstance(meta, dict):
+        return Diagnostic("unreadable", rel, "frontmatter is not a mapping of keys", 1)
+    meta = _plain(meta)
+    start = text.find(body) if body else len(text)
+    body_line = text.count("\n", 0, max(start, 0)) + 1
+    note = RawNote(path=rel, body=body, body_line=body_line, source=text, meta=meta)
+
+    # The byline is metadata: take it out of the body.
+    stripped = body.lstrip("\n")
+    if m := BYLINE.match(stripped):
+        note.channel = m.group(1).strip()
+        note.channel_name = (m.group(2) or "").strip() or note.channel
+        skipped = body[: len(body) - len(stripped)] + m.group(0)
+        note.body_line += skipped.count("\n")
+        note.body = stripped[m.end() :]
+    elif isinstance(meta.get("channel"), str):
+        note.channel = note.channel_name = meta["channel"]
+
+    vid = meta.get("videoId")
+    if isinstance(vid, str) and VIDEO_ID.match(vid.strip()):
+        note.video_id = vid.strip()
+    title = meta.get("title")
+    stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    if isinstance(title, str | int | float) and not isinstance(title, bool) and str(title).strip():
+        note.title = str(title).strip()
+    else:
+        note.title = _first_h1(note.body) or stem
+    return note

@@ -1,0 +1,74 @@
+"""Find the notes and assets of a vault, never leaving it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from exporter.diagnostics import Report
+
+NOTE_SUFFIXES = (".md", ".markdown", ".txt")
+
+
+@dataclass
+class VaultFiles:
+    root: Path
+    notes: list[str] = field(default_factory=list)  # vault-relative POSIX paths, sorted
+    assets: dict[str, Path] = field(default_factory=dict)
+
+
+def inside(root: Path, path: Path) -> bool:
+    """True when path, with every symlink resolved, is inside root (already resolved)."""
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def _ignore_spec(root: Path) -> pathspec.PathSpec | None:
+    f = root / ".exportignore"
+    if not f.is_file():
+        return None
+    lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
+    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+
+
+def walk(root: Path, report: Report) -> VaultFiles:
+    """Scan recursively; hidden entries and .exportignore matches are skipped.
+
+    Symlinks that lead outside the vault are reported, not followed.
+    """
+    root = root.resolve()
+    spec = _ignore_spec(root)
+    found = VaultFiles(root)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(root).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith(".") or (spec and spec.match_file(rel_dir + d + "/")):
+                continue
+            if (here / d).is_symlink():
+                report.add("outside-vault", rel_dir + d, "symlinked folder skipped")
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            rel = rel_dir + name
+            if name.startswith(".") or (spec and spec.match_file(rel)):
+                continue
+            path = here / name
+            if path.is_symlink() and not inside(root, path):
+                report.add("outside-vault", rel, "symlink leads outside the vault; skipped")
+                continue
+            if name.lower().endswith(NOTE_SUFFIXES):
+                found.notes.append(rel)
+            else:
+                found.assets[rel] = path
+    found.notes.sort()
+    return found

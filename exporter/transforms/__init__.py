@@ -1,0 +1,1 @@
+"""Pure transforms over the pandoc AST of a note: each returns new blocks and its problems."""

@@ -1,0 +1,170 @@
+"""Turn runs of timestamp stamps into footnoted citations that deep-link to the moment."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from string import Formatter
+from typing import Any
+
+from exporter.model import ast
+from exporter.model.document import YOUTUBE, Block, Citation, Inline, Moment
+from exporter.transforms.timestamps import (
+    Fields,
+    Reading,
+    Stamp,
+    describe_reading,
+    find_stamps,
+    group_runs,
+    human,
+    split_bracketed,
+    stamp_fields,
+    third_field_rule,
+    to_seconds,
+)
+
+DEFAULT_WORDING = "“{title}”, {channel}, at {moments}."
+DEFAULT_WORDING_NO_CHANNEL = "“{title}”, at {moments}."
+
+
+@dataclass(frozen=True)
+class Wording:
+    """Citation wording; the theme supplies it so every product says the same."""
+
+    with_channel: str = DEFAULT_WORDING
+    without_channel: str = DEFAULT_WORDING_NO_CHANNEL
+    moment_separator: str = ", "
+
+
+@dataclass
+class Cited:
+    blocks: list[Block]
+    citations: list[Citation]
+    reading: str
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, needle, message)
+
+
+def render(c: Citation, wording: Wording) -> list[Inline]:
+    """Footnote inlines: the wording with title, channel and each moment as a deep link."""
+    template = wording.with_channel if c.channel else wording.without_channel
+    out: list[Inline] = []
+    for literal, name, _, _ in Formatter().parse(template):
+        if literal:
+            out += ast.text_inlines(literal)
+        if name == "title":
+            out += ast.text_inlines(c.title)
+        elif name == "channel":
+            out += ast.text_inlines(c.channel or "")
+        elif name == "moments":
+            for k, m in enumerate(c.moments):
+                if k:
+                    out += ast.text_inlines(wording.moment_separator)
+                label = [ast.Str(m.label)]
+                out.append(ast.Link(label, m.url, ast.attr("", ["moment"])) if m.url else label[0])
+    return _merge_strs(out)
+
+
+def _merge_strs(inlines: list[Inline]) -> list[Inline]:
+    out: list[Inline] = []
+    for x in inlines:
+        if out and x.get("t") == "Str" and out[-1].get("t") == "Str":
+            out[-1] = ast.Str(out[-1]["c"] + x["c"])
+        else:
+            out.append(x)
+    return out
+
+
+def _collect(blocks: list[Block], plain: bool) -> list[Stamp]:
+    found: list[Stamp] = []
+
+    def visit(inlines: list[Any]) -> list[Any]:
+        found.extend(find_stamps(split_bracketed(inlines), plain))
+        return inlines
+
+    ast.map_inlines(blocks, visit)
+    return found
+
+
+_OPEN_PAREN = re.compile(r"\($")
+
+
+def cite(
+    blocks: list[Block],
+    *,
+    title: str,
+    channel: str | None,
+    video_id: str | None,
+    wording: Wording = Wording(),
+    reading: Reading = "auto",
+) -> Cited:
+    """Replace every run of stamps by one footnote; pure: returns new blocks and citations."""
+    plain = video_id is not None  # bare "[00:00:36]" counts only in notes with a video
+    stamps = _collect(blocks, plain)
+    parsed = [stamp_fields(s) for s in stamps]
+    good: list[Fields] = [f for f in parsed if f is not None]
+    v = third_field_rule(good) if reading == "auto" else None
+    result = Cited([], [], describe_reading(v, reading, any(len(f) == 3 for f in good)))
+    if not stamps:
+        result.reading = "none"
+
+    def moment(s: Stamp) -> Moment | None:
+        f = stamp_fields(s)
+        if f is None:
+            result.problems.append(
+                ("malformed-stamp", s.raw, f"timestamp {s.raw!r} cannot be read; kept as text")
+            )
+            return None
+        secs = to_seconds(f, v, reading)
+        url = f"{YOUTUBE}{video_id}&t={secs}s" if video_id else None
+        return Moment(secs, human(secs), url)
+
+    def visit(inlines: list[Any]) -> list[Any]:
+        inlines = split_bracketed(inlines)
+        stamps = find_stamps(inlines, plain)
+        if not stamps:
+            return inlines
+        out: list[Any] = []
+        pos = 0
+        for run in group_runs(inlines, stamps):
+            head = inlines[pos : run[0].start]
+            tail_start = run[-1].end
+            moments: list[Moment] = []
+            kept: list[Any] = []  # unreadable stamps stay as their text
+            for s in run:
+                m = moment(s)
+                if m is None:
+                    kept += ast.text_inlines(s.shown or s.raw)
+                elif m not in moments:
+                    moments.append(m)
+            # "text (stamp, stamp)": the parentheses go with the stamps
+            after = inlines[tail_start] if tail_start < len(inlines) else None
+            if (
+                moments
+                and head
+                and head[-1].get("t") == "Str"
+                and head[-1]["c"].endswith("(")
+                and after is not None
+                and after.get("t") == "Str"
+                and after["c"].startswith(")")
+            ):
+                rest = head[-1]["c"][:-1]
+                head = head[:-1] + ([ast.Str(rest)] if rest else [])
+                inlines[tail_start] = ast.Str(after["c"][1:])  # own copy, from split_bracketed
+            while moments and head and head[-1].get("t") in ("Space", "SoftBreak"):
+                head = head[:-1]
+            out += [x for x in head if x.get("t") != "Str" or x["c"]] + kept
+            if moments:
+                c = Citation(video_id, title, channel, tuple(moments))
+                n = len(result.citations)
+                result.citations.append(c)
+                span = ast.Span(render(c, wording), ast.attr("", ["citation"], {"n": str(n)}))
+                out.append({"t": "Note", "c": [ast.Para([span])]})
+            pos = tail_start
+        return [x for x in out + inlines[pos:] if x.get("t") != "Str" or x["c"]]
+
+    result.blocks = ast.map_inlines(blocks, visit)
+    if result.citations and not video_id:
+        result.problems.append(
+            ("no-video-id", "", "note has citations but no valid videoId; times kept without links")
+        )
+    return result

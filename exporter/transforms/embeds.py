@@ -1,0 +1,138 @@
+"""Transclude embedded notes and sections (SPEC 3): shifted headings, unique ids, no hangs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.model import ast
+from exporter.model.document import Block
+from exporter.transforms.links import Target, anchor_for
+from exporter.vault.index import Index
+
+MAX_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str
+    target: Target
+    blocks: list[Block]
+
+
+@dataclass
+class Embedded:
+    blocks: list[Block]
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _is_embed(x: Any) -> bool:
+    return x.get("t") == "Span" and "embed" in x["c"][0][1]
+
+
+def _section(blocks: list[Block], anchor: str) -> list[Block]:
+    """From the heading (or block) with this id to the next heading of the same or higher level."""
+    for i, b in enumerate(blocks):
+        if b["t"] == "Header" and b["c"][1][0] == anchor:
+            level = b["c"][0]
+            end = next(
+                (j for j in range(i + 1, len(blocks))
+                 if blocks[j]["t"] == "Header" and blocks[j]["c"][0] <= level),
+                len(blocks),
+            )
+            return blocks[i:end]
+    found = [d for d in ast.iter_nodes(blocks, "Div") if d["c"][0][0] == anchor]
+    return found[:1]
+
+
+def _shift_and_prefix(blocks: list[Block], level: int, prefix: str) -> list[Block]:
+    levels = [h["c"][0] for h in ast.iter_nodes(blocks, "Header")]
+    shift = (level + 1 - min(levels)) if levels else 0
+
+    def visit(b: Block) -> Block:
+        if b["t"] == "Header":
+            lv, a, inl = b["c"]
+            return {"t": "Header", "c": [max(1, min(6, lv + shift)), [prefix + a[0], a[1], a[2]], inl]}
+        if b["t"] == "Div" and b["c"][0][0]:
+            a = b["c"][0]
+            return {"t": "Div", "c": [[prefix + a[0], a[1], a[2]], b["c"][1]]}
+        return b
+
+    return ast.map_each_block(blocks, visit)
+
+
+def _placeholder(text: str, cls: str) -> Block:
+    return ast.Para([ast.Span(ast.text_inlines(text), ast.attr("", [cls]))])
+
+
+def transclude(
+    path: str,
+    blocks: list[Block],
+    index: Index,
+    sources: Mapping[str, Source],
+    _stack: tuple[str, ...] = (),
+    _counter: list[int] | None = None,
+) -> Embedded:
+    """Replace each embed marker by the embedded blocks, recursively, cutting cycles."""
+    out = Embedded([])
+    counter = _counter if _counter is not None else [0]
+    stack = _stack or (path,)
+
+    def expand(raw: str, level: int) -> list[Block]:
+        name, _, fragment = raw.partition("#")
+        res = index.resolve(name, path) if name.strip() else None
+        src = sources.get(res.path) if res and res.path else (sources.get(path) if not name.strip() else None)
+        if src is None:
+            out.problems.append(("missing-embed", f"![[{raw}", f"embedded note ![[{raw}]] not found"))
+            return [_placeholder(f"[missing embed: {raw}]", "missing-embed")]
+        if src.path in stack or len(stack) > MAX_DEPTH:
+            why = "cycles back" if src.path in stack else f"nests deeper than {MAX_DEPTH}"
+            out.problems.append(("embed-cycle", f"![[{raw}", f"embed ![[{raw}]] {why}; cut"))
+            link = ast.Link(ast.text_inlines(f"↪ {src.target.title}"), "",
+                            ast.attr("", ["internal"], {"note": src.target.id, "anchor": ""}))
+            return [ast.Para([ast.Span([link], ast.attr("", ["embed-cut"]))])]
+        part = src.blocks
+        if fragment.strip():
+            anchor = anchor_for(src.target, fragment.strip())
+            part = _section(src.blocks, anchor) if anchor else []
+            if not part:
+                out.problems.append(
+                    ("missing-heading", f"![[{raw}", f"![[{raw}]]: no such heading or block; embedding the whole note")
+                )
+                part = src.blocks
+        inner = transclude(src.path, part, index, sources, stack + (src.path,), counter)
+        out.problems.extend(inner.problems)
+        counter[0] += 1
+        body = _shift_and_prefix(inner.blocks, level, f"e{counter[0]}-")
+        return [{"t": "Div", "c": [ast.attr("", ["embed"], {"note": src.target.id}), body]}]
+
+    level = 1
+
+    def visit(bs: list[Any]) -> list[Any]:
+        nonlocal level
+        new: list[Any] = []
+        for b in bs:
+            if b["t"] == "Header":
+                level = b["c"][0]
+            if b["t"] in ("Para", "Plain") and any(_is_embed(x) for x in b["c"]):
+                run: list[Any] = []
+                for x in b["c"]:
+                    if _is_embed(x):
+                        if any(y.get("t") not in ("Space", "SoftBreak", "LineBreak") for y in run):
+                            new.append({"t": b["t"], "c": run})
+                        run = []
+                        new += expand(ast.kv(x["c"][0])["target"], level)
+                    else:
+                        run.append(x)
+                if any(y.get("t") not in ("Space", "SoftBreak", "LineBreak") for y in run):
+                    new.append({"t": b["t"], "c": run})
+            else:
+                new.append(b)
+        return new
+
+    embed_test: Callable[[Any], bool] = lambda node: bool(ast.iter_nodes(node, "Span")) and any(
+        _is_embed(s) for s in ast.iter_nodes(node, "Span")
+    )
+    out.blocks = ast.map_blocks(blocks, visit) if embed_test(blocks) else blocks
+    return out

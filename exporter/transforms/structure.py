@@ -1,0 +1,92 @@
+"""Structure clean-up: empty paragraphs, callouts, block ids (^id) and unique heading ids."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from exporter.model import ast
+from exporter.model.document import Block, Heading
+
+CALLOUT = re.compile(r"^\[!([A-Za-z][\w-]*)\]([+-]?)$")
+BLOCK_ID = re.compile(r"^\^([A-Za-z0-9-]+)$")
+
+
+def slug(text: str) -> str:
+    """GitHub-style heading slug, so anchors in bundles work in common markdown viewers."""
+    text = unicodedata.normalize("NFC", text).strip().lower()
+    text = "".join(ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in "LNM")
+    return text.replace(" ", "-")
+
+
+def _callout(bq: Block) -> Block:
+    """'> [!NOTE] Title' -> Div.callout.callout-note with a title paragraph."""
+    body = bq["c"]
+    if not body or body[0]["t"] not in ("Para", "Plain"):
+        return bq
+    first = body[0]["c"]
+    if not first or first[0].get("t") != "Str" or not (m := CALLOUT.match(first[0]["c"])):
+        return bq
+    kind = m.group(1).lower()
+    rest = first[1:]
+    while rest and rest[0].get("t") == "Space":
+        rest = rest[1:]
+    brk = next((i for i, x in enumerate(rest) if x.get("t") in ("SoftBreak", "LineBreak")), None)
+    title, more = (rest, []) if brk is None else (rest[:brk], rest[brk + 1 :])
+    if not title:
+        title = [ast.Str(kind.capitalize())]
+    blocks: list[Block] = [{"t": "Div", "c": [ast.attr("", ["callout-title"]), [ast.Para(title)]]}]
+    if more:
+        blocks.append({"t": "Para", "c": more})
+    blocks += body[1:]
+    return {"t": "Div", "c": [ast.attr("", ["callout", f"callout-{kind}"]), blocks]}
+
+
+def _blocks(blocks: list[Block]) -> list[Block]:
+    out: list[Block] = []
+    for b in blocks:
+        t = b["t"]
+        if t in ("Para", "Plain") and not b["c"]:
+            continue
+        if t == "BlockQuote":
+            b = _callout(b)
+        if t in ("Para", "Plain") and (m := BLOCK_ID.match(ast.stringify(b["c"][-1:]))):
+            rest = b["c"][:-1]
+            while rest and rest[-1].get("t") in ("Space", "SoftBreak"):
+                rest = rest[:-1]
+            anchor = ast.attr("^" + m.group(1), ["block"])
+            if rest:
+                out.append({"t": "Div", "c": [anchor, [{"t": t, "c": rest}]]})
+            elif out:  # "^id" alone on a line names the block before it
+                out[-1] = {"t": "Div", "c": [anchor, [out[-1]]]}
+            continue
+        out.append(b)
+    return out
+
+
+def tidy(blocks: list[Block]) -> list[Block]:
+    return ast.map_blocks(blocks, _blocks)
+
+
+def number_headings(blocks: list[Block]) -> tuple[list[Block], list[Heading]]:
+    """Give every heading a unique GitHub-style id; returns the headings in order."""
+    used: set[str] = set()
+    headings: list[Heading] = []
+
+    def visit(b: Block) -> Block:
+        if b["t"] != "Header":
+            return b
+        level, a, inl = b["c"]
+        text = " ".join(ast.stringify(inl).split())
+        base = slug(text) or "section"
+        ident, n = base, 0
+        while ident in used:
+            n += 1
+            ident = f"{base}-{n}"
+        used.add(ident)
+        headings.append(Heading(level, text, ident))
+        return {"t": "Header", "c": [level, [ident, a[1], a[2]], inl]}
+
+    new = ast.map_each_block(blocks, visit)
+    return new, headings

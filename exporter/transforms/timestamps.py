@@ -1,0 +1,158 @@
+"""Find timestamp stamps and runs of them, and decide what their times mean (SPEC 4)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from exporter.model.ast import stringify
+
+Reading = Literal["auto", "hms", "ms"]
+
+OPEN_TAG = re.compile(r"<a\b[^>]*\bclass\s*=\s*[\"'][^\"']*\byt-timestamp\b[^>]*>", re.I)
+DATA_T = re.compile(r"\bdata-t\s*=\s*[\"']([^\"']*)[\"']", re.I)
+CLOSE_TAG = re.compile(r"^</a\s*>$", re.I)
+FIELDS = re.compile(r"^\s*\[?\s*(\d{1,3}(?::\d{1,2}){1,2})\s*\]?\s*$")
+LOOSE = re.compile(r"^\s*\[?\s*([^\]]*?)\s*\]?\s*$")
+BRACKETED = re.compile(r"\[\d{1,3}(?::\d{1,2}){1,2}\]")
+
+Fields = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """One stamp as found: where it sits in its inline list and what it says."""
+
+    start: int
+    end: int  # exclusive
+    data_t: str | None
+    shown: str
+
+    @property
+    def raw(self) -> str:
+        return self.data_t if self.data_t is not None else self.shown
+
+
+def parse_fields(text: str | None) -> Fields | None:
+    """'01:33:00' -> (1, 33, 0); None when it is not two or three in-range fields."""
+    if text is None or not (m := FIELDS.match(text)):
+        return None
+    fields = tuple(int(x) for x in m.group(1).split(":"))
+    if any(f >= 60 for f in fields[1:]):
+        return None
+    return fields
+
+
+def stamp_fields(stamp: Stamp) -> Fields | None:
+    """data-t when it parses, else the shown text (SPEC 4 rule 3)."""
+    return parse_fields(stamp.data_t) or parse_fields(stamp.shown)
+
+
+def split_bracketed(inlines: list[Any]) -> list[Any]:
+    """Cut Str nodes so each plain '[00:00:36]' stands alone ('([00:00:36],' -> 3 Strs)."""
+    out: list[Any] = []
+    for x in inlines:
+        if x.get("t") == "Str" and "[" in x["c"] and BRACKETED.search(x["c"]):
+            pos = 0
+            for m in BRACKETED.finditer(x["c"]):
+                if m.start() > pos:
+                    out.append({"t": "Str", "c": x["c"][pos : m.start()]})
+                out.append({"t": "Str", "c": m.group(0)})
+                pos = m.end()
+            if pos < len(x["c"]):
+                out.append({"t": "Str", "c": x["c"][pos:]})
+        else:
+            out.append(x)
+    return out
+
+
+def find_stamps(inlines: list[Any], plain: bool) -> list[Stamp]:
+    """Stamps in one inline list: yt-timestamp spans, links to '#', and (if plain) '[00:00:36]'."""
+    found: list[Stamp] = []
+    i = 0
+    while i < len(inlines):
+        x = inlines[i]
+        t = x.get("t")
+        if t == "RawInline" and x["c"][0] == "html" and (m := OPEN_TAG.match(x["c"][1].strip())):
+            j = i + 1
+            while j < len(inlines) and not (
+                inlines[j].get("t") == "RawInline" and CLOSE_TAG.match(inlines[j]["c"][1].strip())
+            ):
+                j += 1
+            d = DATA_T.search(m.group(0))
+            if j == len(inlines):  # no closing tag: the opening tag alone is the stamp
+                found.append(Stamp(i, i + 1, d.group(1) if d else None, ""))
+                i += 1
+                continue
+            shown = stringify(inlines[i + 1 : j]).strip()
+            found.append(Stamp(i, j + 1, d.group(1) if d else None, shown))
+            i = j + 1
+            continue
+        if t == "Link" and x["c"][2][0] in ("#", "") and FIELDS.match(stringify(x["c"][1])):
+            found.append(Stamp(i, i + 1, None, stringify(x["c"][1]).strip()))
+        elif plain and t == "Str" and BRACKETED.fullmatch(x["c"]):
+            found.append(Stamp(i, i + 1, None, x["c"]))
+        i += 1
+    return found
+
+
+def _separator(between: list[Any]) -> bool:
+    """What may join two stamps of one run: nothing, a space, or ', '."""
+    kinds = [(x.get("t"), x.get("c")) for x in between]
+    return kinds in ([], [("Space", None)], [("Str", ",")], [("Str", ","), ("Space", None)],
+                     [("Str", ","), ("SoftBreak", None)], [("SoftBreak", None)])
+
+
+def group_runs(inlines: list[Any], stamps: list[Stamp]) -> list[list[Stamp]]:
+    runs: list[list[Stamp]] = []
+    for s in stamps:
+        if runs and _separator(inlines[runs[-1][-1].end : s.start]):
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return runs
+
+
+def third_field_rule(all_fields: Iterable[Fields]) -> int | None:
+    """SPEC 4 rule 2: the third-field value v that marks MM:SS stamps, or None."""
+    distinct = {f for f in all_fields if len(f) == 3}
+    if not distinct:
+        return None
+    v, n = Counter(f[2] for f in distinct).most_common(1)[0]
+    # most_common keeps first-seen order on ties; prefer 0 on a tie, the common real case
+    counts = Counter(f[2] for f in distinct)
+    if counts.get(0, 0) == n:
+        v = 0
+    if n * 2 >= len(distinct) and n >= (2 if v == 0 else 3):
+        return v
+    return None
+
+
+def to_seconds(fields: Fields, v: int | None, reading: Reading = "auto") -> int:
+    if len(fields) == 2:
+        return fields[0] * 60 + fields[1]
+    h, m, s = fields
+    if reading == "ms" or (reading == "auto" and v is not None and s == v and h < 60):
+        return h * 60 + m
+    return h * 3600 + m * 60 + s
+
+
+def human(seconds: int) -> str:
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def describe_reading(v: int | None, reading: Reading, has_three: bool) -> str:
+    if reading == "hms":
+        return "H:MM:SS (forced)"
+    if reading == "ms":
+        return "MM:SS (forced; third field ignored)"
+    if not has_three:
+        return "MM:SS (two-field stamps)"
+    if v is None:
+        return "H:MM:SS"
+    return f"MM:SS (three-field stamps ending in :{v:02d} read as MM:SS:{v:02d})"

@@ -1,0 +1,1 @@
+"""Turn the normalized model into text: pandoc bridge, markdown and HTML writers."""

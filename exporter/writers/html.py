@@ -1,0 +1,113 @@
+"""Write notes as HTML fragments for the PDF and EPUB packagers (one batched pandoc call).
+
+Footnotes are settled here, per target: for print they become inline ``span.footnote``
+(WeasyPrint floats them to the page bottom); for EPUB they become ``noteref`` links to
+``aside`` pop-ups at the end of the chapter, each with a link back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from exporter.model import ast
+from exporter.model.document import Block, Note
+from exporter.writers import pandoc
+from exporter.writers.links import AssetHref, Href, settle
+
+Target = Literal["pdf", "epub"]
+
+
+def anchor_id(note_id: str, anchor: str = "") -> str:
+    """The one naming rule for ids in HTML products: unique across notes, starts with a letter."""
+    if not anchor:
+        return note_id
+    return f"{note_id}--{anchor.lstrip('^').replace('^', '')}"
+
+
+@dataclass(frozen=True)
+class Fragment:
+    note: Note
+    html: str
+
+
+def _prefix_ids(blocks: list[Block], note_id: str) -> list[Block]:
+    def visit(b: Block) -> Block:
+        at = 1 if b["t"] == "Header" else 0 if b["t"] == "Div" else None
+        if at is None or not b["c"][at][0]:
+            return b
+        c = list(b["c"])
+        a = c[at]
+        c[at] = [anchor_id(note_id, a[0]), a[1], a[2]]
+        return {"t": b["t"], "c": c}
+
+    return ast.map_each_block(blocks, visit)
+
+
+def _raw(html: str) -> dict[str, Any]:
+    return {"t": "RawInline", "c": ["html", html]}
+
+
+def _footnotes(blocks: list[Block], note_id: str, target: Target) -> list[Block]:
+    asides: list[Block] = []
+    count = 0
+
+    def visit(inlines: list[Any]) -> list[Any]:
+        nonlocal count
+        out = []
+        for x in inlines:
+            if x.get("t") != "Note":
+                out.append(x)
+                continue
+            body = x["c"]
+            if target == "pdf":
+                flat: list[Any] = []
+                for b in body:
+                    if flat:
+                        flat.append(ast.SPACE)
+                    flat += b["c"] if b["t"] in ("Para", "Plain") else [ast.Str(ast.stringify(b))]
+                out.append(ast.Span(flat, ast.attr("", ["footnote"])))
+            else:
+                count += 1
+                k = count
+                fn, ref = f"{note_id}--fn{k}", f"{note_id}--fnref{k}"
+                out.append(_raw(f'<a epub:type="noteref" role="doc-noteref" class="noteref" '
+                                f'id="{ref}" href="#{fn}">{k}</a>'))
+                back = _raw(f' <a class="backlink" role="doc-backlink" href="#{ref}">↩</a>')
+                paras = [dict(b) for b in body]
+                if paras and paras[-1]["t"] in ("Para", "Plain"):
+                    paras[-1] = {"t": paras[-1]["t"], "c": [*paras[-1]["c"], back]}
+                asides.append({"t": "RawBlock", "c": ["html", f'<aside epub:type="footnote" role="doc-footnote" class="footnote" id="{fn}">']})
+                asides.extend(paras)
+                asides.append({"t": "RawBlock", "c": ["html", "</aside>"]})
+        return out
+
+    new = ast.map_inlines(blocks, visit)
+    if asides:
+        new.append({"t": "Div", "c": [ast.attr("", ["footnotes"]), asides]})
+    return new
+
+
+def render(
+    notes: list[Note],
+    target: Target,
+    href: Href,
+    asset: AssetHref,
+    transform: Callable[[Note, list[Block]], list[Block]] | None = None,
+) -> list[Fragment]:
+    """HTML body fragments (no title or byline: templates add those), one per note.
+
+    href(note_id, anchor) gives the link for a note in the product, or None for plain text.
+    """
+    docs = []
+    for note in notes:
+        blocks = settle(note.blocks, href, asset)
+        blocks = _prefix_ids(blocks, note.id)
+        blocks = _footnotes(blocks, note.id, target)
+        if transform:
+            blocks = transform(note, blocks)
+        docs.append(blocks)
+    extra = ["--mathml"] if target == "epub" else []
+    htmls = pandoc.write(docs, "html5", extra)
+    return [Fragment(n, h) for n, h in zip(notes, htmls, strict=True)]

@@ -1,0 +1,115 @@
+"""Write notes as portable CommonMark with [^n] footnotes, for the offline bundle."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+
+from exporter.model import ast
+from exporter.model.document import Block, Note
+from exporter.writers import pandoc
+from exporter.writers.links import settle
+
+FORMAT = "commonmark+smart+footnotes+pipe_tables+tex_math_dollars+strikeout+task_lists+raw_html"
+
+
+def bundle_path(note: Note) -> str:
+    stem, _ = posixpath.splitext(note.path)
+    return stem + ".md"
+
+
+def relative(from_path: str, to_path: str) -> str:
+    """Percent-encoded relative URL between two bundle files."""
+    rel = posixpath.relpath(to_path, posixpath.dirname(from_path) or ".")
+    return quote(rel, safe="/")
+
+
+def _portable(blocks: list[Block]) -> list[Block]:
+    """Divs have no CommonMark form: callouts and embeds become quotes, anchors raw <a id>."""
+
+    def visit(bs: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for b in bs:
+            if b["t"] != "Div":
+                out.append(b)
+                continue
+            (ident, classes, _), inner = b["c"]
+            if "callout" in classes:
+                kind = next((c[8:] for c in classes if c.startswith("callout-") and c != "callout-title"), "note")
+                title_div = inner[0] if inner and inner[0]["t"] == "Div" else None
+                title = title_div["c"][1][0]["c"] if title_div else []
+                head = ast.Para([ast.Str(f"[!{kind}]"), ast.SPACE, *title])
+                out.append({"t": "BlockQuote", "c": [head, *inner[1 if title_div else 0 :]]})
+            elif "embed" in classes:
+                out.append({"t": "BlockQuote", "c": inner})
+            else:
+                if ident and inner and inner[0]["t"] in ("Para", "Plain"):
+                    anchor = {"t": "RawInline", "c": ["html", f'<a id="{ident.lstrip("^")}"></a>']}
+                    inner = [{"t": inner[0]["t"], "c": [anchor, *inner[0]["c"]]}, *inner[1:]]
+                out.extend(inner)
+        return out
+
+    return ast.map_blocks(blocks, visit)
+
+
+def _plain_inlines(inlines: list[Any]) -> list[Any]:
+    """CommonMark has no attributes: spans dissolve, links lose classes, sized images go raw."""
+    out: list[Any] = []
+    for x in inlines:
+        if x.get("t") == "Span":
+            out.extend(x["c"][1])
+            continue
+        if x.get("t") == "Link" and x["c"][0] != ["", [], []]:
+            x = {"t": "Link", "c": [["", [], []], x["c"][1], x["c"][2]]}
+        if x.get("t") == "Image" and (w := ast.kv(x["c"][0]).get("width")):
+            alt = ast.stringify(x["c"][1]).replace('"', "&quot;")
+            src = x["c"][2][0].replace('"', "%22")
+            x = {"t": "RawInline", "c": ["html", f'<img src="{src}" alt="{alt}" width="{w}" />']}
+        out.append(x)
+    return out
+
+
+def front(note: Note) -> str:
+    if not note.meta:
+        return ""
+    return "---\n" + yaml.safe_dump(note.meta, sort_keys=False, allow_unicode=True) + "---\n\n"
+
+
+def header(note: Note) -> list[Block]:
+    """The title as H1, the byline as a line under it."""
+    blocks: list[Block] = [{"t": "Header", "c": [1, ["", [], []], ast.text_inlines(note.title)]}]
+    byline: list[Any] = []
+    if note.channel_name:
+        byline += [ast.Str("From:"), ast.SPACE, {"t": "Emph", "c": ast.text_inlines(note.channel_name)}]
+    if note.video_id:
+        sep = [ast.SPACE, ast.Str("·"), ast.SPACE] if byline else []
+        byline += sep + [ast.Link(ast.text_inlines("watch the video"), f"https://www.youtube.com/watch?v={note.video_id}")]
+    if byline:
+        blocks.append(ast.Para(byline))
+    return blocks
+
+
+def write_notes(notes: list[Note], in_bundle: dict[str, Note]) -> dict[str, str]:
+    """Bundle path -> markdown text, for every note, in one pandoc call."""
+    paths = {n.id: bundle_path(n) for n in in_bundle.values()}
+    docs = []
+    for note in notes:
+        here = paths[note.id]
+
+        def href(nid: str, anchor: str, here: str = here) -> str | None:
+            if nid not in paths:
+                return None
+            url = relative(here, paths[nid]) if paths[nid] != here else ""
+            return url + (f"#{quote(anchor.lstrip('^'))}" if anchor else "") or "#"
+
+        def asset(path: str, here: str = here) -> str:
+            return relative(here, path)
+
+        blocks = settle(note.blocks, href, asset)
+        blocks = ast.map_inlines(_portable(blocks), _plain_inlines)
+        docs.append(header(note) + blocks)
+    texts = pandoc.write(docs, FORMAT)
+    return {paths[n.id]: front(n) + t for n, t in zip(notes, texts, strict=True)}
