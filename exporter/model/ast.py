@@ -72,8 +72,10 @@ def stringify(node: Any) -> str:
         return str(c[1])
     if t in ("Note", "RawInline", "RawBlock"):
         return ""
-    if t in ("Link", "Image", "Span", "Header"):
-        return stringify(c[-2] if t != "Header" else c[2])
+    if t in ("Link", "Image", "Span"):
+        return stringify(c[1])
+    if t == "Header":
+        return stringify(c[2])
     if t == "Quoted":
         return '"' + stringify(c[1]) + '"'
     return stringify(c)

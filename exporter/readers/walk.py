@@ -29,12 +29,12 @@ def inside(root: Path, path: Path) -> bool:
     return True
 
 
-def _ignore_spec(root: Path) -> pathspec.PathSpec | None:
+def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
     f = root / ".exportignore"
     if not f.is_file():
         return None
     lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def walk(root: Path, report: Report) -> VaultFiles:

@@ -94,7 +94,7 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
     def wikilink(x: Inline) -> Inline:
         a, label, (url, _) = x["c"]
         written = ast.stringify(label)
-        raw = url.strip()
+        raw = url.strip().rstrip("\\").strip()  # [[t\|label]] in tables keeps the backslash
         aliased = written.strip() != raw
         name, _, fragment = raw.partition("#")
         name = name.strip()
@@ -198,7 +198,7 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
 
     def embed(x: Inline) -> Inline:
         a, label, (url, _) = x["c"]
-        raw = url.strip()
+        raw = url.strip().rstrip("\\").strip()
         written = ast.stringify(label).strip()
         size = written if written != raw and WIDTH.match(written) else None
         name = raw.partition("#")[0].strip()

@@ -1,0 +1,43 @@
+"""Shared helpers: a vault from a dict of files, and the collected result."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from exporter.collect import collect
+from exporter.config import Options
+from exporter.diagnostics import Report
+from exporter.model.document import Collection, Note
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "notes"
+
+
+def write_vault(root: Path, files: dict[str, str | bytes]) -> Path:
+    for rel, content in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Callable[..., tuple[Collection, Report]]:
+    """vault({'a.md': '...'}) -> (collection, report) for a fresh vault."""
+
+    def make(files: dict[str, str | bytes], **options: object) -> tuple[Collection, Report]:
+        root = write_vault(tmp_path / "vault", files)
+        return collect(root, Options(**options))  # type: ignore[arg-type]
+
+    return make
+
+
+def note(collection: Collection, stem: str) -> Note:
+    return next(n for n in collection.notes if n.path.rsplit("/", 1)[-1].rsplit(".", 1)[0] == stem)

@@ -1,0 +1,131 @@
+"""SPEC 4: stamps and runs of stamps become one footnoted citation each."""
+
+from __future__ import annotations
+
+from exporter.model.ast import iter_nodes, stringify
+from tests.conftest import note
+
+VID = "pX8D9l7A4-U"
+
+
+def ts(t: str, shown: str | None = None) -> str:
+    return f'<a class="yt-timestamp" data-t="{t}">[{t if shown is None else shown}]</a>'
+
+
+def one(vault, body: str, video: str | None = VID, title: str = "T"):  # type: ignore[no-untyped-def]
+    front = f"---\ntitle: {title}\n" + (f"videoId: {video}\n" if video else "") + "---\n"
+    coll, report = vault({"n.md": front + "From: [[chan]] <br/>\n\n" + body + "\n"})
+    return note(coll, "n"), report
+
+
+def urls(n) -> list[str]:  # type: ignore[no-untyped-def]
+    return [m.url for c in n.citations for m in c.moments]
+
+
+def test_single_stamp_is_one_footnote_with_deep_link(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, f"A fact {ts('00:01:14')}.")
+    assert len(n.citations) == 1
+    assert urls(n) == [f"https://www.youtube.com/watch?v={VID}&t=74s"]
+    notes = iter_nodes(n.blocks, "Note")
+    assert len(notes) == 1
+    text = stringify(notes[0]["c"])
+    assert "“T”, chan, at 1:14." == text
+
+
+def test_run_joined_by_comma_is_one_footnote(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, f"A {ts('00:01:14')}, {ts('00:02:00')}. B {ts('00:03:00')}")
+    assert [len(c.moments) for c in n.citations] == [2, 1]
+
+
+def test_runs_joined_by_space_or_glued(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, f"A {ts('00:01:14')} {ts('00:02:00')}{ts('00:02:30')} end")
+    assert len(n.citations) == 1
+    assert [m.seconds for m in n.citations[0].moments] == [74, 120, 150]
+
+
+def test_space_before_run_is_dropped(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, f"stability {ts('00:01:14')}.")
+    para = n.blocks[0]["c"]
+    assert para[-3]["c"] == "stability" and para[-2]["t"] == "Note" and para[-1]["c"] == "."
+
+
+def test_mm_ss_00_reading_gives_seconds(vault) -> None:  # type: ignore[no-untyped-def]
+    body = " ".join(f"s{i} {ts(t)}." for i, t in enumerate(["01:33:00", "05:30:00", "06:41:00"]))
+    n, report = one(vault, body)
+    assert [m.seconds for c in n.citations for m in c.moments] == [93, 330, 401]
+    assert urls(n)[0].endswith("&t=93s")
+    assert "MM:SS" in n.reading
+    assert any(d.code == "reading" and "MM:SS" in d.message for d in report.items)
+
+
+def test_true_hms_reading(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, f"a {ts('00:03:57')}. b {ts('1:04:14')}. c {ts('00:10:12')}.")
+    assert [m.seconds for c in n.citations for m in c.moments] == [237, 3854, 612]
+    assert [m.label for c in n.citations for m in c.moments] == ["3:57", "1:04:14", "10:12"]
+
+
+def test_empty_span_and_data_t_differing_from_text(vault) -> None:  # type: ignore[no-untyped-def]
+    body = 'a <a class="yt-timestamp" data-t="00:00:30"></a>. b ' + ts("0:06:40", "00:06:40") + "."
+    n, _ = one(vault, body)
+    assert [m.seconds for c in n.citations for m in c.moments] == [30, 400]
+
+
+def test_bad_data_t_gives_way_to_shown_text(vault) -> None:  # type: ignore[no-untyped-def]
+    n, report = one(vault, "a " + ts("1:2:3:4", "00:01:05") + ".")
+    assert [m.seconds for c in n.citations for m in c.moments] == [65]
+    assert not [d for d in report.items if d.code == "malformed-stamp"]
+
+
+def test_malformed_stamp_keeps_text_and_warns_with_line(vault) -> None:  # type: ignore[no-untyped-def]
+    n, report = one(vault, "line one\n\na " + ts("zz", "soon") + ".")
+    assert not n.citations
+    assert "[soon]" in stringify(n.blocks) or "soon" in stringify(n.blocks)
+    bad = [d for d in report.items if d.code == "malformed-stamp"]
+    assert len(bad) == 1 and bad[0].line == 9 and bad[0].path == "n.md"
+
+
+def test_plain_brackets_and_links_to_hash_are_stamps(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, "a [00:00:36]. b ([00:01:12](#), [00:08:08](#)) c")
+    assert [[m.seconds for m in c.moments] for c in n.citations] == [[36], [72, 488]]
+    assert "(" not in stringify(n.blocks) and ")" not in stringify(n.blocks)
+
+
+def test_plain_brackets_are_text_without_video(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, "a [00:00:36].", video=None)
+    assert not n.citations
+    assert "[00:00:36]" in stringify(n.blocks)
+
+
+def test_no_video_id_keeps_times_without_links_and_warns(vault) -> None:  # type: ignore[no-untyped-def]
+    n, report = one(vault, f"a {ts('00:01:14')}.", video=None)
+    assert [m.url for c in n.citations for m in c.moments] == [None]
+    assert not iter_nodes(n.blocks, "Link")
+    assert [d.code for d in report.items if d.code == "no-video-id"] == ["no-video-id"]
+
+
+def test_invalid_video_id_is_reported(vault) -> None:  # type: ignore[no-untyped-def]
+    n, report = one(vault, f"a {ts('00:01:14')}.", video="short")
+    assert n.video_id is None
+    assert any("not an 11-character" in d.message for d in report.items)
+
+
+def test_stamps_in_code_and_math_are_literal(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, f"`{ts('00:01:00')}` and $[00:00:36]$\n\n```\n{ts('00:02:00')}\n```\n")
+    assert not n.citations
+    assert ts("00:01:00") in [c["c"][1] for c in iter_nodes(n.blocks, "Code")]
+
+
+def test_stamps_in_heading_list_table_quote(vault) -> None:  # type: ignore[no-untyped-def]
+    body = (f"## Head {ts('00:01:00')}\n\n- item {ts('00:02:00')}\n\n"
+            f"| a | b |\n|---|---|\n| x {ts('00:03:00')} | y |\n\n> quoted {ts('00:04:00')}\n")
+    n, _ = one(vault, body)
+    assert len(n.citations) == 4
+    assert n.headings[0].text == "Head"
+
+
+def test_same_video_cited_in_sources_once(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, _ = vault({
+        "a.md": f"---\ntitle: A\nvideoId: {VID}\n---\nx {ts('00:01:00')}\n",
+        "b.md": f"---\ntitle: B\nvideoId: {VID}\n---\ny {ts('00:02:00')}\n",
+    })
+    assert [s.video_id for s in coll.sources()] == [VID]
