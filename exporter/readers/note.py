@@ -54,6 +54,24 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    return str(getattr(e, "problem", None) or str(e).splitlines()[0])
+
+
+def _yaml_line(text: str, e: yaml.YAMLError) -> int:
+    """File line of a YAML error: re-read the block between the first two --- lines alone."""
+    lines = text.split("\n")
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), len(lines))
+    try:
+        yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as again:
+        mark = getattr(again, "problem_mark", None) or getattr(again, "context_mark", None)
+        if mark is not None:
+            return min(mark.line + 2, end + 1)
+    mark = getattr(e, "problem_mark", None)
+    return mark.line + 2 if mark is not None else 1
+
+
 def _first_h1(body: str) -> str | None:
     """The first ATX H1 outside fenced code."""
     in_fence = False
@@ -83,10 +101,8 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     try:
         meta, body = frontmatter.parse(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1  # +1 for the opening ---, +1 1-based
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        return Diagnostic("unreadable", rel, f"broken YAML frontmatter: {problem}", line)
+        return Diagnostic("unreadable", rel, f"broken YAML frontmatter: {_yaml_problem(e)}",
+                          _yaml_line(text, e))
     except Exception as e:  # a handler may raise other errors on odd input
         return Diagnostic("unreadable", rel, f"broken frontmatter: {e}", 1)
     if not isinstance(meta, dict):

@@ -1,0 +1,174 @@
+"""End to end: bundle the sample vault, then follow every link and check every citation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from exporter.collect import collect
+from exporter.model.ast import iter_nodes, stringify
+from exporter.packagers.bundle import package
+from exporter.transforms.structure import slug
+from exporter.writers import pandoc
+from tests.conftest import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("b") / "archive"
+    coll, _ = collect(SAMPLE)
+    zip_path = package(coll, coll.notes, out, "Sample", epoch=1700000000)
+    return out, zip_path
+
+
+def md_files(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): p.read_text("utf-8") for p in out.rglob("*.md")}
+
+
+def anchors(text: str) -> set[str]:
+    """Anchors a markdown viewer offers: GitHub heading slugs and explicit <a id>."""
+    found = set(re.findall(r'<a id="([^"]+)"', text))
+    seen: dict[str, int] = {}
+    for line in text.splitlines():
+        if m := re.match(r"^#{1,6}\s+(.*?)\s*#*$", line):
+            heading = re.sub(r"\[\^\d+\]", "", m.group(1))
+            heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("\\", "")
+            base = slug(heading)
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            found.add(base if n == 0 else f"{base}-{n}")
+    return found
+
+
+def test_every_note_is_present(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    files = md_files(out)
+    sources = [p for p in SAMPLE.rglob("*") if p.suffix in (".md", ".txt")
+               and not any(part.startswith(".") or part == "drafts" for part in p.relative_to(SAMPLE).parts)]
+    assert len(files) == len(sources) + 1  # + index.md
+    assert "index.md" in files and "drafts/unfinished.md" not in files
+
+
+def test_no_wikilink_or_stamp_markup_left_outside_code(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    files = md_files(out)
+    parsed = pandoc.parse(list(files.values()))
+    for name, blocks in zip(files, parsed, strict=True):
+        assert not isinstance(blocks, str)
+        text = " ".join(s["c"] for s in iter_nodes(blocks, "Str"))
+        raws = " ".join(r["c"][1] for r in iter_nodes(blocks, "RawInline") + iter_nodes(blocks, "RawBlock"))
+        assert "[[" not in text, name
+        assert "yt-timestamp" not in raws and "yt-timestamp" not in text, name
+
+
+def test_every_relative_link_resolves_inside_the_bundle(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    files = md_files(out)
+    parsed = pandoc.parse(list(files.values()))
+    checked = 0
+    for name, blocks in zip(files, parsed, strict=True):
+        assert not isinstance(blocks, str)
+        urls = [x["c"][2][0] for x in iter_nodes(blocks, "Link") + iter_nodes(blocks, "Image")]
+        urls += re.findall(r'<img src="([^"]+)"', files[name])
+        for url in urls:
+            if urlsplit(url).scheme:
+                continue
+            path, _, frag = url.partition("#")
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(name), unquote(path))) if path else name
+            assert not target.startswith(".."), (name, url)
+            assert (out / target).is_file(), (name, url)
+            if frag:
+                assert unquote(frag) in anchors(files[target]), (name, url)
+            checked += 1
+    assert checked > 20
+
+
+def test_deep_links_carry_the_right_seconds(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    files = md_files(out)
+    everything = "\n".join(files.values())
+    for t in re.findall(r"watch\?v=[\w-]{11}&t=([^)\s>]*)", everything):
+        assert re.fullmatch(r"\d+s", t), t
+    fresnel = files["fresnel_lenses_and_the_range_of_a_light.md"]
+    assert "[1:04:14](https://www.youtube.com/watch?v=Hb7qLm2xR4e&t=3854s)" in fresnel
+    lights = files["light_characteristics_and_signatures.md"]  # every stamp is MM:SS:00 here
+    assert re.search(r"\[6:41\]\(https://www\.youtube\.com/watch\?v=-Tw9kPz3Qa1&t=401s\)", lights)
+    routine = files["keepers/daily_watch_routine.md"]  # every stamp ends in :07
+    assert ":07]" not in routine and "&t=" in routine
+
+
+def test_footnote_calls_match_definitions(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    for name, text in md_files(out).items():
+        defs = re.findall(r"^\[\^(\d+)\]:", text, re.M)
+        calls = set(re.findall(r"\[\^(\d+)\]", re.sub(r"^\[\^\d+\]:", "", text, flags=re.M)))
+        assert set(defs) == calls, name
+
+
+def test_frontmatter_kept_byline_under_title(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    text = (out / "fresnel_lenses_and_the_range_of_a_light.md").read_text("utf-8")
+    assert text.startswith("---\ntitle: Fresnel lenses and the range of a light\nvideoId: Hb7qLm2xR4e\n")
+    assert "\n# Fresnel lenses and the range of a light\n\nFrom: *harbour\\_lights*" in text \
+        or "\n# Fresnel lenses and the range of a light\n\nFrom: *harbour_lights*" in text
+
+
+def test_index_groups_by_channel_and_lists_sources(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    index = (out / "index.md").read_text("utf-8")
+    assert "## keeper-notes" in index and "## Sources" in index
+    assert index.count("](") == 16
+    assert "https://www.youtube.com/watch?v=Hb7qLm2xR4e" in index
+
+
+def test_manifest_and_assets(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    assert len(manifest["notes"]) == 16
+    for entry in manifest["notes"]:
+        data = (out / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert set(entry) >= {"path", "title", "videoId", "channel", "url", "sha256"}
+    assert manifest["assets"] == ["images/lens.png", "images/lighthouse.png"]
+    assert (out / "images/lens.png").read_bytes() == (SAMPLE / "images/lens.png").read_bytes()
+
+
+def test_zip_is_reproducible_and_matches_folder(built: tuple[Path, Path], tmp_path: Path) -> None:
+    out, zip_path = built
+    coll, _ = collect(SAMPLE)
+    again = package(coll, coll.notes, tmp_path / "archive", "Sample", epoch=1700000000)
+    assert again.read_bytes() == zip_path.read_bytes()
+    with zipfile.ZipFile(zip_path) as z:
+        names = sorted(z.namelist())
+        assert names == sorted(f"archive/{p.relative_to(out).as_posix()}" for p in out.rglob("*") if p.is_file())
+        assert all(i.date_time == (2023, 11, 14, 22, 13, 20) for i in z.infolist())
+
+
+def test_outputs_are_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    coll, _ = collect(SAMPLE)
+    out = tmp_path / "archive"
+    package(coll, coll.notes, out, "Sample")
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def boom(*a: object, **k: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("exporter.packagers.bundle.shutil.copyfile", boom)
+    with pytest.raises(OSError):
+        package(coll, coll.notes, out, "Sample")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # old output intact, no temp left
+    assert (out / "index.md").is_file()
+
+
+def test_labels_survive(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    text = (out / "eddystone_rock_lighthouses.md").read_text("utf-8")
+    assert "[Fresnel](fresnel_lenses_and_the_range_of_a_light.md)" in text
+    assert stringify([]) == ""

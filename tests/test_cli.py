@@ -1,0 +1,74 @@
+"""The command line: help everywhere, exit codes, one clear line per problem, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from exporter.cli import main
+from tests.conftest import SAMPLE, write_vault
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("cmd", [[], ["bundle"], ["check"]] + [[c] for c in main.commands])
+def test_help_on_every_command(cmd: list[str]) -> None:
+    code, out, _ = run(*cmd, "--help")
+    assert code == 0 and "Usage:" in out
+
+
+def test_python_dash_m_works() -> None:
+    r = subprocess.run([sys.executable, "-m", "exporter", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "exporter" in r.stdout
+
+
+def test_check_json_on_sample() -> None:
+    code, out, _ = run("check", str(SAMPLE), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["notes"] == 16 and doc["errors"] == 0
+    assert doc["counts"]["unresolved-link"] == 2
+    assert doc["readings"]["keepers/daily_watch_routine.md"].startswith("MM:SS")
+    assert all({"code", "path", "line", "message", "severity"} <= set(d) for d in doc["diagnostics"])
+
+
+def test_check_text_names_file_and_line_and_exits_1_on_errors(tmp_path: Path) -> None:
+    write_vault(tmp_path, {"ok.md": "see [[nothing]]\n", "bad.md": "---\ntitle: [x\n---\n"})
+    code, out, _ = run("check", str(tmp_path))
+    assert code == 1
+    assert "ok.md:1: warning: no note matches [[nothing]] [unresolved-link]" in out
+    assert "bad.md:2: error: broken YAML frontmatter" in out
+    assert "1 notes; 1 errors, 1 warnings" in out
+
+
+def test_bundle_exits_1_but_exports_the_rest(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "v", {"ok.md": "fine\n", "bad.md": b"\xff\xfe\x00"})
+    code, _, err = run("bundle", str(vault), "-o", str(tmp_path / "out"))
+    assert code == 1
+    assert "bad.md" in err and "Traceback" not in err
+    assert (tmp_path / "out" / "ok.md").is_file() and (tmp_path / "out.zip").is_file()
+
+
+def test_missing_vault_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = run("bundle", str(tmp_path / "nope"))
+    assert code == 2 and "is not a folder" in err and "Traceback" not in err
+
+
+def test_unwritable_output_is_one_line_exit_3(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    code, _, err = run("bundle", str(SAMPLE), "-o", str(tmp_path / "file" / "out"), "-q")
+    assert code == 3 and err.strip().startswith("error: cannot write")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_quiet_bundle_prints_nothing_on_success(tmp_path: Path) -> None:
+    code, out, err = run("bundle", str(SAMPLE), "-o", str(tmp_path / "a"), "--quiet")
+    assert code == 0 and out == "" and err == ""
