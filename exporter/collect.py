@@ -67,6 +67,7 @@ def collect(root: Path, options: Options = Options(), progress: Progress | None 
     ids = note_ids([r.path for r in raws])
     notes: list[Note] = []
     kept: list[RawNote] = []
+    blocks_of: dict[str, frozenset[str]] = {}
     for raw, blocks in zip(raws, parsed, strict=True):
         if isinstance(blocks, str):
             report.add("unreadable", raw.path, f"markdown could not be parsed: {blocks}")
@@ -82,7 +83,8 @@ def collect(root: Path, options: Options = Options(), progress: Progress | None 
             lang=str(lang) if isinstance(lang, str) and lang.strip() else None,
         )
         # normalize, per note: structure, citations, heading ids
-        blocks = structure.tidy(blocks)
+        blocks, block_ids = structure.tidy(blocks)
+        blocks_of[raw.path] = frozenset(block_ids)
         cited = cite(blocks, title=raw.title, channel=raw.channel_name, video_id=raw.video_id,
                      wording=options.wording, reading=options.reading)
         _problems(report, raw, cited.problems)
@@ -93,46 +95,32 @@ def collect(root: Path, options: Options = Options(), progress: Progress | None 
 
     # vault: the link index, then links resolved per note
     index = Index.build(kept)
-    targets = {
-        n.path: links.Target(n.id, n.title, tuple(n.headings), frozenset(
-            d["c"][0][0][1:] for d in _divs(n.blocks) if d["c"][0][0].startswith("^")))
-        for n in notes
-    }
+    targets = {n.path: links.Target(n.id, n.title, tuple(n.headings), blocks_of[n.path]) for n in notes}
     sources: dict[str, embeds.Source] = {}
+    with_embeds: set[str] = set()
     for raw, note in zip(kept, notes, strict=True):
         linked = links.link(note.blocks, links.Context(raw.path, index, targets, files.assets))
         _problems(report, raw, linked.problems)
         note.blocks, note.assets = linked.blocks, sorted(set(linked.assets))
         sources[note.path] = embeds.Source(note.path, targets[note.path], note.blocks)
+        if linked.embeds:
+            with_embeds.add(note.path)
 
+    by_path = {n.path: n for n in notes}
     # embeds, then safety last so nothing unsafe can come back in
     for raw, note in zip(kept, notes, strict=True):
-        done = embeds.transclude(note.path, note.blocks, index, sources)
-        _problems(report, raw, done.problems)
-        clean = sanitize.sanitize(done.blocks)
+        if note.path in with_embeds:
+            done = embeds.transclude(note.path, note.blocks, index, sources)
+            _problems(report, raw, done.problems)
+            note.blocks = done.blocks
+            note.assets = sorted(set(note.assets).union(*(by_path[p].assets for p in done.notes)))
+        clean = sanitize.sanitize(note.blocks)
         for what in sorted(set(clean.removed)):
             report.add("unsafe-content", raw.path, f"removed {what}")
         note.blocks = clean.blocks
-        note.assets = sorted(set(note.assets) | _embedded_assets(note.blocks))
         report.add("reading", raw.path, f"timestamp reading: {note.reading}")
         if progress:
             progress("normalize", len(notes), len(notes))
 
     assets = {a: str(files.assets[a]) for n in notes for a in n.assets if a in files.assets}
     return Collection(root=str(root), notes=notes, assets=assets), report
-
-
-def _divs(blocks: list) -> list:
-    from exporter.model.ast import iter_nodes
-
-    return iter_nodes(blocks, "Div")
-
-
-def _embedded_assets(blocks: list) -> set[str]:
-    from exporter.model.ast import iter_nodes, kv
-
-    found = set()
-    for x in iter_nodes(blocks, "Image") + iter_nodes(blocks, "Link"):
-        if a := kv(x["c"][0]).get("asset"):
-            found.add(a)
-    return found

@@ -3,6 +3,9 @@
 -- and returned as a Div with class "note" and that id.
 local FORMAT = 'commonmark_x+wikilinks_title_after_pipe-emoji-yaml_metadata_block-alerts'
 local MARKUP = '[%*_`~=%[%$<\\]'
+-- a wikilink whose label (after the pipe) carries markup; only such notes are walked,
+-- because walking a document costs far more than parsing it
+local LABEL_MARKUP = '%[%[[^%]\n]*|[^%]\n]*[%*`~=%$<]'
 
 -- pandoc keeps wikilink labels as literal text; parse labels that carry markup.
 local function relabel(link)
@@ -25,7 +28,9 @@ function Reader(input, opts)
     local ok, doc = pcall(pandoc.read, it.text, FORMAT)
     local attr = pandoc.Attr(it.id, {'note'})
     if ok then
-      doc = doc:walk({Link = relabel})
+      if it.text:find(LABEL_MARKUP) then
+        doc = doc:walk({Link = relabel})
+      end
       blocks[#blocks + 1] = pandoc.Div(doc.blocks, attr)
     else
       attr.attributes['error'] = tostring(doc)

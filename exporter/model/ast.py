@@ -81,81 +81,161 @@ def stringify(node: Any) -> str:
     return stringify(c)
 
 
-def _is_list_of(x: Any, kinds: frozenset[str]) -> bool:
-    return bool(x) and isinstance(x, list) and isinstance(x[0], dict) and x[0].get("t") in kinds
+LEAVES = frozenset("Str Space SoftBreak LineBreak Code Math RawInline CodeBlock RawBlock HorizontalRule".split())
+_WRAPS = frozenset("Emph Strong Underline Strikeout Superscript Subscript SmallCaps".split())
 
 
-def walk(node: Any, inlines: ListFn | None = None, blocks: ListFn | None = None) -> Any:
-    """Rebuild node bottom-up, passing every inline list and block list through the functions.
+class _Walker:
+    """Typed traversal of the pandoc JSON AST that copies only what changes.
 
-    Code, math and raw content are strings, so nothing inside them is ever visited.
+    Knowing where each node keeps its children makes this several times faster than a
+    generic walk over every list, and unchanged subtrees are shared, never mutated.
     """
-    if isinstance(node, list):
-        new = [walk(x, inlines, blocks) for x in node]
-        if inlines and _is_list_of(new, INLINE):
-            return inlines(new)
-        if blocks and _is_list_of(new, BLOCK):
-            return blocks(new)
-        return new
-    if isinstance(node, dict) and "c" in node:
-        t = node["t"]
-        if t in ("Str", "Code", "Math", "RawInline", "RawBlock", "CodeBlock"):
-            return node
-        return {"t": t, "c": walk(node["c"], inlines, blocks)}
-    return node
+
+    def __init__(self, inlines: ListFn | None, blocks: ListFn | None,
+                 each: Callable[[Block], Block] | None = None) -> None:
+        self.ifn, self.bfn, self.each = inlines, blocks, each
+
+    def blocks(self, bs: list[Any]) -> list[Any]:
+        each, out = self.each, None
+        for i, b in enumerate(bs):
+            n = self.block(each(b) if each is not None else b)
+            if n is not b:
+                if out is None:
+                    out = list(bs)
+                out[i] = n
+        res = bs if out is None else out
+        return self.bfn(res) if self.bfn else res
+
+    def inlines(self, xs: list[Any]) -> list[Any]:
+        out = None
+        for i, x in enumerate(xs):
+            if x["t"] in LEAVES:  # most inlines: nothing inside to visit
+                continue
+            n = self.inline(x)
+            if n is not x:
+                if out is None:
+                    out = list(xs)
+                out[i] = n
+        res = xs if out is None else out
+        return self.ifn(res) if self.ifn else res
+
+    def inline(self, x: Inline) -> Inline:
+        t = x["t"]
+        if t in LEAVES:
+            return x
+        c = x["c"]
+        if t in _WRAPS:
+            n = self.inlines(c)
+            return x if n is c else {"t": t, "c": n}
+        if t in ("Link", "Image", "Span", "Quoted", "Cite"):
+            n = self.inlines(c[1])
+            return x if n is c[1] else {"t": t, "c": [c[0], n, *c[2:]]}
+        if t == "Note":
+            n = self.blocks(c)
+            return x if n is c else {"t": t, "c": n}
+        return x
+
+    def _items(self, items: list[list[Any]]) -> list[list[Any]]:
+        new = [self.blocks(i) for i in items]
+        return items if all(a is b for a, b in zip(new, items, strict=True)) else new
+
+    def _rows(self, rows: list[Any]) -> list[Any]:
+        return [[r[0], [[c[0], c[1], c[2], c[3], self.blocks(c[4])] for c in r[1]]] for r in rows]
+
+    def block(self, b: Block) -> Block:
+        t = b["t"]
+        if t in LEAVES:
+            return b
+        c = b["c"]
+        if t in ("Para", "Plain"):
+            n = self.inlines(c)
+            return b if n is c else {"t": t, "c": n}
+        if t == "Header":
+            n = self.inlines(c[2])
+            return b if n is c[2] else {"t": t, "c": [c[0], c[1], n]}
+        if t == "BlockQuote":
+            n = self.blocks(c)
+            return b if n is c else {"t": t, "c": n}
+        if t == "Div":
+            n = self.blocks(c[1])
+            return b if n is c[1] else {"t": t, "c": [c[0], n]}
+        if t == "BulletList":
+            n = self._items(c)
+            return b if n is c else {"t": t, "c": n}
+        if t == "OrderedList":
+            n = self._items(c[1])
+            return b if n is c[1] else {"t": t, "c": [c[0], n]}
+        if t == "LineBlock":
+            lines = [self.inlines(x) for x in c]
+            return {"t": t, "c": lines}
+        if t == "DefinitionList":
+            return {"t": t, "c": [[self.inlines(term), self._items(defs)] for term, defs in c]}
+        if t == "Figure":
+            cap = [c[1][0], self.blocks(c[1][1])]
+            return {"t": t, "c": [c[0], cap, self.blocks(c[2])]}
+        if t == "Table":
+            a, cap, specs, head, bodies, foot = c
+            return {"t": t, "c": [
+                a, [cap[0], self.blocks(cap[1])], specs, [head[0], self._rows(head[1])],
+                [[bd[0], bd[1], self._rows(bd[2]), self._rows(bd[3])] for bd in bodies],
+                [foot[0], self._rows(foot[1])],
+            ]}
+        return b
+
+
+def walk(node: list[Block], inlines: ListFn | None = None, blocks: ListFn | None = None) -> list[Block]:
+    """New blocks with every inline list and block list passed through the functions.
+
+    Lists reach the functions bottom-up; code, math and raw content are never visited.
+    """
+    return _Walker(inlines, blocks).blocks(node)
 
 
 def map_inlines(blocks: list[Block], fn: ListFn) -> list[Block]:
-    return list(walk(blocks, inlines=fn))
+    return _Walker(fn, None).blocks(blocks)
 
 
 def map_blocks(blocks: list[Block], fn: ListFn) -> list[Block]:
-    """Apply fn to every block list, outermost first, so fn sees blocks in document order."""
-
-    def go(node: Any) -> Any:
-        if isinstance(node, list):
-            if _is_list_of(node, BLOCK):
-                node = fn(node)
-            return [go(x) for x in node]
-        if isinstance(node, dict) and "c" in node:
-            if node["t"] in ("Str", "Code", "Math", "RawInline", "RawBlock", "CodeBlock"):
-                return node
-            return {"t": node["t"], "c": go(node["c"])}
-        return node
-
-    return list(go(blocks))
+    """Apply fn to every block list (innermost first)."""
+    return _Walker(None, fn).blocks(blocks)
 
 
 def map_each_block(blocks: list[Block], fn: Callable[[Block], Block]) -> list[Block]:
     """Apply fn to every block in document order (a block before the blocks inside it)."""
+    return _Walker(None, None, fn).blocks(blocks)
 
-    def go(node: Any) -> Any:
-        if isinstance(node, list):
-            return [go(x) for x in node]
-        if isinstance(node, dict) and "c" in node:
-            if node["t"] in BLOCK:
-                node = fn(node)
-            if node["t"] in ("Str", "Code", "Math", "RawInline", "RawBlock", "CodeBlock"):
-                return node
-            return {"t": node["t"], "c": go(node["c"])}
-        return node
 
-    return list(go(blocks))
+class _Finder(_Walker):
+    """Collects nodes of one type in document order, changing nothing."""
+
+    def __init__(self, t: str) -> None:
+        super().__init__(None, None)
+        self.t, self.found = t, []  # type: list[dict[str, Any]]
+
+    def blocks(self, bs: list[Any]) -> list[Any]:
+        for b in bs:
+            if b["t"] == self.t:
+                self.found.append(b)
+            self.block(b)
+        return bs
+
+    def inlines(self, xs: list[Any]) -> list[Any]:
+        for x in xs:
+            if x["t"] == self.t:
+                self.found.append(x)
+            if x["t"] not in LEAVES:
+                self.inline(x)
+        return xs
 
 
 def iter_nodes(node: Any, t: str) -> list[dict[str, Any]]:
     """All nodes of type t, in document order."""
-    found: list[dict[str, Any]] = []
-
-    def go(x: Any) -> None:
-        if isinstance(x, list):
-            for y in x:
-                go(y)
-        elif isinstance(x, dict) and "t" in x:
-            if x["t"] == t:
-                found.append(x)
-            if x["t"] not in ("Str", "Code", "Math", "RawInline", "RawBlock", "CodeBlock"):
-                go(x.get("c"))
-
-    go(node)
-    return found
+    f = _Finder(t)
+    if isinstance(node, dict):
+        node = [node]
+    if node and node[0].get("t") in INLINE:
+        f.inlines(node)
+    else:
+        f.blocks(node)
+    return f.found

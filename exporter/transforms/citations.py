@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+from functools import cache
 from string import Formatter
 from typing import Any
 
@@ -48,20 +48,25 @@ def render(c: Citation, wording: Wording) -> list[Inline]:
     """Footnote inlines: the wording with title, channel and each moment as a deep link."""
     template = wording.with_channel if c.channel else wording.without_channel
     out: list[Inline] = []
-    for literal, name, _, _ in Formatter().parse(template):
+    for literal, name, _, _ in _parse(template):
         if literal:
-            out += ast.text_inlines(literal)
+            out.append(ast.Str(literal))
         if name == "title":
-            out += ast.text_inlines(c.title)
+            out.append(ast.Str(c.title))
         elif name == "channel":
-            out += ast.text_inlines(c.channel or "")
+            out.append(ast.Str(c.channel or ""))
         elif name == "moments":
             for k, m in enumerate(c.moments):
                 if k:
-                    out += ast.text_inlines(wording.moment_separator)
+                    out.append(ast.Str(wording.moment_separator))
                 label = [ast.Str(m.label)]
                 out.append(ast.Link(label, m.url, ast.attr("", ["moment"])) if m.url else label[0])
     return _merge_strs(out)
+
+
+@cache
+def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    return list(Formatter().parse(template))
 
 
 def _merge_strs(inlines: list[Inline]) -> list[Inline]:
@@ -74,18 +79,30 @@ def _merge_strs(inlines: list[Inline]) -> list[Inline]:
     return out
 
 
-def _collect(blocks: list[Block], plain: bool) -> list[Stamp]:
+def _collect(blocks: list[Block], plain: bool) -> tuple[list[Stamp], dict[int, tuple[Any, Any, Any]]]:
+    """Every stamp of the note, and per inline list what was found (reused when replacing)."""
     found: list[Stamp] = []
+    memo: dict[int, tuple[Any, Any, Any]] = {}
 
     def visit(inlines: list[Any]) -> list[Any]:
-        found.extend(find_stamps(split_bracketed(inlines), plain))
+        if _may_hold_stamps(inlines):
+            split = split_bracketed(inlines)
+            stamps = find_stamps(split, plain)
+            found.extend(stamps)
+            memo[id(inlines)] = (inlines, split, stamps)  # keeps inlines alive: ids stay unique
         return inlines
 
     ast.map_inlines(blocks, visit)
-    return found
+    return found, memo
 
 
-_OPEN_PAREN = re.compile(r"\($")
+def _may_hold_stamps(inlines: list[Any]) -> bool:
+    """Cheap test first: most inline lists hold no stamp."""
+    for x in inlines:
+        t = x["t"]
+        if t == "RawInline" or t == "Link" or (t == "Str" and "[" in x["c"]):
+            return True
+    return False
 
 
 def cite(
@@ -99,7 +116,7 @@ def cite(
 ) -> Cited:
     """Replace every run of stamps by one footnote; pure: returns new blocks and citations."""
     plain = video_id is not None  # bare "[00:00:36]" counts only in notes with a video
-    stamps = _collect(blocks, plain)
+    stamps, memo = _collect(blocks, plain)
     parsed = [stamp_fields(s) for s in stamps]
     good: list[Fields] = [f for f in parsed if f is not None]
     v = third_field_rule(good) if reading == "auto" else None
@@ -120,10 +137,17 @@ def cite(
         return Moment(secs, human(secs), url)
 
     def visit(inlines: list[Any]) -> list[Any]:
-        inlines = split_bracketed(inlines)
-        stamps = find_stamps(inlines, plain)
+        seen = memo.get(id(inlines))
+        if seen is not None and seen[0] is inlines:
+            _, inlines, stamps = seen
+        elif _may_hold_stamps(inlines):
+            inlines = split_bracketed(inlines)
+            stamps = find_stamps(inlines, plain)
+        else:
+            return inlines
         if not stamps:
             return inlines
+        inlines = list(inlines)  # parentheses around a run are trimmed in place below
         out: list[Any] = []
         pos = 0
         for run in group_runs(inlines, stamps):
@@ -150,10 +174,10 @@ def cite(
             ):
                 rest = head[-1]["c"][:-1]
                 head = head[:-1] + ([ast.Str(rest)] if rest else [])
-                inlines[tail_start] = ast.Str(after["c"][1:])  # own copy, from split_bracketed
+                inlines[tail_start] = ast.Str(after["c"][1:])
             while moments and head and head[-1].get("t") in ("Space", "SoftBreak"):
                 head = head[:-1]
-            out += [x for x in head if x.get("t") != "Str" or x["c"]] + kept
+            out += [x for x in head if x["t"] != "Str" or x["c"]] + kept
             if moments:
                 c = Citation(video_id, title, channel, tuple(moments))
                 n = len(result.citations)
@@ -161,7 +185,7 @@ def cite(
                 span = ast.Span(render(c, wording), ast.attr("", ["citation"], {"n": str(n)}))
                 out.append({"t": "Note", "c": [ast.Para([span])]})
             pos = tail_start
-        return [x for x in out + inlines[pos:] if x.get("t") != "Str" or x["c"]]
+        return [x for x in out + inlines[pos:] if x["t"] != "Str" or x["c"]]
 
     result.blocks = ast.map_inlines(blocks, visit)
     if result.citations and not video_id:

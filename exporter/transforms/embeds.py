@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ class Source:
 class Embedded:
     blocks: list[Block]
     problems: list[tuple[str, str, str]] = field(default_factory=list)
+    notes: set[str] = field(default_factory=set)  # paths of the notes transcluded, at any depth
 
 
 def _is_embed(x: Any) -> bool:
@@ -103,6 +104,7 @@ def transclude(
                 part = src.blocks
         inner = transclude(src.path, part, index, sources, stack + (src.path,), counter)
         out.problems.extend(inner.problems)
+        out.notes |= inner.notes | {src.path}
         counter[0] += 1
         body = _shift_and_prefix(inner.blocks, level, f"e{counter[0]}-")
         return [{"t": "Div", "c": [ast.attr("", ["embed"], {"note": src.target.id}), body]}]
@@ -111,6 +113,8 @@ def transclude(
 
     def visit(bs: list[Any]) -> list[Any]:
         nonlocal level
+        if not any(b["t"] in ("Para", "Plain", "Header") for b in bs):
+            return bs
         new: list[Any] = []
         for b in bs:
             if b["t"] == "Header":
@@ -131,8 +135,5 @@ def transclude(
                 new.append(b)
         return new
 
-    embed_test: Callable[[Any], bool] = lambda node: bool(ast.iter_nodes(node, "Span")) and any(
-        _is_embed(s) for s in ast.iter_nodes(node, "Span")
-    )
-    out.blocks = ast.map_blocks(blocks, visit) if embed_test(blocks) else blocks
+    out.blocks = ast.map_blocks(blocks, visit)
     return out

@@ -38,6 +38,7 @@ class Linked:
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, needle, message)
     assets: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # ids of notes linked to
+    embeds: int = 0  # embed markers left for the embeds transform
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,8 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         return {"t": "Image", "c": [ast.attr("", [], kv), alt, ["", ""]]}
 
     def visit(inlines: list[Any]) -> list[Any]:
+        if not any(x["t"] in ("Link", "Image") for x in inlines):
+            return inlines
         new: list[Any] = []
         for x in inlines:
             t = x.get("t")
@@ -205,6 +208,7 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         asset, _ = resolve_asset(ctx, name) if name and "." in name else (None, False)
         if asset and not name.lower().endswith((".md", ".markdown", ".txt")):
             return image(x, asset, [], WIDTH.match(size).group(1) if size else None)  # type: ignore[union-attr]
+        out.embeds += 1
         return ast.Span([], ast.attr("", ["embed"], {"target": raw}))
 
     out.blocks = ast.map_inlines(blocks, visit)

@@ -69,6 +69,8 @@ def sanitize(blocks: list[Block]) -> Sanitized:
     out = Sanitized([])
 
     def inlines(xs: list[Any]) -> list[Any]:
+        if not any(x["t"] in ATTR_AT or x["t"] == "RawInline" for x in xs):
+            return xs
         new: list[Any] = []
         skip_until: str | None = None
         for x in xs:
@@ -117,6 +119,8 @@ def sanitize(blocks: list[Block]) -> Sanitized:
         return {"t": x["t"], "c": c}
 
     def blocks_fn(bs: list[Any]) -> list[Any]:
+        if not any(b["t"] in ATTR_AT or b["t"] == "RawBlock" for b in bs):
+            return bs
         new: list[Any] = []
         for b in bs:
             if b["t"] in ATTR_AT:

@@ -43,7 +43,9 @@ def _callout(bq: Block) -> Block:
     return {"t": "Div", "c": [ast.attr("", ["callout", f"callout-{kind}"]), blocks]}
 
 
-def _blocks(blocks: list[Block]) -> list[Block]:
+def _blocks(blocks: list[Block], ids: list[str]) -> list[Block]:
+    if not any(b["t"] in ("Para", "Plain", "BlockQuote") for b in blocks):
+        return blocks
     out: list[Block] = []
     for b in blocks:
         t = b["t"]
@@ -56,6 +58,7 @@ def _blocks(blocks: list[Block]) -> list[Block]:
             while rest and rest[-1].get("t") in ("Space", "SoftBreak"):
                 rest = rest[:-1]
             anchor = ast.attr("^" + m.group(1), ["block"])
+            ids.append(m.group(1))
             if rest:
                 out.append({"t": "Div", "c": [anchor, [{"t": t, "c": rest}]]})
             elif out:  # "^id" alone on a line names the block before it
@@ -65,8 +68,10 @@ def _blocks(blocks: list[Block]) -> list[Block]:
     return out
 
 
-def tidy(blocks: list[Block]) -> list[Block]:
-    return ast.map_blocks(blocks, _blocks)
+def tidy(blocks: list[Block]) -> tuple[list[Block], list[str]]:
+    """Blocks with callouts and ^block ids settled; returns the block ids too."""
+    ids: list[str] = []
+    return ast.map_blocks(blocks, lambda bs: _blocks(bs, ids)), ids
 
 
 def number_headings(blocks: list[Block]) -> tuple[list[Block], list[Heading]]:

@@ -52,48 +52,60 @@ def stamp_fields(stamp: Stamp) -> Fields | None:
 
 
 def split_bracketed(inlines: list[Any]) -> list[Any]:
-    """Cut Str nodes so each plain '[00:00:36]' stands alone ('([00:00:36],' -> 3 Strs)."""
+    """Cut Str nodes so each plain '[00:00:36]' stands alone ('([00:00:36],' -> 3 Strs).
+
+    Returns the same list when nothing needs cutting (the common case).
+    """
+    todo = [i for i, x in enumerate(inlines) if x["t"] == "Str" and "[" in x["c"]
+            and not BRACKETED.fullmatch(x["c"]) and BRACKETED.search(x["c"])]
+    if not todo:
+        return inlines
     out: list[Any] = []
-    for x in inlines:
-        if x.get("t") == "Str" and "[" in x["c"] and BRACKETED.search(x["c"]):
-            pos = 0
-            for m in BRACKETED.finditer(x["c"]):
-                if m.start() > pos:
-                    out.append({"t": "Str", "c": x["c"][pos : m.start()]})
-                out.append({"t": "Str", "c": m.group(0)})
-                pos = m.end()
-            if pos < len(x["c"]):
-                out.append({"t": "Str", "c": x["c"][pos:]})
-        else:
-            out.append(x)
+    last = 0
+    for i in todo:
+        out.extend(inlines[last:i])
+        text, pos = inlines[i]["c"], 0
+        for m in BRACKETED.finditer(text):
+            if m.start() > pos:
+                out.append({"t": "Str", "c": text[pos : m.start()]})
+            out.append({"t": "Str", "c": m.group(0)})
+            pos = m.end()
+        if pos < len(text):
+            out.append({"t": "Str", "c": text[pos:]})
+        last = i + 1
+    out.extend(inlines[last:])
     return out
 
 
 def find_stamps(inlines: list[Any], plain: bool) -> list[Stamp]:
     """Stamps in one inline list: yt-timestamp spans, links to '#', and (if plain) '[00:00:36]'."""
     found: list[Stamp] = []
+    n = len(inlines)
     i = 0
-    while i < len(inlines):
+    while i < n:
         x = inlines[i]
-        t = x.get("t")
-        if t == "RawInline" and x["c"][0] == "html" and (m := OPEN_TAG.match(x["c"][1].strip())):
-            j = i + 1
-            while j < len(inlines) and not (
-                inlines[j].get("t") == "RawInline" and CLOSE_TAG.match(inlines[j]["c"][1].strip())
-            ):
-                j += 1
-            d = DATA_T.search(m.group(0))
-            if j == len(inlines):  # no closing tag: the opening tag alone is the stamp
-                found.append(Stamp(i, i + 1, d.group(1) if d else None, ""))
-                i += 1
+        t = x["t"]
+        if t == "RawInline":
+            m = OPEN_TAG.match(x["c"][1].strip()) if x["c"][0] == "html" else None
+            if m:
+                j = i + 1
+                while j < n and not (inlines[j]["t"] == "RawInline" and CLOSE_TAG.match(inlines[j]["c"][1].strip())):
+                    j += 1
+                d = DATA_T.search(m.group(0))
+                data_t = d.group(1) if d else None
+                if j == n:  # no closing tag: the opening tag alone is the stamp
+                    found.append(Stamp(i, i + 1, data_t, ""))
+                    i += 1
+                    continue
+                shown = (inlines[i + 1]["c"] if j == i + 2 and inlines[i + 1]["t"] == "Str"
+                         else stringify(inlines[i + 1 : j])).strip()
+                found.append(Stamp(i, j + 1, data_t, shown))
+                i = j + 1
                 continue
-            shown = stringify(inlines[i + 1 : j]).strip()
-            found.append(Stamp(i, j + 1, d.group(1) if d else None, shown))
-            i = j + 1
-            continue
-        if t == "Link" and x["c"][2][0] in ("#", "") and FIELDS.match(stringify(x["c"][1])):
-            found.append(Stamp(i, i + 1, None, stringify(x["c"][1]).strip()))
-        elif plain and t == "Str" and BRACKETED.fullmatch(x["c"]):
+        elif t == "Link":
+            if x["c"][2][0] in ("#", "") and FIELDS.match(label := stringify(x["c"][1])):
+                found.append(Stamp(i, i + 1, None, label.strip()))
+        elif plain and t == "Str" and x["c"][:1] == "[" and BRACKETED.fullmatch(x["c"]):
             found.append(Stamp(i, i + 1, None, x["c"]))
         i += 1
     return found

@@ -72,6 +72,32 @@ def _plain_inlines(inlines: list[Any]) -> list[Any]:
     return out
 
 
+def _footnotes(blocks: list[Block]) -> list[Block]:
+    """[^n] calls in place and definitions at the end, numbered per note."""
+    defs: list[Block] = []
+
+    def visit(inlines: list[Any]) -> list[Any]:
+        if not any(x["t"] == "Note" for x in inlines):
+            return inlines
+        out = []
+        for x in inlines:
+            if x["t"] != "Note":
+                out.append(x)
+                continue
+            k = len(defs) + 1
+            out.append({"t": "RawInline", "c": ["commonmark", f"[^{k}]"]})
+            body: list[Any] = []
+            for b in x["c"]:  # a definition is one paragraph here: blocks are joined
+                if body:
+                    body.append(ast.SPACE)
+                body += b["c"] if b["t"] in ("Para", "Plain") else ast.text_inlines(ast.stringify(b))
+            defs.append(ast.Para([{"t": "RawInline", "c": ["commonmark", f"[^{k}]: "]}, *body]))
+        return out
+
+    new = ast.map_inlines(blocks, visit)
+    return new + defs
+
+
 def front(note: Note) -> str:
     if not note.meta:
         return ""
@@ -110,6 +136,6 @@ def write_notes(notes: list[Note], in_bundle: dict[str, Note]) -> dict[str, str]
 
         blocks = settle(note.blocks, href, asset)
         blocks = ast.map_inlines(_portable(blocks), _plain_inlines)
-        docs.append(header(note) + blocks)
+        docs.append(header(note) + _footnotes(blocks))
     texts = pandoc.write(docs, FORMAT)
     return {paths[n.id]: front(n) + t for n, t in zip(notes, texts, strict=True)}

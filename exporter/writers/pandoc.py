@@ -1,21 +1,23 @@
 """The one caller of pandoc: many notes per process, a process per core at most.
 
-Notes are parsed by a Lua reader that runs ``pandoc.read`` on each note separately, and
-written by a Lua writer that runs ``pandoc.write`` on each one, so a whole vault costs a
-handful of processes whatever its size.
+Notes are parsed by a Lua reader that runs ``pandoc.read`` on each note separately (so
+one note's unclosed fence cannot swallow the next), and written as one document split at
+markers, so a whole vault costs a handful of processes whatever its size.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import subprocess
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
+import orjson
 import pypandoc
 
 from exporter.model.document import Block
@@ -77,7 +79,7 @@ def parse(texts: Sequence[str]) -> list[list[Block] | str]:
 
     def one(r: range) -> list[list[Block] | str]:
         items = [{"id": f"n{i}", "text": texts[i]} for i in r]
-        doc = json.loads(_run(["-f", _lua("reader.lua"), "-t", "json"], json.dumps(items).encode()))
+        doc = orjson.loads(_run(["-f", _lua("reader.lua"), "-t", "json"], orjson.dumps(items)))
         out: list[list[Block] | str] = []
         for div in doc["blocks"]:
             (_, _, kv), blocks = div["c"]
@@ -88,19 +90,29 @@ def parse(texts: Sequence[str]) -> list[list[Block] | str]:
 
 
 def write(docs: Sequence[list[Block]], fmt: str, extra: Sequence[str] = ()) -> list[str]:
-    """Write each block list as its own document in pandoc format fmt."""
-    sizes = [len(json.dumps(d)) for d in docs] if len(docs) > 64 else [1] * len(docs)
-    chunks = _chunks(sizes) if len(docs) > 64 else [range(len(docs))]
+    """Write each block list as its own document in pandoc format fmt.
 
-    def one(r: range) -> list[str]:
-        doc = {
-            "pandoc-api-version": API_VERSION,
-            "meta": {"format": {"t": "MetaString", "c": fmt}},
-            "blocks": [{"t": "Div", "c": [["", ["note"], []], docs[i]]} for i in r],
-        }
-        args = ["-f", "json", "-t", _lua("writer.lua"), "--wrap=none", *extra]
-        return list(json.loads(_run(args, json.dumps(doc).encode())))
-
+    All documents go through one conversion, separated by comment markers that carry a
+    per-call nonce (no note can forge one), and the output is split at the markers. Notes
+    must hold no pandoc Note elements: writers settle footnotes themselves.
+    """
     if not docs:
         return []
+    nonce = uuid.uuid4().hex
+    sizes = [len(d) for d in docs]
+    chunks = _chunks([s * 400 for s in sizes]) if len(docs) > 64 else [range(len(docs))]
+
+    def one(r: range) -> list[str]:
+        blocks: list[Block] = []
+        for i in r:
+            blocks.append({"t": "RawBlock", "c": ["html", f"<!--{nonce}-{i}-->"]})
+            blocks.extend(docs[i])
+        doc = {"pandoc-api-version": API_VERSION, "meta": {}, "blocks": blocks}
+        args = ["-f", "json", "-t", fmt, "--wrap=none", *extra]
+        out = _run(args, orjson.dumps(doc)).decode("utf-8")
+        parts = re.split(rf"<!--{nonce}-\d+-->\n?", out)
+        if len(parts) != len(r) + 1:
+            raise PandocError("pandoc output lost a note separator")
+        return [p.strip("\n") + "\n" if p.strip() else "" for p in parts[1:]]
+
     return [x for part in _parallel(chunks, one) for x in part]

@@ -1,0 +1,156 @@
+"""Benchmark: `exporter epub` against pandoc's own EPUB 3 writer on the same generated notes.
+
+Run standalone: `.venv/bin/python bench/epub.py [--notes N] [--keep DIR]`. Each side runs in its
+own wrapper process, so the peak memory (largest process of the tree, from
+RUSAGE_CHILDREN.ru_maxrss) of one cannot leak into the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPORTER = Path(sys.executable).with_name("exporter")
+
+WORDS = (
+    "the light keeper tower lens beam signal coast harbour reef storm rock station flash "
+    "period range sailor chart bearing channel tide vessel night watch lamp oil clockwork "
+    "rotation prism glass engine relief boat supply winter summer island mainland keeper's "
+    "log weather fog horn sound daymark stripe paint scheme sector colour arc pilot"
+).split()
+CHANNELS = ["sea2sky", "harbour_lights", "tidewatch.tv", "bonus_professor", "coastal-notes"]
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+
+# Runs the command given as argv, then prints its wall time and the peak RSS of its tree.
+WRAPPER = """
+import json, resource, subprocess, sys, time
+t = time.perf_counter()
+rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"rc": rc.returncode, "wall": wall, "peak_kb": peak,
+                  "stderr": rc.stderr.decode("utf-8", "replace")[-2000:]}))
+"""
+
+
+def _sentence(rng: random.Random) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(9, 18))]
+    return " ".join(words).capitalize()
+
+
+def _stamp(rng: random.Random, minute: int) -> str:
+    t = f"00:{minute:02d}:{rng.randint(0, 59):02d}"
+    return f' <a class="yt-timestamp" data-t="{t}">[{t}]</a>'
+
+
+def _paragraph(rng: random.Random, stems: list[str], minute: int) -> str:
+    parts = []
+    for _ in range(rng.randint(2, 4)):
+        s = _sentence(rng)
+        if rng.random() < 0.35:
+            target = rng.choice(stems)
+            label = target.replace("_", " ")
+            s += f" as [[{target} | {label}]] explains" if rng.random() < 0.5 else f" see [[{target}]]"
+        if rng.random() < 0.6:
+            s += _stamp(rng, minute)
+        parts.append(s + ".")
+    return " ".join(parts)
+
+
+def generate(folder: Path, n: int, seed: int = 7) -> list[Path]:
+    """n notes of ~3.5 KB shaped like the real exports; wikilinks point at other generated notes."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    stems = [f"note_{i:04d}_{rng.choice(WORDS).replace(chr(39), '')}" for i in range(n)]
+    paths = []
+    for i, stem in enumerate(stems):
+        title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 7))).capitalize() + f" {i}"
+        vid = "".join(rng.choice(ALPHABET) for _ in range(11))
+        lines = ["---", f"title: {title}", f"videoId: {vid}", "---", "",
+                 f"From: [[{rng.choice(CHANNELS)}]] <br/> ", "", _paragraph(rng, stems, 0), ""]
+        minute = 1
+        for _ in range(rng.randint(3, 5)):
+            lines += [f"## {_sentence(rng)[:40].strip()}", ""]
+            for _ in range(rng.randint(1, 2)):
+                lines += [_paragraph(rng, stems, minute), ""]
+                minute = min(59, minute + rng.randint(1, 4))
+        text = "\n".join(lines)
+        while len(text.encode()) < 3000:  # top up to the target size with one more paragraph
+            text += "\n" + _paragraph(rng, stems, minute) + "\n"
+        p = folder / f"{stem}.md"
+        p.write_text(text, encoding="utf-8")
+        paths.append(p)
+    return paths
+
+
+def _pandoc_input(paths: list[Path], out: Path) -> None:
+    """The same bodies as one commonmark_x document: frontmatter off, each title as a chapter h1."""
+    chunks = []
+    for p in paths:
+        text = p.read_text(encoding="utf-8")
+        _, front, body = text.split("---\n", 2)
+        title = re.search(r"^title: (.*)$", front, re.M)
+        chunks.append(f"# {title.group(1) if title else p.stem}\n\n{body.strip()}\n")
+    out.write_text("\n".join(chunks), encoding="utf-8")
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, object]:
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True,
+                          env=env, check=True)
+    result: dict[str, object] = json.loads(proc.stdout)
+    if result["rc"] != 0:
+        raise SystemExit(f"{cmd[0]} failed ({result['rc']}):\n{result['stderr']}")
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--notes", type=int, default=1000)
+    ap.add_argument("--keep", type=Path, help="keep the generated vault and outputs here")
+    args = ap.parse_args()
+
+    import os
+
+    import pypandoc
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-epub-")) if args.keep is None else args.keep
+    try:
+        vault = tmp / "vault"
+        paths = generate(vault, args.notes)
+        size = sum(p.stat().st_size for p in paths)
+        print(f"{len(paths)} notes, {size / 1024:.0f} KiB in {vault}")
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+
+        ours = measure([str(EXPORTER), "epub", str(vault), "-o", str(tmp / "ours.epub"), "--quiet"],
+                       env)
+        joined = tmp / "pandoc-input.md"
+        t = time.perf_counter()
+        _pandoc_input(paths, joined)
+        prep = time.perf_counter() - t
+        theirs = measure([str(pypandoc.get_pandoc_path()), "-f", "commonmark_x", "-t", "epub3",
+                          "--metadata", "title=Bench", str(joined), "-o", str(tmp / "pandoc.epub")],
+                         env)
+
+        wall_ours, wall_theirs = float(ours["wall"]), float(theirs["wall"])  # type: ignore[arg-type]
+        print(f"exporter epub : {wall_ours:7.2f} s   peak {int(ours['peak_kb']) / 1024:7.1f} MiB"  # type: ignore[call-overload]
+              f"   {(tmp / 'ours.epub').stat().st_size / 1024:.0f} KiB")
+        print(f"pandoc epub3  : {wall_theirs:7.2f} s   peak {int(theirs['peak_kb']) / 1024:7.1f} MiB"  # type: ignore[call-overload]
+              f"   {(tmp / 'pandoc.epub').stat().st_size / 1024:.0f} KiB"
+              f"   (+{prep:.2f} s to join the bodies, not counted)")
+        print(f"ratio         : {wall_ours / wall_theirs:7.2f}  (target <= 1.0)")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

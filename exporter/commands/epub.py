@@ -1,0 +1,64 @@
+"""`exporter epub`: a collection of notes as one EPUB 3 book."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from exporter.cli import QUIET, READING, VAULT, Failed, load, pick, report_and_exit
+
+
+@click.command()
+@VAULT
+@click.argument("notes", nargs=-1)
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              default=Path("dist/collection.epub"), show_default=True, help="EPUB file to write.")
+@click.option("--title", help="Book title (default: the vault folder name).")
+@click.option("--subtitle", help="Subtitle, on the cover and the title page.")
+@click.option("--author",
+              help="dc:creator (default: the channel when there is only one, else 'Various').")
+@click.option("--lang", help="Book language, a BCP 47 tag such as en or el (default: the most "
+                             "common note language, counting notes without one as en).")
+@click.option("--parts", type=click.Choice(["channel", "folder", "none"]), default="channel",
+              show_default=True, help="Group chapters into parts, one per channel or folder.")
+@click.option("--order", type=click.Path(path_type=Path, dir_okay=False),
+              help="File with one note reference per line, in reading order.")
+@click.option("--theme", default="default", show_default=True,
+              help="Theme name under styles/, or a path to a theme folder.")
+@READING
+@QUIET
+def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
+         subtitle: str | None, author: str | None, lang: str | None, parts: str,
+         order: Path | None, theme: str, reading: str, quiet: bool) -> None:
+    """Write an EPUB 3 book of VAULT: cover, contents, one chapter per note, Sources.
+
+    NOTE selects notes by path, file stem or title; none means the whole vault, ordered by
+    channel, then title.
+    """
+    from exporter.packagers import epub as packager
+    from exporter.packagers.cover import Theme, ThemeError
+
+    if lang is not None and not packager.LANG.match(lang):
+        raise click.BadParameter(f"{lang!r} is not a language tag such as en, el or pt-BR",
+                                 param_hint="--lang")
+    try:
+        look = Theme.load(theme)
+    except ThemeError as e:
+        raise click.BadParameter(str(e), param_hint="--theme") from None
+    if output.is_dir():
+        raise Failed(f"cannot write {output}: it is a folder (give an .epub file name)")
+    collection, report = load(vault, quiet, reading)
+    chosen = pick(collection, notes, order)
+    meta = packager.BookMeta(
+        title=(title or vault.resolve().name).strip() or "Notes", subtitle=subtitle,
+        author=author, lang=lang, parts=parts)
+    try:
+        built = packager.package(collection, chosen, output, meta, look)
+    except (packager.EpubError, ThemeError) as e:
+        raise Failed(str(e)) from None
+    except OSError as e:
+        raise Failed(f"cannot write {output}: {e.strerror or e}") from None
+    for code, path, message in built.problems:
+        report.add(code, path, message)
+    report_and_exit(report, quiet, f"{built.chapters} notes → {output}")

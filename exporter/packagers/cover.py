@@ -1,0 +1,198 @@
+"""The EPUB's look: the theme (reader-safe CSS, page templates) and the generated cover image.
+
+Library views show a book by its cover image, so the cover is a real PNG, not a page. Its
+colours are read from the theme's CSS (.cover-page, .cover-title, .cover-subtitle,
+.cover-facts), so one stylesheet restyles both the title page and the cover. Drawing is
+deterministic: same text and colours, same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+
+import jinja2
+from PIL import Image, ImageColor, ImageDraw, ImageFont
+
+STYLES = Path(__file__).resolve().parents[2] / "styles"
+SIZE = (1600, 2400)  # 2:3, what most stores and readers expect
+FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".fonts"))
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+RGB = tuple[int, int, int]
+
+
+class ThemeError(ValueError):
+    """No such theme."""
+
+
+@dataclass
+class Theme:
+    """A theme folder; files it lacks come from the default theme."""
+
+    folders: tuple[Path, ...]
+
+    @classmethod
+    def load(cls, name: str = "default") -> Theme:
+        own = Path(name) if os.sep in name or "/" in name else STYLES / name
+        if not own.is_dir():
+            known = sorted(p.name for p in STYLES.glob("*/") if p.is_dir())
+            raise ThemeError(f"no theme {name!r} (themes: {', '.join(known) or 'none'})")
+        return cls(tuple(dict.fromkeys([own.resolve(), (STYLES / "default").resolve()])))
+
+    def css(self) -> dict[str, str]:
+        """base.css then epub.css, each from the first folder that has it, made reader-safe."""
+        found = {}
+        for name in ("base.css", "epub.css"):
+            path = next((f / name for f in self.folders if (f / name).is_file()), None)
+            if path:
+                found[f"css/{name}"] = reader_safe(path.read_text(encoding="utf-8"))
+        return found
+
+    @cached_property
+    def env(self) -> jinja2.Environment:
+        loader = jinja2.FileSystemLoader([str(f / "templates") for f in self.folders])
+        return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+
+    def render(self, template: str, **values: object) -> str:
+        """A page from the theme's templates (those it lacks come from the default theme)."""
+        try:
+            return self.env.get_template(template).render(**values)
+        except jinja2.TemplateError as e:
+            raise ThemeError(f"theme template {template}: {e}") from None
+
+
+def reader_safe(css: str) -> str:
+    """No page rules, imports, fonts or url() in a book: readers ignore them or fetch remotely."""
+    css = re.sub(r"@page[^{]*\{(?:[^{}]|\{[^{}]*\})*\}|@font-face\s*\{[^}]*\}|@import[^;]*;",
+                 "", css)
+    return re.sub(r"[^;{}]*url\s*\([^)]*\)[^;{}]*;?", "", css)
+
+
+@dataclass(frozen=True)
+class Palette:
+    background: RGB = (255, 255, 255)
+    title: RGB = (22, 50, 79)
+    subtitle: RGB = (59, 70, 80)
+    facts: RGB = (91, 103, 112)
+
+
+def palette(css: str) -> Palette:
+    """The cover colours from the theme CSS; the last rule wins, as in a browser."""
+
+    def colour(selector: str, prop: str, default: RGB) -> RGB:
+        found = default
+        for body in re.findall(rf"(?:^|[}},\s]){re.escape(selector)}\s*\{{([^}}]*)\}}", css):
+            m = re.search(rf"(?:^|[;\s]){prop}\s*:\s*([^;]+)", body)
+            if m:
+                with contextlib.suppress(ValueError):
+                    r, g, b = ImageColor.getrgb(m.group(1).strip())[:3]
+                    found = (r, g, b)
+        return found
+
+    d = Palette()
+    return Palette(colour(".cover-page", "background-color", d.background),
+                   colour(".cover-title", "color", d.title),
+                   colour(".cover-subtitle", "color", d.subtitle),
+                   colour(".cover-facts", "color", d.facts))
+
+
+@cache
+def _font_file(name: str) -> str | None:
+    for root in FONT_DIRS:
+        hits = sorted(Path(root).rglob(name)) if Path(root).is_dir() else []
+        if hits:
+            return str(hits[0])
+    return None
+
+
+def _font(text: str, size: int, bold: bool) -> Font:
+    """DejaVu (Latin, Greek, Cyrillic); Noto CJK for CJK text when installed; else Pillow's."""
+    weight = "Bold" if bold else "Regular"
+    names = [f"NotoSansCJK-{weight}.ttc"] if CJK.search(text) else []
+    names.append("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+    for name in names:
+        path = _font_file(name)
+        if path:
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size)
+
+
+def _wrap(text: str, font: Font, width: int) -> list[str]:
+    """Greedy line breaking by words; a word wider than the line is cut by characters."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        candidate = f"{line} {word}" if line else word
+        if font.getlength(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for ch in word:
+            if font.getlength(line + ch) > width and line:
+                lines.append(line)
+                line = ""
+            line += ch
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _fit(text: str, width: int, sizes: range, max_lines: int, bold: bool) -> tuple[Font, list[str]]:
+    """The largest size at which text fits in max_lines; past the smallest, cut with an ellipsis."""
+    for size in sizes:
+        font = _font(text, size, bold)
+        lines = _wrap(text, font, width)
+        if len(lines) <= max_lines:
+            return font, lines
+    lines = lines[:max_lines]
+    lines[-1] = lines[-1].rstrip()[:-1] + "…"
+    return font, lines
+
+
+def draw(title: str, subtitle: str | None, facts: str, author: str | None,
+         colours: Palette) -> bytes:
+    """The cover as PNG bytes."""
+    w, h = SIZE
+    margin = w // 10
+    text_w = w - 2 * margin
+    img = Image.new("RGB", SIZE, colours.background)
+    pen = ImageDraw.Draw(img)
+    pen.rectangle((0, 0, w, h // 40), fill=colours.title)
+
+    y = h * 22 // 100
+    font, lines = _fit(title or " ", text_w, range(150, 59, -10), 6, bold=True)
+    step = int(font.size * 1.18) if isinstance(font, ImageFont.FreeTypeFont) else 70
+    for line in lines:
+        pen.text((margin, y), line, font=font, fill=colours.title)
+        y += step
+    y += step // 3
+    pen.rectangle((margin, y, w - margin, y + 10), fill=colours.title)
+    y += 70
+
+    if subtitle:
+        font, lines = _fit(subtitle, text_w, range(72, 39, -8), 4, bold=False)
+        for line in lines:
+            pen.text((margin, y), line, font=font, fill=colours.subtitle)
+            y += int(getattr(font, "size", 40) * 1.3)
+
+    bottom = h - h // 12
+    if author:
+        font, lines = _fit(author, text_w, range(64, 39, -8), 2, bold=True)
+        for line in reversed(lines):
+            bottom -= int(getattr(font, "size", 40) * 1.3)
+            pen.text((margin, bottom), line, font=font, fill=colours.title)
+        bottom -= 30
+    font = _font(facts, 52, bold=False)
+    pen.text((margin, bottom - 70), facts, font=font, fill=colours.facts)
+
+    out = io.BytesIO()
+    img.save(out, "PNG", optimize=False)
+    return out.getvalue()

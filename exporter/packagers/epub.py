@@ -1,0 +1,444 @@
+"""Package notes as an EPUB 3 collection: the shared HTML writer's chapters, assembled by EbookLib.
+
+The only module that imports ebooklib. The writer's HTML5 (raw HTML from notes passes through
+it) is rebuilt as well-formed XHTML with a second safety pass: an allow-list of elements and
+attributes, links only to ids that exist, images only from files packed from the vault.
+EbookLib 0.20 stamps the clock and a random uuid into its output, so the book gets a uuid5
+derived from its content and the zip is written with fixed dates: same input, same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+import uuid
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ebooklib import epub
+from lxml import etree
+from lxml import html as lhtml
+from markupsafe import Markup
+
+from exporter.model import ast
+from exporter.model.document import Block, Collection, Note
+from exporter.packagers import cover
+from exporter.packagers.cover import Theme
+from exporter.packagers.output import atomic_file, source_date_epoch
+from exporter.writers.html import anchor_id, render
+
+OPS, MATHML = "http://www.idpf.org/2007/ops", "http://www.w3.org/1998/Math/MathML"
+IMAGES = {b"\x89PNG\r\n\x1a\n": ("png", "image/png"), b"\xff\xd8\xff": ("jpg", "image/jpeg"),
+          b"GIF87a": ("gif", "image/gif"), b"GIF89a": ("gif", "image/gif")}
+# Kept elements (what the writer emits and the sanitizer lets through), dropped ones (with
+# their content), renamed obsolete ones; any other element is unwrapped, its text kept.
+KEEP = frozenset((
+    "a", "abbr", "article", "aside", "b", "bdi", "bdo", "blockquote", "br", "caption",
+    "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl",
+    "dt", "em", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5",
+    "h6", "header", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre",
+    "q", "rp", "rt", "ruby", "s", "samp", "section", "small", "span", "strong",
+    "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+    "time", "tr", "u", "ul", "var", "wbr"))
+DROP = frozenset((
+    "script", "style", "iframe", "object", "embed", "link", "meta", "base", "form",
+    "button", "select", "textarea", "frame", "frameset", "applet", "noscript",
+    "template", "audio", "video", "source", "track", "canvas", "svg", "title",
+    "head", "portal"))
+RENAME = {"strike": "s", "center": "div", "big": "span", "tt": "code", "acronym": "abbr"}
+ATTRS = {"a": {"href"}, "img": {"src", "alt", "width", "height"}, "td": {"colspan", "rowspan"},
+         "th": {"colspan", "rowspan", "scope"}, "ol": {"start", "type"}, "li": {"value"},
+         "col": {"span"}, "colgroup": {"span"}}
+NUMERIC = {"width", "height", "colspan", "rowspan", "span", "start", "value"}
+ROLES = {"doc-noteref", "doc-footnote", "doc-backlink"}
+NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
+LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+UNSAFE_STYLE = re.compile(r"url\s*\(|@|expression|\\|behavior|binding|script", re.I)
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+EXTERNAL = re.compile(r"^(https?://|mailto:)", re.I)
+Problems = list[tuple[str, str, str]]  # (diagnostic code, vault path, message)
+
+
+class EpubError(RuntimeError):
+    """The book could not be made; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class BookMeta:
+    title: str
+    author: str | None = None  # None: the channel when there is only one, else "Various"
+    subtitle: str | None = None
+    lang: str | None = None  # None: the most common note language (no lang counts as "en")
+    parts: str = "channel"  # channel | folder | none
+
+
+@dataclass
+class Built:
+    path: Path
+    chapters: int
+    problems: Problems = field(default_factory=list)
+
+
+# ---- chapters: the writer's HTML5 rebuilt as well-formed, re-checked XHTML ----
+
+@dataclass
+class _Page:
+    """One chapter being built; its links are settled once every chapter's ids are known."""
+
+    file: str
+    body: etree._Element
+    ids: set[str]
+    links: list[etree._Element] = field(default_factory=list)
+    math: bool = False
+    removed: set[str] = field(default_factory=set)
+
+
+_PARSER = lhtml.HTMLParser(remove_comments=True, remove_pis=True, no_network=True,
+                           default_doctype=False)
+
+
+def _text(s: str | None) -> str:
+    return NOT_XML.sub("", s) if s else ""
+
+
+def _add_text(parent: etree._Element, s: str | None) -> None:
+    if s:
+        if len(parent):
+            parent[-1].tail = (parent[-1].tail or "") + _text(s)
+        else:
+            parent.text = (parent.text or "") + _text(s)
+
+
+def _valid(key: str, value: str, name: str) -> bool:
+    """Whether an HTML attribute is safe and valid in EPUB 3 XHTML."""
+    return bool(key in ("class", "title") or (key.startswith("data-") and NAME.match(key))
+                or (key == "role" and value in ROLES) or (key == "lang" and LANG.match(value))
+                or (key == "dir" and value in ("ltr", "rtl", "auto"))
+                or (key == "style" and not UNSAFE_STYLE.search(value))
+                or (key in ATTRS.get(name, ()) and (key not in NUMERIC or value.isdigit())))
+
+
+def _attrs(page: _Page, src: Any, el: etree._Element, name: str, math: bool) -> None:
+    """Copy the attributes that are safe and valid; ids stay unique within the page."""
+    for key, value in src.attrib.items():
+        key, value = key.lower(), _text(value)
+        if key.startswith(("on", "xmlns")) or (":" in key and key != "epub:type"):
+            continue
+        if math:
+            if NAME.match(key) and key not in ("href", "src", "style"):
+                el.set(key, value)
+        elif key == "id":
+            if NAME.match(value) and value not in page.ids:
+                page.ids.add(value)
+                el.set("id", value)
+        elif key == "epub:type":
+            if value in ("noteref", "footnote"):
+                el.set(f"{{{OPS}}}type", value)
+        elif key == "align":
+            if value.lower() in ("left", "right", "center", "justify"):
+                el.set("style", f"text-align: {value.lower()};")
+        elif _valid(key, value, name):
+            el.set(key, value)
+
+
+def _convert(page: _Page, src: Any, parent: etree._Element, math: bool, images: set[str]) -> None:
+    """Copy src's children under parent: kept, renamed, unwrapped or dropped."""
+    for child in src:
+        if not isinstance(child.tag, str):  # comments and processing instructions
+            _add_text(parent, child.tail)
+            continue
+        name = RENAME.get(child.tag.lower(), child.tag.lower())
+        if name in DROP or (name == "img" and child.get("src") not in images):
+            page.removed.add(f"<{name}>" if name != "img" else f"image {child.get('src', '')!r}")
+            alt = child.get("alt") or "" if name == "img" else ""
+            _add_text(parent, alt + (child.tail or ""))
+            continue
+        inner = math or name == "math"
+        if inner:
+            el = etree.SubElement(parent, f"{{{MATHML}}}{name}",
+                                  nsmap={None: MATHML} if name == "math" else None)
+            page.math = True
+        elif name == "input" and child.get("type", "").lower() == "checkbox":
+            el = etree.SubElement(parent, "span", {"class": "task"})
+            el.text = "☑" if child.get("checked") is not None else "☐"
+        elif name in KEEP:
+            el = etree.SubElement(parent, name)
+        else:
+            _add_text(parent, child.text)
+            _convert(page, child, parent, math, images)
+            _add_text(parent, child.tail)
+            continue
+        _attrs(page, child, el, name, inner)
+        if name == "a" and el.get("href") is not None:
+            href = el.get("href", "").strip()
+            if EXTERNAL.match(href):
+                el.set("href", quote(href, safe=":/?#[]@!$&'()*+,;=%~"))
+            else:
+                page.links.append(el)
+        elif name == "img" and el.get("alt") is None:
+            el.set("alt", "")
+        el.text = (el.text or "") + _text(child.text)
+        _convert(page, child, el, inner, images)
+        el.tail = _text(child.tail)
+
+
+def _page(note_id: str, file: str, html: str, images: set[str]) -> _Page:
+    page = _Page(file, etree.Element("div", nsmap={"epub": OPS}), {note_id})
+    if html.strip():
+        root = lhtml.fragment_fromstring(html, create_parent="div", parser=_PARSER)
+        page.body.text = _text(root.text)
+        _convert(page, root, page.body, False, images)
+    return page
+
+
+def _settle(pages: list[_Page], more_ids: dict[str, set[str]]) -> None:
+    """Every in-book href points at a page of the book and an id in it; else it becomes text."""
+    ids = {p.file: p.ids for p in pages} | more_ids
+    for page in pages:
+        for a in page.links:
+            file, _, frag = a.get("href", "").partition("#")
+            target = file or page.file
+            if target in ids and (file or frag) and (not frag or frag in ids[target]):
+                continue
+            if file in ids:
+                a.set("href", file)  # the note is in the book, its heading is not: go to the note
+                continue
+            a.tag = "span"
+            for key in ("href", f"{{{OPS}}}type", "role"):
+                a.attrib.pop(key, None)
+            a.set("class", ((a.get("class") or "") + " unresolved").strip())
+
+
+def _serialize(body: etree._Element) -> Markup:
+    xml = etree.tostring(body, encoding="unicode")
+    start, end = xml.find(">") + 1, xml.rfind("</div>")
+    return Markup(xml[start:end] if end > 0 else "")
+
+
+def _shape(note: Note, blocks: list[Block]) -> list[Block]:
+    """Fit a body under the chapter title as the PDF does: drop a first H1 repeating the title
+    (its id stays as an anchor) and push the other H1s down a level."""
+    h1s = sum(h.level == 1 for h in note.headings)
+    first = blocks[0] if blocks else {"t": ""}
+    if first["t"] == "Header" and first["c"][0] == 1 and \
+            ast.stringify(first["c"][2]).split() == note.title.split():
+        ident, h1s = first["c"][1][0], h1s - 1
+        blocks = ([{"t": "Div", "c": [ast.attr(ident), []]}] if ident else []) + blocks[1:]
+    if h1s <= 0:
+        return blocks
+    return ast.map_each_block(blocks, lambda b: b if b["t"] != "Header" else
+                              {"t": "Header", "c": [min(6, b["c"][0] + 1), *b["c"][1:]]})
+
+
+# ---- the book: assets, parts, metadata, pages, and a reproducible zip ----
+
+def _assets(collection: Collection, notes: list[Note], problems: Problems
+            ) -> dict[str, tuple[str, str, bytes]]:
+    """Vault path -> (file in the book, media type, bytes): raster images inside the vault only."""
+    root = os.path.realpath(collection.root)
+    packed: dict[str, tuple[str, str, bytes]] = {}
+    for rel in sorted({a for n in notes for a in n.assets}):
+        real = os.path.realpath(collection.assets.get(rel, os.path.join(root, rel)))
+        if not real.startswith(root + os.sep) or not os.path.isfile(real):
+            problems.append(("outside-vault", rel, "not packed in the EPUB: not in the vault"))
+            continue
+        data = Path(real).read_bytes()
+        kind = next((v for k, v in IMAGES.items() if data.startswith(k)), None)
+        if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            kind = ("webp", "image/webp")
+        if kind is None:
+            problems.append(("missing-embed", rel, "not packed in the EPUB: only PNG, JPEG, GIF "
+                             "and WebP images are"))
+            continue
+        stem = unicodedata.normalize("NFKD", rel.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+        slug = re.sub(r"[^a-z0-9]+", "-", stem.encode("ascii", "ignore").decode().lower())
+        packed[rel] = (f"img/{len(packed) + 1:03d}-{slug.strip('-')[:40]}.{kind[0]}", kind[1], data)
+    return packed
+
+
+def language(notes: list[Note], lang: str | None) -> str:
+    """--lang, else the most common note language (notes without one count as "en")."""
+    if lang and LANG.match(lang):
+        return lang
+    votes = Counter(n.lang if n.lang and LANG.match(n.lang) else "en" for n in notes)
+    return votes.most_common(1)[0][0] if votes else "en"
+
+
+def _identifier(root: str, notes: list[Note], meta: BookMeta, assets: dict[str, Any]) -> str:
+    """A urn:uuid from titles, paths and bytes: the same book keeps its identity in libraries."""
+    h = hashlib.sha256(f"{meta.title}\0{meta.author}\0{meta.parts}".encode())
+    for n in notes:
+        path = Path(root) / n.path
+        data = path.read_bytes() if path.is_file() else b""
+        h.update(f"\0{n.path}\0{n.title}\0".encode() + hashlib.sha256(data).digest())
+    for rel, (_, _, data) in sorted(assets.items()):
+        h.update(rel.encode() + hashlib.sha256(data).digest())
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'exporter:epub:' + h.hexdigest())}"
+
+
+def _groups(notes: list[Note], parts: str) -> tuple[list[str], list[tuple[str, list[Note]]]]:
+    """Channel names (a label that differs from the slug wins, as in the PDF), and the parts in
+    order of first appearance, each keeping the notes' order."""
+    names: dict[str, str] = {}
+    for n in notes:
+        if n.channel and names.get(n.channel, n.channel) == n.channel:
+            names[n.channel] = n.channel_name or n.channel
+    groups: dict[str, list[Note]] = {}
+    for n in notes:
+        key = n.folder or "Top level" if parts == "folder" else \
+            names.get(n.channel or "", "Other notes") if parts == "channel" else ""
+        groups.setdefault(key, []).append(n)
+    return list(names.values()), list(groups.items())
+
+
+def _item(uid: str, file: str, title: str, xhtml: str, math: bool = False) -> epub.EpubHtml:
+    """A page finished here: EbookLib's EpubHtml would re-parse it as HTML and lose MathML."""
+    item = epub.EpubHtml(uid=uid, file_name=file, title=title)
+    item.get_content = lambda *_: xhtml.encode("utf-8")
+    item.properties = ["mathml"] if math else []
+    return item
+
+
+class _Zip(zipfile.ZipFile):
+    """Every entry with the same date, permissions and system, whatever the clock says."""
+
+    def __init__(self, file: str, stamp: tuple[int, ...]) -> None:
+        super().__init__(file, "w", zipfile.ZIP_DEFLATED, compresslevel=9)
+        self.stamp = stamp
+
+    def writestr(self, zinfo_or_arcname: Any, data: Any, compress_type: int | None = None,
+                 compresslevel: int | None = None) -> None:
+        if isinstance(zinfo_or_arcname, str):
+            info = zipfile.ZipInfo(zinfo_or_arcname, self.stamp)  # type: ignore[arg-type]
+            info.external_attr, info.create_system = 0o644 << 16, 3
+            info.compress_type = compress_type or zipfile.ZIP_DEFLATED
+            zinfo_or_arcname = info
+        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+
+
+class _Writer(epub.EpubWriter):
+    """EbookLib's writer with our zip (not write_epub, which swallows errors), a fixed
+    dcterms:modified, and landmarks hidden from readers that show the nav as a page."""
+
+    def __init__(self, name: str, book: epub.EpubBook, epoch: int) -> None:
+        super().__init__(name, book, {"mtime": datetime.fromtimestamp(epoch, UTC),
+                                      "epub3_pages": False, "landmark_title": "Landmarks",
+                                      "play_order": {"enabled": True, "start_from": 1}})
+        self.stamp = datetime.fromtimestamp(max(epoch, 315532800), UTC).timetuple()[:6]
+
+    def write(self) -> None:
+        with _Zip(self.file_name, self.stamp) as self.out:
+            self.out.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+            self._write_container()
+            self._write_opf()
+            self._write_items()
+
+    def _get_nav(self, item: Any) -> bytes:
+        root = etree.fromstring(super()._get_nav(item))
+        for nav in root.iter("{http://www.w3.org/1999/xhtml}nav"):
+            if nav.get(f"{{{OPS}}}type") == "landmarks":
+                nav.set("hidden", "hidden")
+        return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta,
+            theme: Theme | None = None, epoch: int | None = None) -> Built:
+    """Write the EPUB atomically; returns what was written and the problems met on the way."""
+    theme, epoch, built = theme or Theme.load(), source_date_epoch(epoch), Built(out, len(notes))
+    css, lang, date = theme.css(), language(notes, meta.lang), datetime.fromtimestamp(epoch, UTC)
+    assets = _assets(collection, notes, built.problems)
+    files = {n.id: f"{n.id}.xhtml" for n in notes}
+    channels, groups = _groups(notes, meta.parts)
+    author = meta.author or (channels[0] if len(channels) == 1 else "Various")
+
+    def href(note_id: str, anchor: str) -> str | None:
+        file = files.get(note_id)
+        return file and file + ("#" + anchor_id(note_id, anchor) if anchor else "")
+
+    def page(kind: str, uid: str, title: str, page_lang: str = lang, math: bool = False,
+             **values: Any) -> epub.EpubHtml:
+        title = title.strip() or "Untitled"
+        xhtml = theme.render(f"epub-{kind}.xhtml.j2", uid=uid, title=title, kind=kind, book=meta,
+                             lang=page_lang, styles=list(css), author=author, **values)
+        return _item(uid, f"{uid}.xhtml", title, xhtml, math)
+
+    # chapters: the shared HTML writer (one batched pandoc run), rebuilt as XHTML
+    fragments = render(notes, "epub", href, lambda a: assets[a][0] if a in assets else None,
+                       _shape)
+    images = {name for name, _, _ in assets.values()}
+    pages = {f.note.id: _page(f.note.id, files[f.note.id], f.html, images) for f in fragments}
+    more = {f"part-{i}.xhtml": {f"part-{i}"} for i in range(1, len(groups) + 1)}
+    _settle(list(pages.values()), {"sources.xhtml": {"sources"}} | more)
+
+    book = epub.EpubBook()
+    book.set_identifier(_identifier(collection.root, notes, meta, assets))
+    book.set_title(meta.title)
+    book.set_language(lang)
+    book.add_author(author)
+    book.add_metadata("DC", "date", f"{date:%Y-%m-%dT%H:%M:%SZ}")
+    if meta.subtitle:
+        book.add_metadata("DC", "description", meta.subtitle)
+    for name, media_type, data in [(n, "text/css", t.encode()) for n, t in css.items()] + \
+            list(assets.values()):
+        book.add_item(epub.EpubItem(uid=re.sub(r"[/.]", "-", name), file_name=name,
+                                    media_type=media_type, content=data))
+
+    # front matter: the generated cover (image and page), title page, contents
+    facts = f"{len(notes)} note{'s' * (len(notes) != 1)}" + (
+        f" · {len(channels)} channel{'s' * (len(channels) != 1)}" if channels else "")
+    book.set_cover("cover.png", cover.draw(meta.title, meta.subtitle, facts, author,
+                                           cover.palette("\n".join(css.values()))),
+                   create_page=False)
+    front = [page("cover", "cover", meta.title, image="cover.png"),
+             page("title", "title", meta.title, count=len(notes), channels=channels,
+                  date=f"{date.day} {date:%B %Y}")]
+    nav = epub.EpubNav(title="Contents")
+    for name in css:
+        nav.add_link(href=name, rel="stylesheet", type="text/css")
+
+    # body: part pages when asked, one chapter per note; then the Sources appendix
+    body: list[epub.EpubHtml] = []
+    toc: list[Any] = []
+    for i, (label, members) in enumerate(groups, 1):
+        links = [epub.Link(files[n.id], n.title.strip() or "Untitled", "toc-" + n.id)
+                 for n in members]
+        if meta.parts == "none":
+            toc += links
+        else:
+            body.append(page("part", f"part-{i}", label, label=label, count=len(members)))
+            toc.append((epub.Section(label, f"part-{i}.xhtml"), links))
+        for n in members:
+            p = pages[n.id]
+            built.problems += [("unsafe-content", n.path, f"removed from the EPUB: {what}")
+                               for what in sorted(p.removed)]
+            body.append(page("chapter", n.id, n.title, n.lang if n.lang and LANG.match(n.lang)
+                             else lang, p.math, note=n, body=_serialize(p.body),
+                             video_url=n.source.url if n.source else None))
+    if sources := collection.sources(notes):
+        cited: dict[str, list[Note]] = {}
+        for n in notes:
+            for vid in dict.fromkeys(c.video_id for c in n.citations if c.video_id):
+                cited.setdefault(vid, []).append(n)
+        body.append(page("sources", "sources", "Sources", sources=sources, cited=cited,
+                         files=files))
+        toc.append(epub.Link("sources.xhtml", "Sources", "toc-sources"))
+
+    for item in [*front, *body, epub.EpubNcx(), nav]:
+        book.add_item(item)
+    book.toc, book.spine = toc, [*front, nav, *body]
+    book.guide = [{"type": "cover", "href": "cover.xhtml", "title": "Cover"},
+                  {"type": "toc", "href": "nav.xhtml", "title": "Contents"},
+                  {"type": "text", "href": body[0].file_name, "title": "Start"}]
+    try:
+        with atomic_file(out) as tmp:
+            _Writer(str(tmp), book, epoch).write()
+    except (OSError, ValueError, etree.LxmlError, zipfile.BadZipFile, epub.EpubException) as e:
+        raise EpubError(f"cannot write {out}: {getattr(e, 'strerror', None) or e}") from e
+    return built

@@ -1,0 +1,508 @@
+"""PDF dossier and briefs, checked on the real PDFs (pypdf, pikepdf), built once per module."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+import pypdf
+import pytest
+from click.testing import CliRunner
+from PIL import Image, PngImagePlugin
+
+from exporter.cli import main
+from exporter.collect import collect
+from exporter.config import Options
+from exporter.model.document import Collection, Note
+from exporter.packagers import pdf
+from exporter.writers.html import anchor_id
+
+VAULT = Path(__file__).resolve().parent / "vaults" / "pdf_dossier"
+PICKED = ["alpha", "beta", "gamma", "delta", "epsilon"]  # outside_note stays out
+EPOCH = "1700000000"  # 2023-11-14T22:13:20Z
+TOKEN = re.compile(r"\b([ABGDE])(\d\d)x")  # "marker B07x" sits right before citation 7 of beta
+PREFIX = {"A": "alpha", "B": "beta", "G": "gamma", "D": "delta", "E": "epsilon"}
+
+
+@dataclass
+class Built:
+    path: Path
+    reader: pypdf.PdfReader
+    texts: list[str]
+    collection: Collection
+    notes: list[Note]
+    logs: list[logging.LogRecord]
+
+
+def _stem(n: Note) -> str:
+    return n.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def _dossier_args(out: Path) -> list[str]:
+    return ["pdf", str(VAULT), *PICKED, "-o", str(out), "--title", "Test dossier",
+            "--subtitle", "Five notes", "--author", "Ann Author", "-q"]
+
+
+class _Keep(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def dossier(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The dossier, built in-process (logs kept) with a fixed SOURCE_DATE_EPOCH."""
+    out = tmp_path_factory.mktemp("dossier") / "dossier.pdf"
+    keep = _Keep()
+    logging.getLogger("weasyprint").addHandler(keep)
+    try:
+        r = CliRunner(env={"SOURCE_DATE_EPOCH": EPOCH}).invoke(main, _dossier_args(out))
+    finally:
+        logging.getLogger("weasyprint").removeHandler(keep)
+    assert r.exit_code == 0, r.output
+    reader = pypdf.PdfReader(out)
+    collection, _ = collect(VAULT, Options())
+    by_stem = {_stem(n): n for n in collection.notes}
+    return Built(out, reader, [p.extract_text() for p in reader.pages], collection,
+                 [by_stem[s] for s in PICKED], keep.records)
+
+
+@pytest.fixture(scope="module")
+def briefs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("briefs") / "briefs"
+    r = CliRunner(env={"SOURCE_DATE_EPOCH": EPOCH}).invoke(
+        main, ["pdf", str(VAULT), "--briefs", "-o", str(out), "--jobs", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def _outline(reader: pypdf.PdfReader) -> list[tuple[int, str, int]]:
+    """(depth, title, page index) for every outline entry, in order."""
+    found: list[tuple[int, str, int]] = []
+
+    def go(items: list[Any], depth: int) -> None:
+        for x in items:
+            if isinstance(x, list):
+                go(x, depth + 1)
+            else:
+                page = reader.get_destination_page_number(x)
+                assert page is not None
+                found.append((depth, str(x.title), page))
+
+    go(reader.outline, 0)
+    return found
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _headings(n: Note) -> list[tuple[int, str]]:
+    """(depth, text) the outline should show under a note: its headings, minus a title H1."""
+    hs = [h for h in n.headings if not (h.level == 1 and h.text == n.title)]
+    shift = 1 if any(h.level == 1 for h in hs) else 0
+    return [(h.level + shift - 1, h.text) for h in hs]
+
+
+def _targets(d: Built) -> dict[str, int]:
+    """Each anchor a link may point to -> the page index the outline gives for it."""
+    entries = iter(_outline(d.reader))
+    pages: dict[str, int] = {}
+    for n in d.notes:
+        pages[anchor_id(n.id)] = next(entries)[2]
+        hs = [h for h in n.headings if not (h.level == 1 and h.text == n.title)]
+        for h in hs:
+            pages[anchor_id(n.id, h.id)] = next(entries)[2]
+    return pages
+
+
+def _links(reader: pypdf.PdfReader, page: int) -> list[dict[str, Any]]:
+    annots = reader.pages[page].get("/Annots") or []
+    return [a.get_object() for a in annots if a.get_object().get("/Subtype") == "/Link"]
+
+
+# --- the dossier --------------------------------------------------------------------------------
+
+
+def test_outline_has_one_entry_per_note_with_its_headings_nested(dossier: Built) -> None:
+    expected: list[tuple[int, str]] = []
+    for n in dossier.notes:
+        expected += [(0, n.title), *_headings(n)]
+    expected.append((0, "Sources"))
+    got = [(depth, title) for depth, title, _ in _outline(dossier.reader)]
+    assert got == expected
+    assert (1, "Part three marker B26x") in got  # a heading with a citation: no call number
+
+
+def test_text_holds_every_title_and_heading(dossier: Built) -> None:
+    text = _flat(" ".join(dossier.texts))
+    for n in dossier.notes:
+        assert n.title in text
+        for h in n.headings:
+            assert h.text in text
+
+
+def test_one_footnote_per_citation_on_the_page_of_its_call(dossier: Built) -> None:
+    labels = {n.id: [c.moments[0].label for c in n.citations] for n in dossier.notes}
+    by_stem = {_stem(n): n for n in dossier.notes}
+    sources_page = _outline(dossier.reader)[-1][2]
+    seen = 0
+    for page, text in enumerate(dossier.texts[:sources_page]):
+        flat = _flat(text)
+        for letter, k in TOKEN.findall(flat):
+            label = labels[by_stem[PREFIX[letter]].id][int(k) - 1]
+            assert f"at {label}" in flat, f"page {page + 1}: footnote for {letter}{k}x missing"
+            seen += 1
+        # every footnote body names its note in quotes; count them per page
+        for n in dossier.notes:
+            seen -= flat.count(f"“{n.title}”")
+    assert seen == 0  # as many footnote bodies as calls: no endnotes, no duplicates
+    assert sum(len(n.citations) for n in dossier.notes) == 86 + 4 + 2 + 2 + 1
+
+
+def test_internal_links_jump_to_the_page_of_their_target(dossier: Built) -> None:
+    targets = _targets(dossier)
+    dests = dossier.reader.named_destinations
+    linked: set[str] = set()
+    for page in range(len(dossier.reader.pages)):
+        for a in _links(dossier.reader, page):
+            if "/Dest" not in a:
+                assert a["/A"]["/S"] == "/URI"
+                continue
+            name = str(a["/Dest"])
+            linked.add(name)
+            at = dossier.reader.get_destination_page_number(dests[name])
+            if name != "sources":
+                assert at == targets[name], name
+    note = {_stem(n): n for n in dossier.collection.notes}
+    assert {anchor_id(note["beta"].id), anchor_id(note["beta"].id, "part-two"),
+            anchor_id(note["gamma"].id), anchor_id(note["epsilon"].id)} <= linked
+    assert not any(name.startswith(note["outside_note"].id) for name in dests)
+
+
+def test_links_outside_the_dossier_are_plain_text(dossier: Built) -> None:
+    text = _flat(" ".join(dossier.texts))
+    assert "the outside note" in text and "nowhere at all" in text
+    uris = [str(a["/A"]["/URI"]) for p in range(len(dossier.reader.pages))
+            for a in _links(dossier.reader, p) if "/A" in a]
+    assert all(u.startswith("https://www.youtube.com/watch?v=") for u in uris)
+
+
+def test_cover_toc_running_header_and_page_numbers(dossier: Built) -> None:
+    cover, toc = _flat(dossier.texts[0]), _flat(dossier.texts[1])
+    for fact in ("Test dossier", "Five notes", "14 November 2023", "5", "Channel One", "chan_two"):
+        assert fact in cover
+    starts = {title: page for depth, title, page in _outline(dossier.reader) if depth == 0}
+    for n in dossier.notes:
+        m = re.search(re.escape(n.title) + r" ?\.*\s*(\d+)", toc)
+        assert m and int(m.group(1)) == starts[n.title] + 1, n.title
+    total = len(dossier.texts)
+    for i, text in enumerate(dossier.texts[1:], start=2):
+        assert f"{i} / {total}" in _flat(text)
+    beta = starts["Beta a long note"]
+    header = dossier.texts[beta + 1]
+    assert "Test dossier" in header and "Beta a long note" in header
+
+
+def test_byline_names_the_channel_and_links_the_video(dossier: Built) -> None:
+    page = _outline(dossier.reader)[0][2]
+    assert "From Channel One · Watch the video" in _flat(dossier.texts[page])
+    uris = {str(a["/A"]["/URI"]) for a in _links(dossier.reader, page) if "/A" in a}
+    assert "https://www.youtube.com/watch?v=AlphaVid001" in uris
+
+
+def test_sources_appendix_lists_every_cited_video(dossier: Built) -> None:
+    last = _flat(" ".join(dossier.texts[_outline(dossier.reader)[-1][2]:]))
+    for vid in ("AlphaVid001", "BetaVideo01", "GammaVid001"):
+        assert f"https://www.youtube.com/watch?v={vid}" in last
+    assert "OutsideVid1" not in last
+
+
+def test_fonts_are_embedded_and_cover_greek_and_cyrillic(dossier: Built) -> None:
+    names = set()
+    with pikepdf.open(dossier.path) as doc:
+        for page in doc.pages:
+            for font in page.Resources.Font.values():
+                names.add(str(font.BaseFont))
+                glyphs = font.DescendantFonts[0] if "/DescendantFonts" in font else font
+                descriptor = glyphs.FontDescriptor
+                assert any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+    assert names and all("DejaVu" in n for n in names)
+    text = " ".join(dossier.texts)
+    assert "Γάμμα και το φως" in text and "Дельта и маяки" in text and "Радиоизотопные" in text
+
+
+def test_metadata_and_dates_come_from_source_date_epoch(dossier: Built) -> None:
+    info = dossier.reader.metadata
+    assert info is not None
+    assert (info.title, info.author, info.subject) == ("Test dossier", "Ann Author", "Five notes")
+    assert "Channel One" in str(info.get("/Keywords"))
+    assert info["/CreationDate"] == info["/ModDate"] == "D:20231114221320Z"
+
+
+def test_structure_is_valid_and_nothing_is_attached(dossier: Built) -> None:
+    with pikepdf.open(dossier.path) as doc:
+        assert doc.check_pdf_syntax() == []
+        assert "/EmbeddedFiles" not in doc.Root.get("/Names", {})
+    if shutil.which("qpdf"):
+        r = subprocess.run(["qpdf", "--check", str(dossier.path)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_weasyprint_logs_nothing_about_the_theme(dossier: Built) -> None:
+    messages = [r.getMessage() for r in dossier.logs]
+    assert [m for m in messages if "HarfBuzz" not in m] == []
+
+
+def test_language_reaches_the_html_for_hyphenation(dossier: Built) -> None:
+    prepared = pdf.prepare_dossier(dossier.collection, dossier.notes, pdf.Meta("t"))
+    for stem, lang in (("alpha", "en"), ("gamma", "el"), ("delta", "ru")):
+        note = next(n for n in dossier.notes if _stem(n) == stem)
+        assert f'<article class="note" id="{anchor_id(note.id)}" lang="{lang}">' in prepared.html
+    beta = {t: p for d, t, p in _outline(dossier.reader) if d == 0}["Beta a long note"]
+    assert re.search(r"\w[\u2010-]\n", dossier.texts[beta + 1])  # hyphens: auto at work
+
+
+def test_same_input_gives_the_same_bytes_across_processes(dossier: Built, tmp_path: Path) -> None:
+    out = tmp_path / "again.pdf"
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "PYTHONHASHSEED": "12345"}
+    r = subprocess.run([sys.executable, "-m", "exporter", *_dossier_args(out)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == dossier.path.read_bytes()
+
+
+# --- briefs -------------------------------------------------------------------------------------
+
+
+def test_briefs_mirror_the_vault_one_pdf_per_note(briefs: Path) -> None:
+    found = sorted(p.relative_to(briefs).as_posix() for p in briefs.rglob("*.pdf"))
+    assert found == ["alpha.pdf", "beta.pdf", "delta.pdf", "folder/epsilon.pdf", "gamma.pdf",
+                     "outside_note.pdf"]
+
+
+def test_brief_outline_links_and_contents(briefs: Path) -> None:
+    collection, _ = collect(VAULT, Options())
+    for n in collection.notes:
+        reader = pypdf.PdfReader(briefs / pdf.brief_path(n))
+        got = [(d, t) for d, t, _ in _outline(reader)]
+        assert got[:1 + len(_headings(n))] == [(0, n.title), *_headings(n)]
+        for page in range(len(reader.pages)):
+            for a in _links(reader, page):  # only links inside the note itself remain
+                assert "/A" in a or str(a["/Dest"]).startswith(n.id)
+        text = _flat(" ".join(p.extract_text() for p in reader.pages))
+        assert ("Contents" in text) == (len(_headings(n)) >= pdf.BRIEF_TOC_MIN)
+
+
+def test_briefs_in_parallel_equal_briefs_in_series(briefs: Path, tmp_path: Path) -> None:
+    r = CliRunner(env={"SOURCE_DATE_EPOCH": EPOCH}).invoke(
+        main, ["pdf", str(VAULT), "alpha", "epsilon", "--briefs", "-o", str(tmp_path), "-j", "1"])
+    assert r.exit_code == 0, r.output
+    for rel in ("alpha.pdf", "folder/epsilon.pdf"):
+        assert (tmp_path / rel).read_bytes() == (briefs / rel).read_bytes()
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+def test_a_weasyprint_failure_is_one_line_exit_3_and_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        def __init__(self, **_: object) -> None:
+            raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(pdf, "HTML", Broken)
+    out = tmp_path / "d.pdf"
+    out.write_bytes(b"old")
+    r = CliRunner().invoke(main, ["pdf", str(VAULT), "alpha", "-o", str(out), "-q"])
+    assert r.exit_code == 3
+    assert r.stderr.strip() == (
+        f"error: cannot write {out}: WeasyPrint could not render the PDF: boom second line")
+    assert out.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["d.pdf"]
+    out.unlink()
+    r = CliRunner().invoke(main, ["pdf", str(VAULT), "--briefs", "-o", str(tmp_path / "b"), "-q"])
+    assert r.exit_code == 3 and "6 of 6 briefs could not be written" in r.stderr
+    assert not list(tmp_path.rglob("*.pdf")) and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_bad_theme_is_a_usage_error_and_a_broken_template_fails_cleanly(tmp_path: Path) -> None:
+    out = ["-o", str(tmp_path / "x.pdf")]
+    r = CliRunner().invoke(main, ["pdf", str(VAULT), "--theme", "nope", *out])
+    assert r.exit_code == 2 and "no theme 'nope'" in r.stderr
+    theme = tmp_path / "broken"
+    (theme / "templates").mkdir(parents=True)
+    (theme / "templates" / "dossier.html.j2").write_text("{{ nothing.here }}")
+    r = CliRunner().invoke(main, ["pdf", str(VAULT), "--theme", str(theme), *out])
+    assert r.exit_code == 3 and "template dossier.html.j2" in r.stderr
+    assert "Traceback" not in r.output and not (tmp_path / "x.pdf").exists()
+
+
+# --- safety (SPEC 7) ----------------------------------------------------------------------------
+
+SECRET = b"SECRET-7f3a9c-DO-NOT-EMBED"
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"body { color: red }")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 (ephemeral port) that records requests; it stops by itself."""
+    hits: list[str] = []
+    handler = type("Handler", (_Recorder,), {"hits": hits})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    guard = threading.Timer(120, httpd.shutdown)
+    guard.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
+    finally:
+        guard.cancel()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _png(colour: tuple[int, int, int], text: bytes = b"") -> bytes:
+    buf = io.BytesIO()
+    info = PngImagePlugin.PngInfo()
+    if text:
+        info.add_text("secret", text.decode())
+    Image.new("RGB", (8, 8), colour).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def _hostile(url: str, secret_dir: Path) -> str:
+    return f"""<img src="{url}/img.png">
+<link rel="stylesheet" href="{url}/link.css">
+<style>@import url("{url}/import.css"); body {{ background: url({url}/bg.png) }}
+@font-face {{ font-family: evil; src: url({url}/font.woff) }}</style>
+<iframe src="{url}/frame.html"></iframe>
+<object data="{url}/object.png"></object>
+<embed src="{url}/embed.png">
+<video poster="{url}/poster.png"></video>
+<svg><image href="{url}/svg.png" width="5" height="5"/></svg>
+<div style="background-image: url({url}/style.png)">styled</div>
+<a rel="attachment" href="{secret_dir.as_uri()}/secret.txt">attach</a>
+<link rel="attachment" href="{secret_dir.as_uri()}/secret.txt">
+<img src="{secret_dir.as_uri()}/secret.png">
+<img src="../secret.png">
+<img src="escape.png">
+<img src="file://localhost{secret_dir}/secret.png">
+"""
+
+
+def _assert_nothing_leaked(data: bytes, images: int) -> None:
+    assert SECRET not in data
+    with pikepdf.open(io.BytesIO(data)) as doc:
+        for obj in doc.objects:
+            if isinstance(obj, pikepdf.Stream):
+                assert SECRET not in obj.read_bytes()
+        assert "/EmbeddedFiles" not in doc.Root.get("/Names", {})
+        found = [o for o in doc.objects
+                 if isinstance(o, pikepdf.Stream) and o.get("/Subtype") == "/Image"]
+        assert len(found) == images
+        for page in doc.pages:
+            for a in page.get("/Annots", []):
+                assert a.get("/Subtype") != "/FileAttachment"
+
+
+@pytest.fixture
+def hostile_vault(tmp_path: Path, server: tuple[str, list[str]]) -> Path:
+    url, _ = server
+    (tmp_path / "secret.txt").write_bytes(SECRET)
+    (tmp_path / "secret.png").write_bytes(_png((255, 0, 0), SECRET))
+    vault = tmp_path / "vault"
+    (vault / "images").mkdir(parents=True)
+    (vault / "images" / "ok.png").write_bytes(_png((0, 0, 255)))
+    (vault / "escape.png").symlink_to(tmp_path / "secret.png")
+    (vault / "hostile.md").write_text(f"""---
+title: Hostile
+videoId: HostileVid1
+---
+
+From: [[evil]] <br/>
+
+{_hostile(url, tmp_path)}
+
+![remote]({url}/md.png) and ![up](../secret.png) and ![[../secret.txt]] and ![[escape.png]]
+and [a file](file://{tmp_path}/secret.txt) and ![[images/ok.png]]
+<a class="yt-timestamp" data-t="00:01:00">[00:01:00]</a>.
+""", encoding="utf-8")
+    return vault
+
+
+def test_hostile_notes_fetch_nothing_and_embed_no_outside_file(
+        hostile_vault: Path, server: tuple[str, list[str]], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for args in (["-o", str(out / "d.pdf")], ["--briefs", "-o", str(out / "b"), "-j", "1"]):
+        r = CliRunner().invoke(main, ["pdf", str(hostile_vault), *args])
+        assert r.exit_code == 0, r.output
+        assert "Traceback" not in r.output
+    assert server[1] == []
+    for path in (out / "d.pdf", out / "b" / "hostile.pdf"):
+        _assert_nothing_leaked(path.read_bytes(), images=1)  # only images/ok.png
+
+
+def test_the_fetcher_alone_refuses_what_the_sanitizer_would_catch(
+        hostile_vault: Path, server: tuple[str, list[str]], tmp_path: Path) -> None:
+    """Raw hostile HTML straight to WeasyPrint: the fetcher is the hard guarantee."""
+    url, hits = server
+    ok = "data:image/png;base64," + base64.b64encode(_png((0, 255, 0))).decode()
+    html = (f'<html><head><base href="{url}/"></head><body>{_hostile(url, tmp_path)}'
+            f'<img src="{ok}"><img src="{hostile_vault.as_uri()}/images/ok.png"></body></html>')
+    theme = pdf.Theme.load()
+    prepared = pdf.Prepared(html, hostile_vault.as_uri() + "/",
+                            (str(hostile_vault), *map(str, theme.folders)), 0)
+    data, refused = pdf.render(prepared)
+    assert hits == []
+    _assert_nothing_leaked(data, images=2)  # the data: image and the vault image
+    assert any(u.startswith(url) for u in refused)
+    assert any(u.startswith("file:") and "secret" in u for u in refused)
+
+
+@pytest.mark.parametrize("url, ok", [
+    ("{vault}/images/ok.png", True),
+    ("{vault}/images/../images/ok.png", True),
+    ("{vault}/../secret.txt", False),
+    ("{vault}/escape.png", False),  # a symlink leading out
+    ("{vault}/images", False),  # a folder
+    ("{vault}/missing.png", False),
+    ("file://example.org{vault_path}/images/ok.png", False),
+])
+def test_fetcher_serves_only_files_inside_the_roots(hostile_vault: Path, url: str,
+                                                    ok: bool) -> None:
+    fetcher = pdf.SafeFetcher([str(hostile_vault)])
+    full = url.format(vault=hostile_vault.as_uri(), vault_path=hostile_vault)
+    assert (fetcher.allowed(full) is not None) is ok
+    if not ok:
+        with pytest.raises(ValueError):
+            fetcher.fetch(full)
+    for refused in ("http://127.0.0.1:1/x", "https://example.org/x", "ftp://x/y"):
+        with pytest.raises(ValueError):
+            fetcher.fetch(refused)
