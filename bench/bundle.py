@@ -29,8 +29,14 @@ def main() -> None:
         root = Path(tmp) / "vault"
         bodies = make_vault(root, args.notes)
         joined = "\n\n".join(bodies).encode()
-        exporter = [str(Path(sys.executable).parent / "exporter"), "bundle", str(root),
-                    "-o", str(Path(tmp) / "out" / "archive"), "--quiet"]
+        exporter = [
+            str(Path(sys.executable).parent / "exporter"),
+            "bundle",
+            str(root),
+            "-o",
+            str(Path(tmp) / "out" / "archive"),
+            "--quiet",
+        ]
         pandoc = [pypandoc.get_pandoc_path(), "-f", "commonmark_x", "-t", "commonmark_x"]
         ours, base = [], []
         for _ in range(args.repeat):

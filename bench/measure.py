@@ -18,8 +18,12 @@ def measure(cmd: list[str], stdin: bytes | None = None) -> tuple[float, float]:
         "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
         "print(json.dumps([dt, rss, r.returncode]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", wrapper, "1" if stdin is not None else "0", *cmd],
-                         input=stdin, capture_output=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, "1" if stdin is not None else "0", *cmd],
+        input=stdin,
+        capture_output=True,
+        check=True,
+    )
     dt, rss, rc = json.loads(out.stdout)
     if rc != 0:
         raise SystemExit(f"command failed ({rc}): {' '.join(cmd)}")

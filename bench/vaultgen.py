@@ -5,9 +5,45 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-WORDS = ("light keeper lens tower beacon signal harbour coast chart bearing flash rhythm "
-         "sector range glass prism lamp oil clockwork weight mercury rock storm relief boat "
-         "station watch log night fog horn buoy reef tide current pilot navigator").split()
+WORDS = [
+    "light",
+    "keeper",
+    "lens",
+    "tower",
+    "beacon",
+    "signal",
+    "harbour",
+    "coast",
+    "chart",
+    "bearing",
+    "flash",
+    "rhythm",
+    "sector",
+    "range",
+    "glass",
+    "prism",
+    "lamp",
+    "oil",
+    "clockwork",
+    "weight",
+    "mercury",
+    "rock",
+    "storm",
+    "relief",
+    "boat",
+    "station",
+    "watch",
+    "log",
+    "night",
+    "fog",
+    "horn",
+    "buoy",
+    "reef",
+    "tide",
+    "current",
+    "pilot",
+    "navigator",
+]
 CHANNELS = ["harbour_lights", "tidewatch.tv", "keeper-notes", "sea2sky", "coastal_history"]
 
 
@@ -36,8 +72,10 @@ def _sentence(rng: random.Random, n: int, i: int, style: str) -> str:
 def note_text(rng: random.Random, n: int, i: int, size: int = 3500) -> str:
     style = rng.choice(["ms", "hms"])
     vid = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789_-") for _ in range(11))
-    parts = [f"---\ntitle: Topic {i} {rng.choice(WORDS)} and {rng.choice(WORDS)}\nvideoId: {vid}\n---\n",
-             f"From: [[{rng.choice(CHANNELS)}]] <br/> \n"]
+    parts = [
+        f"---\ntitle: Topic {i} {rng.choice(WORDS)} and {rng.choice(WORDS)}\nvideoId: {vid}\n---\n",
+        f"From: [[{rng.choice(CHANNELS)}]] <br/> \n",
+    ]
     section = 0
     while sum(len(p) for p in parts) < size:
         if section == 0 or rng.random() < 0.25:

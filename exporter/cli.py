@@ -44,8 +44,14 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
     if quiet or not err.is_terminal:
         yield lambda stage, done, total: None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -75,7 +81,9 @@ def report_and_exit(report: Report, quiet: bool, done: str | None = None) -> Non
         shown[d.code] = shown.get(d.code, 0) + 1
         if d.severity is Severity.ERROR or (not quiet and shown[d.code] <= SHOWN_PER_KIND):
             colour = "red" if d.severity is Severity.ERROR else "yellow"
-            err.print(f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(d.message)} [dim]\\[{d.code}][/]")
+            err.print(
+                f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(d.message)} [dim]\\[{d.code}][/]"
+            )
     for code, n in shown.items():
         if n > SHOWN_PER_KIND and not quiet and KINDS[code][0] is not Severity.ERROR:
             err.print(f"[dim]… and {n - SHOWN_PER_KIND} more {code}; `exporter check` lists all[/]")
@@ -88,10 +96,14 @@ def report_and_exit(report: Report, quiet: bool, done: str | None = None) -> Non
 
 VAULT = click.argument("vault", type=click.Path(path_type=Path, file_okay=False))
 QUIET = click.option("--quiet", "-q", is_flag=True, help="Print errors only.")
-READING = click.option("--reading", type=click.Choice(["auto", "hms", "ms"]), default="auto",
-                       show_default=True,
-                       help="Timestamp reading: auto (per note, SPEC rule), hms (H:MM:SS) or "
-                            "ms (MM:SS, third field ignored) for every note.")
+READING = click.option(
+    "--reading",
+    type=click.Choice(["auto", "hms", "ms"]),
+    default="auto",
+    show_default=True,
+    help="Timestamp reading: auto (per note, SPEC rule), hms (H:MM:SS) or "
+    "ms (MM:SS, third field ignored) for every note.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,8 +114,14 @@ def main() -> None:
 
 @main.command()
 @VAULT
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("dist/archive"),
-              show_default=True, help="Bundle folder; the zip is written beside it as OUTPUT.zip.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("dist/archive"),
+    show_default=True,
+    help="Bundle folder; the zip is written beside it as OUTPUT.zip.",
+)
 @click.option("--title", help="Title of index.md (default: the vault folder name).")
 @READING
 @QUIET
@@ -152,11 +170,15 @@ def check(vault: Path, as_json: bool, reading: str, quiet: bool) -> None:
         if quiet and d.severity is not Severity.ERROR:
             continue
         colour = "red" if d.severity is Severity.ERROR else "yellow"
-        out.print(f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(d.message)} [dim]\\[{d.code}][/]")
+        out.print(
+            f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(d.message)} [dim]\\[{d.code}][/]"
+        )
     counts = report.counts()
     counts.pop("reading", None)
-    out.print(f"{len(collection.notes)} notes; {len(report.errors)} errors, {len(report.warnings)} warnings"
-              + (": " + ", ".join(f"{n} {c}" for c, n in counts.items()) if counts else ""))
+    out.print(
+        f"{len(collection.notes)} notes; {len(report.errors)} errors, {len(report.warnings)} warnings"
+        + (": " + ", ".join(f"{n} {c}" for c, n in counts.items()) if counts else "")
+    )
     sys.exit(1 if report.errors else 0)
 
 

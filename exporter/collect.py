@@ -46,7 +46,10 @@ def _problems(report: Report, raw: RawNote, problems: list[tuple[str, str, str]]
         report.add(code, raw.path, message, line)
 
 
-def collect(root: Path, options: Options = Options(), progress: Progress | None = None) -> tuple[Collection, Report]:
+def collect(
+    root: Path, options: Options | None = None, progress: Progress | None = None
+) -> tuple[Collection, Report]:
+    options = options or Options()
     report = Report()
     root = root.resolve()
     files = walk(root, report)
@@ -74,19 +77,34 @@ def collect(root: Path, options: Options = Options(), progress: Progress | None 
             continue
         vid = raw.meta.get("videoId")
         if vid is not None and raw.video_id is None:
-            report.add("no-video-id", raw.path, f"videoId {str(vid)!r} is not an 11-character YouTube id",
-                       raw.line_of("videoId"))
+            report.add(
+                "no-video-id",
+                raw.path,
+                f"videoId {str(vid)!r} is not an 11-character YouTube id",
+                raw.line_of("videoId"),
+            )
         lang = raw.meta.get("lang") or raw.meta.get("language")
         note = Note(
-            id=ids[raw.path], path=raw.path, title=raw.title, meta=raw.meta, channel=raw.channel,
-            channel_name=raw.channel_name, video_id=raw.video_id,
+            id=ids[raw.path],
+            path=raw.path,
+            title=raw.title,
+            meta=raw.meta,
+            channel=raw.channel,
+            channel_name=raw.channel_name,
+            video_id=raw.video_id,
             lang=str(lang) if isinstance(lang, str) and lang.strip() else None,
         )
         # normalize, per note: structure, citations, heading ids
         blocks, block_ids = structure.tidy(blocks)
         blocks_of[raw.path] = frozenset(block_ids)
-        cited = cite(blocks, title=raw.title, channel=raw.channel_name, video_id=raw.video_id,
-                     wording=options.wording, reading=options.reading)
+        cited = cite(
+            blocks,
+            title=raw.title,
+            channel=raw.channel_name,
+            video_id=raw.video_id,
+            wording=options.wording,
+            reading=options.reading,
+        )
         _problems(report, raw, cited.problems)
         note.blocks, note.headings = structure.number_headings(cited.blocks)
         note.citations, note.reading = cited.citations, cited.reading

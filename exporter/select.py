@@ -14,8 +14,9 @@ class SelectionError(ValueError):
 
 def default_order(notes: list[Note]) -> list[Note]:
     """By channel, then title (notes without a channel last)."""
-    return sorted(notes, key=lambda n: (n.channel is None, (n.channel or "").casefold(),
-                                        n.title.casefold(), n.path))
+    return sorted(
+        notes, key=lambda n: (n.channel is None, (n.channel or "").casefold(), n.title.casefold(), n.path)
+    )
 
 
 def find(collection: Collection, ref: str) -> Note:
@@ -27,8 +28,11 @@ def find(collection: Collection, ref: str) -> Note:
             return n
     key = link_key(ref.rsplit("/", 1)[-1])
     for attr in ("stem", "title"):
-        hits = [n for n in collection.notes
-                if link_key(n.path.rsplit("/", 1)[-1] if attr == "stem" else n.title) == key]
+        hits = [
+            n
+            for n in collection.notes
+            if link_key(n.path.rsplit("/", 1)[-1] if attr == "stem" else n.title) == key
+        ]
         if len(hits) >= 1:
             return sorted(hits, key=lambda n: (n.path.count("/"), n.path))[0]
     raise SelectionError(f"no note matches {ref!r} (give a path, a file stem or a title)")

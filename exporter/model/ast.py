@@ -8,12 +8,46 @@ from typing import Any
 from exporter.model.document import Block, Inline
 
 INLINE = frozenset(
-    "Str Emph Underline Strong Strikeout Superscript Subscript SmallCaps Quoted Cite Code Space "
-    "SoftBreak LineBreak Math RawInline Link Image Note Span".split()
+    [
+        "Str",
+        "Emph",
+        "Underline",
+        "Strong",
+        "Strikeout",
+        "Superscript",
+        "Subscript",
+        "SmallCaps",
+        "Quoted",
+        "Cite",
+        "Code",
+        "Space",
+        "SoftBreak",
+        "LineBreak",
+        "Math",
+        "RawInline",
+        "Link",
+        "Image",
+        "Note",
+        "Span",
+    ]
 )
 BLOCK = frozenset(
-    "Plain Para LineBlock CodeBlock RawBlock BlockQuote OrderedList BulletList DefinitionList "
-    "Header HorizontalRule Table Figure Div".split()
+    [
+        "Plain",
+        "Para",
+        "LineBlock",
+        "CodeBlock",
+        "RawBlock",
+        "BlockQuote",
+        "OrderedList",
+        "BulletList",
+        "DefinitionList",
+        "Header",
+        "HorizontalRule",
+        "Table",
+        "Figure",
+        "Div",
+    ]
 )
 Attr = list[Any]
 ListFn = Callable[[list[Any]], list[Any]]
@@ -64,6 +98,8 @@ def stringify(node: Any) -> str:
     if not isinstance(node, dict):
         return ""
     t, c = node.get("t"), node.get("c")
+    if c is None:
+        return " " if t in ("Space", "SoftBreak", "LineBreak") else ""
     if t == "Str":
         return str(c)
     if t in ("Space", "SoftBreak", "LineBreak"):
@@ -81,8 +117,21 @@ def stringify(node: Any) -> str:
     return stringify(c)
 
 
-LEAVES = frozenset("Str Space SoftBreak LineBreak Code Math RawInline CodeBlock RawBlock HorizontalRule".split())
-_WRAPS = frozenset("Emph Strong Underline Strikeout Superscript Subscript SmallCaps".split())
+LEAVES = frozenset(
+    [
+        "Str",
+        "Space",
+        "SoftBreak",
+        "LineBreak",
+        "Code",
+        "Math",
+        "RawInline",
+        "CodeBlock",
+        "RawBlock",
+        "HorizontalRule",
+    ]
+)
+_WRAPS = frozenset(["Emph", "Strong", "Underline", "Strikeout", "Superscript", "Subscript", "SmallCaps"])
 
 
 class _Walker:
@@ -92,8 +141,9 @@ class _Walker:
     generic walk over every list, and unchanged subtrees are shared, never mutated.
     """
 
-    def __init__(self, inlines: ListFn | None, blocks: ListFn | None,
-                 each: Callable[[Block], Block] | None = None) -> None:
+    def __init__(
+        self, inlines: ListFn | None, blocks: ListFn | None, each: Callable[[Block], Block] | None = None
+    ) -> None:
         self.ifn, self.bfn, self.each = inlines, blocks, each
 
     def blocks(self, bs: list[Any]) -> list[Any]:
@@ -176,11 +226,17 @@ class _Walker:
             return {"t": t, "c": [c[0], cap, self.blocks(c[2])]}
         if t == "Table":
             a, cap, specs, head, bodies, foot = c
-            return {"t": t, "c": [
-                a, [cap[0], self.blocks(cap[1])], specs, [head[0], self._rows(head[1])],
-                [[bd[0], bd[1], self._rows(bd[2]), self._rows(bd[3])] for bd in bodies],
-                [foot[0], self._rows(foot[1])],
-            ]}
+            return {
+                "t": t,
+                "c": [
+                    a,
+                    [cap[0], self.blocks(cap[1])],
+                    specs,
+                    [head[0], self._rows(head[1])],
+                    [[bd[0], bd[1], self._rows(bd[2]), self._rows(bd[3])] for bd in bodies],
+                    [foot[0], self._rows(foot[1])],
+                ],
+            }
         return b
 
 
@@ -211,7 +267,8 @@ class _Finder(_Walker):
 
     def __init__(self, t: str) -> None:
         super().__init__(None, None)
-        self.t, self.found = t, []  # type: list[dict[str, Any]]
+        self.t = t
+        self.found: list[dict[str, Any]] = []
 
     def blocks(self, bs: list[Any]) -> list[Any]:
         for b in bs:

@@ -23,7 +23,7 @@ def _index(title: str, notes: list[Note], collection: Collection) -> str:
         if n.channel and (n.channel not in names or names[n.channel] == n.channel):
             names[n.channel] = n.channel_name or n.channel
     lines = [f"# {title}", "", f"{len(notes)} notes from {len([g for g in groups if g])} channels.", ""]
-    for channel in sorted(groups, key=lambda c: (c == "", names.get(c, c).casefold())):
+    for channel in sorted(groups, key=lambda c: (c == "", (names.get(c) or c).casefold())):
         lines += [f"## {_escape(names.get(channel, '')) or 'Other notes'}", ""]
         for n in sorted(groups[channel], key=lambda n: n.title.casefold()):
             lines.append(f"- [{_escape(n.title)}]({quote(markdown.bundle_path(n), safe='/')})")
@@ -52,7 +52,9 @@ def _zip(folder: Path, target: Path, epoch: int) -> None:
             z.writestr(info, path.read_bytes(), compresslevel=9)
 
 
-def package(collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None) -> Path:
+def package(
+    collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None
+) -> Path:
     """Write out/ (a folder) and out.zip; returns the zip path."""
     texts = markdown.write_notes(notes, {n.id: n for n in notes})
     manifest = []
@@ -63,18 +65,26 @@ def package(collection: Collection, notes: list[Note], out: Path, title: str, ep
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(data)
-            manifest.append({
-                "path": rel, "source": note.path, "title": note.title, "videoId": note.video_id,
-                "channel": note.channel, "url": note.source.url if note.source else None,
-                "sha256": hashlib.sha256(data).hexdigest(),
-            })
+            manifest.append(
+                {
+                    "path": rel,
+                    "source": note.path,
+                    "title": note.title,
+                    "videoId": note.video_id,
+                    "channel": note.channel,
+                    "url": note.source.url if note.source else None,
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            )
         assets = sorted({a for n in notes for a in n.assets if a in collection.assets})
         for a in assets:
             (tmp / a).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(collection.assets[a], tmp / a)
         (tmp / "index.md").write_text(_index(title, notes, collection), encoding="utf-8")
         doc = {"title": title, "notes": manifest, "assets": assets}
-        (tmp / "manifest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "manifest.json").write_text(
+            json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     zip_path = out.with_name(out.name + ".zip")
     _zip(out, zip_path, source_date_epoch(epoch))
     return zip_path

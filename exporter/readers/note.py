@@ -101,8 +101,9 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     try:
         meta, body = frontmatter.parse(text)
     except yaml.YAMLError as e:
-        return Diagnostic("unreadable", rel, f"broken YAML frontmatter: {_yaml_problem(e)}",
-                          _yaml_line(text, e))
+        return Diagnostic(
+            "unreadable", rel, f"broken YAML frontmatter: {_yaml_problem(e)}", _yaml_line(text, e)
+        )
     except Exception as e:  # a handler may raise other errors on odd input
         return Diagnostic("unreadable", rel, f"broken frontmatter: {e}", 1)
     if not isinstance(meta, dict):

@@ -128,8 +128,11 @@ def cite(
         f = stamp_fields(s)
         if f is None:
             result.problems.append(
-                ("malformed-stamp", f'data-t="{s.data_t}' if s.data_t is not None else s.shown,
-                 f"timestamp {s.raw!r} cannot be read; kept as text")
+                (
+                    "malformed-stamp",
+                    f'data-t="{s.data_t}' if s.data_t is not None else s.shown,
+                    f"timestamp {s.raw!r} cannot be read; kept as text",
+                )
             )
             return None
         secs = to_seconds(f, v, reading)

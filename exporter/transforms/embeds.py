@@ -38,8 +38,11 @@ def _section(blocks: list[Block], anchor: str) -> list[Block]:
         if b["t"] == "Header" and b["c"][1][0] == anchor:
             level = b["c"][0]
             end = next(
-                (j for j in range(i + 1, len(blocks))
-                 if blocks[j]["t"] == "Header" and blocks[j]["c"][0] <= level),
+                (
+                    j
+                    for j in range(i + 1, len(blocks))
+                    if blocks[j]["t"] == "Header" and blocks[j]["c"][0] <= level
+                ),
                 len(blocks),
             )
             return blocks[i:end]
@@ -90,8 +93,11 @@ def transclude(
         if src.path in stack or len(stack) > MAX_DEPTH:
             why = "cycles back" if src.path in stack else f"nests deeper than {MAX_DEPTH}"
             out.problems.append(("embed-cycle", f"![[{raw}", f"embed ![[{raw}]] {why}; cut"))
-            link = ast.Link(ast.text_inlines(f"↪ {src.target.title}"), "",
-                            ast.attr("", ["internal"], {"note": src.target.id, "anchor": ""}))
+            link = ast.Link(
+                ast.text_inlines(f"↪ {src.target.title}"),
+                "",
+                ast.attr("", ["internal"], {"note": src.target.id, "anchor": ""}),
+            )
             return [ast.Para([ast.Span([link], ast.attr("", ["embed-cut"]))])]
         part = src.blocks
         if fragment.strip():
@@ -99,7 +105,11 @@ def transclude(
             part = _section(src.blocks, anchor) if anchor else []
             if not part:
                 out.problems.append(
-                    ("missing-heading", f"![[{raw}", f"![[{raw}]]: no such heading or block; embedding the whole note")
+                    (
+                        "missing-heading",
+                        f"![[{raw}",
+                        f"![[{raw}]]: no such heading or block; embedding the whole note",
+                    )
                 )
                 part = src.blocks
         inner = transclude(src.path, part, index, sources, stack + (src.path,), counter)

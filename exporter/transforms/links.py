@@ -106,8 +106,11 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
             res_path = res.path
             if res.candidates:
                 out.problems.append(
-                    ("ambiguous-link", f"[[{url}", f"[[{raw}]] matches {', '.join(res.candidates)};"
-                     f" using {res.path}")
+                    (
+                        "ambiguous-link",
+                        f"[[{url}",
+                        f"[[{raw}]] matches {', '.join(res.candidates)}; using {res.path}",
+                    )
                 )
             if res.outside:
                 out.problems.append(("outside-vault", f"[[{url}", f"[[{raw}]] leads outside the vault"))
@@ -121,9 +124,12 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
             anchor = anchor_for(target, fragment.strip())
             if anchor is None:
                 out.problems.append(
-                    ("missing-heading", f"[[{url}",
-                     f"[[{raw}]]: {target.title!r} has no heading or block {fragment.strip()!r};"
-                     " linking to the note")
+                    (
+                        "missing-heading",
+                        f"[[{url}",
+                        f"[[{raw}]]: {target.title!r} has no heading or block {fragment.strip()!r};"
+                        " linking to the note",
+                    )
                 )
         if not aliased:
             heading = fragment.split("#")[-1].strip()
@@ -167,7 +173,7 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
             code = "outside-vault" if outside else "missing-embed"
             out.problems.append((code, ref[:40], f"image {ref!r} is not a file in the vault"))
             return ast.Span(
-                [ast.Str("[missing"), ast.SPACE, ast.Str(f"image:"), ast.SPACE, *ast.text_inlines(ref + "]")],
+                [ast.Str("[missing"), ast.SPACE, ast.Str("image:"), ast.SPACE, *ast.text_inlines(ref + "]")],
                 ast.attr("", ["missing-embed"]),
             )
         out.assets.append(asset)

@@ -56,8 +56,11 @@ def split_bracketed(inlines: list[Any]) -> list[Any]:
 
     Returns the same list when nothing needs cutting (the common case).
     """
-    todo = [i for i, x in enumerate(inlines) if x["t"] == "Str" and "[" in x["c"]
-            and not BRACKETED.fullmatch(x["c"]) and BRACKETED.search(x["c"])]
+    todo = [
+        i
+        for i, x in enumerate(inlines)
+        if x["t"] == "Str" and "[" in x["c"] and not BRACKETED.fullmatch(x["c"]) and BRACKETED.search(x["c"])
+    ]
     if not todo:
         return inlines
     out: list[Any] = []
@@ -89,7 +92,9 @@ def find_stamps(inlines: list[Any], plain: bool) -> list[Stamp]:
             m = OPEN_TAG.match(x["c"][1].strip()) if x["c"][0] == "html" else None
             if m:
                 j = i + 1
-                while j < n and not (inlines[j]["t"] == "RawInline" and CLOSE_TAG.match(inlines[j]["c"][1].strip())):
+                while j < n and not (
+                    inlines[j]["t"] == "RawInline" and CLOSE_TAG.match(inlines[j]["c"][1].strip())
+                ):
                     j += 1
                 d = DATA_T.search(m.group(0))
                 data_t = d.group(1) if d else None
@@ -97,8 +102,11 @@ def find_stamps(inlines: list[Any], plain: bool) -> list[Stamp]:
                     found.append(Stamp(i, i + 1, data_t, ""))
                     i += 1
                     continue
-                shown = (inlines[i + 1]["c"] if j == i + 2 and inlines[i + 1]["t"] == "Str"
-                         else stringify(inlines[i + 1 : j])).strip()
+                shown = (
+                    inlines[i + 1]["c"]
+                    if j == i + 2 and inlines[i + 1]["t"] == "Str"
+                    else stringify(inlines[i + 1 : j])
+                ).strip()
                 found.append(Stamp(i, j + 1, data_t, shown))
                 i = j + 1
                 continue
@@ -114,8 +122,14 @@ def find_stamps(inlines: list[Any], plain: bool) -> list[Stamp]:
 def _separator(between: list[Any]) -> bool:
     """What may join two stamps of one run: nothing, a space, or ', '."""
     kinds = [(x.get("t"), x.get("c")) for x in between]
-    return kinds in ([], [("Space", None)], [("Str", ",")], [("Str", ","), ("Space", None)],
-                     [("Str", ","), ("SoftBreak", None)], [("SoftBreak", None)])
+    return kinds in (
+        [],
+        [("Space", None)],
+        [("Str", ",")],
+        [("Str", ","), ("Space", None)],
+        [("Str", ","), ("SoftBreak", None)],
+        [("SoftBreak", None)],
+    )
 
 
 def group_runs(inlines: list[Any], stamps: list[Stamp]) -> list[list[Stamp]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from exporter.vault.keys import link_key, path_key
 
@@ -13,7 +14,7 @@ from exporter.vault.keys import link_key, path_key
 class Linkable(Protocol):
     path: str
     title: str
-    meta: dict
+    meta: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Index:
     by_alias: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
-    def build(cls, notes: list[Linkable]) -> Index:
+    def build(cls, notes: Sequence[Linkable]) -> Index:
         ix = cls()
         for n in notes:
             ix.by_path[path_key(posixpath.splitext(n.path)[0])].append(n.path)

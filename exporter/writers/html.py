@@ -72,13 +72,25 @@ def _footnotes(blocks: list[Block], note_id: str, target: Target) -> list[Block]
                 count += 1
                 k = count
                 fn, ref = f"{note_id}--fn{k}", f"{note_id}--fnref{k}"
-                out.append(_raw(f'<a epub:type="noteref" role="doc-noteref" class="noteref" '
-                                f'id="{ref}" href="#{fn}">{k}</a>'))
+                out.append(
+                    _raw(
+                        f'<a epub:type="noteref" role="doc-noteref" class="noteref" '
+                        f'id="{ref}" href="#{fn}">{k}</a>'
+                    )
+                )
                 back = _raw(f' <a class="backlink" role="doc-backlink" href="#{ref}">↩</a>')
                 paras = [dict(b) for b in body]
                 if paras and paras[-1]["t"] in ("Para", "Plain"):
                     paras[-1] = {"t": paras[-1]["t"], "c": [*paras[-1]["c"], back]}
-                asides.append({"t": "RawBlock", "c": ["html", f'<aside epub:type="footnote" role="doc-footnote" class="footnote" id="{fn}">']})
+                asides.append(
+                    {
+                        "t": "RawBlock",
+                        "c": [
+                            "html",
+                            f'<aside epub:type="footnote" role="doc-footnote" class="footnote" id="{fn}">',
+                        ],
+                    }
+                )
                 asides.extend(paras)
                 asides.append({"t": "RawBlock", "c": ["html", "</aside>"]})
         return out

@@ -38,7 +38,9 @@ def _portable(blocks: list[Block]) -> list[Block]:
                 continue
             (ident, classes, _), inner = b["c"]
             if "callout" in classes:
-                kind = next((c[8:] for c in classes if c.startswith("callout-") and c != "callout-title"), "note")
+                kind = next(
+                    (c[8:] for c in classes if c.startswith("callout-") and c != "callout-title"), "note"
+                )
                 title_div = inner[0] if inner and inner[0]["t"] == "Div" else None
                 title = title_div["c"][1][0]["c"] if title_div else []
                 head = ast.Para([ast.Str(f"[!{kind}]"), ast.SPACE, *title])
@@ -112,7 +114,9 @@ def header(note: Note) -> list[Block]:
         byline += [ast.Str("From:"), ast.SPACE, {"t": "Emph", "c": ast.text_inlines(note.channel_name)}]
     if note.video_id:
         sep = [ast.SPACE, ast.Str("·"), ast.SPACE] if byline else []
-        byline += sep + [ast.Link(ast.text_inlines("watch the video"), f"https://www.youtube.com/watch?v={note.video_id}")]
+        byline += sep + [
+            ast.Link(ast.text_inlines("watch the video"), f"https://www.youtube.com/watch?v={note.video_id}")
+        ]
     if byline:
         blocks.append(ast.Para(byline))
     return blocks

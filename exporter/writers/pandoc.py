@@ -56,7 +56,8 @@ def _chunks(sizes: Sequence[int]) -> list[range]:
     """Split item indexes into at most one contiguous chunk per core, balanced by bytes."""
     total = sum(sizes)
     n = max(1, min(os.cpu_count() or 1, total // CHUNK_BYTES, len(sizes)))
-    target, out, start, acc = total / n, [], 0, 0
+    target, start, acc = total / n, 0, 0
+    out: list[range] = []
     for i, s in enumerate(sizes):
         acc += s
         if acc >= target * (len(out) + 1) and len(out) < n - 1:

@@ -50,8 +50,12 @@ def anchors(text: str) -> set[str]:
 def test_every_note_is_present(built: tuple[Path, Path]) -> None:
     out, _ = built
     files = md_files(out)
-    sources = [p for p in SAMPLE.rglob("*") if p.suffix in (".md", ".txt")
-               and not any(part.startswith(".") or part == "drafts" for part in p.relative_to(SAMPLE).parts)]
+    sources = [
+        p
+        for p in SAMPLE.rglob("*")
+        if p.suffix in (".md", ".txt")
+        and not any(part.startswith(".") or part == "drafts" for part in p.relative_to(SAMPLE).parts)
+    ]
     assert len(files) == len(sources) + 1  # + index.md
     assert "index.md" in files and "drafts/unfinished.md" not in files
 
@@ -81,7 +85,9 @@ def test_every_relative_link_resolves_inside_the_bundle(built: tuple[Path, Path]
             if urlsplit(url).scheme:
                 continue
             path, _, frag = url.partition("#")
-            target = posixpath.normpath(posixpath.join(posixpath.dirname(name), unquote(path))) if path else name
+            target = (
+                posixpath.normpath(posixpath.join(posixpath.dirname(name), unquote(path))) if path else name
+            )
             assert not target.startswith(".."), (name, url)
             assert (out / target).is_file(), (name, url)
             if frag:
@@ -116,8 +122,10 @@ def test_frontmatter_kept_byline_under_title(built: tuple[Path, Path]) -> None:
     out, _ = built
     text = (out / "fresnel_lenses_and_the_range_of_a_light.md").read_text("utf-8")
     assert text.startswith("---\ntitle: Fresnel lenses and the range of a light\nvideoId: Hb7qLm2xR4e\n")
-    assert "\n# Fresnel lenses and the range of a light\n\nFrom: *harbour\\_lights*" in text \
+    assert (
+        "\n# Fresnel lenses and the range of a light\n\nFrom: *harbour\\_lights*" in text
         or "\n# Fresnel lenses and the range of a light\n\nFrom: *harbour_lights*" in text
+    )
 
 
 def test_index_groups_by_channel_and_lists_sources(built: tuple[Path, Path]) -> None:
@@ -147,7 +155,9 @@ def test_zip_is_reproducible_and_matches_folder(built: tuple[Path, Path], tmp_pa
     assert again.read_bytes() == zip_path.read_bytes()
     with zipfile.ZipFile(zip_path) as z:
         names = sorted(z.namelist())
-        assert names == sorted(f"archive/{p.relative_to(out).as_posix()}" for p in out.rglob("*") if p.is_file())
+        assert names == sorted(
+            f"archive/{p.relative_to(out).as_posix()}" for p in out.rglob("*") if p.is_file()
+        )
         assert all(i.date_time == (2023, 11, 14, 22, 13, 20) for i in z.infolist())
 
 

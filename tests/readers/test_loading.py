@@ -8,35 +8,48 @@ from tests.conftest import note
 
 
 def test_scan_suffixes_hidden_and_exportignore(vault) -> None:  # type: ignore[no-untyped-def]
-    coll, _ = vault({
-        "a.md": "a", "b.markdown": "b", "c/000_x.txt": "c", "d.png": b"\x89PNG",
-        ".obsidian/e.md": "hidden", "drafts/f.md": "ignored", "g.MD": "upper",
-        ".exportignore": "drafts/\n*.tmp.md\n", "h.tmp.md": "ignored too",
-    })
+    coll, _ = vault(
+        {
+            "a.md": "a",
+            "b.markdown": "b",
+            "c/000_x.txt": "c",
+            "d.png": b"\x89PNG",
+            ".obsidian/e.md": "hidden",
+            "drafts/f.md": "ignored",
+            "g.MD": "upper",
+            ".exportignore": "drafts/\n*.tmp.md\n",
+            "h.tmp.md": "ignored too",
+        }
+    )
     assert sorted(n.path for n in coll.notes) == ["a.md", "b.markdown", "c/000_x.txt", "g.MD"]
 
 
 def test_byline_variants_become_metadata(vault) -> None:  # type: ignore[no-untyped-def]
-    coll, _ = vault({
-        "a.md": "From: [[bonus_professor]] <br/> \n\nBody a\n",
-        "b.md": "---\ntitle: B\n---\n\nFrom: [[tidewatch.tv | Tidewatch TV]]\n## Head\ntext\n",
-        "c.md": "From: [[chan-2]] <br/>Not glued\n",
-    })
+    coll, _ = vault(
+        {
+            "a.md": "From: [[bonus_professor]] <br/> \n\nBody a\n",
+            "b.md": "---\ntitle: B\n---\n\nFrom: [[tidewatch.tv | Tidewatch TV]]\n## Head\ntext\n",
+            "c.md": "From: [[chan-2]] <br/>Not glued\n",
+        }
+    )
     a, b = note(coll, "a"), note(coll, "b")
     assert (a.channel, a.channel_name) == ("bonus_professor", "bonus_professor")
     assert (b.channel, b.channel_name) == ("tidewatch.tv", "Tidewatch TV")
     assert b.headings[0].text == "Head"
     from exporter.model.ast import stringify
+
     assert "From" not in stringify(a.blocks) and "From" not in stringify(b.blocks)
 
 
 def test_title_fallbacks(vault) -> None:  # type: ignore[no-untyped-def]
-    coll, _ = vault({
-        "t.md": "---\ntitle: from frontmatter\n---\n# Other\n",
-        "h.md": "```\n# not this\n```\n\n# The H1 Title\n\ntext\n",
-        "s.md": "no title here\n",
-        "n.md": "---\ntitle: 2024\n---\nnumeric title\n",
-    })
+    coll, _ = vault(
+        {
+            "t.md": "---\ntitle: from frontmatter\n---\n# Other\n",
+            "h.md": "```\n# not this\n```\n\n# The H1 Title\n\ntext\n",
+            "s.md": "no title here\n",
+            "n.md": "---\ntitle: 2024\n---\nnumeric title\n",
+        }
+    )
     assert note(coll, "t").title == "from frontmatter"
     assert note(coll, "h").title == "The H1 Title"
     assert note(coll, "s").title == "s"
@@ -44,7 +57,9 @@ def test_title_fallbacks(vault) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_frontmatter_kept_as_metadata(vault) -> None:  # type: ignore[no-untyped-def]
-    coll, _ = vault({"a.md": "---\ntitle: A\nvideoId: -abcdefghij\ndate: 2024-05-01\ntags: [x, y]\n---\nbody\n"})
+    coll, _ = vault(
+        {"a.md": "---\ntitle: A\nvideoId: -abcdefghij\ndate: 2024-05-01\ntags: [x, y]\n---\nbody\n"}
+    )
     a = note(coll, "a")
     assert a.video_id == "-abcdefghij"
     assert a.meta["date"] == "2024-05-01" and a.meta["tags"] == ["x", "y"]
@@ -53,14 +68,17 @@ def test_frontmatter_kept_as_metadata(vault) -> None:  # type: ignore[no-untyped
 def test_unreadable_files_are_reported_and_the_rest_exported(vault, tmp_path) -> None:  # type: ignore[no-untyped-def]
     outside = tmp_path / "outside.md"
     outside.write_text("secret")
-    coll, report = vault({
-        "ok.md": "fine",
-        "yaml.md": "---\ntitle: [unclosed\nvideoId: x\n---\nbody\n",
-        "latin1.md": "caf\xe9 ok".encode("latin-1"),
-        "bin.md": b"\x00\x01\x02binary",
-    })
+    coll, report = vault(
+        {
+            "ok.md": "fine",
+            "yaml.md": "---\ntitle: [unclosed\nvideoId: x\n---\nbody\n",
+            "latin1.md": "caf\xe9 ok".encode("latin-1"),
+            "bin.md": b"\x00\x01\x02binary",
+        }
+    )
     os.symlink(outside, tmp_path / "vault" / "link.md")
     from exporter.collect import collect
+
     coll, report = collect(tmp_path / "vault")
     assert [n.path for n in coll.notes] == ["ok.md"]
     errs = {d.path: d for d in report.errors}

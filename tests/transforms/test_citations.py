@@ -29,7 +29,7 @@ def test_single_stamp_is_one_footnote_with_deep_link(vault) -> None:  # type: ig
     notes = iter_nodes(n.blocks, "Note")
     assert len(notes) == 1
     text = stringify(notes[0]["c"])
-    assert "“T”, chan, at 1:14." == text
+    assert text == "“T”, chan, at 1:14."
 
 
 def test_run_joined_by_comma_is_one_footnote(vault) -> None:  # type: ignore[no-untyped-def]
@@ -116,16 +116,20 @@ def test_stamps_in_code_and_math_are_literal(vault) -> None:  # type: ignore[no-
 
 
 def test_stamps_in_heading_list_table_quote(vault) -> None:  # type: ignore[no-untyped-def]
-    body = (f"## Head {ts('00:01:00')}\n\n- item {ts('00:02:00')}\n\n"
-            f"| a | b |\n|---|---|\n| x {ts('00:03:00')} | y |\n\n> quoted {ts('00:04:00')}\n")
+    body = (
+        f"## Head {ts('00:01:00')}\n\n- item {ts('00:02:00')}\n\n"
+        f"| a | b |\n|---|---|\n| x {ts('00:03:00')} | y |\n\n> quoted {ts('00:04:00')}\n"
+    )
     n, _ = one(vault, body)
     assert len(n.citations) == 4
     assert n.headings[0].text == "Head"
 
 
 def test_same_video_cited_in_sources_once(vault) -> None:  # type: ignore[no-untyped-def]
-    coll, _ = vault({
-        "a.md": f"---\ntitle: A\nvideoId: {VID}\n---\nx {ts('00:01:00')}\n",
-        "b.md": f"---\ntitle: B\nvideoId: {VID}\n---\ny {ts('00:02:00')}\n",
-    })
+    coll, _ = vault(
+        {
+            "a.md": f"---\ntitle: A\nvideoId: {VID}\n---\nx {ts('00:01:00')}\n",
+            "b.md": f"---\ntitle: B\nvideoId: {VID}\n---\ny {ts('00:02:00')}\n",
+        }
+    )
     assert [s.video_id for s in coll.sources()] == [VID]

@@ -5,16 +5,20 @@ from __future__ import annotations
 from exporter.model.ast import iter_nodes, kv, stringify
 from tests.conftest import note
 
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-       b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
-       b"\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
+    b"\x00\x00IEND\xaeB`\x82"
+)
 
 
 def test_section_embed_stops_at_same_level_and_shifts_headings(vault) -> None:  # type: ignore[no-untyped-def]
-    coll, report = vault({
-        "src.md": "## Part A\nalpha\n### Sub\nbeta\n## Part B\ngamma\n",
-        "host.md": "### Deep\n\n![[src#Part A]]\n",
-    })
+    coll, report = vault(
+        {
+            "src.md": "## Part A\nalpha\n### Sub\nbeta\n## Part B\ngamma\n",
+            "host.md": "### Deep\n\n![[src#Part A]]\n",
+        }
+    )
     host = note(coll, "host")
     embeds = [d for d in iter_nodes(host.blocks, "Div") if "embed" in d["c"][0][1]]
     assert len(embeds) == 1

@@ -18,8 +18,11 @@ Again.
 
 
 def links(n):  # type: ignore[no-untyped-def]
-    return [(kv(x["c"][0])["note"], kv(x["c"][0])["anchor"], stringify(x["c"][1]))
-            for x in iter_nodes(n.blocks, "Link") if "internal" in x["c"][0][1]]
+    return [
+        (kv(x["c"][0])["note"], kv(x["c"][0])["anchor"], stringify(x["c"][1]))
+        for x in iter_nodes(n.blocks, "Link")
+        if "internal" in x["c"][0][1]
+    ]
 
 
 def unresolved(n):  # type: ignore[no-untyped-def]
@@ -32,12 +35,17 @@ def run(vault, body: str, **extra: str):  # type: ignore[no-untyped-def]
 
 
 def test_stem_title_alias_and_spaced_pipe(vault) -> None:  # type: ignore[no-untyped-def]
-    n, coll, _ = run(vault, "[[causality]] [[large language models and causality | LLMs]] "
-                            "[[LLM causality|x]] [[ Causality ]]")
+    n, coll, _ = run(
+        vault,
+        "[[causality]] [[large language models and causality | LLMs]] [[LLM causality|x]] [[ Causality ]]",
+    )
     tid = note(coll, "causality").id
     assert [(i, lab) for i, _, lab in links(n)] == [
-        (tid, "Large Language Models and Causality"), (tid, "LLMs"), (tid, "x"),
-        (tid, "Large Language Models and Causality")]
+        (tid, "Large Language Models and Causality"),
+        (tid, "LLMs"),
+        (tid, "x"),
+        (tid, "Large Language Models and Causality"),
+    ]
 
 
 def test_heading_and_block_targets(vault) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,8 @@ from tests.conftest import write_vault
 ALPHABET = "abcdefghijklmnopqrstuvwxyzαβγδεζηθжзийклмн"
 WORD = st.text(ALPHABET, min_size=3, max_size=9)
 TIME = st.tuples(st.integers(0, 59), st.integers(0, 59), st.integers(0, 59)).map(
-    lambda t: f"{t[0]:02d}:{t[1]:02d}:{t[2]:02d}")
+    lambda t: f"{t[0]:02d}:{t[1]:02d}:{t[2]:02d}"
+)
 JOIN = st.sampled_from([", ", " ", ""])
 
 
@@ -59,7 +60,9 @@ def body(draw: st.DrawFn) -> tuple[str, list[str], int]:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(body(), min_size=1, max_size=4))
-def test_words_survive_and_one_footnote_per_run(tmp_path: Path, notes: list[tuple[str, list[str], int]]) -> None:
+def test_words_survive_and_one_footnote_per_run(
+    tmp_path: Path, notes: list[tuple[str, list[str], int]]
+) -> None:
     root = tmp_path / f"v{abs(hash(str(notes)))}"
     files = {"other.md": "---\ntitle: Other Title\n---\nx\n"}
     for i, (text, _, _) in enumerate(notes):

@@ -16,9 +16,14 @@ class N:
 
 
 def test_key_normalization_meets_title_stem_and_spacing() -> None:
-    keys = {link_key(s) for s in ["Large Language Models and Causality",
-                                   "large_language_models_and_causality",
-                                   "  large-language  models_and causality.md "]}
+    keys = {
+        link_key(s)
+        for s in [
+            "Large Language Models and Causality",
+            "large_language_models_and_causality",
+            "  large-language  models_and causality.md ",
+        ]
+    }
     assert len(keys) == 1
 
 
