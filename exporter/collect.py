@@ -65,16 +65,17 @@ def collect(
         if progress:
             progress("read", len(raws), len(files.notes))
 
-    # parse: every body in a handful of pandoc processes
-    parsed = pandoc.parse([r.body for r in raws])
+    # parse: every body in a handful of pandoc processes; per-note work starts as chunks arrive
     ids = note_ids([r.path for r in raws])
     notes: list[Note] = []
     kept: list[RawNote] = []
     blocks_of: dict[str, frozenset[str]] = {}
-    for raw, blocks in zip(raws, parsed, strict=True):
+
+    def first_pass(i: int, blocks: pandoc.Parsed) -> None:
+        raw = raws[i]
         if isinstance(blocks, str):
             report.add("unreadable", raw.path, f"markdown could not be parsed: {blocks}")
-            continue
+            return
         vid = raw.meta.get("videoId")
         if vid is not None and raw.video_id is None:
             report.add(
@@ -106,10 +107,16 @@ def collect(
             reading=options.reading,
         )
         _problems(report, raw, cited.problems)
+        if vid is None and not cited.citations:
+            report.add("no-video-id", raw.path, "note has no videoId")
         note.blocks, note.headings = structure.number_headings(cited.blocks)
         note.citations, note.reading = cited.citations, cited.reading
         notes.append(note)
         kept.append(raw)
+        if progress:
+            progress("parse", i + 1, len(raws))
+
+    pandoc.parse([r.body for r in raws], first_pass)
 
     # vault: the link index, then links resolved per note
     index = Index.build(kept)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
+from exporter.config.schema import Publication
 from exporter.model.document import Collection, Note
 from exporter.vault.keys import link_key, path_key
 
@@ -68,3 +70,49 @@ def select(collection: Collection, refs: list[str], order: Path | None = None) -
                 ranked.append(n)
         chosen = ranked + [n for n in chosen if n not in ranked]
     return chosen
+
+
+def _tags(note: Note) -> list[str]:
+    raw = note.meta.get("tags") or []
+    items = raw if isinstance(raw, list) else [raw] if isinstance(raw, str) else []
+    return [str(t).lstrip("#").casefold() for t in items]
+
+
+def for_publication(collection: Collection, pub: Publication) -> list[Note]:
+    """The notes a publication asks for: explicit list, or filters; then its order."""
+    if pub.notes:
+        chosen = select(collection, list(pub.notes))
+    else:
+        chosen = list(collection.notes)
+    if pub.include:
+        chosen = [n for n in chosen if any(fnmatch.fnmatchcase(n.path, g) for g in pub.include)]
+    if pub.exclude:
+        chosen = [n for n in chosen if not any(fnmatch.fnmatchcase(n.path, g) for g in pub.exclude)]
+    if pub.tags:
+        want = {t.lstrip("#").casefold() for t in pub.tags}
+        chosen = [n for n in chosen if want & set(_tags(n))]
+    if pub.channels:
+        want = {link_key(c) for c in pub.channels}
+        chosen = [n for n in chosen if n.channel and link_key(n.channel) in want]
+    order = "list" if pub.notes and pub.order == "channel" else pub.order
+    if order == "channel":
+        chosen = default_order(chosen)
+    elif order == "title":
+        chosen.sort(key=lambda n: (n.title.casefold(), n.path))
+    elif order == "path":
+        chosen.sort(key=lambda n: n.path)
+    elif order == "date":
+        chosen.sort(key=lambda n: (str(n.meta.get("date") or "9999"), n.title.casefold()))
+    return chosen
+
+
+def part_of(note: Note, parts: str) -> str | None:
+    """The part a note belongs to when a product is grouped (None: no parts)."""
+    if parts == "channel":
+        return note.channel_name or note.channel or "Other notes"
+    if parts == "folder":
+        return note.folder or "Notes"
+    if parts == "tag":
+        tags = _tags(note)
+        return tags[0] if tags else "Untagged"
+    return None

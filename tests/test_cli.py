@@ -46,7 +46,8 @@ def test_check_text_names_file_and_line_and_exits_1_on_errors(tmp_path: Path) ->
     assert code == 1
     assert "ok.md:1: warning: no note matches [[nothing]] [unresolved-link]" in out
     assert "bad.md:2: error: broken YAML frontmatter" in out
-    assert "1 notes; 1 errors, 1 warnings" in out
+    assert "ok.md: warning: note has no videoId [no-video-id]" in out
+    assert "1 notes; 1 errors, 2 warnings" in out
 
 
 def test_bundle_exits_1_but_exports_the_rest(tmp_path: Path) -> None:

@@ -67,10 +67,44 @@ def _blocks(blocks: list[Block], ids: list[str]) -> list[Block]:
     return out
 
 
+def _marks(inlines: list[Any]) -> list[Any]:
+    """Obsidian inline syntax pandoc does not know: ==highlight== and %%hidden comment%%."""
+    if not any(x["t"] == "Str" and ("==" in x["c"] or "%%" in x["c"]) for x in inlines):
+        return inlines
+    out: list[Any] = []
+    i = 0
+    while i < len(inlines):
+        x = inlines[i]
+        if x["t"] == "Str" and x["c"].startswith(("==", "%%")) and len(x["c"]) >= 2:
+            fence = x["c"][:2]
+            end = next((j for j in range(i, len(inlines))
+                        if inlines[j]["t"] == "Str" and inlines[j]["c"].endswith(fence)
+                        and (j > i or len(x["c"]) > 4)), None)
+            if end is not None:
+                inner = [*inlines[i : end + 1]]
+                inner[0] = ast.Str(inner[0]["c"][2:])
+                last = inner[-1]["c"]
+                cut = last.rfind(fence)
+                tail = last[cut + 2 :]
+                inner[-1] = ast.Str(last[:cut])
+                inner = [y for y in inner if y["t"] != "Str" or y["c"]]
+                if fence == "==":
+                    out.append(ast.Span(inner, ast.attr("", ["mark"])))
+                elif out and out[-1]["t"] == "Space":
+                    out.pop()  # a hidden comment takes its leading space with it
+                if tail:
+                    out.append(ast.Str(tail))
+                i = end + 1
+                continue
+        out.append(x)
+        i += 1
+    return out
+
+
 def tidy(blocks: list[Block]) -> tuple[list[Block], list[str]]:
-    """Blocks with callouts and ^block ids settled; returns the block ids too."""
+    """Blocks with callouts, ^block ids, highlights and comments settled; returns block ids."""
     ids: list[str] = []
-    return ast.map_blocks(blocks, lambda bs: _blocks(bs, ids)), ids
+    return ast.walk(blocks, inlines=_marks, blocks=lambda bs: _blocks(bs, ids)), ids
 
 
 def number_headings(blocks: list[Block]) -> tuple[list[Block], list[Heading]]:

@@ -7,7 +7,7 @@ Footnotes are settled here, per target: for print they become inline ``span.foot
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -112,14 +112,14 @@ def render(
 
     href(note_id, anchor) gives the link for a note in the product, or None for plain text.
     """
-    docs = []
-    for note in notes:
-        blocks = settle(note.blocks, href, asset)
-        blocks = _prefix_ids(blocks, note.id)
-        blocks = _footnotes(blocks, note.id, target)
-        if transform:
-            blocks = transform(note, blocks)
-        docs.append(blocks)
+
+    def docs() -> Iterator[list[Block]]:
+        for note in notes:
+            blocks = settle(note.blocks, href, asset)
+            blocks = _prefix_ids(blocks, note.id)
+            blocks = _footnotes(blocks, note.id, target)
+            yield transform(note, blocks) if transform else blocks
+
     extra = ["--mathml"] if target == "epub" else []
-    htmls = pandoc.write(docs, "html5", extra)
+    htmls = pandoc.write(docs(), "html5", extra, chunk=pandoc.chunk_size(len(notes)))
     return [Fragment(n, h) for n, h in zip(notes, htmls, strict=True)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -62,7 +63,10 @@ def _plain_inlines(inlines: list[Any]) -> list[Any]:
     out: list[Any] = []
     for x in inlines:
         if x.get("t") == "Span":
-            out.extend(x["c"][1])
+            if "mark" in x["c"][0][1]:
+                out += [{"t": "RawInline", "c": ["html", "<mark>"]}, *x["c"][1], {"t": "RawInline", "c": ["html", "</mark>"]}]
+            else:
+                out.extend(x["c"][1])
             continue
         if x.get("t") == "Link" and x["c"][0] != ["", [], []]:
             x = {"t": "Link", "c": [["", [], []], x["c"][1], x["c"][2]]}
@@ -125,21 +129,22 @@ def header(note: Note) -> list[Block]:
 def write_notes(notes: list[Note], in_bundle: dict[str, Note]) -> dict[str, str]:
     """Bundle path -> markdown text, for every note, in one pandoc call."""
     paths = {n.id: bundle_path(n) for n in in_bundle.values()}
-    docs = []
-    for note in notes:
-        here = paths[note.id]
+    def docs() -> Iterator[list[Block]]:
+        for note in notes:
+            here = paths[note.id]
 
-        def href(nid: str, anchor: str, here: str = here) -> str | None:
-            if nid not in paths:
-                return None
-            url = relative(here, paths[nid]) if paths[nid] != here else ""
-            return url + (f"#{quote(anchor.lstrip('^'))}" if anchor else "") or "#"
+            def href(nid: str, anchor: str, here: str = here) -> str | None:
+                if nid not in paths:
+                    return None
+                url = relative(here, paths[nid]) if paths[nid] != here else ""
+                return url + (f"#{quote(anchor.lstrip('^'))}" if anchor else "") or "#"
 
-        def asset(path: str, here: str = here) -> str:
-            return relative(here, path)
+            def asset(path: str, here: str = here) -> str:
+                return relative(here, path)
 
-        blocks = settle(note.blocks, href, asset)
-        blocks = ast.map_inlines(_portable(blocks), _plain_inlines)
-        docs.append(header(note) + _footnotes(blocks))
-    texts = pandoc.write(docs, FORMAT)
+            blocks = settle(note.blocks, href, asset)
+            blocks = ast.map_inlines(_portable(blocks), _plain_inlines)
+            yield header(note) + _footnotes(blocks)
+
+    texts = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(notes)))
     return {paths[n.id]: front(n) + t for n, t in zip(notes, texts, strict=True)}

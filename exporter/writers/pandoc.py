@@ -11,11 +11,10 @@ import os
 import re
 import subprocess
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib.resources import files
-from typing import Any
 
 import orjson
 import pypandoc
@@ -52,10 +51,10 @@ def _run(args: list[str], data: bytes) -> bytes:
     return proc.stdout
 
 
-def _chunks(sizes: Sequence[int]) -> list[range]:
-    """Split item indexes into at most one contiguous chunk per core, balanced by bytes."""
+def _chunks(sizes: Sequence[int], per_core: int = 1) -> list[range]:
+    """Contiguous chunks balanced by size: one per core, or more so work can overlap."""
     total = sum(sizes)
-    n = max(1, min(os.cpu_count() or 1, total // CHUNK_BYTES, len(sizes)))
+    n = max(1, min((os.cpu_count() or 1) * per_core, total // CHUNK_BYTES, len(sizes)))
     target, start, acc = total / n, 0, 0
     out: list[range] = []
     for i, s in enumerate(sizes):
@@ -67,53 +66,81 @@ def _chunks(sizes: Sequence[int]) -> list[range]:
     return [r for r in out if len(r)]
 
 
-def _parallel(jobs: list[Any], fn: Any) -> list[Any]:
-    if len(jobs) == 1:
-        return [fn(jobs[0])]
-    with ThreadPoolExecutor(len(jobs)) as pool:
-        return list(pool.map(fn, jobs))
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(os.cpu_count() or 1)
 
 
-def parse(texts: Sequence[str]) -> list[list[Block] | str]:
-    """Parse each markdown text alone; returns its blocks, or an error string."""
-    chunks = _chunks([len(t) for t in texts])
+Parsed = list[Block] | str
 
-    def one(r: range) -> list[list[Block] | str]:
+
+def parse(texts: Sequence[str], each: Callable[[int, Parsed], None] | None = None) -> list[Parsed]:
+    """Parse each markdown text alone; returns its blocks, or an error string.
+
+    each(i, result) is called in the caller's thread, in input order, as chunks arrive, so
+    per-note work overlaps with pandoc still parsing later chunks.
+    """
+    chunks = _chunks([len(t) for t in texts], per_core=2)
+
+    def one(r: range) -> list[Parsed]:
         items = [{"id": f"n{i}", "text": texts[i]} for i in r]
         doc = orjson.loads(_run(["-f", _lua("reader.lua"), "-t", "json"], orjson.dumps(items)))
-        out: list[list[Block] | str] = []
+        out: list[Parsed] = []
         for div in doc["blocks"]:
             (_, _, kv), blocks = div["c"]
             out.append(dict(kv).get("error", "") or blocks)
         return out
 
-    return [x for part in _parallel(chunks, one) for x in part]
+    results: list[Parsed] = []
+    with _pool() as pool:
+        for r, fut in [(r, pool.submit(one, r)) for r in chunks]:
+            for i, x in zip(r, fut.result(), strict=True):
+                results.append(x)
+                if each:
+                    each(i, x)
+    return results
 
 
-def write(docs: Sequence[list[Block]], fmt: str, extra: Sequence[str] = ()) -> list[str]:
+def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chunk: int = 0) -> list[str]:
     """Write each block list as its own document in pandoc format fmt.
 
-    All documents go through one conversion, separated by comment markers that carry a
-    per-call nonce (no note can forge one), and the output is split at the markers. Notes
-    must hold no pandoc Note elements: writers settle footnotes themselves.
+    Documents go through a few conversions, separated by comment markers that carry a
+    per-call nonce (no note can forge one), and each output is split at the markers. docs
+    may be a generator: a chunk is sent to pandoc as soon as it is ready, so preparing the
+    next chunk overlaps with pandoc writing this one. Notes must hold no pandoc Note
+    elements: writers settle footnotes themselves.
     """
-    if not docs:
-        return []
     nonce = uuid.uuid4().hex
-    sizes = [len(d) for d in docs]
-    chunks = _chunks([s * 400 for s in sizes]) if len(docs) > 64 else [range(len(docs))]
+    args = ["-f", "json", "-t", fmt, "--wrap=none", *extra]
+    size = chunk or 64
 
-    def one(r: range) -> list[str]:
+    def one(batch: list[list[Block]], first: int) -> list[str]:
         blocks: list[Block] = []
-        for i in r:
-            blocks.append({"t": "RawBlock", "c": ["html", f"<!--{nonce}-{i}-->"]})
-            blocks.extend(docs[i])
+        for k, d in enumerate(batch):
+            blocks.append({"t": "RawBlock", "c": ["html", f"<!--{nonce}-{first + k}-->"]})
+            blocks.extend(d)
         doc = {"pandoc-api-version": API_VERSION, "meta": {}, "blocks": blocks}
-        args = ["-f", "json", "-t", fmt, "--wrap=none", *extra]
         out = _run(args, orjson.dumps(doc)).decode("utf-8")
         parts = re.split(rf"<!--{nonce}-\d+-->\n?", out)
-        if len(parts) != len(r) + 1:
+        if len(parts) != len(batch) + 1:
             raise PandocError("pandoc output lost a note separator")
         return [p.strip("\n") + "\n" if p.strip() else "" for p in parts[1:]]
 
-    return [x for part in _parallel(chunks, one) for x in part]
+    with _pool() as pool:
+        futures = []
+        batch: list[list[Block]] = []
+        count = 0
+        for d in docs:
+            batch.append(d)
+            count += 1
+            if len(batch) >= size:
+                futures.append(pool.submit(one, batch, count - len(batch)))
+                batch = []
+        if batch:
+            futures.append(pool.submit(one, batch, count - len(batch)))
+        return [x for fut in futures for x in fut.result()]
+
+
+def chunk_size(n: int) -> int:
+    """Notes per write batch: a few batches per core for big vaults, one for small ones."""
+    cores = os.cpu_count() or 1
+    return max(64, -(-n // (cores * 3)))

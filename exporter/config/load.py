@@ -1,0 +1,84 @@
+"""Find and read the configuration: exporter.toml, else [tool.exporter] in pyproject.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from exporter.config.schema import ConfigError, Defaults, Publication, build
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None  # the file read, None when there is none
+    defaults: Defaults = field(default_factory=Defaults)
+    publications: dict[str, Publication] = field(default_factory=dict)
+
+    @property
+    def base(self) -> Path:
+        """Relative paths in the config are relative to its folder."""
+        return self.path.parent if self.path else Path.cwd()
+
+    def resolve(self, p: str) -> Path:
+        return (self.base / p).resolve()
+
+
+def find(start: Path) -> Path | None:
+    for name in ("exporter.toml", "pyproject.toml"):
+        p = start / name
+        if p.is_file() and (name == "exporter.toml" or "[tool.exporter" in p.read_text("utf-8", "replace")):
+            return p
+    return None
+
+
+def load_config(path: Path | None = None, start: Path | None = None) -> Config:
+    """Read the config at path, or the one found in start (default: the current folder)."""
+    path = path or find(start or Path.cwd())
+    if path is None:
+        return Config(None)
+    file = str(path)
+    try:
+        text = path.read_text("utf-8")
+        data: dict[str, Any] = tomllib.loads(text)
+    except OSError as e:
+        raise ConfigError([f"{file}: cannot read: {e.strerror or e}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{file}: not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{file}: not valid TOML: {e}"]) from None
+    prefix = ""
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("exporter", {})
+        prefix = "tool.exporter."
+    problems: list[str] = []
+    unknown = sorted(set(data) - {"defaults", "publications"})
+    for key in unknown:
+        problems.append(f"{file}: {prefix}{key}: unknown section; allowed: defaults, publications")
+    defaults = build(Defaults, _table(data, "defaults", file, problems), f"{prefix}defaults.", file, text,
+                     f"{prefix}defaults", problems)
+    pubs: dict[str, Publication] = {}
+    for name, table in _table(data, "publications", file, problems).items():
+        if not isinstance(table, dict):
+            problems.append(f"{file}: {prefix}publications.{name}: must be a table ([{prefix}publications.{name}])")
+            continue
+        pubs[name] = build(Publication, table, f"{prefix}publications.{name}.", file, text,
+                           f"{prefix}publications.{name}", problems)
+    if problems:
+        raise ConfigError(problems)
+    return Config(path.resolve(), defaults, pubs)
+
+
+def _table(data: dict[str, Any], key: str, file: str, problems: list[str]) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        problems.append(f"{file}: {key}: must be a table ([{key}])")
+        return {}
+    return value
+
+
+def with_overrides(config: Config, **defaults: Any) -> Config:
+    """Command-line options win over the file."""
+    given = {k: v for k, v in defaults.items() if v is not None}
+    return replace(config, defaults=replace(config.defaults, **given)) if given else config
