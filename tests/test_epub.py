@@ -26,6 +26,7 @@ from PIL import Image
 from exporter.cli import main
 from exporter.collect import collect
 from exporter.model.document import Collection
+from exporter.packagers import cover
 from exporter.packagers import epub as packager
 from tests.conftest import SAMPLE
 
@@ -297,3 +298,41 @@ def test_a_failing_write_raises_and_leaves_no_file(sample: Collection, tmp_path:
     with pytest.raises(packager.EpubError, match="No space left"):
         packager.package(sample, sample.notes[:2], tmp_path / "b.epub", packager.BookMeta("T"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_recheck_rebuilds_hostile_html_as_clean_xhtml() -> None:
+    """Defence in depth: what the model-level sanitizer would catch is caught here too."""
+    html = ('<p id="a" onclick="x()">one\x0b<script>alert(1)</script><b id="a">two</b>'
+            '<img src="http://evil.example/t.png" alt="pixel"><img src="img/001-ok.png">'
+            '<a href="javascript:alert(1)">js</a> <a href="#a">here</a> <a href="#gone">gone</a>'
+            '<span style="background:url(http://evil.example/x)" epub:type="bogus">s</span></p>'
+            '<iframe src="http://evil.example"></iframe><div><p>unclosed<div>nested</span>'
+            '<math xmlns="http://www.w3.org/1998/Math/MathML"><mi href="javascript:x">x</mi></math>'
+            '<strike>old</strike><font color="red">font</font><td align="center">c</td>')
+    page = packager._page("n-x", "n-x.xhtml", html, {"img/001-ok.png"})
+    packager._settle([page], {})
+    xml = str(packager._serialize(page.body))  # type: ignore[arg-type]
+    root = etree.fromstring(f'<div xmlns="http://www.w3.org/1999/xhtml" '
+                            f'xmlns:epub="http://www.idpf.org/2007/ops">{xml}</div>')
+    for bad in ("script", "iframe", "evil", "javascript", "onclick", "bogus", "<font", "strike", "<td"):
+        assert bad not in xml, bad
+    assert root.xpath("//@id") == ["a"]
+    assert root.xpath("//x:img/@src", namespaces=NS) == ["img/001-ok.png"]
+    assert root.xpath("//x:a/@href", namespaces=NS) == ["#a"]
+    assert root.xpath("//x:s/text()", namespaces=NS) == ["old"]
+    assert root.xpath("//m:mi", namespaces={"m": "http://www.w3.org/1998/Math/MathML"})
+    assert page.math and "<script>" in page.removed
+
+
+def test_cover_colours_come_from_the_theme_css(tmp_path: Path) -> None:
+    theme = tmp_path / "mine"
+    theme.mkdir()
+    (theme / "epub.css").write_text(".cover-title { color: #ff0000; }\n"
+                                    "@import url(http://evil.example/x.css);\n"
+                                    "body { background: url(http://evil.example/bg.png); }\n")
+    look = cover.Theme.load(str(theme))
+    css = look.css()
+    assert cover.palette(css["css/epub.css"]).title == (255, 0, 0)
+    assert "evil" not in "".join(css.values()) and "css/base.css" in css  # base.css from default
+    png = cover.draw("Τίτλος", "Подзаголовок", "3 notes", None, cover.palette(css["css/epub.css"]))
+    assert Image.open(io.BytesIO(png)).getpixel((800, 10)) == (255, 0, 0)  # the top band

@@ -9,6 +9,7 @@ derived from its content and the zip is written with fixed dates: same input, sa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -35,6 +36,7 @@ from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.writers.html import anchor_id, render
 
 OPS, MATHML = "http://www.idpf.org/2007/ops", "http://www.w3.org/1998/Math/MathML"
+EPUB_TYPE, MATH = f"{{{OPS}}}type", f"{{{MATHML}}}"
 IMAGES = {b"\x89PNG\r\n\x1a\n": ("png", "image/png"), b"\xff\xd8\xff": ("jpg", "image/jpeg"),
           b"GIF87a": ("gif", "image/gif"), b"GIF89a": ("gif", "image/gif")}
 # Kept elements (what the writer emits and the sanitizer lets through), dropped ones (with
@@ -52,6 +54,11 @@ DROP = frozenset((
     "button", "select", "textarea", "frame", "frameset", "applet", "noscript",
     "template", "audio", "video", "source", "track", "canvas", "svg", "title",
     "head", "portal"))
+# Elements only valid under certain parents (raw HTML can leave a stray cell): else unwrapped.
+PARENTS = {"li": ("ul", "ol"), "tr": ("table", "tbody", "thead", "tfoot"), "td": ("tr",),
+           "th": ("tr",), "tbody": ("table",), "thead": ("table",), "tfoot": ("table",),
+           "caption": ("table",), "colgroup": ("table",), "col": ("colgroup", "table"),
+           "dt": ("dl", "div"), "dd": ("dl", "div"), "summary": ("details",)}
 RENAME = {"strike": "s", "center": "div", "big": "span", "tt": "code", "acronym": "abbr"}
 ATTRS = {"a": {"href"}, "img": {"src", "alt", "width", "height"}, "td": {"colspan", "rowspan"},
          "th": {"colspan", "rowspan", "scope"}, "ol": {"start", "type"}, "li": {"value"},
@@ -93,15 +100,36 @@ class _Page:
     """One chapter being built; its links are settled once every chapter's ids are known."""
 
     file: str
-    body: etree._Element
     ids: set[str]
+    body: etree._Element | None = None
     links: list[etree._Element] = field(default_factory=list)
     math: bool = False
     removed: set[str] = field(default_factory=set)
 
 
-_PARSER = lhtml.HTMLParser(remove_comments=True, remove_pis=True, no_network=True,
-                           default_doctype=False)
+_HTML = lhtml.HTMLParser(remove_comments=True, remove_pis=True, no_network=True,
+                         default_doctype=False)
+_XML = etree.XMLParser(remove_comments=True, remove_pis=True, no_network=True,
+                       resolve_entities=False)
+
+
+def _page(note_id: str, file: str, html: str, images: set[str]) -> _Page:
+    """Most chapters are well-formed already: parse them as XML and check them in place; the
+    others (raw HTML from notes) are parsed as HTML and rebuilt first."""
+    page = _Page(file, {note_id})
+    if not NOT_XML.search(html):
+        with contextlib.suppress(etree.XMLSyntaxError):
+            page.body = etree.fromstring(f'<div xmlns:epub="{OPS}">{html}</div>', _XML)
+            if _clean(page, page.body, images):
+                return page
+    body = etree.Element("div", nsmap={"epub": OPS})
+    page = _Page(file, {note_id}, body)
+    if html.strip():
+        root = lhtml.fragment_fromstring(html, create_parent="div", parser=_HTML)
+        body.text = _text(root.text)
+        _rebuild(root, body, False, images, page.removed)
+    _clean(page, body, images)
+    return page
 
 
 def _text(s: str | None) -> str:
@@ -116,86 +144,83 @@ def _add_text(parent: etree._Element, s: str | None) -> None:
             parent.text = (parent.text or "") + _text(s)
 
 
-def _valid(key: str, value: str, name: str) -> bool:
-    """Whether an HTML attribute is safe and valid in EPUB 3 XHTML."""
-    return bool(key in ("class", "title") or (key.startswith("data-") and NAME.match(key))
-                or (key == "role" and value in ROLES) or (key == "lang" and LANG.match(value))
-                or (key == "dir" and value in ("ltr", "rtl", "auto"))
-                or (key == "style" and not UNSAFE_STYLE.search(value))
-                or (key in ATTRS.get(name, ()) and (key not in NUMERIC or value.isdigit())))
-
-
-def _attrs(page: _Page, src: Any, el: etree._Element, name: str, math: bool) -> None:
-    """Copy the attributes that are safe and valid; ids stay unique within the page."""
-    for key, value in src.attrib.items():
-        key, value = key.lower(), _text(value)
-        if key.startswith(("on", "xmlns")) or (":" in key and key != "epub:type"):
-            continue
-        if math:
-            if NAME.match(key) and key not in ("href", "src", "style"):
-                el.set(key, value)
-        elif key == "id":
-            if NAME.match(value) and value not in page.ids:
-                page.ids.add(value)
-                el.set("id", value)
-        elif key == "epub:type":
-            if value in ("noteref", "footnote"):
-                el.set(f"{{{OPS}}}type", value)
-        elif key == "align":
-            if value.lower() in ("left", "right", "center", "justify"):
-                el.set("style", f"text-align: {value.lower()};")
-        elif _valid(key, value, name):
-            el.set(key, value)
-
-
-def _convert(page: _Page, src: Any, parent: etree._Element, math: bool, images: set[str]) -> None:
-    """Copy src's children under parent: kept, renamed, unwrapped or dropped."""
+def _rebuild(src: Any, parent: etree._Element, math: bool, images: set[str], removed: set[str]
+             ) -> None:
+    """Copy src's children under parent as XML elements: kept, renamed, unwrapped or dropped."""
     for child in src:
         if not isinstance(child.tag, str):  # comments and processing instructions
             _add_text(parent, child.tail)
             continue
         name = RENAME.get(child.tag.lower(), child.tag.lower())
         if name in DROP or (name == "img" and child.get("src") not in images):
-            page.removed.add(f"<{name}>" if name != "img" else f"image {child.get('src', '')!r}")
-            alt = child.get("alt") or "" if name == "img" else ""
-            _add_text(parent, alt + (child.tail or ""))
+            removed.add(f"<{name}>" if name != "img" else f"image {child.get('src', '')!r}")
+            _add_text(parent, (child.get("alt") or "" if name == "img" else "") + (child.tail or ""))
             continue
         inner = math or name == "math"
         if inner:
             el = etree.SubElement(parent, f"{{{MATHML}}}{name}",
                                   nsmap={None: MATHML} if name == "math" else None)
-            page.math = True
         elif name == "input" and child.get("type", "").lower() == "checkbox":
             el = etree.SubElement(parent, "span", {"class": "task"})
             el.text = "☑" if child.get("checked") is not None else "☐"
-        elif name in KEEP:
+        elif name in KEEP and parent.tag in PARENTS.get(name, (parent.tag,)):
             el = etree.SubElement(parent, name)
         else:
             _add_text(parent, child.text)
-            _convert(page, child, parent, math, images)
+            _rebuild(child, parent, math, images, removed)
             _add_text(parent, child.tail)
             continue
-        _attrs(page, child, el, name, inner)
-        if name == "a" and el.get("href") is not None:
+        for key, value in child.attrib.items():
+            if key.lower() == "epub:type":
+                el.set(EPUB_TYPE, _text(value))
+            elif NAME.match(key) and not key.lower().startswith("xmlns"):
+                el.set(key.lower(), _text(value))
+        el.text = (el.text or "") + _text(child.text)
+        _rebuild(child, el, inner, images, removed)
+        el.tail = _text(child.tail)
+
+
+def _clean(page: _Page, root: etree._Element, images: set[str]) -> bool:
+    """Keep only safe, valid attributes, unique ids and in-book links, in place; False when an
+    element is not allowed as it is (the page is then rebuilt)."""
+    for el in root.iterdescendants():
+        tag = el.tag
+        math = isinstance(tag, str) and tag.startswith(MATH)
+        if not math and (tag not in KEEP or (tag == "img" and el.get("src") not in images)
+                         or el.getparent().tag not in PARENTS.get(tag, (el.getparent().tag,))):
+            return False
+        for key, value in el.items():
+            if not _keep(page, el, key, value, tag, math):
+                del el.attrib[key]
+        if tag == "a" and el.get("href") is not None:
             href = el.get("href", "").strip()
             if EXTERNAL.match(href):
                 el.set("href", quote(href, safe=":/?#[]@!$&'()*+,;=%~"))
             else:
                 page.links.append(el)
-        elif name == "img" and el.get("alt") is None:
+        elif tag == "img" and el.get("alt") is None:
             el.set("alt", "")
-        el.text = (el.text or "") + _text(child.text)
-        _convert(page, child, el, inner, images)
-        el.tail = _text(child.tail)
+        page.math = page.math or math
+    return True
 
 
-def _page(note_id: str, file: str, html: str, images: set[str]) -> _Page:
-    page = _Page(file, etree.Element("div", nsmap={"epub": OPS}), {note_id})
-    if html.strip():
-        root = lhtml.fragment_fromstring(html, create_parent="div", parser=_PARSER)
-        page.body.text = _text(root.text)
-        _convert(page, root, page.body, False, images)
-    return page
+def _keep(page: _Page, el: etree._Element, key: str, value: str, tag: str, math: bool) -> bool:
+    """Whether an attribute is safe and valid in EPUB 3 XHTML; ids stay unique in the page."""
+    if key.startswith(("on", "xmlns", "{")):
+        return key == EPUB_TYPE and value in ("noteref", "footnote")
+    if math:
+        return key not in ("href", "src", "style")
+    if key == "id":
+        unique = bool(NAME.match(value)) and value not in page.ids
+        page.ids.add(value)
+        return unique
+    if key == "align" and value.lower() in ("left", "right", "center", "justify"):
+        el.set("style", f"text-align: {value.lower()};")
+    return bool(key in ("class", "title") or (key.startswith("data-") and NAME.match(key))
+                or (key == "role" and value in ROLES) or (key == "lang" and LANG.match(value))
+                or (key == "dir" and value in ("ltr", "rtl", "auto"))
+                or (key == "style" and not UNSAFE_STYLE.search(value))
+                or (key in ATTRS.get(tag, ()) and (key not in NUMERIC or value.isdigit())))
 
 
 def _settle(pages: list[_Page], more_ids: dict[str, set[str]]) -> None:
@@ -211,7 +236,7 @@ def _settle(pages: list[_Page], more_ids: dict[str, set[str]]) -> None:
                 a.set("href", file)  # the note is in the book, its heading is not: go to the note
                 continue
             a.tag = "span"
-            for key in ("href", f"{{{OPS}}}type", "role"):
+            for key in ("href", EPUB_TYPE, "role"):
                 a.attrib.pop(key, None)
             a.set("class", ((a.get("class") or "") + " unresolved").strip())
 
@@ -228,7 +253,7 @@ def _shape(note: Note, blocks: list[Block]) -> list[Block]:
     h1s = sum(h.level == 1 for h in note.headings)
     first = blocks[0] if blocks else {"t": ""}
     if first["t"] == "Header" and first["c"][0] == 1 and \
-            ast.stringify(first["c"][2]).split() == note.title.split():
+            ast.stringify(first["c"][2]).casefold().split() == note.title.casefold().split():
         ident, h1s = first["c"][1][0], h1s - 1
         blocks = ([{"t": "Div", "c": [ast.attr(ident), []]}] if ident else []) + blocks[1:]
     if h1s <= 0:
@@ -343,7 +368,7 @@ class _Writer(epub.EpubWriter):
     def _get_nav(self, item: Any) -> bytes:
         root = etree.fromstring(super()._get_nav(item))
         for nav in root.iter("{http://www.w3.org/1999/xhtml}nav"):
-            if nav.get(f"{{{OPS}}}type") == "landmarks":
+            if nav.get(EPUB_TYPE) == "landmarks":
                 nav.set("hidden", "hidden")
         return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
 
@@ -351,6 +376,8 @@ class _Writer(epub.EpubWriter):
 def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta,
             theme: Theme | None = None, epoch: int | None = None) -> Built:
     """Write the EPUB atomically; returns what was written and the problems met on the way."""
+    if not notes:
+        raise EpubError("no notes to put in the book")
     theme, epoch, built = theme or Theme.load(), source_date_epoch(epoch), Built(out, len(notes))
     css, lang, date = theme.css(), language(notes, meta.lang), datetime.fromtimestamp(epoch, UTC)
     assets = _assets(collection, notes, built.problems)
