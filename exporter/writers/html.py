@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from html import escape
 from typing import Any, Literal
 
 from exporter.model import ast
@@ -49,50 +50,76 @@ def _raw(html: str) -> dict[str, Any]:
     return {"t": "RawInline", "c": ["html", html]}
 
 
+def _simple_html(inlines: list[Any]) -> str | None:
+    """HTML for the plain inlines a citation is made of (text, spaces, links, spans).
+
+    Citations are most of a note's footnotes; writing them here keeps them out of the
+    pandoc batch. Anything richer returns None and goes through pandoc.
+    """
+    out: list[str] = []
+    for x in inlines:
+        t = x["t"]
+        if t == "Str":
+            out.append(escape(x["c"], quote=False))
+        elif t in ("Space", "SoftBreak"):
+            out.append(" ")
+        elif t in ("Link", "Span"):
+            inner = _simple_html(x["c"][1])
+            if inner is None:
+                return None
+            (ident, classes, kv) = x["c"][0]
+            if ident or (kv and t == "Link"):
+                return None
+            cls = f' class="{escape(" ".join(classes))}"' if classes else ""
+            cls += "".join(f' data-{escape(k)}="{escape(v)}"' for k, v in kv)
+            if t == "Link":
+                out.append(f'<a href="{escape(x["c"][2][0])}"{cls}>{inner}</a>')
+            else:
+                out.append(f"<span{cls}>{inner}</span>")
+        else:
+            return None
+    return "".join(out)
+
+
 def _footnotes(blocks: list[Block], note_id: str, target: Target) -> list[Block]:
     asides: list[Block] = []
     count = 0
 
     def visit(inlines: list[Any]) -> list[Any]:
         nonlocal count
+        if not any(x["t"] == "Note" for x in inlines):
+            return inlines
         out = []
         for x in inlines:
-            if x.get("t") != "Note":
+            if x["t"] != "Note":
                 out.append(x)
                 continue
             body = x["c"]
+            flat: list[Any] = []
+            for b in body:
+                if flat:
+                    flat.append(ast.SPACE)
+                flat += b["c"] if b["t"] in ("Para", "Plain") else [ast.Str(ast.stringify(b))]
+            simple = _simple_html(flat)
             if target == "pdf":
-                flat: list[Any] = []
-                for b in body:
-                    if flat:
-                        flat.append(ast.SPACE)
-                    flat += b["c"] if b["t"] in ("Para", "Plain") else [ast.Str(ast.stringify(b))]
-                out.append(ast.Span(flat, ast.attr("", ["footnote"])))
-            else:
-                count += 1
-                k = count
-                fn, ref = f"{note_id}--fn{k}", f"{note_id}--fnref{k}"
-                out.append(
-                    _raw(
-                        f'<a epub:type="noteref" role="doc-noteref" class="noteref" '
-                        f'id="{ref}" href="#{fn}">{k}</a>'
-                    )
-                )
-                back = _raw(f' <a class="backlink" role="doc-backlink" href="#{ref}">↩</a>')
-                paras = [dict(b) for b in body]
-                if paras and paras[-1]["t"] in ("Para", "Plain"):
-                    paras[-1] = {"t": paras[-1]["t"], "c": [*paras[-1]["c"], back]}
-                asides.append(
-                    {
-                        "t": "RawBlock",
-                        "c": [
-                            "html",
-                            f'<aside epub:type="footnote" role="doc-footnote" class="footnote" id="{fn}">',
-                        ],
-                    }
-                )
-                asides.extend(paras)
-                asides.append({"t": "RawBlock", "c": ["html", "</aside>"]})
+                if simple is not None:
+                    out.append(_raw(f'<span class="footnote">{simple}</span>'))
+                else:
+                    out.append(ast.Span(flat, ast.attr("", ["footnote"])))
+                continue
+            count += 1
+            k = count
+            fn, ref = f"{note_id}--fn{k}", f"{note_id}--fnref{k}"
+            out.append(_raw(f'<a epub:type="noteref" role="doc-noteref" class="noteref" id="{ref}" href="#{fn}">{k}</a>'))
+            back = f' <a class="backlink" role="doc-backlink" href="#{ref}">↩</a>'
+            aside = f'<aside epub:type="footnote" role="doc-footnote" class="footnote" id="{fn}">'
+            if simple is not None:
+                asides.append({"t": "RawBlock", "c": ["html", f"{aside}<p>{simple}{back}</p></aside>"]})
+                continue
+            paras = [dict(b) for b in body]
+            if paras and paras[-1]["t"] in ("Para", "Plain"):
+                paras[-1] = {"t": paras[-1]["t"], "c": [*paras[-1]["c"], _raw(back)]}
+            asides.extend([{"t": "RawBlock", "c": ["html", aside]}, *paras, {"t": "RawBlock", "c": ["html", "</aside>"]}])
         return out
 
     new = ast.map_inlines(blocks, visit)

@@ -1,0 +1,133 @@
+"""`exporter build`: every publication of the config (or the whole vault) in every format.
+
+The pipeline in order, once per vault: collect (load, vault, normalize) -> select each
+publication's notes -> the packagers for its formats. Outputs are written atomically;
+a failed product leaves the last good one in place.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from exporter.collect import collect
+from exporter.config import Config, Options, Publication
+from exporter.diagnostics import Report
+from exporter.model.document import Collection
+from exporter.select import for_publication
+from exporter.theme import Theme, ThemeError
+
+
+class BuildError(RuntimeError):
+    """A product could not be written (the message says which and why)."""
+
+
+@dataclass
+class Built:
+    outputs: list[Path] = field(default_factory=list)
+    report: Report = field(default_factory=Report)
+    failed: list[str] = field(default_factory=list)  # one line per product that failed
+
+
+def implicit(config: Config, vault: Path) -> dict[str, Publication]:
+    """Without publications: the whole vault, every format, named after its folder."""
+    name = re.sub(r"[^\w.-]+", "-", vault.resolve().name).strip("-") or "vault"
+    return {name: Publication(title=vault.resolve().name, formats=("pdf", "briefs", "epub", "bundle"))}
+
+
+def theme_for(config: Config, pub: Publication) -> Theme:
+    css = pub.css or config.defaults.css
+    return Theme.load(pub.theme or config.defaults.theme, base=config.base,
+                      extra_css=config.resolve(css) if css else None,
+                      wording=config.defaults.citation)
+
+
+def build(config: Config, names: list[str] | None = None, vault: Path | None = None,
+          output: Path | None = None, only: set[str] | None = None) -> Built:
+    """Build the named publications (all when none): collect once, then each product."""
+    vault = vault or config.resolve(config.defaults.vault)
+    out_dir = output or config.resolve(config.defaults.output)
+    pubs = config.publications or implicit(config, vault)
+    unknown = [n for n in names or [] if n not in pubs]
+    if unknown:
+        raise BuildError(f"no publication {', '.join(map(repr, unknown))} (known: {', '.join(pubs)})")
+    chosen = {n: p for n, p in pubs.items() if not names or n in names}
+    built = Built()
+    themes = {n: theme_for(config, p) for n, p in chosen.items()}  # bad themes fail before any work
+    cache: dict[str, tuple[Collection, Report]] = {}
+    for name, pub in chosen.items():
+        theme = themes[name]
+        key = theme.name + "|" + str(theme.wording)
+        if key not in cache:
+            options = Options(reading=config.defaults.reading, wording=theme.wording)
+            cache[key] = collect(vault, options)
+        collection, report = cache[key]
+        built.report.extend(report.items)
+        notes = for_publication(collection, pub)
+        if not notes:
+            built.failed.append(f"{name}: no notes match its selection")
+            continue
+        for fmt in pub.formats:
+            if only and fmt not in only:
+                continue
+            try:
+                built.outputs += _product(fmt, name, pub, collection, notes, out_dir, theme, config, built)
+            except BuildError as e:
+                built.failed.append(f"{name} ({fmt}): {e}")
+            except OSError as e:
+                built.failed.append(f"{name} ({fmt}): cannot write: {e.strerror or e}")
+    return built
+
+
+def _product(fmt: str, name: str, pub: Publication, collection: Collection, notes: list,  # type: ignore[type-arg]
+             out_dir: Path, theme: Theme, config: Config, built: Built) -> list[Path]:
+    title = pub.title or name
+    if fmt == "bundle":
+        from exporter.packagers.bundle import package
+
+        zip_path = package(collection, notes, out_dir / name, title, unresolved=config.defaults.unresolved)
+        return [out_dir / name, zip_path]
+    if fmt == "pdf":
+        from exporter.packagers import pdf
+
+        meta = pdf.Meta(title, pub.subtitle, pub.author)
+        try:
+            prepared = pdf.prepare_dossier(collection, notes, meta, theme, parts=pub.parts,
+                                           unresolved=config.defaults.unresolved)
+            target = out_dir / f"{name}.pdf"
+            for url in pdf.write(prepared, target):
+                built.report.add("unsafe-content", str(target), f"PDF renderer refused to fetch {url}")
+        except pdf.PdfError as e:
+            raise BuildError(str(e)) from None
+        return [target]
+    if fmt == "briefs":
+        from exporter.packagers import pdf
+
+        folder = out_dir / f"{name}-briefs"
+        jobs = config.defaults.jobs or os.cpu_count() or 1
+        written, refused, failed = pdf.write_briefs(collection, notes, folder, jobs, theme, pub.author,
+                                                    unresolved=config.defaults.unresolved)
+        for url in refused:
+            built.report.add("unsafe-content", str(folder), f"PDF renderer refused to fetch {url}")
+        for path, why in failed.items():
+            built.failed.append(f"{name} (briefs): {path}: {why}")
+        return written
+    if fmt == "epub":
+        from exporter.packagers import epub
+
+        meta = epub.BookMeta(title=title, subtitle=pub.subtitle, author=pub.author, lang=pub.language,
+                             parts=pub.parts)
+        target = out_dir / f"{name}.epub"
+        try:
+            done = epub.package(collection, notes, target, meta, theme, unresolved=config.defaults.unresolved)
+        except epub.EpubError as e:
+            raise BuildError(str(e)) from None
+        for code, path, message in done.problems:
+            built.report.add(code, path, message)
+        return [target]
+    raise BuildError(f"unknown format {fmt!r}")
+
+
+__all__ = ["BuildError", "Built", "ThemeError", "build", "implicit", "replace"]

@@ -1,0 +1,119 @@
+"""Themes: one source of design tokens per theme, from which every product's look is made.
+
+A theme is a folder styles/<name>/ with theme.toml (fonts, sizes, colours, spacing,
+citation wording). The CSS is rendered from shared templates in styles/common/ (a theme may
+ship its own copy of any of them): base.css.j2 for every product, print.css.j2 for PDF,
+epub.css.j2 for e-readers. The EPUB CSS is made reader-safe here. Page templates are looked
+up in the theme first, then in styles/common/templates.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+
+from exporter.transforms.citations import Wording
+
+STYLES = Path(__file__).resolve().parent.parent / "styles"
+COMMON = STYLES / "common"
+DEFAULT = "serif"
+Target = Literal["pdf", "epub"]
+
+
+class ThemeError(ValueError):
+    """No such theme, or a theme that cannot be read."""
+
+
+def available() -> dict[str, str]:
+    """Built-in theme names and their one-line descriptions."""
+    out = {}
+    for p in sorted(STYLES.glob("*/theme.toml")):
+        try:
+            out[p.parent.name] = str(tomllib.loads(p.read_text("utf-8")).get("description", ""))
+        except (OSError, tomllib.TOMLDecodeError):
+            out[p.parent.name] = "(unreadable theme.toml)"
+    return out
+
+
+def reader_safe(css: str) -> str:
+    """No page rules, imports, fonts or url() in a book: readers ignore them or fetch remotely."""
+    css = re.sub(r"@page[^{]*\{(?:[^{}]|\{[^{}]*\})*\}|@font-face\s*\{[^}]*\}|@import[^;]*;", "", css)
+    css = re.sub(r"[^;{}]*url\s*\([^)]*\)[^;{}]*;?", "", css)
+    return re.sub(r"[^;{}]*var\(--[^)]*\)[^;{}]*;?|--[\w-]+\s*:[^;{}]*;?", "", css)
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    folder: Path
+    tokens: dict[str, Any] = field(hash=False, compare=False)
+    extra_css: Path | None = None
+    wording: Wording = field(default_factory=Wording)
+
+    @classmethod
+    def load(cls, name: str = DEFAULT, base: Path | None = None, extra_css: Path | None = None,
+             wording: str | None = None) -> Theme:
+        """A built-in theme by name, or a theme folder by path (relative to base)."""
+        folder = STYLES / name if "/" not in name and "\\" not in name else (base or Path.cwd()) / name
+        spec = folder / "theme.toml"
+        if not spec.is_file():
+            known = ", ".join(available()) or "none"
+            raise ThemeError(f"no theme {name!r} (built-in themes: {known})")
+        try:
+            tokens = tomllib.loads(spec.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ThemeError(f"{spec}: cannot read theme: {e}") from None
+        if extra_css is not None and not extra_css.is_file():
+            raise ThemeError(f"extra CSS {extra_css} does not exist")
+        cite = tokens.get("citation", {})
+        words = Wording(
+            with_channel=wording or cite.get("with_channel", Wording.with_channel),
+            without_channel=wording.replace("{channel}", "").replace(" ()", "").replace(", ,", ",")
+            if wording else cite.get("without_channel", Wording.without_channel),
+            moment_separator=cite.get("separator", Wording.moment_separator),
+        )
+        return cls(folder.name, folder.resolve(), tokens, extra_css, words)
+
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        """Where theme files may be read from (also what the PDF fetcher may serve)."""
+        return (self.folder, COMMON.resolve())
+
+    @cached_property
+    def env(self) -> jinja2.Environment:
+        loader = jinja2.FileSystemLoader([str(self.folder / "templates"), str(COMMON / "templates"),
+                                          str(self.folder), str(COMMON)])
+        return jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html", "xhtml", "j2"]),
+                                  undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+    def render(self, template: str, **values: Any) -> str:
+        try:
+            return self.env.get_template(template).render(**values)
+        except jinja2.TemplateError as e:
+            raise ThemeError(f"theme {self.name!r}: template {template}: {e}") from None
+
+    def _css(self, template: str) -> str:
+        try:
+            tpl = self.env.get_template(template)
+            return tpl.render(**self.tokens)
+        except jinja2.TemplateError as e:
+            raise ThemeError(f"theme {self.name!r}: {template}: {e}") from None
+
+    def css(self, target: Target) -> dict[str, str]:
+        """File name -> stylesheet text for a product, in cascade order."""
+        sheets = {"base.css": self._css("base.css.j2")}
+        if target == "pdf":
+            sheets["print.css"] = self._css("print.css.j2")
+        else:
+            sheets["epub.css"] = self._css("epub.css.j2")
+        if self.extra_css:
+            sheets["user.css"] = self.extra_css.read_text("utf-8")
+        if target == "epub":
+            sheets = {k: reader_safe(v) for k, v in sheets.items()}
+        return sheets
