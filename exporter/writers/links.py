@@ -12,30 +12,41 @@ Href = Callable[[str, str], str | None]  # (note id, anchor) -> href, None if no
 AssetHref = Callable[[str], str | None]
 
 
-def settle(blocks: list[Block], href: Href, asset: AssetHref) -> list[Block]:
-    def visit(inlines: list[Any]) -> list[Any]:
-        out = []
-        for x in inlines:
-            t = x.get("t")
-            if t in ("Link", "Image"):
-                a = x["c"][0]
-                kv = ast.kv(a)
-                if t == "Link" and "internal" in a[1]:
-                    url = href(kv["note"], kv.get("anchor", ""))
-                    if url is None:
-                        x = ast.Span(x["c"][1], ast.attr("", ["unresolved"]))
-                    else:
-                        x = ast.Link(x["c"][1], url, ast.attr("", ["internal"]))
-                elif "asset" in kv:
-                    url = asset(kv["asset"])
-                    if url is None:
-                        x = ast.Span(x["c"][1], ast.attr("", ["unresolved"]))
-                    elif t == "Link":
-                        x = ast.Link(x["c"][1], url, ast.attr("", ["asset"]))
-                    else:
-                        keep = {k: v for k, v in kv.items() if k == "width"}
-                        x = {"t": "Image", "c": [ast.attr("", [], keep), x["c"][1], [url, ""]]}
-            out.append(x)
-        return out
+def settle_inlines(inlines: list[Any], href: Href, asset: AssetHref, unresolved: str = "text") -> list[Any]:
+    """One inline list with links settled; the same list when nothing in it needs settling."""
+    out = None
+    for i, x in enumerate(inlines):
+        t = x["t"]
+        if t != "Link" and t != "Image":
+            continue
+        a = x["c"][0]
+        if not a[2]:
+            continue
+        kv = dict(a[2])
+        if t == "Link" and "internal" in a[1]:
+            url = href(kv["note"], kv.get("anchor", ""))
+            if url is None:
+                cls = ["unresolved"] if unresolved != "plain" else []
+                y = ast.Span(x["c"][1], ast.attr("", cls))
+            else:
+                y = ast.Link(x["c"][1], url, ast.attr("", ["internal"]))
+        elif "asset" in kv:
+            url = asset(kv["asset"])
+            if url is None:
+                y = ast.Span(x["c"][1], ast.attr("", ["unresolved"]))
+            elif t == "Link":
+                y = ast.Link(x["c"][1], url, ast.attr("", ["asset"]))
+            else:
+                keep = {k: v for k, v in kv.items() if k == "width"}
+                y = {"t": "Image", "c": [ast.attr("", [], keep), x["c"][1], [url, ""]]}
+        else:
+            continue
+        if out is None:
+            out = list(inlines)
+        out[i] = y
+    return inlines if out is None else out
 
-    return ast.map_inlines(blocks, visit)
+
+def settle(blocks: list[Block], href: Href, asset: AssetHref, unresolved: str = "text") -> list[Block]:
+    """Internal links become hrefs of this product, or labels when the target is not in it."""
+    return ast.map_inlines(blocks, lambda xs: settle_inlines(xs, href, asset, unresolved))

@@ -12,7 +12,7 @@ import yaml
 from exporter.model import ast
 from exporter.model.document import Block, Note
 from exporter.writers import pandoc
-from exporter.writers.links import settle
+from exporter.writers.links import settle_inlines
 
 FORMAT = "commonmark+smart+footnotes+pipe_tables+tex_math_dollars+strikeout+task_lists+raw_html"
 
@@ -60,20 +60,27 @@ def _portable(blocks: list[Block]) -> list[Block]:
 
 def _plain_inlines(inlines: list[Any]) -> list[Any]:
     """CommonMark has no attributes: spans dissolve, links lose classes, sized images go raw."""
+    for x in inlines:
+        t = x["t"]
+        if t == "Span" or ((t == "Link" or t == "Image") and x["c"][0] != ["", [], []]):
+            break
+    else:
+        return inlines
     out: list[Any] = []
     for x in inlines:
-        if x.get("t") == "Span":
+        t = x["t"]
+        if t == "Span":
             if "mark" in x["c"][0][1]:
                 out += [{"t": "RawInline", "c": ["html", "<mark>"]}, *x["c"][1], {"t": "RawInline", "c": ["html", "</mark>"]}]
             else:
                 out.extend(x["c"][1])
             continue
-        if x.get("t") == "Link" and x["c"][0] != ["", [], []]:
-            x = {"t": "Link", "c": [["", [], []], x["c"][1], x["c"][2]]}
-        if x.get("t") == "Image" and (w := ast.kv(x["c"][0]).get("width")):
+        if t == "Image" and (w := ast.kv(x["c"][0]).get("width")):
             alt = ast.stringify(x["c"][1]).replace('"', "&quot;")
             src = x["c"][2][0].replace('"', "%22")
             x = {"t": "RawInline", "c": ["html", f'<img src="{src}" alt="{alt}" width="{w}" />']}
+        elif (t == "Link" or t == "Image") and x["c"][0] != ["", [], []]:
+            x = {"t": t, "c": [["", [], []], x["c"][1], x["c"][2]]}
         out.append(x)
     return out
 
@@ -83,7 +90,10 @@ def _footnotes(blocks: list[Block]) -> list[Block]:
     defs: list[Block] = []
 
     def visit(inlines: list[Any]) -> list[Any]:
-        if not any(x["t"] == "Note" for x in inlines):
+        for x in inlines:
+            if x["t"] == "Note":
+                break
+        else:
             return inlines
         out = []
         for x in inlines:
@@ -142,8 +152,9 @@ def write_notes(notes: list[Note], in_bundle: dict[str, Note]) -> dict[str, str]
             def asset(path: str, here: str = here) -> str:
                 return relative(here, path)
 
-            blocks = settle(note.blocks, href, asset)
-            blocks = ast.map_inlines(_portable(blocks), _plain_inlines)
+            blocks = ast.map_inlines(
+                _portable(note.blocks), lambda xs, h=href, a=asset: _plain_inlines(settle_inlines(xs, h, a))
+            )
             yield header(note) + _footnotes(blocks)
 
     texts = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(notes)))
