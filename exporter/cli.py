@@ -25,6 +25,7 @@ from exporter.config import Options
 from exporter.diagnostics import KINDS, Report, Severity
 from exporter.model.document import Collection
 from exporter.select import SelectionError, select
+from exporter.transforms.citations import Wording
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 SHOWN_PER_KIND = 20
@@ -62,12 +63,13 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
-def load(vault: Path, quiet: bool, reading: str = "auto") -> tuple[Collection, Report]:
+def load(vault: Path, quiet: bool, reading: str = "auto", wording: Wording | None = None) -> tuple[Collection, Report]:
     if not vault.is_dir():
         raise click.BadParameter(f"{vault} is not a folder", param_hint="VAULT")
     with _progress(quiet) as progress:
         try:
-            return collect(vault, Options(reading=reading), progress)  # type: ignore[arg-type]
+            options = Options(reading=reading, wording=wording or Wording())  # type: ignore[arg-type]
+            return collect(vault, options, progress)
         except RuntimeError as e:
             raise Failed(f"cannot convert {vault}: {e}") from None
 

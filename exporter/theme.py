@@ -30,6 +30,11 @@ class ThemeError(ValueError):
     """No such theme, or a theme that cannot be read."""
 
 
+def _markup(name: str | None) -> bool:
+    """Escape in page templates, not in stylesheets (font names carry quotes)."""
+    return bool(name) and not str(name).endswith((".css.j2", ".css"))
+
+
 def available() -> dict[str, str]:
     """Built-in theme names and their one-line descriptions."""
     out = {}
@@ -89,8 +94,8 @@ class Theme:
     def env(self) -> jinja2.Environment:
         loader = jinja2.FileSystemLoader([str(self.folder / "templates"), str(COMMON / "templates"),
                                           str(self.folder), str(COMMON)])
-        return jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html", "xhtml", "j2"]),
-                                  undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        return jinja2.Environment(loader=loader, autoescape=_markup, undefined=jinja2.StrictUndefined,
+                                  keep_trailing_newline=True)
 
     def render(self, template: str, **values: Any) -> str:
         try:

@@ -28,6 +28,7 @@ from exporter.collect import collect
 from exporter.model.document import Collection
 from exporter.packagers import cover
 from exporter.packagers import epub as packager
+from exporter.theme import STYLES, Theme
 from tests.conftest import SAMPLE
 
 HOSTILE = Path(__file__).parent / "vaults" / "epub_hostile"
@@ -327,12 +328,13 @@ def test_the_recheck_rebuilds_hostile_html_as_clean_xhtml() -> None:
 def test_cover_colours_come_from_the_theme_css(tmp_path: Path) -> None:
     theme = tmp_path / "mine"
     theme.mkdir()
-    (theme / "epub.css").write_text(".cover-title { color: #ff0000; }\n"
-                                    "@import url(http://evil.example/x.css);\n"
-                                    "body { background: url(http://evil.example/bg.png); }\n")
-    look = cover.Theme.load(str(theme))
-    css = look.css()
+    (theme / "theme.toml").write_text((STYLES / "serif" / "theme.toml").read_text("utf-8"), "utf-8")
+    (theme / "epub.css.j2").write_text(".cover-title { color: #ff0000; }\n"
+                                       "@import url(http://evil.example/x.css);\n"
+                                       "body { background: url(http://evil.example/bg.png); }\n")
+    look = Theme.load(str(theme))
+    css = {f"css/{k}": v for k, v in look.css("epub").items()}
     assert cover.palette(css["css/epub.css"]).title == (255, 0, 0)
-    assert "evil" not in "".join(css.values()) and "css/base.css" in css  # base.css from default
+    assert "evil" not in "".join(css.values()) and "css/base.css" in css  # base.css from common
     png = cover.draw("Τίτλος", "Подзаголовок", "3 notes", None, cover.palette(css["css/epub.css"]))
     assert Image.open(io.BytesIO(png)).getpixel((800, 10)) == (255, 0, 0)  # the top band

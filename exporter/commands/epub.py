@@ -24,31 +24,33 @@ from exporter.cli import QUIET, READING, VAULT, Failed, load, pick, report_and_e
               show_default=True, help="Group chapters into parts, one per channel or folder.")
 @click.option("--order", type=click.Path(path_type=Path, dir_okay=False),
               help="File with one note reference per line, in reading order.")
-@click.option("--theme", default="default", show_default=True,
-              help="Theme name under styles/, or a path to a theme folder.")
+@click.option("--theme", default="serif", show_default=True,
+              help="Built-in theme (see `exporter themes`) or a path to a theme folder.")
+@click.option("--css", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Extra CSS file added on top of the theme.")
 @READING
 @QUIET
 def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
          subtitle: str | None, author: str | None, lang: str | None, parts: str,
-         order: Path | None, theme: str, reading: str, quiet: bool) -> None:
+         order: Path | None, theme: str, css: Path | None, reading: str, quiet: bool) -> None:
     """Write an EPUB 3 book of VAULT: cover, contents, one chapter per note, Sources.
 
     NOTE selects notes by path, file stem or title; none means the whole vault, ordered by
     channel, then title.
     """
     from exporter.packagers import epub as packager
-    from exporter.packagers.cover import Theme, ThemeError
+    from exporter.theme import Theme, ThemeError
 
     if lang is not None and not packager.LANG.match(lang):
         raise click.BadParameter(f"{lang!r} is not a language tag such as en, el or pt-BR",
                                  param_hint="--lang")
     try:
-        look = Theme.load(theme)
+        look = Theme.load(theme, extra_css=css)
     except ThemeError as e:
         raise click.BadParameter(str(e), param_hint="--theme") from None
     if output.is_dir():
         raise Failed(f"cannot write {output}: it is a folder (give an .epub file name)")
-    collection, report = load(vault, quiet, reading)
+    collection, report = load(vault, quiet, reading, look.wording)
     chosen = pick(collection, notes, order)
     meta = packager.BookMeta(
         title=(title or vault.resolve().name).strip() or "Notes", subtitle=subtitle,

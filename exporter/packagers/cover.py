@@ -1,4 +1,4 @@
-"""The EPUB's look: the theme (reader-safe CSS, page templates) and the generated cover image.
+"""The generated cover image of an EPUB.
 
 Library views show a book by its cover image, so the cover is a real PNG, not a page. Its
 colours are read from the theme's CSS (.cover-page, .cover-title, .cover-subtitle,
@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
 
-import jinja2
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 STYLES = Path(__file__).resolve().parents[2] / "styles"
@@ -25,53 +23,6 @@ FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".f
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 RGB = tuple[int, int, int]
-
-
-class ThemeError(ValueError):
-    """No such theme."""
-
-
-@dataclass
-class Theme:
-    """A theme folder; files it lacks come from the default theme."""
-
-    folders: tuple[Path, ...]
-
-    @classmethod
-    def load(cls, name: str = "default") -> Theme:
-        own = Path(name) if os.sep in name or "/" in name else STYLES / name
-        if not own.is_dir():
-            known = sorted(p.name for p in STYLES.glob("*/") if p.is_dir())
-            raise ThemeError(f"no theme {name!r} (themes: {', '.join(known) or 'none'})")
-        return cls(tuple(dict.fromkeys([own.resolve(), (STYLES / "default").resolve()])))
-
-    def css(self) -> dict[str, str]:
-        """base.css then epub.css, each from the first folder that has it, made reader-safe."""
-        found = {}
-        for name in ("base.css", "epub.css"):
-            path = next((f / name for f in self.folders if (f / name).is_file()), None)
-            if path:
-                found[f"css/{name}"] = reader_safe(path.read_text(encoding="utf-8"))
-        return found
-
-    @cached_property
-    def env(self) -> jinja2.Environment:
-        loader = jinja2.FileSystemLoader([str(f / "templates") for f in self.folders])
-        return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
-
-    def render(self, template: str, **values: object) -> str:
-        """A page from the theme's templates (those it lacks come from the default theme)."""
-        try:
-            return self.env.get_template(template).render(**values)
-        except jinja2.TemplateError as e:
-            raise ThemeError(f"theme template {template}: {e}") from None
-
-
-def reader_safe(css: str) -> str:
-    """No page rules, imports, fonts or url() in a book: readers ignore them or fetch remotely."""
-    css = re.sub(r"@page[^{]*\{(?:[^{}]|\{[^{}]*\})*\}|@font-face\s*\{[^}]*\}|@import[^;]*;",
-                 "", css)
-    return re.sub(r"[^;{}]*url\s*\([^)]*\)[^;{}]*;?", "", css)
 
 
 @dataclass(frozen=True)

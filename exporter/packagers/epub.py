@@ -31,8 +31,8 @@ from markupsafe import Markup
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note
 from exporter.packagers import cover
-from exporter.packagers.cover import Theme
 from exporter.packagers.output import atomic_file, source_date_epoch
+from exporter.theme import Theme
 from exporter.writers.html import anchor_id, render
 
 OPS, MATHML = "http://www.idpf.org/2007/ops", "http://www.w3.org/1998/Math/MathML"
@@ -379,7 +379,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     if not notes:
         raise EpubError("no notes to put in the book")
     theme, epoch, built = theme or Theme.load(), source_date_epoch(epoch), Built(out, len(notes))
-    css, lang, date = theme.css(), language(notes, meta.lang), datetime.fromtimestamp(epoch, UTC)
+    css, lang, date = {f"css/{k}": v for k, v in theme.css("epub").items()}, language(notes, meta.lang), datetime.fromtimestamp(epoch, UTC)
     assets = _assets(collection, notes, built.problems)
     files = {n.id: f"{n.id}.xhtml" for n in notes}
     channels, groups = _groups(notes, meta.parts)
