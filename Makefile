@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/exporter build notes -o dist
+	$(BIN)/exporter build --vault notes -o dist
 
 test: $(STAMP)
 	$(BIN)/ruff check exporter tests bench

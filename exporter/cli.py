@@ -125,13 +125,20 @@ def main() -> None:
     help="Bundle folder; the zip is written beside it as OUTPUT.zip.",
 )
 @click.option("--title", help="Title of index.md (default: the vault folder name).")
+@click.option("--theme", default="serif", show_default=True,
+              help="Theme whose citation wording the notes use (see `exporter themes`).")
 @READING
 @QUIET
-def bundle(vault: Path, output: Path, title: str | None, reading: str, quiet: bool) -> None:
+def bundle(vault: Path, output: Path, title: str | None, theme: str, reading: str, quiet: bool) -> None:
     """Write an offline markdown archive of VAULT: a folder and a reproducible zip."""
     from exporter.packagers.bundle import package
+    from exporter.theme import Theme, ThemeError
 
-    collection, report = load(vault, quiet, reading)
+    try:
+        look = Theme.load(theme)
+    except ThemeError as e:
+        raise click.BadParameter(str(e), param_hint="--theme") from None
+    collection, report = load(vault, quiet, reading, look.wording)
     notes = select(collection, [])
     try:
         zip_path = package(collection, notes, output, title or vault.resolve().name)
@@ -195,17 +202,13 @@ def pick(collection: Collection, notes: tuple[str, ...], order: Path | None) -> 
 
 
 def _register() -> None:
-    """Product commands live in exporter/commands/ and use the helpers above."""
-    import importlib
+    """Commands live in exporter/commands/ and use the helpers above."""
+    from exporter.commands import epub, pdf, project
 
-    for name in ("pdf", "epub"):
-        try:
-            module = importlib.import_module(f"exporter.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"exporter.commands.{name}":
-                raise
-            continue
-        main.add_command(getattr(module, name))
+    main.add_command(pdf.pdf)
+    main.add_command(epub.epub)
+    for command in (project.build_command, project.init, project.list_command, project.themes):
+        main.add_command(command)
 
 
 _register()

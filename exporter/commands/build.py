@@ -7,16 +7,17 @@ a failed product leaves the last good one in place.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from exporter.collect import collect
 from exporter.config import Config, Options, Publication
 from exporter.diagnostics import Report
 from exporter.model.document import Collection
-from exporter.select import for_publication
+from exporter.select import SelectionError, for_publication
 from exporter.theme import Theme, ThemeError
 
 
@@ -29,6 +30,8 @@ class Built:
     outputs: list[Path] = field(default_factory=list)
     report: Report = field(default_factory=Report)
     failed: list[str] = field(default_factory=list)  # one line per product that failed
+    fingerprints: dict[str, str] = field(default_factory=dict)  # publication -> inputs' hash
+    skipped: list[str] = field(default_factory=list)  # publications whose inputs did not change
 
 
 def implicit(config: Config, vault: Path) -> dict[str, Publication]:
@@ -45,9 +48,12 @@ def theme_for(config: Config, pub: Publication) -> Theme:
 
 
 def build(config: Config, names: list[str] | None = None, vault: Path | None = None,
-          output: Path | None = None, only: set[str] | None = None) -> Built:
+          output: Path | None = None, only: set[str] | None = None,
+          previous: dict[str, str] | None = None) -> Built:
     """Build the named publications (all when none): collect once, then each product."""
     vault = vault or config.resolve(config.defaults.vault)
+    if not vault.is_dir():
+        raise BuildError(f"vault {vault} is not a folder")
     out_dir = output or config.resolve(config.defaults.output)
     pubs = config.publications or implicit(config, vault)
     unknown = [n for n in names or [] if n not in pubs]
@@ -65,9 +71,17 @@ def build(config: Config, names: list[str] | None = None, vault: Path | None = N
             cache[key] = collect(vault, options)
         collection, report = cache[key]
         built.report.extend(report.items)
-        notes = for_publication(collection, pub)
+        try:
+            notes = for_publication(collection, pub)
+        except SelectionError as e:
+            built.failed.append(f"{name}: {e}")
+            continue
         if not notes:
             built.failed.append(f"{name}: no notes match its selection")
+            continue
+        built.fingerprints[name] = fingerprint(collection, notes, theme, config)
+        if previous and previous.get(name) == built.fingerprints[name]:
+            built.skipped.append(name)
             continue
         for fmt in pub.formats:
             if only and fmt not in only:
@@ -87,7 +101,7 @@ def _product(fmt: str, name: str, pub: Publication, collection: Collection, note
     if fmt == "bundle":
         from exporter.packagers.bundle import package
 
-        zip_path = package(collection, notes, out_dir / name, title, unresolved=config.defaults.unresolved)
+        zip_path = package(collection, notes, out_dir / name, title)
         return [out_dir / name, zip_path]
     if fmt == "pdf":
         from exporter.packagers import pdf
@@ -130,4 +144,21 @@ def _product(fmt: str, name: str, pub: Publication, collection: Collection, note
     raise BuildError(f"unknown format {fmt!r}")
 
 
-__all__ = ["BuildError", "Built", "ThemeError", "build", "implicit", "replace"]
+
+
+def fingerprint(collection: Collection, notes: list, theme: Theme, config: Config) -> str:  # type: ignore[type-arg]
+    """What a publication's outputs depend on: its notes' files, their assets, theme, config."""
+    h = hashlib.sha256()
+    root = Path(collection.root)
+    files = [root / n.path for n in notes] + [Path(collection.assets[a]) for n in notes for a in n.assets
+                                              if a in collection.assets]
+    files += sorted(p for f in theme.folders for p in f.rglob("*") if p.is_file())
+    files += [p for p in (config.path, theme.extra_css) if p]
+    for f in files:
+        try:
+            st = f.stat()
+            h.update(f"{f}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+        except OSError:
+            h.update(f"{f}\0missing\n".encode())
+    h.update(repr(sorted(n.id for n in notes)).encode())
+    return h.hexdigest()

@@ -374,7 +374,7 @@ class _Writer(epub.EpubWriter):
 
 
 def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta,
-            theme: Theme | None = None, epoch: int | None = None) -> Built:
+            theme: Theme | None = None, epoch: int | None = None, unresolved: str = "text") -> Built:
     """Write the EPUB atomically; returns what was written and the problems met on the way."""
     if not notes:
         raise EpubError("no notes to put in the book")
@@ -398,7 +398,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
 
     # chapters: the shared HTML writer (one batched pandoc run), rebuilt as XHTML
     fragments = render(notes, "epub", href, lambda a: assets[a][0] if a in assets else None,
-                       _shape)
+                       _shape, unresolved)
     images = {name for name, _, _ in assets.values()}
     pages = {f.note.id: _page(f.note.id, files[f.note.id], f.html, images) for f in fragments}
     more = {f"part-{i}.xhtml": {f"part-{i}"} for i in range(1, len(groups) + 1)}

@@ -134,6 +134,7 @@ def render(
     href: Href,
     asset: AssetHref,
     transform: Callable[[Note, list[Block]], list[Block]] | None = None,
+    unresolved: str = "text",
 ) -> list[Fragment]:
     """HTML body fragments (no title or byline: templates add those), one per note.
 
@@ -142,7 +143,7 @@ def render(
 
     def docs() -> Iterator[list[Block]]:
         for note in notes:
-            blocks = settle(note.blocks, href, asset)
+            blocks = settle(note.blocks, href, asset, unresolved)
             blocks = _prefix_ids(blocks, note.id)
             blocks = _footnotes(blocks, note.id, target)
             yield transform(note, blocks) if transform else blocks

@@ -1,0 +1,207 @@
+"""Commands around a project: build (and watch), init, list, themes."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from exporter.cli import QUIET, Failed, err, report_and_exit
+from exporter.commands.build import BuildError, Built, build
+from exporter.config import Config, ConfigError, Defaults, Publication, load_config, with_overrides
+from exporter.config.schema import describe
+from exporter.theme import ThemeError, available
+
+CONFIG = click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+                      help="Config file (default: exporter.toml, else [tool.exporter] in pyproject.toml).")
+
+
+def _config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        for line in e.problems:
+            err.print(f"[red]error:[/] {escape(line)}")
+        sys.exit(2)
+
+
+def _run(config: Config, names: list[str], vault: Path | None, output: Path | None,
+         only: set[str] | None, previous: dict[str, str] | None = None) -> Built:
+    try:
+        return build(config, names, vault, output, only, previous)
+    except (BuildError, ThemeError) as e:
+        raise Failed(str(e)) from None
+
+
+def _summary(built: Built, quiet: bool) -> str:
+    for line in built.failed:
+        err.print(f"[red]error:[/] {escape(line)}")
+    if built.skipped and not quiet:
+        err.print(f"[dim]unchanged: {', '.join(built.skipped)}[/]")
+    return f"{len(built.outputs)} outputs: " + ", ".join(str(p) for p in built.outputs[:6]) + (
+        " …" if len(built.outputs) > 6 else "")
+
+
+@click.command(name="build")
+@click.argument("names", nargs=-1)
+@CONFIG
+@click.option("--vault", type=click.Path(path_type=Path, file_okay=False),
+              help="Vault folder (default: the config's, else ./notes).")
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False),
+              help="Output folder (default: the config's, else ./dist).")
+@click.option("--theme", help="Theme for every publication (overrides the config).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["pdf", "briefs", "epub", "bundle"]),
+              help="Build only these formats (repeatable).")
+@click.option("--watch", is_flag=True, help="Rebuild what changed, until interrupted.")
+@QUIET
+def build_command(names: tuple[str, ...], config_path: Path | None, vault: Path | None, output: Path | None,
+                  theme: str | None, formats: tuple[str, ...], watch: bool, quiet: bool) -> None:
+    """Build the named publications (all when none) into the output folder.
+
+    Without a config, the whole vault is built into every format: a PDF dossier, PDF
+    briefs, an EPUB and a markdown bundle, named after the vault folder.
+    """
+    config = with_overrides(_config(config_path), theme=theme)
+    only = set(formats) or None
+    if watch:
+        _watch(config, list(names), vault, output, only, quiet)
+        return
+    built = _run(config, list(names), vault, output, only)
+    done = _summary(built, quiet)
+    if built.failed:
+        report_and_exit(built.report, quiet)  # prints the problems; exits 1 on errors
+        sys.exit(3)
+    if config.defaults.unresolved == "error":
+        count = sum(1 for d in built.report.items if d.code == "unresolved-link")
+        if count:
+            where = str(config.path or "defaults")
+            built.report.add("policy", where, f'{count} unresolved links (unresolved = "error")')
+    report_and_exit(built.report, quiet, done)
+
+
+def _watch(config: Config, names: list[str], vault: Path | None, output: Path | None,
+           only: set[str] | None, quiet: bool, stop: threading.Event | None = None) -> None:
+    """Build, then rebuild the publications whose inputs changed; a failure keeps the last outputs."""
+    import watchfiles
+
+    vault = vault or config.resolve(config.defaults.vault)
+    previous: dict[str, str] = {}
+
+    def once() -> None:
+        nonlocal previous
+        try:
+            built = _run(config, names, vault, output, only, previous)
+        except Failed as e:
+            err.print(f"[red]error:[/] {escape(e.message)} [dim](keeping the last outputs)[/]")
+            return
+        for line in built.failed:
+            err.print(f"[red]error:[/] {escape(line)} [dim](keeping the last outputs)[/]")
+        previous = {**previous, **built.fingerprints} if not built.failed else previous
+        if not quiet:
+            err.print(f"[green]✓[/] {_summary(built, quiet)}")
+
+    once()
+    paths = [p for p in {vault, config.path, *[f for f in _theme_dirs(config)]} if p and Path(p).exists()]
+    err.print(f"[dim]watching {', '.join(map(str, paths))}; Ctrl+C to stop[/]")
+    try:
+        for _ in watchfiles.watch(*paths, debounce=400, step=100, stop_event=stop, raise_interrupt=False):
+            once()
+    except KeyboardInterrupt:
+        pass
+
+
+def _theme_dirs(config: Config) -> list[Path]:
+    from exporter.theme import STYLES
+
+    return [STYLES]
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), default=Path("exporter.toml"))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented starter config (default: ./exporter.toml)."""
+    if path.exists() and not force:
+        raise click.UsageError(f"{path} exists; use --force to overwrite it")
+    lines = ["# exporter configuration. Every key is optional; the values shown are the defaults.",
+             "# `exporter build` builds every publication below; `exporter build NAME` builds one.", "",
+             "[defaults]"]
+    for name, default, doc in describe(Defaults):
+        lines.append(f"# {doc}")
+        lines.append(_toml(name, default, commented=default is None))
+    lines += ["", "# A publication: which notes, in which order, in which formats and look.",
+              "[publications.lighthouses]"]
+    example = {"title": "Lighthouses and their keepers", "subtitle": "A dossier from video notes",
+               "author": "The keepers' archive", "formats": ("pdf", "epub", "bundle")}
+    for name, default, doc in describe(Publication):
+        lines.append(f"# {doc}")
+        value = example.get(name, default)
+        lines.append(_toml(name, value, commented=name not in example))
+    lines += ["", "[publications.keepers]", 'title = "Life on the rock"', 'formats = ["briefs", "epub"]',
+              'include = ["keepers/*"]', 'theme = "sans"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    err.print(f"[green]✓[/] wrote {path}")
+
+
+def _toml(name: str, value: object, commented: bool) -> str:
+    if value is None:
+        text = f'{name} = ""'
+    elif isinstance(value, tuple | list):
+        text = f"{name} = [" + ", ".join(f'"{v}"' for v in value) + "]"
+    elif isinstance(value, bool):
+        text = f"{name} = {'true' if value else 'false'}"
+    elif isinstance(value, int):
+        text = f"{name} = {value}"
+    else:
+        text = f'{name} = "{value}"'
+    return ("# " if commented else "") + text
+
+
+@click.command(name="list")
+@CONFIG
+@click.option("--vault", type=click.Path(path_type=Path, file_okay=False), help="Vault folder.")
+def list_command(config_path: Path | None, vault: Path | None) -> None:
+    """Show the notes, channels and publications of the project."""
+    from exporter.collect import collect
+    from exporter.select import for_publication
+
+    config = _config(config_path)
+    root = vault or config.resolve(config.defaults.vault)
+    if not root.is_dir():
+        raise click.BadParameter(f"{root} is not a folder", param_hint="--vault")
+    collection, report = collect(root)
+    out = Console(highlight=False, soft_wrap=True)
+    table = Table("note", "title", "channel", "videoId", "citations", title=f"{len(collection.notes)} notes")
+    for n in sorted(collection.notes, key=lambda n: n.path):
+        table.add_row(escape(n.path), escape(n.title), escape(n.channel_name or "–"), n.video_id or "–",
+                      str(len(n.citations)))
+    out.print(table)
+    channels: dict[str, int] = {}
+    for n in collection.notes:
+        channels[n.channel_name or "(none)"] = channels.get(n.channel_name or "(none)", 0) + 1
+    out.print("channels: " + ", ".join(f"{escape(c)} ({k})" for c, k in sorted(channels.items())))
+    pubs = config.publications
+    if not pubs:
+        out.print("publications: none configured (`exporter build` builds the whole vault; `exporter init` writes a config)")
+    for name, pub in pubs.items():
+        try:
+            count = str(len(for_publication(collection, pub)))
+        except ValueError as e:
+            count = f"error: {e}"
+        out.print(f"publication [bold]{escape(name)}[/]: {escape(pub.title or name)}; "
+                  f"{', '.join(pub.formats)}; {count} notes; theme {pub.theme or config.defaults.theme}")
+    if report.errors:
+        out.print(f"[red]{len(report.errors)} files cannot be read; `exporter check` lists them[/]")
+
+
+@click.command()
+def themes() -> None:
+    """List the built-in themes."""
+    out = Console(highlight=False)
+    for name, description in available().items():
+        out.print(f"[bold]{name}[/]  {escape(description)}")

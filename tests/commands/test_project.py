@@ -1,0 +1,141 @@
+"""build, init, list, themes and watch, driven through the command line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from exporter.cli import main
+from exporter.commands import project
+from exporter.config import load_config
+from tests.conftest import SAMPLE, write_vault
+
+
+def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    old = Path.cwd()
+    if cwd:
+        os.chdir(cwd)
+    try:
+        r = CliRunner().invoke(main, list(args))
+    finally:
+        os.chdir(old)
+    return r.exit_code, r.stdout, r.stderr
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    shutil.copytree(SAMPLE, tmp_path / "notes")
+    return tmp_path
+
+
+def test_init_writes_a_config_that_loads_and_builds(project_dir: Path) -> None:
+    code, _, err = run("init", cwd=project_dir)
+    assert code == 0 and "wrote exporter.toml" in err
+    text = (project_dir / "exporter.toml").read_text("utf-8")
+    assert "# Built-in theme name" in text and "[publications.lighthouses]" in text
+    cfg = load_config(project_dir / "exporter.toml")
+    assert set(cfg.publications) == {"lighthouses", "keepers"}
+    assert run("init", cwd=project_dir)[0] == 2  # no silent overwrite
+
+
+def test_build_named_publications_with_selection_and_order(project_dir: Path) -> None:
+    (project_dir / "exporter.toml").write_text("""
+[defaults]
+output = "out"
+
+[publications.keepers]
+title = "Keepers"
+formats = ["bundle"]
+include = ["keepers/*"]
+order = "title"
+
+[publications.greek]
+formats = ["bundle"]
+notes = ["o_faros_tis_alexandreias", "Reading a light list"]
+
+[publications.tagged]
+formats = ["bundle"]
+tags = ["optics"]
+""", encoding="utf-8")
+    code, _, err = run("build", "keepers", "greek", cwd=project_dir)
+    assert code == 0, err
+    out = project_dir / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["greek", "greek.zip", "keepers", "keepers.zip"]
+    import json
+    keepers = json.loads((out / "keepers" / "manifest.json").read_text("utf-8"))
+    assert [n["title"] for n in keepers["notes"]] == [
+        "A keeper's daily watch routine", "Life on a rock station", "Relief and supply boats"]
+    greek = json.loads((out / "greek" / "manifest.json").read_text("utf-8"))
+    assert [n["path"] for n in greek["notes"]] == ["o_faros_tis_alexandreias.md", "reading_a_light_list.md"]
+    code, _, err = run("build", "nope", cwd=project_dir)
+    assert code == 3 and "no publication 'nope'" in err
+
+
+def test_wrong_config_gets_clear_messages_and_exit_2(project_dir: Path) -> None:
+    (project_dir / "exporter.toml").write_text('[publications.a]\nformat = ["pdf"]\n', encoding="utf-8")
+    code, _, err = run("build", cwd=project_dir)
+    assert code == 2
+    assert "exporter.toml:2: publications.a.format: unknown key; did you mean 'formats'?" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_theme_is_one_line(project_dir: Path) -> None:
+    (project_dir / "exporter.toml").write_text('[defaults]\ntheme = "gothic"\n', encoding="utf-8")
+    code, _, err = run("build", cwd=project_dir)
+    assert code == 3 and "no theme 'gothic' (built-in themes: sans, serif)" in err
+
+
+def test_list_and_themes(project_dir: Path) -> None:
+    code, out, _ = run("list", "--vault", str(project_dir / "notes"), cwd=project_dir)
+    assert code == 0 and "16 notes" in out and "Tidewatch TV" in out and "publications: none" in out
+    code, out, _ = run("themes")
+    assert code == 0 and "serif" in out and "sans" in out
+
+
+def test_unresolved_error_policy_fails_the_build(project_dir: Path) -> None:
+    (project_dir / "exporter.toml").write_text(
+        '[defaults]\nunresolved = "error"\noutput = "out"\n[publications.a]\nformats = ["bundle"]\n', encoding="utf-8")
+    code, _, err = run("build", cwd=project_dir)
+    assert code == 1 and "2 unresolved links" in err
+    assert (project_dir / "out" / "a.zip").is_file()
+
+
+def test_watch_rebuilds_what_changed_and_keeps_last_good_outputs(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "v", {"a.md": "---\ntitle: A\n---\nfirst\n", "b/b.md": "---\ntitle: B\n---\nbee\n"})
+    (tmp_path / "exporter.toml").write_text(
+        '[defaults]\nvault = "v"\noutput = "out"\n'
+        '[publications.a]\nformats = ["bundle"]\nnotes = ["a"]\n'
+        '[publications.b]\nformats = ["bundle"]\ninclude = ["b/*"]\n', encoding="utf-8")
+    config = load_config(tmp_path / "exporter.toml")
+    stop = threading.Event()
+    t = threading.Thread(target=project._watch, args=(config, [], None, None, None, True, stop), daemon=True)
+    t.start()
+    out = tmp_path / "out"
+
+    def wait_for(cond, timeout: float = 30) -> bool:  # type: ignore[no-untyped-def]
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return True
+            time.sleep(0.1)
+        return False
+
+    assert wait_for(lambda: (out / "a" / "a.md").is_file() and (out / "b.zip").is_file())
+    b_zip = (out / "b.zip").stat().st_mtime_ns
+    time.sleep(0.3)
+    (vault / "a.md").write_text("---\ntitle: A\n---\nsecond\n", encoding="utf-8")
+    assert wait_for(lambda: "second" in (out / "a" / "a.md").read_text("utf-8"))
+    assert (out / "b.zip").stat().st_mtime_ns == b_zip  # b's inputs did not change: not rebuilt
+    (tmp_path / "exporter.toml").write_text("[defaults\n", encoding="utf-8")  # still the old config object
+    (vault / "a.md").write_bytes(b"\xff\xfe broken")  # a rebuild that loses the note fails...
+    time.sleep(2.5)
+    stop.set()
+    t.join(10)
+    assert not t.is_alive()
+    assert "second" in (out / "a" / "a.md").read_text("utf-8")  # ...and the last good output stays
