@@ -107,6 +107,12 @@ def collect(
             reading=options.reading,
         )
         _problems(report, raw, cited.problems)
+        # safety here, while pandoc still parses: later stages only add nodes they make
+        # themselves or copy from notes already made safe (embeds), so nothing unsafe comes back
+        clean = sanitize.sanitize(cited.blocks)
+        for what in sorted(set(clean.removed)):
+            report.add("unsafe-content", raw.path, f"removed {what}")
+        cited.blocks = clean.blocks
         if vid is None and not cited.citations:
             report.add("no-video-id", raw.path, "note has no videoId")
         note.blocks, note.headings = structure.number_headings(cited.blocks)
@@ -132,17 +138,14 @@ def collect(
             with_embeds.add(note.path)
 
     by_path = {n.path: n for n in notes}
-    # embeds, then safety last so nothing unsafe can come back in
+    # embeds
     for raw, note in zip(kept, notes, strict=True):
         if note.path in with_embeds:
             done = embeds.transclude(note.path, note.blocks, index, sources)
             _problems(report, raw, done.problems)
             note.blocks = done.blocks
             note.assets = sorted(set(note.assets).union(*(by_path[p].assets for p in done.notes)))
-        clean = sanitize.sanitize(note.blocks)
-        for what in sorted(set(clean.removed)):
-            report.add("unsafe-content", raw.path, f"removed {what}")
-        note.blocks = clean.blocks
+
         report.add("reading", raw.path, f"timestamp reading: {note.reading}")
         if progress:
             progress("normalize", len(notes), len(notes))

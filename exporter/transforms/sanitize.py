@@ -139,18 +139,31 @@ class Sanitized:
 def _clean_attr(a: list[Any], removed: list[str]) -> list[Any]:
     keep = []
     for k, v in a[2]:
-        if SAFE_KEY.match(k) and not k.startswith("on") and k not in UNSAFE_KEYS:
+        if _safe_key(k):
             keep.append([k, v])
         else:
             removed.append(f"attribute {k!r}")
     return [a[0], a[1], keep] if len(keep) != len(a[2]) else a
 
 
+def _safe_key(k: str) -> bool:
+    return bool(SAFE_KEY.match(k)) and not k.startswith("on") and k not in UNSAFE_KEYS
+
+
+def _suspect(x: dict[str, Any]) -> bool:
+    """Raw HTML, or attributes with a key that is not plainly safe: the rest is left alone."""
+    t = x["t"]
+    if t == "RawInline" or t == "RawBlock":
+        return True
+    i = ATTR_AT.get(t)
+    return i is not None and any(not _safe_key(k) for k, _ in x["c"][i][2])
+
+
 def sanitize(blocks: list[Block]) -> Sanitized:
     out = Sanitized([])
 
     def inlines(xs: list[Any]) -> list[Any]:
-        if not any(x["t"] in ATTR_AT or x["t"] == "RawInline" for x in xs):
+        if not any(_suspect(x) for x in xs):
             return xs
         new: list[Any] = []
         skip_until: str | None = None
@@ -200,7 +213,7 @@ def sanitize(blocks: list[Block]) -> Sanitized:
         return {"t": x["t"], "c": c}
 
     def blocks_fn(bs: list[Any]) -> list[Any]:
-        if not any(b["t"] in ATTR_AT or b["t"] == "RawBlock" for b in bs):
+        if not any(_suspect(b) for b in bs):
             return bs
         new: list[Any] = []
         for b in bs:
