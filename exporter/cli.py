@@ -63,7 +63,9 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
-def load(vault: Path, quiet: bool, reading: str = "auto", wording: Wording | None = None) -> tuple[Collection, Report]:
+def load(
+    vault: Path, quiet: bool, reading: str = "auto", wording: Wording | None = None
+) -> tuple[Collection, Report]:
     if not vault.is_dir():
         raise click.BadParameter(f"{vault} is not a folder", param_hint="VAULT")
     with _progress(quiet) as progress:
@@ -125,8 +127,12 @@ def main() -> None:
     help="Bundle folder; the zip is written beside it as OUTPUT.zip.",
 )
 @click.option("--title", help="Title of index.md (default: the vault folder name).")
-@click.option("--theme", default="serif", show_default=True,
-              help="Theme whose citation wording the notes use (see `exporter themes`).")
+@click.option(
+    "--theme",
+    default="serif",
+    show_default=True,
+    help="Theme whose citation wording the notes use (see `exporter themes`).",
+)
 @READING
 @QUIET
 def bundle(vault: Path, output: Path, title: str | None, theme: str, reading: str, quiet: bool) -> None:

@@ -80,10 +80,7 @@ def _tags(note: Note) -> list[str]:
 
 def for_publication(collection: Collection, pub: Publication) -> list[Note]:
     """The notes a publication asks for: explicit list, or filters; then its order."""
-    if pub.notes:
-        chosen = select(collection, list(pub.notes))
-    else:
-        chosen = list(collection.notes)
+    chosen = select(collection, list(pub.notes)) if pub.notes else list(collection.notes)
     if pub.include:
         chosen = [n for n in chosen if any(fnmatch.fnmatchcase(n.path, g) for g in pub.include)]
     if pub.exclude:

@@ -62,8 +62,13 @@ class Theme:
     wording: Wording = field(default_factory=Wording)
 
     @classmethod
-    def load(cls, name: str = DEFAULT, base: Path | None = None, extra_css: Path | None = None,
-             wording: str | None = None) -> Theme:
+    def load(
+        cls,
+        name: str = DEFAULT,
+        base: Path | None = None,
+        extra_css: Path | None = None,
+        wording: str | None = None,
+    ) -> Theme:
         """A built-in theme by name, or a theme folder by path (relative to base)."""
         folder = STYLES / name if "/" not in name and "\\" not in name else (base or Path.cwd()) / name
         spec = folder / "theme.toml"
@@ -80,7 +85,8 @@ class Theme:
         words = Wording(
             with_channel=wording or cite.get("with_channel", Wording.with_channel),
             without_channel=wording.replace("{channel}", "").replace(" ()", "").replace(", ,", ",")
-            if wording else cite.get("without_channel", Wording.without_channel),
+            if wording
+            else cite.get("without_channel", Wording.without_channel),
             moment_separator=cite.get("separator", Wording.moment_separator),
         )
         return cls(folder.name, folder.resolve(), tokens, extra_css, words)
@@ -92,10 +98,12 @@ class Theme:
 
     @cached_property
     def env(self) -> jinja2.Environment:
-        loader = jinja2.FileSystemLoader([str(self.folder / "templates"), str(COMMON / "templates"),
-                                          str(self.folder), str(COMMON)])
-        return jinja2.Environment(loader=loader, autoescape=_markup, undefined=jinja2.StrictUndefined,
-                                  keep_trailing_newline=True)
+        loader = jinja2.FileSystemLoader(
+            [str(self.folder / "templates"), str(COMMON / "templates"), str(self.folder), str(COMMON)]
+        )
+        return jinja2.Environment(
+            loader=loader, autoescape=_markup, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        )
 
     def render(self, template: str, **values: Any) -> str:
         try:

@@ -16,9 +16,9 @@ from pathlib import Path
 from exporter.collect import collect
 from exporter.config import Config, Options, Publication
 from exporter.diagnostics import Report
-from exporter.model.document import Collection
+from exporter.model.document import Collection, Note
 from exporter.select import SelectionError, for_publication
-from exporter.theme import Theme, ThemeError
+from exporter.theme import Theme
 
 
 class BuildError(RuntimeError):
@@ -42,14 +42,22 @@ def implicit(config: Config, vault: Path) -> dict[str, Publication]:
 
 def theme_for(config: Config, pub: Publication) -> Theme:
     css = pub.css or config.defaults.css
-    return Theme.load(pub.theme or config.defaults.theme, base=config.base,
-                      extra_css=config.resolve(css) if css else None,
-                      wording=config.defaults.citation)
+    return Theme.load(
+        pub.theme or config.defaults.theme,
+        base=config.base,
+        extra_css=config.resolve(css) if css else None,
+        wording=config.defaults.citation,
+    )
 
 
-def build(config: Config, names: list[str] | None = None, vault: Path | None = None,
-          output: Path | None = None, only: set[str] | None = None,
-          previous: dict[str, str] | None = None) -> Built:
+def build(
+    config: Config,
+    names: list[str] | None = None,
+    vault: Path | None = None,
+    output: Path | None = None,
+    only: set[str] | None = None,
+    previous: dict[str, str] | None = None,
+) -> Built:
     """Build the named publications (all when none): collect once, then each product."""
     vault = vault or config.resolve(config.defaults.vault)
     if not vault.is_dir():
@@ -95,8 +103,17 @@ def build(config: Config, names: list[str] | None = None, vault: Path | None = N
     return built
 
 
-def _product(fmt: str, name: str, pub: Publication, collection: Collection, notes: list,  # type: ignore[type-arg]
-             out_dir: Path, theme: Theme, config: Config, built: Built) -> list[Path]:
+def _product(
+    fmt: str,
+    name: str,
+    pub: Publication,
+    collection: Collection,
+    notes: list[Note],
+    out_dir: Path,
+    theme: Theme,
+    config: Config,
+    built: Built,
+) -> list[Path]:
     title = pub.title or name
     if fmt == "bundle":
         from exporter.packagers.bundle import package
@@ -108,8 +125,9 @@ def _product(fmt: str, name: str, pub: Publication, collection: Collection, note
 
         meta = pdf.Meta(title, pub.subtitle, pub.author)
         try:
-            prepared = pdf.prepare_dossier(collection, notes, meta, theme, parts=pub.parts,
-                                           unresolved=config.defaults.unresolved)
+            prepared = pdf.prepare_dossier(
+                collection, notes, meta, theme, parts=pub.parts, unresolved=config.defaults.unresolved
+            )
             target = out_dir / f"{name}.pdf"
             for url in pdf.write(prepared, target):
                 built.report.add("unsafe-content", str(target), f"PDF renderer refused to fetch {url}")
@@ -121,8 +139,9 @@ def _product(fmt: str, name: str, pub: Publication, collection: Collection, note
 
         folder = out_dir / f"{name}-briefs"
         jobs = config.defaults.jobs or os.cpu_count() or 1
-        written, refused, failed = pdf.write_briefs(collection, notes, folder, jobs, theme, pub.author,
-                                                    unresolved=config.defaults.unresolved)
+        written, refused, failed = pdf.write_briefs(
+            collection, notes, folder, jobs, theme, pub.author, unresolved=config.defaults.unresolved
+        )
         for url in refused:
             built.report.add("unsafe-content", str(folder), f"PDF renderer refused to fetch {url}")
         for path, why in failed.items():
@@ -131,11 +150,12 @@ def _product(fmt: str, name: str, pub: Publication, collection: Collection, note
     if fmt == "epub":
         from exporter.packagers import epub
 
-        meta = epub.BookMeta(title=title, subtitle=pub.subtitle, author=pub.author, lang=pub.language,
-                             parts=pub.parts)
+        book = epub.BookMeta(
+            title=title, subtitle=pub.subtitle, author=pub.author, lang=pub.language, parts=pub.parts
+        )
         target = out_dir / f"{name}.epub"
         try:
-            done = epub.package(collection, notes, target, meta, theme, unresolved=config.defaults.unresolved)
+            done = epub.package(collection, notes, target, book, theme, unresolved=config.defaults.unresolved)
         except epub.EpubError as e:
             raise BuildError(str(e)) from None
         for code, path, message in done.problems:
@@ -144,14 +164,13 @@ def _product(fmt: str, name: str, pub: Publication, collection: Collection, note
     raise BuildError(f"unknown format {fmt!r}")
 
 
-
-
-def fingerprint(collection: Collection, notes: list, theme: Theme, config: Config) -> str:  # type: ignore[type-arg]
+def fingerprint(collection: Collection, notes: list[Note], theme: Theme, config: Config) -> str:
     """What a publication's outputs depend on: its notes' files, their assets, theme, config."""
     h = hashlib.sha256()
     root = Path(collection.root)
-    files = [root / n.path for n in notes] + [Path(collection.assets[a]) for n in notes for a in n.assets
-                                              if a in collection.assets]
+    files = [root / n.path for n in notes] + [
+        Path(collection.assets[a]) for n in notes for a in n.assets if a in collection.assets
+    ]
     files += sorted(p for f in theme.folders for p in f.rglob("*") if p.is_file())
     files += [p for p in (config.path, theme.extra_css) if p]
     for f in files:

@@ -17,8 +17,12 @@ from exporter.config import Config, ConfigError, Defaults, Publication, load_con
 from exporter.config.schema import describe
 from exporter.theme import ThemeError, available
 
-CONFIG = click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-                      help="Config file (default: exporter.toml, else [tool.exporter] in pyproject.toml).")
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (default: exporter.toml, else [tool.exporter] in pyproject.toml).",
+)
 
 
 def _config(path: Path | None) -> Config:
@@ -30,8 +34,14 @@ def _config(path: Path | None) -> Config:
         sys.exit(2)
 
 
-def _run(config: Config, names: list[str], vault: Path | None, output: Path | None,
-         only: set[str] | None, previous: dict[str, str] | None = None) -> Built:
+def _run(
+    config: Config,
+    names: list[str],
+    vault: Path | None,
+    output: Path | None,
+    only: set[str] | None,
+    previous: dict[str, str] | None = None,
+) -> Built:
     try:
         return build(config, names, vault, output, only, previous)
     except (BuildError, ThemeError) as e:
@@ -43,24 +53,47 @@ def _summary(built: Built, quiet: bool) -> str:
         err.print(f"[red]error:[/] {escape(line)}")
     if built.skipped and not quiet:
         err.print(f"[dim]unchanged: {', '.join(built.skipped)}[/]")
-    return f"{len(built.outputs)} outputs: " + ", ".join(str(p) for p in built.outputs[:6]) + (
-        " …" if len(built.outputs) > 6 else "")
+    return (
+        f"{len(built.outputs)} outputs: "
+        + ", ".join(str(p) for p in built.outputs[:6])
+        + (" …" if len(built.outputs) > 6 else "")
+    )
 
 
 @click.command(name="build")
 @click.argument("names", nargs=-1)
 @CONFIG
-@click.option("--vault", type=click.Path(path_type=Path, file_okay=False),
-              help="Vault folder (default: the config's, else ./notes).")
-@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False),
-              help="Output folder (default: the config's, else ./dist).")
+@click.option(
+    "--vault",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Vault folder (default: the config's, else ./notes).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder (default: the config's, else ./dist).",
+)
 @click.option("--theme", help="Theme for every publication (overrides the config).")
-@click.option("--format", "formats", multiple=True, type=click.Choice(["pdf", "briefs", "epub", "bundle"]),
-              help="Build only these formats (repeatable).")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["pdf", "briefs", "epub", "bundle"]),
+    help="Build only these formats (repeatable).",
+)
 @click.option("--watch", is_flag=True, help="Rebuild what changed, until interrupted.")
 @QUIET
-def build_command(names: tuple[str, ...], config_path: Path | None, vault: Path | None, output: Path | None,
-                  theme: str | None, formats: tuple[str, ...], watch: bool, quiet: bool) -> None:
+def build_command(
+    names: tuple[str, ...],
+    config_path: Path | None,
+    vault: Path | None,
+    output: Path | None,
+    theme: str | None,
+    formats: tuple[str, ...],
+    watch: bool,
+    quiet: bool,
+) -> None:
     """Build the named publications (all when none) into the output folder.
 
     Without a config, the whole vault is built into every format: a PDF dossier, PDF
@@ -84,8 +117,15 @@ def build_command(names: tuple[str, ...], config_path: Path | None, vault: Path 
     report_and_exit(built.report, quiet, done)
 
 
-def _watch(config: Config, names: list[str], vault: Path | None, output: Path | None,
-           only: set[str] | None, quiet: bool, stop: threading.Event | None = None) -> None:
+def _watch(
+    config: Config,
+    names: list[str],
+    vault: Path | None,
+    output: Path | None,
+    only: set[str] | None,
+    quiet: bool,
+    stop: threading.Event | None = None,
+) -> None:
     """Build, then rebuild the publications whose inputs changed; a failure keeps the last outputs."""
     import watchfiles
 
@@ -128,22 +168,39 @@ def init(path: Path, force: bool) -> None:
     """Write a commented starter config (default: ./exporter.toml)."""
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; use --force to overwrite it")
-    lines = ["# exporter configuration. Every key is optional; the values shown are the defaults.",
-             "# `exporter build` builds every publication below; `exporter build NAME` builds one.", "",
-             "[defaults]"]
+    lines = [
+        "# exporter configuration. Every key is optional; the values shown are the defaults.",
+        "# `exporter build` builds every publication below; `exporter build NAME` builds one.",
+        "",
+        "[defaults]",
+    ]
     for name, default, doc in describe(Defaults):
         lines.append(f"# {doc}")
         lines.append(_toml(name, default, commented=default is None))
-    lines += ["", "# A publication: which notes, in which order, in which formats and look.",
-              "[publications.lighthouses]"]
-    example = {"title": "Lighthouses and their keepers", "subtitle": "A dossier from video notes",
-               "author": "The keepers' archive", "formats": ("pdf", "epub", "bundle")}
+    lines += [
+        "",
+        "# A publication: which notes, in which order, in which formats and look.",
+        "[publications.lighthouses]",
+    ]
+    example = {
+        "title": "Lighthouses and their keepers",
+        "subtitle": "A dossier from video notes",
+        "author": "The keepers' archive",
+        "formats": ("pdf", "epub", "bundle"),
+    }
     for name, default, doc in describe(Publication):
         lines.append(f"# {doc}")
         value = example.get(name, default)
         lines.append(_toml(name, value, commented=name not in example))
-    lines += ["", "[publications.keepers]", 'title = "Life on the rock"', 'formats = ["briefs", "epub"]',
-              'include = ["keepers/*"]', 'theme = "sans"', ""]
+    lines += [
+        "",
+        "[publications.keepers]",
+        'title = "Life on the rock"',
+        'formats = ["briefs", "epub"]',
+        'include = ["keepers/*"]',
+        'theme = "sans"',
+        "",
+    ]
     path.write_text("\n".join(lines), encoding="utf-8")
     err.print(f"[green]✓[/] wrote {path}")
 
@@ -178,8 +235,13 @@ def list_command(config_path: Path | None, vault: Path | None) -> None:
     out = Console(highlight=False, soft_wrap=True)
     table = Table("note", "title", "channel", "videoId", "citations", title=f"{len(collection.notes)} notes")
     for n in sorted(collection.notes, key=lambda n: n.path):
-        table.add_row(escape(n.path), escape(n.title), escape(n.channel_name or "–"), n.video_id or "–",
-                      str(len(n.citations)))
+        table.add_row(
+            escape(n.path),
+            escape(n.title),
+            escape(n.channel_name or "–"),
+            n.video_id or "–",
+            str(len(n.citations)),
+        )
     out.print(table)
     channels: dict[str, int] = {}
     for n in collection.notes:
@@ -187,14 +249,18 @@ def list_command(config_path: Path | None, vault: Path | None) -> None:
     out.print("channels: " + ", ".join(f"{escape(c)} ({k})" for c, k in sorted(channels.items())))
     pubs = config.publications
     if not pubs:
-        out.print("publications: none configured (`exporter build` builds the whole vault; `exporter init` writes a config)")
+        out.print(
+            "publications: none configured (`exporter build` builds the whole vault; `exporter init` writes a config)"
+        )
     for name, pub in pubs.items():
         try:
             count = str(len(for_publication(collection, pub)))
         except ValueError as e:
             count = f"error: {e}"
-        out.print(f"publication [bold]{escape(name)}[/]: {escape(pub.title or name)}; "
-                  f"{', '.join(pub.formats)}; {count} notes; theme {pub.theme or config.defaults.theme}")
+        out.print(
+            f"publication [bold]{escape(name)}[/]: {escape(pub.title or name)}; "
+            f"{', '.join(pub.formats)}; {count} notes; theme {pub.theme or config.defaults.theme}"
+        )
     if report.errors:
         out.print(f"[red]{len(report.errors)} files cannot be read; `exporter check` lists them[/]")
 

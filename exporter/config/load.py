@@ -56,15 +56,31 @@ def load_config(path: Path | None = None, start: Path | None = None) -> Config:
     unknown = sorted(set(data) - {"defaults", "publications"})
     for key in unknown:
         problems.append(f"{file}: {prefix}{key}: unknown section; allowed: defaults, publications")
-    defaults = build(Defaults, _table(data, "defaults", file, problems), f"{prefix}defaults.", file, text,
-                     f"{prefix}defaults", problems)
+    defaults = build(
+        Defaults,
+        _table(data, "defaults", file, problems),
+        f"{prefix}defaults.",
+        file,
+        text,
+        f"{prefix}defaults",
+        problems,
+    )
     pubs: dict[str, Publication] = {}
     for name, table in _table(data, "publications", file, problems).items():
         if not isinstance(table, dict):
-            problems.append(f"{file}: {prefix}publications.{name}: must be a table ([{prefix}publications.{name}])")
+            problems.append(
+                f"{file}: {prefix}publications.{name}: must be a table ([{prefix}publications.{name}])"
+            )
             continue
-        pubs[name] = build(Publication, table, f"{prefix}publications.{name}.", file, text,
-                           f"{prefix}publications.{name}", problems)
+        pubs[name] = build(
+            Publication,
+            table,
+            f"{prefix}publications.{name}.",
+            file,
+            text,
+            f"{prefix}publications.{name}",
+            problems,
+        )
     if problems:
         raise ConfigError(problems)
     return Config(path.resolve(), defaults, pubs)

@@ -53,7 +53,9 @@ class Publication:
     subtitle: str | None = doc("Subtitle on the cover.", None)
     author: str | None = doc("Author or editor in metadata and on the cover.", None)
     language: str | None = doc("Language code (en, el, ru...); default: from the notes.", None)
-    formats: tuple[Format, ...] = doc("Products to build: pdf, briefs, epub, bundle.", ("pdf", "epub", "bundle"))
+    formats: tuple[Format, ...] = doc(
+        "Products to build: pdf, briefs, epub, bundle.", ("pdf", "epub", "bundle")
+    )
     include: tuple[str, ...] = doc("Glob patterns of note paths to include (empty: all).", ())
     exclude: tuple[str, ...] = doc("Glob patterns of note paths to leave out.", ())
     tags: tuple[str, ...] = doc("Keep notes with any of these frontmatter tags.", ())
@@ -124,8 +126,15 @@ def _check(value: Any, hint: Any) -> tuple[Any, str | None]:
     return value, None
 
 
-def build(cls: type, data: dict[str, Any], where: str, file: str, text: str, section: str | None,
-          problems: list[str]) -> Any:
+def build(
+    cls: type,
+    data: dict[str, Any],
+    where: str,
+    file: str,
+    text: str,
+    section: str | None,
+    problems: list[str],
+) -> Any:
     """An instance of the dataclass cls from a TOML table; problems are appended, not raised."""
     hints = get_type_hints(cls)
     names = [f.name for f in fields(cls)]
@@ -150,6 +159,7 @@ def describe(cls: type) -> list[tuple[str, Any, str]]:
     """(name, default, doc) of each field, for the starter config."""
     out = []
     for f in fields(cls):
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        factory: Any = f.default_factory
+        default = f.default if f.default is not MISSING else factory()
         out.append((f.name, default, f.metadata.get("doc", "")))
     return out

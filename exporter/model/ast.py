@@ -91,6 +91,36 @@ def text_inlines(s: str) -> list[Inline]:
     return out
 
 
+def flatten_note(blocks: list[Block]) -> list[Inline]:
+    """A footnote's blocks as one run of inlines (paragraphs joined by a space)."""
+    flat: list[Inline] = []
+    for b in blocks:
+        if flat:
+            flat.append(SPACE)
+        flat += b["c"] if b["t"] in ("Para", "Plain") else [Str(stringify(b))]
+    return flat
+
+
+def map_notes(blocks: list[Block], fn: Callable[[Inline], list[Inline]]) -> list[Block]:
+    """Replace every footnote (Note inline) by what fn returns for it."""
+
+    def visit(inlines: list[Any]) -> list[Any]:
+        for x in inlines:
+            if x["t"] == "Note":
+                break
+        else:
+            return inlines
+        out: list[Any] = []
+        for x in inlines:
+            if x["t"] == "Note":
+                out += fn(x)
+            else:
+                out.append(x)
+        return out
+
+    return map_inlines(blocks, visit)
+
+
 def stringify(node: Any) -> str:
     """Plain text of a node or list, as pandoc's stringify (footnotes left out)."""
     if isinstance(node, list):

@@ -193,7 +193,10 @@ def cite(
     result.blocks = ast.map_inlines(blocks, visit)
     if result.citations and not video_id:
         result.problems.append(
-            ("no-video-id", "", f"note has {len(result.citations)} citations but no valid videoId;"
-             " times kept without links")
+            (
+                "no-video-id",
+                "",
+                f"note has {len(result.citations)} citations but no valid videoId; times kept without links",
+            )
         )
     return result

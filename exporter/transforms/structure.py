@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from exporter.model import ast
 from exporter.model.document import Block, Heading
@@ -77,9 +78,16 @@ def _marks(inlines: list[Any]) -> list[Any]:
         x = inlines[i]
         if x["t"] == "Str" and x["c"].startswith(("==", "%%")) and len(x["c"]) >= 2:
             fence = x["c"][:2]
-            end = next((j for j in range(i, len(inlines))
-                        if inlines[j]["t"] == "Str" and inlines[j]["c"].endswith(fence)
-                        and (j > i or len(x["c"]) > 4)), None)
+            end = next(
+                (
+                    j
+                    for j in range(i, len(inlines))
+                    if inlines[j]["t"] == "Str"
+                    and inlines[j]["c"].endswith(fence)
+                    and (j > i or len(x["c"]) > 4)
+                ),
+                None,
+            )
             if end is not None:
                 inner = [*inlines[i : end + 1]]
                 inner[0] = ast.Str(inner[0]["c"][2:])

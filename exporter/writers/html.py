@@ -13,7 +13,7 @@ from html import escape
 from typing import Any, Literal
 
 from exporter.model import ast
-from exporter.model.document import Block, Note
+from exporter.model.document import Block, Inline, Note
 from exporter.writers import pandoc
 from exporter.writers.links import AssetHref, Href, settle
 
@@ -85,44 +85,38 @@ def _footnotes(blocks: list[Block], note_id: str, target: Target) -> list[Block]
     asides: list[Block] = []
     count = 0
 
-    def visit(inlines: list[Any]) -> list[Any]:
+    def one(x: Inline) -> list[Inline]:
         nonlocal count
-        if not any(x["t"] == "Note" for x in inlines):
-            return inlines
-        out = []
-        for x in inlines:
-            if x["t"] != "Note":
-                out.append(x)
-                continue
-            body = x["c"]
-            flat: list[Any] = []
-            for b in body:
-                if flat:
-                    flat.append(ast.SPACE)
-                flat += b["c"] if b["t"] in ("Para", "Plain") else [ast.Str(ast.stringify(b))]
-            simple = _simple_html(flat)
-            if target == "pdf":
-                if simple is not None:
-                    out.append(_raw(f'<span class="footnote">{simple}</span>'))
-                else:
-                    out.append(ast.Span(flat, ast.attr("", ["footnote"])))
-                continue
-            count += 1
-            k = count
-            fn, ref = f"{note_id}--fn{k}", f"{note_id}--fnref{k}"
-            out.append(_raw(f'<a epub:type="noteref" role="doc-noteref" class="noteref" id="{ref}" href="#{fn}">{k}</a>'))
-            back = f' <a class="backlink" role="doc-backlink" href="#{ref}">↩</a>'
-            aside = f'<aside epub:type="footnote" role="doc-footnote" class="footnote" id="{fn}">'
+        body = x["c"]
+        flat = ast.flatten_note(body)
+        simple = _simple_html(flat)
+        if target == "pdf":
             if simple is not None:
-                asides.append({"t": "RawBlock", "c": ["html", f"{aside}<p>{simple}{back}</p></aside>"]})
-                continue
+                return [_raw(f'<span class="footnote">{simple}</span>')]
+            return [ast.Span(flat, ast.attr("", ["footnote"]))]
+        count += 1
+        k = count
+        fn, ref = f"{note_id}--fn{k}", f"{note_id}--fnref{k}"
+        back = f' <a class="backlink" role="doc-backlink" href="#{ref}">↩</a>'
+        aside = f'<aside epub:type="footnote" role="doc-footnote" class="footnote" id="{fn}">'
+        if simple is not None:
+            asides.append({"t": "RawBlock", "c": ["html", f"{aside}<p>{simple}{back}</p></aside>"]})
+        else:
             paras = [dict(b) for b in body]
             if paras and paras[-1]["t"] in ("Para", "Plain"):
                 paras[-1] = {"t": paras[-1]["t"], "c": [*paras[-1]["c"], _raw(back)]}
-            asides.extend([{"t": "RawBlock", "c": ["html", aside]}, *paras, {"t": "RawBlock", "c": ["html", "</aside>"]}])
-        return out
+            asides.extend(
+                [
+                    {"t": "RawBlock", "c": ["html", aside]},
+                    *paras,
+                    {"t": "RawBlock", "c": ["html", "</aside>"]},
+                ]
+            )
+        return [
+            _raw(f'<a epub:type="noteref" role="doc-noteref" class="noteref" id="{ref}" href="#{fn}">{k}</a>')
+        ]
 
-    new = ast.map_inlines(blocks, visit)
+    new = ast.map_notes(blocks, one)
     if asides:
         new.append({"t": "Div", "c": [ast.attr("", ["footnotes"]), asides]})
     return new

@@ -12,7 +12,7 @@ import yaml
 from exporter.model import ast
 from exporter.model.document import Block, Note
 from exporter.writers import pandoc
-from exporter.writers.links import settle_inlines
+from exporter.writers.links import AssetHref, Href, settle_inlines
 
 FORMAT = "commonmark+smart+footnotes+pipe_tables+tex_math_dollars+strikeout+task_lists+raw_html"
 
@@ -71,7 +71,11 @@ def _plain_inlines(inlines: list[Any]) -> list[Any]:
         t = x["t"]
         if t == "Span":
             if "mark" in x["c"][0][1]:
-                out += [{"t": "RawInline", "c": ["html", "<mark>"]}, *x["c"][1], {"t": "RawInline", "c": ["html", "</mark>"]}]
+                out += [
+                    {"t": "RawInline", "c": ["html", "<mark>"]},
+                    *x["c"][1],
+                    {"t": "RawInline", "c": ["html", "</mark>"]},
+                ]
             else:
                 out.extend(x["c"][1])
             continue
@@ -89,29 +93,14 @@ def _footnotes(blocks: list[Block]) -> list[Block]:
     """[^n] calls in place and definitions at the end, numbered per note."""
     defs: list[Block] = []
 
-    def visit(inlines: list[Any]) -> list[Any]:
-        for x in inlines:
-            if x["t"] == "Note":
-                break
-        else:
-            return inlines
-        out = []
-        for x in inlines:
-            if x["t"] != "Note":
-                out.append(x)
-                continue
-            k = len(defs) + 1
-            out.append({"t": "RawInline", "c": ["commonmark", f"[^{k}]"]})
-            body: list[Any] = []
-            for b in x["c"]:  # a definition is one paragraph here: blocks are joined
-                if body:
-                    body.append(ast.SPACE)
-                body += b["c"] if b["t"] in ("Para", "Plain") else ast.text_inlines(ast.stringify(b))
-            defs.append(ast.Para([{"t": "RawInline", "c": ["commonmark", f"[^{k}]: "]}, *body]))
-        return out
+    def one(x: Any) -> list[Any]:
+        k = len(defs) + 1
+        defs.append(
+            ast.Para([{"t": "RawInline", "c": ["commonmark", f"[^{k}]: "]}, *ast.flatten_note(x["c"])])
+        )
+        return [{"t": "RawInline", "c": ["commonmark", f"[^{k}]"]}]
 
-    new = ast.map_inlines(blocks, visit)
-    return new + defs
+    return ast.map_notes(blocks, one) + defs
 
 
 def front(note: Note) -> str:
@@ -139,6 +128,7 @@ def header(note: Note) -> list[Block]:
 def write_notes(notes: list[Note], in_bundle: dict[str, Note]) -> dict[str, str]:
     """Bundle path -> markdown text, for every note, in one pandoc call."""
     paths = {n.id: bundle_path(n) for n in in_bundle.values()}
+
     def docs() -> Iterator[list[Block]]:
         for note in notes:
             here = paths[note.id]
@@ -152,9 +142,10 @@ def write_notes(notes: list[Note], in_bundle: dict[str, Note]) -> dict[str, str]
             def asset(path: str, here: str = here) -> str:
                 return relative(here, path)
 
-            blocks = ast.map_inlines(
-                _portable(note.blocks), lambda xs, h=href, a=asset: _plain_inlines(settle_inlines(xs, h, a))
-            )
+            def plain(xs: list[Any], h: Href = href, a: AssetHref = asset) -> list[Any]:
+                return _plain_inlines(settle_inlines(xs, h, a))
+
+            blocks = ast.map_inlines(_portable(note.blocks), plain)
             yield header(note) + _footnotes(blocks)
 
     texts = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(notes)))

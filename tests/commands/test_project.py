@@ -45,7 +45,8 @@ def test_init_writes_a_config_that_loads_and_builds(project_dir: Path) -> None:
 
 
 def test_build_named_publications_with_selection_and_order(project_dir: Path) -> None:
-    (project_dir / "exporter.toml").write_text("""
+    (project_dir / "exporter.toml").write_text(
+        """
 [defaults]
 output = "out"
 
@@ -62,15 +63,21 @@ notes = ["o_faros_tis_alexandreias", "Reading a light list"]
 [publications.tagged]
 formats = ["bundle"]
 tags = ["optics"]
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     code, _, err = run("build", "keepers", "greek", cwd=project_dir)
     assert code == 0, err
     out = project_dir / "out"
     assert sorted(p.name for p in out.iterdir()) == ["greek", "greek.zip", "keepers", "keepers.zip"]
     import json
+
     keepers = json.loads((out / "keepers" / "manifest.json").read_text("utf-8"))
     assert [n["title"] for n in keepers["notes"]] == [
-        "A keeper's daily watch routine", "Life on a rock station", "Relief and supply boats"]
+        "A keeper's daily watch routine",
+        "Life on a rock station",
+        "Relief and supply boats",
+    ]
     greek = json.loads((out / "greek" / "manifest.json").read_text("utf-8"))
     assert [n["path"] for n in greek["notes"]] == ["o_faros_tis_alexandreias.md", "reading_a_light_list.md"]
     code, _, err = run("build", "nope", cwd=project_dir)
@@ -100,18 +107,24 @@ def test_list_and_themes(project_dir: Path) -> None:
 
 def test_unresolved_error_policy_fails_the_build(project_dir: Path) -> None:
     (project_dir / "exporter.toml").write_text(
-        '[defaults]\nunresolved = "error"\noutput = "out"\n[publications.a]\nformats = ["bundle"]\n', encoding="utf-8")
+        '[defaults]\nunresolved = "error"\noutput = "out"\n[publications.a]\nformats = ["bundle"]\n',
+        encoding="utf-8",
+    )
     code, _, err = run("build", cwd=project_dir)
     assert code == 1 and "2 unresolved links" in err
     assert (project_dir / "out" / "a.zip").is_file()
 
 
 def test_watch_rebuilds_what_changed_and_keeps_last_good_outputs(tmp_path: Path) -> None:
-    vault = write_vault(tmp_path / "v", {"a.md": "---\ntitle: A\n---\nfirst\n", "b/b.md": "---\ntitle: B\n---\nbee\n"})
+    vault = write_vault(
+        tmp_path / "v", {"a.md": "---\ntitle: A\n---\nfirst\n", "b/b.md": "---\ntitle: B\n---\nbee\n"}
+    )
     (tmp_path / "exporter.toml").write_text(
         '[defaults]\nvault = "v"\noutput = "out"\n'
         '[publications.a]\nformats = ["bundle"]\nnotes = ["a"]\n'
-        '[publications.b]\nformats = ["bundle"]\ninclude = ["b/*"]\n', encoding="utf-8")
+        '[publications.b]\nformats = ["bundle"]\ninclude = ["b/*"]\n',
+        encoding="utf-8",
+    )
     config = load_config(tmp_path / "exporter.toml")
     stop = threading.Event()
     t = threading.Thread(target=project._watch, args=(config, [], None, None, None, True, stop), daemon=True)

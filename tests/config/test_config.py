@@ -21,7 +21,10 @@ def test_no_config_means_defaults(tmp_path: Path) -> None:
 
 
 def test_publications_and_defaults_are_typed(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
 [defaults]
 vault = "vault"
 theme = "sans"
@@ -34,7 +37,9 @@ title = "Lights"
 formats = ["pdf", "epub"]
 channels = "harbour_lights"
 order = "title"
-"""))
+""",
+        )
+    )
     assert cfg.defaults.reading == "ms" and cfg.defaults.jobs == 2
     pub = cfg.publications["dossier"]
     assert pub.formats == ("pdf", "epub") and pub.channels == ("harbour_lights",) and pub.order == "title"
@@ -42,7 +47,9 @@ order = "title"
 
 
 def test_every_mistake_is_named_with_file_line_key_and_allowed_values(tmp_path: Path) -> None:
-    path = write(tmp_path, """[defaults]
+    path = write(
+        tmp_path,
+        """[defaults]
 vault = "notes"
 readng = "auto"
 unresolved = "maybe"
@@ -52,7 +59,8 @@ jobs = -1
 formats = ["pdf", "epubb"]
 parts = "chanel"
 title = 3
-""")
+""",
+    )
     with pytest.raises(ConfigError) as e:
         load_config(path)
     f = str(path)
@@ -69,8 +77,12 @@ title = 3
 
 
 def test_pyproject_tool_section(tmp_path: Path) -> None:
-    write(tmp_path, '[project]\nname = "x"\n\n[tool.exporter.defaults]\ntheme = "sans"\n\n'
-                    '[tool.exporter.publications.p]\nformts = ["pdf"]\n', "pyproject.toml")
+    write(
+        tmp_path,
+        '[project]\nname = "x"\n\n[tool.exporter.defaults]\ntheme = "sans"\n\n'
+        '[tool.exporter.publications.p]\nformts = ["pdf"]\n',
+        "pyproject.toml",
+    )
     with pytest.raises(ConfigError) as e:
         load_config(start=tmp_path)
     assert "tool.exporter.publications.p.formts: unknown key; did you mean 'formats'?" in e.value.problems[0]
