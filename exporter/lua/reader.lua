@@ -1,7 +1,7 @@
 -- Parse many notes in one pandoc process: input is a JSON list of {id, text};
 -- each text is parsed on its own (an unclosed fence cannot swallow the next note)
 -- and returned as a Div with class "note" and that id.
-local FORMAT = 'commonmark_x+wikilinks_title_after_pipe-emoji-yaml_metadata_block-alerts'
+local FORMAT = 'commonmark_x+wikilinks_title_after_pipe-emoji-yaml_metadata_block-alerts-smart'
 local MARKUP = '[%*_`~=%[%$<\\]'
 -- a wikilink whose label (after the pipe) carries markup; only such notes are walked,
 -- because walking a document costs far more than parsing it

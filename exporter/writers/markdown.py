@@ -14,7 +14,7 @@ from exporter.model.document import Block, Note
 from exporter.writers import pandoc
 from exporter.writers.links import AssetHref, Href, settle_inlines
 
-FORMAT = "commonmark+smart+footnotes+pipe_tables+tex_math_dollars+strikeout+task_lists+raw_html"
+FORMAT = "commonmark+footnotes+pipe_tables+tex_math_dollars+strikeout+task_lists+raw_html"
 
 
 def bundle_path(note: Note) -> str:
