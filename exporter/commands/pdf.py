@@ -28,8 +28,10 @@ def _refused(report: Report, where: Path, urls: list[str]) -> None:
 @click.option("--author", help="Author in the PDF metadata (briefs default to the channel).")
 @click.option("--order", type=click.Path(path_type=Path, dir_okay=False),
               help="File with one note reference per line, in reading order.")
-@click.option("--theme", default="default", show_default=True,
-              help="Theme name under styles/, or a path to a theme folder.")
+@click.option("--theme", default="serif", show_default=True,
+              help="Built-in theme (see `exporter themes`) or a path to a theme folder.")
+@click.option("--css", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Extra CSS file added on top of the theme.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Briefs rendered at once (default: number of cores).")
 @click.option("--dump-html", type=click.Path(path_type=Path, dir_okay=False), hidden=True,
@@ -38,19 +40,22 @@ def _refused(report: Report, where: Path, urls: list[str]) -> None:
 @QUIET
 def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         title: str | None, subtitle: str | None, author: str | None, order: Path | None,
-        theme: str, jobs: int | None, dump_html: Path | None, reading: str, quiet: bool) -> None:
+        theme: str, css: Path | None, jobs: int | None, dump_html: Path | None, reading: str,
+        quiet: bool) -> None:
     """Write a PDF dossier of VAULT, or with --briefs one PDF per note.
 
     NOTE selects notes by path, file stem or title; none means the whole vault, ordered by
-    channel, then title.
+    channel, then title. Briefs mirror the vault's folders (keepers/watch.md ->
+    OUTPUT/keepers/watch.pdf) and list their headings up front when they have six or more.
     """
     from exporter.packagers import pdf as packager
+    from exporter.theme import Theme, ThemeError
 
     try:
-        look = packager.Theme.load(theme)
-    except packager.PdfError as e:
+        look = Theme.load(theme, extra_css=css)
+    except ThemeError as e:
         raise click.BadParameter(str(e), param_hint="--theme") from None
-    collection, report = load(vault, quiet, reading)
+    collection, report = load(vault, quiet, reading, look.wording)
     chosen = pick(collection, notes, order)
 
     if briefs:
@@ -60,6 +65,8 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         try:
             written, refused, failed = packager.write_briefs(
                 collection, chosen, out, jobs or os.cpu_count() or 1, look, author)
+        except ThemeError as e:
+            raise Failed(str(e)) from None
         except OSError as e:
             raise Failed(f"cannot write {out}: {e.strerror or e}") from None
         _refused(report, out, refused)
@@ -81,7 +88,7 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
             dump_html.parent.mkdir(parents=True, exist_ok=True)
             dump_html.write_text(prepared.html, encoding="utf-8")
         refused = packager.write(prepared, out)
-    except packager.PdfError as e:
+    except (packager.PdfError, ThemeError) as e:
         raise Failed(f"cannot write {out}: {e}") from None
     except OSError as e:
         raise Failed(f"cannot write {out}: {e.strerror or e}") from None

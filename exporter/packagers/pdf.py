@@ -7,21 +7,20 @@ the vault or the theme, and refuses everything else (network, file:// elsewhere,
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import mimetypes
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from unittest import mock
 from urllib.parse import unquote, urlsplit
 from urllib.request import DataHandler, Request
 
-import jinja2
 from markupsafe import Markup
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
@@ -30,12 +29,13 @@ from exporter import __version__
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, Source
 from exporter.packagers.output import atomic_file, source_date_epoch
+from exporter.theme import Theme
 from exporter.writers import html as html_writer
 from exporter.writers.markdown import bundle_path
 
-STYLES = Path(__file__).resolve().parents[2] / "styles"
-DEFAULT_THEME = "default"
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
+Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents are grouped
+Unresolved = Literal["text", "plain", "error"]  # links out of the product: styled or bare label
 
 
 class PdfError(Exception):
@@ -54,8 +54,7 @@ class SafeFetcher(URLFetcher):
         scheme = url.partition(":")[0].lower()
         if scheme == "data":
             got = DataHandler().data_open(Request(url))
-            kind = got.headers["Content-Type"]
-            return URLFetcherResponse(url, got.read(), {"Content-Type": kind})
+            return URLFetcherResponse(url, got.read(), {"Content-Type": got.headers["Content-Type"]})
         path = self.allowed(url) if scheme == "file" else None
         if path is None:
             self.refused.append(url[:200])
@@ -98,43 +97,13 @@ class Prepared:
         return hashlib.sha256(self.html.encode("utf-8")).hexdigest()[:32].encode()
 
 
-@dataclass(frozen=True)
-class Theme:
-    """A theme folder; whatever it lacks comes from the default theme."""
-
-    name: str
-    folders: tuple[Path, ...]
-
-    @classmethod
-    def load(cls, name: str = DEFAULT_THEME) -> Theme:
-        own = (Path(name) if "/" in name or os.sep in name else STYLES / name).resolve()
-        if not (own / "print.css").is_file() and not (own / "templates").is_dir():
-            known = sorted(p.name for p in STYLES.glob("*/") if (p / "print.css").is_file())
-            raise PdfError(f"no theme {name!r} (themes: {', '.join(known) or 'none'})")
-        default = (STYLES / DEFAULT_THEME).resolve()
-        return cls(name, (own,) if own == default else (own, default))
-
-    def stylesheets(self) -> list[str]:
-        found = [next((f / css for f in self.folders if (f / css).is_file()), None)
-                 for css in ("base.css", "print.css")]
-        return [p.as_uri() for p in found if p]
-
-    def render(self, template: str, **context: Any) -> str:
-        loader = jinja2.FileSystemLoader([str(f / "templates") for f in self.folders])
-        env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
-        try:
-            return env.get_template(template).render(**context)
-        except jinja2.TemplateError as e:
-            raise PdfError(f"theme {self.name!r}: template {template}: {e}") from None
-
-
-def _shape(note: Note, blocks: list[Block], own_links_only: bool) -> list[Block]:
+def _shape(note: Note, blocks: list[Block], own_links_only: bool,
+           unresolved: Unresolved = "text") -> list[Block]:
     """Fit a note body under its template title: drop a first H1 that repeats the title (its
-    id stays as an anchor), push other H1s down a level, and in briefs unlink other notes."""
-    first = blocks[0] if blocks else {"t": ""}
-    if first["t"] == "Header" and first["c"][0] == 1 \
-            and _same(ast.stringify(first["c"][2]), note.title):
-        ident = first["c"][1][0]
+    id stays as an anchor), push other H1s down a level, in briefs unlink other notes, and
+    with unresolved="plain" drop the unresolved styling."""
+    if opens_with_title(note) and blocks and blocks[0]["t"] == "Header":
+        ident = blocks[0]["c"][1][0]
         blocks = ([{"t": "Div", "c": [ast.attr(ident), []]}] if ident else []) + blocks[1:]
     shift = int(any(h["c"][0] == 1 for h in ast.iter_nodes(blocks, "Header")))
 
@@ -143,20 +112,24 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool) -> list[Block]
             return b
         level, (ident, classes, kvs), inlines = b["c"]
         label = ["data-label", _label(inlines)]  # the outline entry, without footnote calls
-        return {"t": "Header", "c": [min(6, level + shift), [ident, classes, [*kvs, label]], inlines]}
+        attrs = [ident, classes, [*kvs, label]]
+        return {"t": "Header", "c": [min(6, level + shift), attrs, inlines]}
 
     def unlink(inlines: list[Any]) -> list[Any]:
-        out = []
+        out: list[Any] = []
         for x in inlines:
-            if x.get("t") == "Link" and "internal" in x["c"][0][1]:
+            if own_links_only and x.get("t") == "Link" and "internal" in x["c"][0][1]:
                 target = x["c"][2][0].removeprefix("#")
                 if target != note.id and not target.startswith(note.id + "--"):
                     x = ast.Span(x["c"][1], ast.attr("", ["unresolved"]))
+            if unresolved == "plain" and x.get("t") == "Span" and "unresolved" in x["c"][0][1]:
+                out += x["c"][1]
+                continue
             out.append(x)
         return out
 
     blocks = ast.map_each_block(blocks, heading)
-    return ast.map_inlines(blocks, unlink) if own_links_only else blocks
+    return ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
 
 
 def _label(inlines: list[Any]) -> str:
@@ -166,8 +139,11 @@ def _label(inlines: list[Any]) -> str:
     return " ".join(ast.stringify(ast.map_inlines([{"t": "Plain", "c": inlines}], drop)).split())
 
 
-def _same(a: str, b: str) -> bool:
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+def opens_with_title(note: Note) -> bool:
+    """Does the body open with an H1 that repeats the title (the template already shows it)?"""
+    first = note.blocks[0] if note.blocks else {"t": ""}
+    return first["t"] == "Header" and first["c"][0] == 1 and " ".join(
+        ast.stringify(first["c"][2]).split()).casefold() == " ".join(note.title.split()).casefold()
 
 
 def channel_names(notes: list[Note]) -> dict[str, str]:
@@ -193,8 +169,8 @@ def _sources(collection: Collection, notes: list[Note]) -> list[Source]:
 def _item(fragment: html_writer.Fragment, names: dict[str, str]) -> dict[str, Any]:
     """What the templates need of one note."""
     n = fragment.note
-    headings = [{"id": html_writer.anchor_id(n.id, h.id), "text": h.text} for h in n.headings
-                if not (h.level == 1 and _same(h.text, n.title))]
+    shown = n.headings[1:] if opens_with_title(n) else n.headings
+    headings = [{"id": html_writer.anchor_id(n.id, h.id), "text": h.text} for h in shown]
     return {
         "id": html_writer.anchor_id(n.id), "title": n.title, "lang": n.lang or "en",
         "channel": names.get(n.channel or "", n.channel_name), "html": Markup(fragment.html),
@@ -219,16 +195,12 @@ def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
             "date": f"{t.tm_mday} {time.strftime('%B %Y', t)}",
             "date_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", t),
             "lang": langs.pop() if len(langs) == 1 else "en",
-            "generator": f"exporter {__version__}", "stylesheets": theme.stylesheets()}
+            "generator": f"exporter {__version__}", "stylesheets": [Markup(css) for css in theme.css("pdf").values()]}
 
 
 def _asset(collection: Collection) -> Callable[[str], str | None]:
     """Vault-relative asset -> file URL inside the vault (the fetcher checks it again)."""
-    def url(path: str) -> str | None:
-        real = collection.assets.get(path)
-        return Path(real).as_uri() if real else None
-
-    return url
+    return lambda path: Path(p).as_uri() if (p := collection.assets.get(path)) else None
 
 
 def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None) -> Prepared:
@@ -236,23 +208,33 @@ def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None
     return Prepared(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch))
 
 
+def _part(note: Note, parts: Parts, names: dict[str, str]) -> str | None:
+    """The heading a note is listed under in the contents, or None for no grouping."""
+    tags = note.meta.get("tags")
+    tag = tags[0] if isinstance(tags, list) and tags else tags
+    return {"channel": names.get(note.channel or "", "Other notes"), "folder": note.folder or "Notes",
+            "tag": str(tag or "Untagged"), "none": None}[parts]
+
+
 def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
-                    theme: Theme | None = None) -> Prepared:
+                    theme: Theme | None = None, *, parts: Parts = "channel",
+                    unresolved: Unresolved = "text") -> Prepared:
     """The whole dossier as one HTML document, so page numbers work across notes."""
     theme = theme or Theme.load()
     ids = {n.id for n in notes}
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
-        _asset(collection), lambda n, b: _shape(n, b, own_links_only=False))
+        _asset(collection), lambda n, b: _shape(n, b, False, unresolved))
     names = channel_names(collection.notes)
-    toc: list[dict[str, str]] = []  # notes, with a group line where the channel changes
+    toc: list[dict[str, str]] = []  # notes, with a group line where the part changes
     channels: list[str] = []
     group = None
     for n in notes:
         name = names.get(n.channel or "", "Other notes")
-        if name != group:
-            toc.append({"group": name})
-            group = name
+        part = _part(n, parts, names)
+        if part is not None and part != group:
+            toc.append({"group": part})
+            group = part
         toc.append({"id": html_writer.anchor_id(n.id), "title": n.title})
         if n.channel and name not in channels:
             channels.append(name)
@@ -264,12 +246,13 @@ def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
 
 
 def prepare_briefs(collection: Collection, notes: list[Note], theme: Theme | None = None,
-                   author: str | None = None, epoch: int | None = None) -> list[Prepared]:
+                   author: str | None = None, epoch: int | None = None, *,
+                   unresolved: Unresolved = "text") -> list[Prepared]:
     """One HTML document per note, from one batched render of all bodies."""
     theme = theme or Theme.load()
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
-        lambda n, b: _shape(n, b, own_links_only=True))
+        lambda n, b: _shape(n, b, True, unresolved))
     names = channel_names(collection.notes)
     out = []
     for f in fragments:
@@ -282,25 +265,59 @@ def prepare_briefs(collection: Collection, notes: list[Note], theme: Theme | Non
     return out
 
 
-@contextlib.contextmanager
-def _fixed_clock(epoch: int) -> Iterator[None]:
-    """fontTools stamps each subset font with the time unless SOURCE_DATE_EPOCH is set."""
-    old = os.environ.get("SOURCE_DATE_EPOCH")
-    os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["SOURCE_DATE_EPOCH"]
-        else:
-            os.environ["SOURCE_DATE_EPOCH"] = old
+def _footnotes_stay_with_their_calls() -> None:
+    """Work around WeasyPrint 70 moving footnotes away from their calls, or losing them.
+
+    When a line overflows the page and orphans forbid breaking before it, WeasyPrint moves the
+    page's last footnotes to the next page to make room and keeps the line; the footnotes the
+    line itself calls are then never laid out and vanish. Undo such moves and give the block up
+    instead (it starts the next page, as without footnotes); on an otherwise empty page, place
+    a lost footnote after the moved ones.
+    """
+    from weasyprint.layout import block
+
+    original = getattr(block, "_linebox_layout", None)
+    if original is None or getattr(original, "patched", False):
+        return
+
+    def patched(context: Any, box: Any, index: int, child: Any, new_children: list[Any],
+                page_is_empty: bool, absolute: Any, fixed: Any, margins: Any, bottom_space: float,
+                *args: Any) -> Any:
+        before = len(context.reported_footnotes)
+        result = original(context, box, index, child, new_children, page_is_empty, absolute,
+                          fixed, margins, bottom_space, *args)
+        abort, stop, new_footnotes = result[0], result[1], result[4]
+        moved = context.reported_footnotes[before:]
+        if moved and not page_is_empty:
+            del context.reported_footnotes[before:]
+            context.current_page_footnotes.extend(moved)
+            context._update_footnote_area()
+            last = new_children[-1] if new_children else None
+            kept = stop and not abort and last is not None and context.overflows_page(
+                bottom_space, last.position_y + last.height)  # it fitted only thanks to the move
+            return (True, False, *result[2:]) if kept else result
+        if stop and not abort and new_children:
+            for b in new_children[-1].descendants():
+                if (footnote := getattr(b, "footnote", None)) in context.footnotes:
+                    if context.layout_footnote(footnote) or context.reported_footnotes:
+                        context.report_footnote(footnote)
+                    new_footnotes.append(footnote)
+        return result
+
+    patched.patched = True  # type: ignore[attr-defined]
+    patched.original = original  # type: ignore[attr-defined]
+    block._linebox_layout = patched
+
+
+_footnotes_stay_with_their_calls()
 
 
 def render(prepared: Prepared) -> tuple[bytes, list[str]]:
     """PDF bytes and the URLs refused; no attachments, deterministic /ID and dates."""
     fetcher = SafeFetcher(prepared.roots)
+    clock = {"SOURCE_DATE_EPOCH": str(prepared.epoch)}  # else fontTools stamps fonts with now
     try:
-        with _fixed_clock(prepared.epoch):
+        with mock.patch.dict(os.environ, clock):
             document = HTML(string=prepared.html, base_url=prepared.base_url,
                             url_fetcher=fetcher).render()
             document.metadata.attachments = []  # never embed a file a note merely names
@@ -337,13 +354,14 @@ def _job(task: tuple[Prepared, str]) -> tuple[list[str], str | None]:
 
 def write_briefs(collection: Collection, notes: list[Note], out: Path, jobs: int = 1,
                  theme: Theme | None = None, author: str | None = None,
-                 epoch: int | None = None) -> tuple[list[Path], list[str], dict[str, str]]:
+                 epoch: int | None = None, *, unresolved: Unresolved = "text",
+                 ) -> tuple[list[Path], list[str], dict[str, str]]:
     """Write one PDF per note under out/, `jobs` at a time in a process pool.
 
     Returns (paths written, URLs refused, {note path: error}). Each file is written atomically;
     a brief that fails leaves no file and does not stop the others.
     """
-    prepared = prepare_briefs(collection, notes, theme, author, epoch)
+    prepared = prepare_briefs(collection, notes, theme, author, epoch, unresolved=unresolved)
     tasks = [(p, str(out / brief_path(n))) for p, n in zip(prepared, notes, strict=True)]
     if jobs <= 1 or len(tasks) <= 1:
         results = [_job(t) for t in tasks]
@@ -352,12 +370,8 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, jobs: int
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
         context = multiprocessing.get_context(method)
         with ProcessPoolExecutor(min(jobs, len(tasks)), context) as pool:
-            results = list(pool.map(_job, tasks, chunksize=max(1, len(tasks) // (jobs * 8))))
-    written, refused, failed = [], [], {}
-    for (_, target), note, (bad, error) in zip(tasks, notes, results, strict=True):
-        refused += bad
-        if error:
-            failed[note.path] = error
-        else:
-            written.append(Path(target))
+            results = list(pool.map(_job, tasks))  # one at a time: the pool stays balanced
+    refused = [url for bad, _ in results for url in bad]
+    failed = {n.path: error for n, (_, error) in zip(notes, results, strict=True) if error}
+    written = [Path(t) for (_, t), (_, error) in zip(tasks, results, strict=True) if not error]
     return written, refused, failed
