@@ -152,3 +152,17 @@ def test_watch_rebuilds_what_changed_and_keeps_last_good_outputs(tmp_path: Path)
     t.join(10)
     assert not t.is_alive()
     assert "second" in (out / "a" / "a.md").read_text("utf-8")  # ...and the last good output stays
+
+
+def test_build_without_config_makes_every_format(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "shelf", {
+        "a.md": "---\ntitle: Alpha\nvideoId: abcdefghijk\n---\nFrom: [[ch]] <br/>\n\nSee [[b]] "
+                '<a class="yt-timestamp" data-t="00:01:00">[00:01:00]</a>.\n',
+        "b.md": "---\ntitle: Beta\n---\n## Part\nbody\n",
+    })
+    code, _, err = run("build", "--vault", str(vault), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert code == 0, err
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["shelf", "shelf-briefs", "shelf.epub", "shelf.pdf", "shelf.zip"]
+    assert sorted(p.name for p in (out / "shelf-briefs").iterdir()) == ["a.pdf", "b.pdf"]
+    assert (out / "shelf.pdf").read_bytes().startswith(b"%PDF")
