@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -89,15 +90,45 @@ def _plain_inlines(inlines: list[Any]) -> list[Any]:
     return out
 
 
+_ESCAPE = re.compile(r"([\\`*_\[\]<>|!#~$&=^{}])")
+
+
+def _simple_markdown(inlines: list[Any]) -> str | None:
+    """CommonMark for the plain inlines a citation is made of; None for anything richer."""
+    out: list[str] = []
+    for x in inlines:
+        t = x["t"]
+        if t == "Str":
+            out.append(_ESCAPE.sub(r"\\\1", x["c"]))
+        elif t in ("Space", "SoftBreak"):
+            out.append(" ")
+        elif t == "Span":
+            inner = _simple_markdown(x["c"][1])
+            if inner is None:
+                return None
+            out.append(inner)
+        elif t == "Link" and re.fullmatch(r"https?://[^\s()<>]+", x["c"][2][0]):
+            label = _simple_markdown(x["c"][1])
+            if label is None:
+                return None
+            out.append(f"[{label}]({x['c'][2][0]})")
+        else:
+            return None
+    return "".join(out)
+
+
 def _footnotes(blocks: list[Block]) -> list[Block]:
     """[^n] calls in place and definitions at the end, numbered per note."""
     defs: list[Block] = []
 
     def one(x: Any) -> list[Any]:
         k = len(defs) + 1
-        defs.append(
-            ast.Para([{"t": "RawInline", "c": ["commonmark", f"[^{k}]: "]}, *ast.flatten_note(x["c"])])
-        )
+        flat = ast.flatten_note(x["c"])
+        simple = _simple_markdown(flat)
+        if simple is not None:  # citations: written here, which keeps them out of the pandoc batch
+            defs.append({"t": "RawBlock", "c": ["commonmark", f"[^{k}]: {simple}"]})
+        else:
+            defs.append(ast.Para([{"t": "RawInline", "c": ["commonmark", f"[^{k}]: "]}, *flat]))
         return [{"t": "RawInline", "c": ["commonmark", f"[^{k}]"]}]
 
     return ast.map_notes(blocks, one) + defs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -38,9 +39,16 @@ def _lua(name: str) -> str:
     return str(files("exporter") / "lua" / name)
 
 
+@cache
+def _nice() -> list[str]:
+    """pandoc runs a notch below us, so the Python stage feeding or draining it never starves."""
+    nice = shutil.which("nice")
+    return [nice, "-n", "5"] if nice else []
+
+
 def _run(args: list[str], data: bytes) -> bytes:
     proc = subprocess.run(
-        [pandoc_path(), "--sandbox", *args],
+        [*_nice(), pandoc_path(), "--sandbox", *args],
         input=data,
         capture_output=True,
         env={**os.environ, "LANG": "C.UTF-8"},
