@@ -44,12 +44,12 @@ def _escape(text: str) -> str:
 
 def _zip(folder: Path, target: Path, epoch: int) -> None:
     stamp = time.gmtime(epoch)[:6]
-    with atomic_file(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    with atomic_file(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             info = zipfile.ZipInfo(f"{folder.name}/{path.relative_to(folder).as_posix()}", stamp)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, path.read_bytes(), compresslevel=9)
+            z.writestr(info, path.read_bytes(), compresslevel=6)
 
 
 def package(

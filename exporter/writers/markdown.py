@@ -137,7 +137,8 @@ def _footnotes(blocks: list[Block]) -> list[Block]:
 def front(note: Note) -> str:
     if not note.meta:
         return ""
-    return "---\n" + yaml.safe_dump(note.meta, sort_keys=False, allow_unicode=True) + "---\n\n"
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: many times faster
+    return "---\n" + yaml.dump(note.meta, Dumper=dumper, sort_keys=False, allow_unicode=True) + "---\n\n"
 
 
 def header(note: Note) -> list[Block]:
