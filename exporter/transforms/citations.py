@@ -121,8 +121,8 @@ def cite(
     good: list[Fields] = [f for f in parsed if f is not None]
     v = third_field_rule(good) if reading == "auto" else None
     result = Cited([], [], describe_reading(v, reading, any(len(f) == 3 for f in good)))
-    if not stamps:
-        result.reading = "none"
+    if not good:
+        result.reading = "none" if not stamps else "none (no stamp could be read)"
 
     def moment(s: Stamp) -> Moment | None:
         f = stamp_fields(s)
