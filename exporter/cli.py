@@ -110,6 +110,14 @@ READING = click.option(
 )
 
 
+ORDER = click.option("--order", type=click.Path(path_type=Path, dir_okay=False),
+                     help="File with one note reference per line, in reading order.")
+THEME = click.option("--theme", default="serif", show_default=True,
+                     help="Built-in theme (see `exporter themes`) or a path to a theme folder.")
+CSS = click.option("--css", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                   help="Extra CSS file added on top of the theme.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="exporter")
 def main() -> None:

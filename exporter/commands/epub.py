@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from exporter.cli import QUIET, READING, VAULT, Failed, load, pick, report_and_exit
+from exporter.cli import CSS, ORDER, QUIET, READING, THEME, VAULT, Failed, load, pick, report_and_exit
 
 
 @click.command()
@@ -22,12 +22,9 @@ from exporter.cli import QUIET, READING, VAULT, Failed, load, pick, report_and_e
                              "common note language, counting notes without one as en).")
 @click.option("--parts", type=click.Choice(["channel", "folder", "none"]), default="channel",
               show_default=True, help="Group chapters into parts, one per channel or folder.")
-@click.option("--order", type=click.Path(path_type=Path, dir_okay=False),
-              help="File with one note reference per line, in reading order.")
-@click.option("--theme", default="serif", show_default=True,
-              help="Built-in theme (see `exporter themes`) or a path to a theme folder.")
-@click.option("--css", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Extra CSS file added on top of the theme.")
+@ORDER
+@THEME
+@CSS
 @READING
 @QUIET
 def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,

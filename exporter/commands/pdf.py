@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from exporter.cli import QUIET, READING, VAULT, Failed, load, pick, report_and_exit
+from exporter.cli import CSS, ORDER, QUIET, READING, THEME, VAULT, Failed, load, pick, report_and_exit
 from exporter.diagnostics import Report
 
 
@@ -26,12 +26,9 @@ def _refused(report: Report, where: Path, urls: list[str]) -> None:
 @click.option("--title", help="Dossier title (default: the vault folder name).")
 @click.option("--subtitle", help="Dossier subtitle, on the cover and as the PDF subject.")
 @click.option("--author", help="Author in the PDF metadata (briefs default to the channel).")
-@click.option("--order", type=click.Path(path_type=Path, dir_okay=False),
-              help="File with one note reference per line, in reading order.")
-@click.option("--theme", default="serif", show_default=True,
-              help="Built-in theme (see `exporter themes`) or a path to a theme folder.")
-@click.option("--css", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Extra CSS file added on top of the theme.")
+@ORDER
+@THEME
+@CSS
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Briefs rendered at once (default: number of cores).")
 @click.option("--dump-html", type=click.Path(path_type=Path, dir_okay=False), hidden=True,
