@@ -166,3 +166,20 @@ def test_build_without_config_makes_every_format(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["shelf", "shelf-briefs", "shelf.epub", "shelf.pdf", "shelf.zip"]
     assert sorted(p.name for p in (out / "shelf-briefs").iterdir()) == ["a.pdf", "b.pdf"]
     assert (out / "shelf.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_user_css_adds_on_top_of_the_theme(project_dir: Path) -> None:
+    (project_dir / "extra.css").write_text(".byline { color: #ff00aa; }\n", encoding="utf-8")
+    (project_dir / "exporter.toml").write_text(
+        '[defaults]\noutput = "out"\ncss = "extra.css"\n[publications.a]\nformats = ["epub"]\n'
+        'notes = ["fresnel_lenses_and_the_range_of_a_light"]\n', encoding="utf-8")
+    code, _, err = run("build", cwd=project_dir)
+    assert code == 0, err
+    import zipfile
+
+    with zipfile.ZipFile(project_dir / "out" / "a.epub") as z:
+        names = z.namelist()
+        user = next(n for n in names if n.endswith("user.css"))
+        assert "#ff00aa" in z.read(user).decode()
+        chapter = next(n for n in names if n.endswith(".xhtml") and b"Fresnel" in z.read(n) and b"user.css" in z.read(n))
+        assert chapter
