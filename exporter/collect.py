@@ -69,7 +69,26 @@ def collect(
     ids = note_ids([r.path for r in raws])
     notes: list[Note] = []
     kept: list[RawNote] = []
-    blocks_of: dict[str, frozenset[str]] = {}
+
+    # the link index needs only paths, titles and aliases: it is ready before parsing, so
+    # each note is linked as soon as it is parsed; links to headings of notes not parsed
+    # yet wait for a second pass
+    index = Index.build(raws)
+    targets = {r.path: links.Target(ids[r.path], r.title, (), complete=False) for r in raws}
+    sources: dict[str, embeds.Source] = {}
+    with_embeds: set[str] = set()
+    deferred: list[tuple[RawNote, Note]] = []
+
+    def link(raw: RawNote, note: Note) -> None:
+        linked = links.link(note.blocks, links.Context(raw.path, index, targets, files.assets))
+        _problems(report, raw, linked.problems)
+        note.blocks = linked.blocks
+        note.assets = sorted(set(note.assets) | set(linked.assets))
+        sources[note.path] = embeds.Source(note.path, targets[note.path], note.blocks)
+        if linked.embeds:
+            with_embeds.add(note.path)
+        if linked.deferred:
+            deferred.append((raw, note))
 
     def first_pass(i: int, blocks: pandoc.Parsed) -> None:
         raw = raws[i]
@@ -97,7 +116,6 @@ def collect(
         )
         # normalize, per note: structure, citations, heading ids
         blocks, block_ids = structure.tidy(blocks)
-        blocks_of[raw.path] = frozenset(block_ids)
         cited = cite(
             blocks,
             title=raw.title,
@@ -117,6 +135,8 @@ def collect(
             report.add("no-video-id", raw.path, "note has no videoId")
         note.blocks, note.headings = structure.number_headings(cited.blocks)
         note.citations, note.reading = cited.citations, cited.reading
+        targets[raw.path] = links.Target(note.id, note.title, tuple(note.headings), frozenset(block_ids))
+        link(raw, note)
         notes.append(note)
         kept.append(raw)
         if progress:
@@ -124,18 +144,11 @@ def collect(
 
     pandoc.parse([r.body for r in raws], first_pass)
 
-    # vault: the link index, then links resolved per note
-    index = Index.build(kept)
-    targets = {n.path: links.Target(n.id, n.title, tuple(n.headings), blocks_of[n.path]) for n in notes}
-    sources: dict[str, embeds.Source] = {}
-    with_embeds: set[str] = set()
-    for raw, note in zip(kept, notes, strict=True):
-        linked = links.link(note.blocks, links.Context(raw.path, index, targets, files.assets))
-        _problems(report, raw, linked.problems)
-        note.blocks, note.assets = linked.blocks, sorted(set(linked.assets))
-        sources[note.path] = embeds.Source(note.path, targets[note.path], note.blocks)
-        if linked.embeds:
-            with_embeds.add(note.path)
+    for raw in raws:  # a note pandoc could not parse is no link target
+        if raw.path in targets and not targets[raw.path].complete:
+            del targets[raw.path]
+    for raw, note in deferred:
+        link(raw, note)
 
     by_path = {n.path: n for n in notes}
     # embeds

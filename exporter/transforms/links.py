@@ -30,6 +30,7 @@ class Target:
     title: str
     headings: tuple[Heading, ...]
     blocks: frozenset[str] = frozenset()
+    complete: bool = True  # False until the note is parsed: its headings are not known yet
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Linked:
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, needle, message)
     assets: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # ids of notes linked to
+    deferred: int = 0  # links to headings of notes not parsed yet, left for a second pass
     embeds: int = 0  # embed markers left for the embeds transform
 
 
@@ -120,6 +122,9 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
                 out.problems.append(("unresolved-link", f"[[{url}", f"no note matches [[{raw}]]"))
             return unresolved(label, raw)
         anchor = None
+        if fragment.strip() and not target.complete:
+            out.deferred += 1
+            return x
         if fragment.strip():
             anchor = anchor_for(target, fragment.strip())
             if anchor is None:
@@ -153,6 +158,9 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         path, _, frag = unquote(url).partition("#")
         res = ctx.index.resolve(path, ctx.path)
         target = ctx.targets.get(res.path) if res.path else None
+        if target is not None and frag and not target.complete:
+            out.deferred += 1
+            return x
         if target is not None:
             out.links.append(target.id)
             return _internal(label, target.id, anchor_for(target, frag) if frag else None)
