@@ -205,7 +205,7 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
                     new.append(embed(x))
                     continue
                 new.append(wikilink(x))
-            elif t == "Link" and "internal" not in x["c"][0][1]:
+            elif t == "Link" and not {"internal", "asset"} & set(x["c"][0][1]):  # not made here already
                 new.append(mdlink(x))
             elif t == "Image" and "asset" not in ast.kv(x["c"][0]):
                 new.append(image(x, x["c"][2][0], x["c"][1], ast.kv(x["c"][0]).get("width")))

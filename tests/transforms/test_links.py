@@ -112,3 +112,20 @@ def test_link_outside_vault_is_text(vault) -> None:  # type: ignore[no-untyped-d
     n, _, report = run(vault, "[[../../etc/passwd]]")
     assert unresolved(n) == ["../../etc/passwd"]
     assert any(d.code == "outside-vault" for d in report.items)
+
+
+def test_second_link_pass_keeps_links_made_by_the_first(vault) -> None:  # type: ignore[no-untyped-def]
+    # a.md sorts first, so its heading link waits for z.md to be parsed (a second pass)
+    coll, _ = vault(
+        {
+            "a.md": "[[z#Part]] and [file](doc.pdf) and [web](https://e.org)\n",
+            "doc.pdf": b"%PDF-1.4",
+            "z.md": "## Part\n",
+        }
+    )
+    a = note(coll, "a")
+    assert [(k, anc) for k, anc, _ in links(a)] == [(note(coll, "z").id, "part")]
+    assert [kv(x["c"][0]).get("asset") for x in iter_nodes(a.blocks, "Link") if "asset" in x["c"][0][1]] == [
+        "doc.pdf"
+    ]
+    assert "https://e.org" in [x["c"][2][0] for x in iter_nodes(a.blocks, "Link")]
