@@ -103,12 +103,12 @@ def for_publication(collection: Collection, pub: Publication) -> list[Note]:
     return chosen
 
 
-def part_of(note: Note, parts: str) -> str | None:
-    """The part a note belongs to when a product is grouped (None: no parts)."""
+def part_of(note: Note, parts: str, names: dict[str, str]) -> str | None:
+    """The part a note is grouped under in a product (None: no parts); names from channel_names."""
     if parts == "channel":
-        return note.channel_name or note.channel or "Other notes"
+        return names.get(note.channel or "", "Other notes")
     if parts == "folder":
-        return note.folder or "Notes"
+        return note.folder or "Top level"
     if parts == "tag":
         tags = _tags(note)
         return tags[0] if tags else "Untagged"

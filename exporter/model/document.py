@@ -107,3 +107,12 @@ class Collection:
                 if c.video_id and c.video_id not in seen:
                     seen[c.video_id] = Source(c.video_id, c.title, c.channel)
         return list(seen.values())
+
+
+def channel_names(notes: list[Note]) -> dict[str, str]:
+    """One display name per channel slug: a label that differs from the slug wins."""
+    names: dict[str, str] = {}
+    for n in notes:
+        if n.channel and names.get(n.channel, n.channel) == n.channel:
+            names[n.channel] = n.channel_name or n.channel
+    return names

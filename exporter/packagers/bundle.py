@@ -10,18 +10,16 @@ import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
-from exporter.model.document import Collection, Note
+from exporter.model.document import Collection, Note, channel_names
 from exporter.packagers.output import atomic_dir, atomic_file, source_date_epoch
 from exporter.writers import markdown
 
 
 def _index(title: str, notes: list[Note], collection: Collection) -> str:
     groups: dict[str, list[Note]] = {}
-    names: dict[str, str] = {}
+    names = channel_names(notes)
     for n in notes:
         groups.setdefault(n.channel or "", []).append(n)
-        if n.channel and (n.channel not in names or names[n.channel] == n.channel):
-            names[n.channel] = n.channel_name or n.channel
     lines = [f"# {title}", "", f"{len(notes)} notes from {len([g for g in groups if g])} channels.", ""]
     for channel in sorted(groups, key=lambda c: (c == "", (names.get(c) or c).casefold())):
         lines += [f"## {_escape(names.get(channel, '')) or 'Other notes'}", ""]

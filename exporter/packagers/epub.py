@@ -29,9 +29,10 @@ from lxml import html as lhtml
 from markupsafe import Markup
 
 from exporter.model import ast
-from exporter.model.document import Block, Collection, Note
+from exporter.model.document import Block, Collection, Note, channel_names
 from exporter.packagers import cover
 from exporter.packagers.output import atomic_file, source_date_epoch
+from exporter.select import part_of
 from exporter.theme import Theme
 from exporter.writers.html import anchor_id, render
 
@@ -311,15 +312,10 @@ def _identifier(root: str, notes: list[Note], meta: BookMeta, assets: dict[str, 
 def _groups(notes: list[Note], parts: str) -> tuple[list[str], list[tuple[str, list[Note]]]]:
     """Channel names (a label that differs from the slug wins, as in the PDF), and the parts in
     order of first appearance, each keeping the notes' order."""
-    names: dict[str, str] = {}
-    for n in notes:
-        if n.channel and names.get(n.channel, n.channel) == n.channel:
-            names[n.channel] = n.channel_name or n.channel
+    names = channel_names(notes)
     groups: dict[str, list[Note]] = {}
     for n in notes:
-        key = n.folder or "Top level" if parts == "folder" else \
-            names.get(n.channel or "", "Other notes") if parts == "channel" else ""
-        groups.setdefault(key, []).append(n)
+        groups.setdefault(part_of(n, parts, names) or "", []).append(n)
     return list(names.values()), list(groups.items())
 
 

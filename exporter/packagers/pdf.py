@@ -27,8 +27,9 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from exporter import __version__
 from exporter.model import ast
-from exporter.model.document import Block, Collection, Note, Source
+from exporter.model.document import Block, Collection, Note, Source, channel_names
 from exporter.packagers.output import atomic_file, source_date_epoch
+from exporter.select import part_of
 from exporter.theme import Theme
 from exporter.writers import html as html_writer
 from exporter.writers.markdown import bundle_path
@@ -146,15 +147,6 @@ def opens_with_title(note: Note) -> bool:
         ast.stringify(first["c"][2]).split()).casefold() == " ".join(note.title.split()).casefold()
 
 
-def channel_names(notes: list[Note]) -> dict[str, str]:
-    """One display name per channel slug: a label that differs from the slug wins."""
-    names: dict[str, str] = {}
-    for n in notes:
-        if n.channel and (n.channel not in names or names[n.channel] == n.channel):
-            names[n.channel] = n.channel_name or n.channel
-    return names
-
-
 def _sources(collection: Collection, notes: list[Note]) -> list[Source]:
     """Every video cited, embedded notes included, in order of first citation."""
     by_id = collection.by_id()
@@ -208,14 +200,6 @@ def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None
     return Prepared(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch))
 
 
-def _part(note: Note, parts: Parts, names: dict[str, str]) -> str | None:
-    """The heading a note is listed under in the contents, or None for no grouping."""
-    tags = note.meta.get("tags")
-    tag = tags[0] if isinstance(tags, list) and tags else tags
-    return {"channel": names.get(note.channel or "", "Other notes"), "folder": note.folder or "Notes",
-            "tag": str(tag or "Untagged"), "none": None}[parts]
-
-
 def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
                     theme: Theme | None = None, *, parts: Parts = "channel",
                     unresolved: Unresolved = "text") -> Prepared:
@@ -231,7 +215,7 @@ def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
     group = None
     for n in notes:
         name = names.get(n.channel or "", "Other notes")
-        part = _part(n, parts, names)
+        part = part_of(n, parts, names)
         if part is not None and part != group:
             toc.append({"group": part})
             group = part
