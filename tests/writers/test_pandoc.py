@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.model.ast import iter_nodes, stringify
-from exporter.writers import pandoc
+from exporter.writers import markdown, pandoc
 
 
 def test_an_unclosed_fence_cannot_swallow_the_next_note() -> None:
@@ -39,3 +44,46 @@ def test_a_note_cannot_forge_the_split_marker() -> None:
     out = pandoc.write([d for d in docs if not isinstance(d, str)], "commonmark")
     assert len(out) == 2 and "text one" in out[0] and "<!--x-->" in out[1]
     assert stringify(docs[0]) == "text one"
+
+
+TOKENS = ["word", "é", "Ωμέγα", "I", "A.", "x:", "ok?", "word,", "1", "12", "1.", "1)", "#", "-", "+"]
+TOKENS += ["*", "_", "`", "[", "]", "<b>", ">", "!", "|", "\\", "&", ":", "~", "=", "$", "\u00a0", "e.g."]
+
+
+@st.composite
+def _inlines(draw: st.DrawFn) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for kind, token in draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["Str", "Str", "Space", "SoftBreak", "LineBreak", "Emph"]),
+                st.sampled_from(TOKENS),
+            ),
+            max_size=14,
+        )
+    ):
+        if kind == "Str":
+            out.append({"t": "Str", "c": token})
+        elif kind == "Emph":
+            out.append({"t": "Emph", "c": [{"t": "Str", "c": token}, {"t": "Space"}, {"t": "Str", "c": "x"}]})
+        else:
+            out.append({"t": kind})
+    return out
+
+
+def _unmerged(docs: list[list[dict[str, object]]], fmt: str) -> list[str]:
+    """What pandoc writes for the documents exactly as given, each word its own Str."""
+    blocks: list[object] = []
+    for k, d in enumerate(docs):
+        blocks += [{"t": "RawBlock", "c": ["html", f"<!--sep-{k}-->"]}, *d]
+    doc = {"pandoc-api-version": pandoc.API_VERSION, "meta": {}, "blocks": blocks}
+    out = pandoc._run(["-f", "json", "-t", fmt, "--wrap=none"], orjson.dumps(doc)).decode()
+    return [p.strip("\n") for p in re.split(r"<!--sep-\d+-->\n?", out)[1:]]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(_inlines(), min_size=1, max_size=30))
+def test_words_sent_as_one_str_write_exactly_as_before(paras: list[list[dict[str, object]]]) -> None:
+    docs = [[{"t": "Para", "c": p}, {"t": "Header", "c": [2, ["", [], []], p]}] for p in paras]
+    for fmt in (markdown.FORMAT, "html5"):
+        assert [m.strip("\n") for m in pandoc.write(docs, fmt)] == _unmerged(docs, fmt)
