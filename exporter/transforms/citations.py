@@ -48,35 +48,32 @@ def render(c: Citation, wording: Wording) -> list[Inline]:
     """Footnote inlines: the wording with title, channel and each moment as a deep link."""
     template = wording.with_channel if c.channel else wording.without_channel
     out: list[Inline] = []
+    text = ""  # runs of text go as one Str
     for literal, name, _, _ in _parse(template):
-        if literal:
-            out.append(ast.Str(literal))
+        text += literal
         if name == "title":
-            out.append(ast.Str(c.title))
+            text += c.title
         elif name == "channel":
-            out.append(ast.Str(c.channel or ""))
+            text += c.channel or ""
         elif name == "moments":
             for k, m in enumerate(c.moments):
                 if k:
-                    out.append(ast.Str(wording.moment_separator))
-                label = [ast.Str(m.label)]
-                out.append(ast.Link(label, m.url, ast.attr("", ["moment"])) if m.url else label[0])
-    return _merge_strs(out)
+                    text += wording.moment_separator
+                if not m.url:
+                    text += m.label
+                    continue
+                if text:
+                    out.append(ast.Str(text))
+                    text = ""
+                out.append(ast.Link([ast.Str(m.label)], m.url, ast.attr("", ["moment"])))
+    if text:
+        out.append(ast.Str(text))
+    return out
 
 
 @cache
 def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
     return list(Formatter().parse(template))
-
-
-def _merge_strs(inlines: list[Inline]) -> list[Inline]:
-    out: list[Inline] = []
-    for x in inlines:
-        if out and x.get("t") == "Str" and out[-1].get("t") == "Str":
-            out[-1] = ast.Str(out[-1]["c"] + x["c"])
-        else:
-            out.append(x)
-    return out
 
 
 def _collect(blocks: list[Block], plain: bool) -> tuple[list[Stamp], dict[int, tuple[Any, Any, Any]]]:
@@ -117,15 +114,15 @@ def cite(
     """Replace every run of stamps by one footnote; pure: returns new blocks and citations."""
     plain = video_id is not None  # bare "[00:00:36]" counts only in notes with a video
     stamps, memo = _collect(blocks, plain)
-    parsed = [stamp_fields(s) for s in stamps]
-    good: list[Fields] = [f for f in parsed if f is not None]
+    parsed = {id(s): stamp_fields(s) for s in stamps}  # the stamps stay alive: ids are unique
+    good: list[Fields] = [f for f in parsed.values() if f is not None]
     v = third_field_rule(good) if reading == "auto" else None
     result = Cited([], [], describe_reading(v, reading, any(len(f) == 3 for f in good)))
     if not good:
         result.reading = "none" if not stamps else "none (no stamp could be read)"
 
     def moment(s: Stamp) -> Moment | None:
-        f = stamp_fields(s)
+        f = parsed[id(s)] if id(s) in parsed else stamp_fields(s)
         if f is None:
             result.problems.append(
                 (

@@ -191,7 +191,10 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         return {"t": "Image", "c": [ast.attr("", [], kv), alt, ["", ""]]}
 
     def visit(inlines: list[Any]) -> list[Any]:
-        if not any(x["t"] in ("Link", "Image") for x in inlines):
+        for x in inlines:
+            if x["t"] == "Link" or x["t"] == "Image":
+                break
+        else:
             return inlines
         new: list[Any] = []
         for x in inlines:

@@ -150,20 +150,25 @@ def _safe_key(k: str) -> bool:
     return bool(SAFE_KEY.match(k)) and not k.startswith("on") and k not in UNSAFE_KEYS
 
 
-def _suspect(x: dict[str, Any]) -> bool:
-    """Raw HTML, or attributes with a key that is not plainly safe: the rest is left alone."""
-    t = x["t"]
-    if t == "RawInline" or t == "RawBlock":
-        return True
-    i = ATTR_AT.get(t)
-    return i is not None and any(not _safe_key(k) for k, _ in x["c"][i][2])
+def _suspect(xs: list[dict[str, Any]]) -> bool:
+    """Raw HTML, or attributes with a key that is not plainly safe: lists without are left alone."""
+    for x in xs:
+        t = x["t"]
+        if t == "Str" or t == "Space":  # most nodes, answered first
+            continue
+        if t == "RawInline" or t == "RawBlock":
+            return True
+        i = ATTR_AT.get(t)
+        if i is not None and x["c"][i][2] and not all(_safe_key(k) for k, _ in x["c"][i][2]):
+            return True
+    return False
 
 
 def sanitize(blocks: list[Block]) -> Sanitized:
     out = Sanitized([])
 
     def inlines(xs: list[Any]) -> list[Any]:
-        if not any(_suspect(x) for x in xs):
+        if not _suspect(xs):
             return xs
         new: list[Any] = []
         skip_until: str | None = None
@@ -213,7 +218,7 @@ def sanitize(blocks: list[Block]) -> Sanitized:
         return {"t": x["t"], "c": c}
 
     def blocks_fn(bs: list[Any]) -> list[Any]:
-        if not any(_suspect(b) for b in bs):
+        if not _suspect(bs):
             return bs
         new: list[Any] = []
         for b in bs:

@@ -121,15 +121,14 @@ def find_stamps(inlines: list[Any], plain: bool) -> list[Stamp]:
 
 def _separator(between: list[Any]) -> bool:
     """What may join two stamps of one run: nothing, a space, or ', '."""
-    kinds = [(x.get("t"), x.get("c")) for x in between]
-    return kinds in (
-        [],
-        [("Space", None)],
-        [("Str", ",")],
-        [("Str", ","), ("Space", None)],
-        [("Str", ","), ("SoftBreak", None)],
-        [("SoftBreak", None)],
-    )
+    n = len(between)
+    if n == 0:
+        return True
+    first = between[0]
+    t = first["t"]
+    if n == 1:
+        return t == "Space" or t == "SoftBreak" or (t == "Str" and first["c"] == ",")
+    return n == 2 and t == "Str" and first["c"] == "," and between[1]["t"] in ("Space", "SoftBreak")
 
 
 def group_runs(inlines: list[Any], stamps: list[Stamp]) -> list[list[Stamp]]:

@@ -110,42 +110,38 @@ def parse(texts: Sequence[str], each: Callable[[int, Parsed], None] | None = Non
     return results
 
 
-# Words that pandoc's markdown writers never escape, wherever they stand: letters and
-# digits, perhaps one closing punctuation mark, starting with a letter (no "1." list marker).
-PLAIN_WORD = re.compile(r"[^\W\d_][^\W_]*[,.;:?]?")
+def plain_word(w: str) -> bool:
+    """A word pandoc's markdown writers never escape, wherever it stands: letters and digits,
+    perhaps one closing punctuation mark, starting with a letter (so never a "1." marker)."""
+    return w[:1].isalpha() and (w.isalnum() or (w[-1] in ",.;:?" and w[:-1].isalnum()))
 
 
-def _runs(xs: list[Any], plain: Callable[[str], object] | None) -> list[Any]:
+def _runs(xs: list[Any], plain: Callable[[str], bool] | None) -> list[Any]:
     """Each "word space word ..." run as one Str: pandoc writes it the same, with fewer nodes to
     decode. Only single spaces between two words join (pandoc trims spaces at line ends), and
     for markup formats only plain words (pandoc escapes markup by what surrounds it)."""
     out: list[Any] = []
-    run: list[Any] = []  # Str (space Str)* and perhaps one space after
+    start = -1  # where the current run of words began in out
 
-    def flush() -> None:
-        tail = run.pop() if run and run[-1]["t"] != "Str" else None
-        if len(run) > 1:
-            out.append({"t": "Str", "c": "".join(x["c"] if x["t"] == "Str" else " " for x in run)})
-        else:
-            out.extend(run)
-        if tail is not None:
-            out.append(tail)
-        run.clear()
+    def close() -> None:
+        end = len(out) if out[-1]["t"] == "Str" else len(out) - 1  # a space after stays
+        if end - start > 1:
+            out[start:end] = [{"t": "Str", "c": "".join([n["c"] if n["t"] == "Str" else " " for n in out[start:end]])}]
 
     for x in xs:
         t = x["t"]
         if t == "Str" and (plain is None or plain(x["c"])):
-            if run and run[-1]["t"] == "Str":
-                flush()
-            run.append(x)
-        elif (t == "Space" or t == "SoftBreak") and run and run[-1]["t"] == "Str":
-            run.append(x)
-        else:
-            if run:
-                flush()
-            out.append(x)
-    if run:
-        flush()
+            if start >= 0 and out[-1]["t"] == "Str":  # two words side by side: a new run
+                close()
+                start = -1
+            if start < 0:
+                start = len(out)
+        elif start >= 0 and not ((t == "Space" or t == "SoftBreak") and out[-1]["t"] == "Str"):
+            close()
+            start = -1
+        out.append(x)
+    if start >= 0:
+        close()
     return out
 
 
@@ -162,7 +158,7 @@ def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chun
     go as one Str: pandoc's JSON decoding costs per node, and this more than halves it.
     """
     nonce = uuid.uuid4().hex
-    plain = None if fmt.startswith("html") else PLAIN_WORD.fullmatch
+    plain = None if fmt.startswith("html") else plain_word
 
     def runs(xs: list[Any]) -> list[Any]:
         return _runs(xs, plain)
