@@ -101,6 +101,10 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         aliased = written.strip() != raw
         name, _, fragment = raw.partition("#")
         name = name.strip()
+        if not name and not fragment.strip():  # [[]], [[#]], [[|label]]: no target at all
+            shown = f"[[{raw}|{written.strip()}]]" if aliased else f"[[{raw}]]"
+            out.problems.append(("unresolved-link", shown, f"{shown} names no note"))
+            return unresolved(label if aliased else [], raw)
         if not name:  # [[#Heading]]: this note
             res_path: str | None = ctx.path
         else:
@@ -222,6 +226,9 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         written = ast.stringify(label).strip()
         size = written if written != raw and WIDTH.match(written) else None
         name = raw.partition("#")[0].strip()
+        if not raw.strip("#").strip():
+            out.problems.append(("missing-embed", f"![[{raw}]]", f"![[{raw}]] names no note"))
+            return ast.Span([])
         asset, _ = resolve_asset(ctx, name) if name and "." in name else (None, False)
         if asset and not name.lower().endswith((".md", ".markdown", ".txt")):
             return image(x, asset, [], WIDTH.match(size).group(1) if size else None)  # type: ignore[union-attr]

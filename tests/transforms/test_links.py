@@ -129,3 +129,17 @@ def test_second_link_pass_keeps_links_made_by_the_first(vault) -> None:  # type:
         "doc.pdf"
     ]
     assert "https://e.org" in [x["c"][2][0] for x in iter_nodes(a.blocks, "Link")]
+
+
+def test_links_and_embeds_that_name_no_note(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _, report = run(vault, "intro\n\nx [[]] y [[#]] z [[|kept label]] w ![[]] v ![[#]]\n")
+    assert links(n) == [] and unresolved(n) == ["", "", "kept label"]
+    assert "x y z kept label w v" in " ".join(stringify(n.blocks).split())
+    found = sorted((d.code, d.line, d.message) for d in report.items if d.path == "a.md" and d.code not in ("reading", "no-video-id"))
+    assert found == [
+        ("missing-embed", 3, "![[#]] names no note"),
+        ("missing-embed", 3, "![[]] names no note"),
+        ("unresolved-link", 3, "[[#]] names no note"),
+        ("unresolved-link", 3, "[[]] names no note"),
+        ("unresolved-link", 3, "[[|kept label]] names no note"),
+    ]
