@@ -78,10 +78,13 @@ def collect(
     sources: dict[str, embeds.Source] = {}
     with_embeds: set[str] = set()
     deferred: list[tuple[RawNote, Note]] = []
+    linked_from: dict[str, set[str]] = {}  # note id -> paths of the notes linking to it
 
     def link(raw: RawNote, note: Note) -> None:
         linked = links.link(note.blocks, links.Context(raw.path, index, targets, files.assets))
         _problems(report, raw, linked.problems)
+        for target_id in linked.links:
+            linked_from.setdefault(target_id, set()).add(raw.path)
         note.blocks = linked.blocks
         note.assets = sorted(set(note.assets) | set(linked.assets))
         sources[note.path] = embeds.Source(note.path, targets[note.path], note.blocks)
@@ -147,6 +150,8 @@ def collect(
     for raw in raws:  # a note pandoc could not parse is no link target
         if raw.path in targets and not targets[raw.path].complete:
             del targets[raw.path]
+            for source in sorted(linked_from.get(ids[raw.path], ())):
+                report.add("unresolved-link", source, f"links to {raw.path}, which could not be parsed, stay text")
     for raw, note in deferred:
         link(raw, note)
 
