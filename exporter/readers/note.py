@@ -106,8 +106,16 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
         )
     except Exception as e:  # a handler may raise other errors on odd input
         return Diagnostic("unreadable", rel, f"broken frontmatter: {e}", 1)
+    if not meta and body != text:  # python-frontmatter drops a block that is not a mapping
+        handler = frontmatter.YAMLHandler()
+        try:
+            loaded = handler.load(handler.split(text)[0]) if handler.detect(text) else None
+        except (ValueError, yaml.YAMLError):  # no closing fence: no frontmatter at all
+            loaded = None
+        if loaded is not None and not isinstance(loaded, dict):
+            meta = loaded
     if not isinstance(meta, dict):
-        return Diagnostic("unreadable", rel, "frontmatter is not a mapping of keys", 1)
+        return Diagnostic("unreadable", rel, "frontmatter is not a mapping of keys", 2)
     meta = _plain(meta)
     start = text.find(body) if body else len(text)
     body_line = text.count("\n", 0, max(start, 0)) + 1
@@ -125,6 +133,8 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
         note.channel = note.channel_name = meta["channel"]
 
     vid = meta.get("videoId")
+    if isinstance(vid, int) and not isinstance(vid, bool):  # an all-digit id, read by YAML as a number
+        vid = str(vid)
     if isinstance(vid, str) and VIDEO_ID.match(vid.strip()):
         note.video_id = vid.strip()
     title = meta.get("title")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from exporter.model.ast import stringify
 from tests.conftest import note
 
 
@@ -93,3 +94,18 @@ def test_bom_crlf_and_no_final_newline(vault) -> None:  # type: ignore[no-untype
     coll, _ = vault({"a.md": "\ufeff---\r\ntitle: A\r\n---\r\nFrom: [[c]] <br/>\r\n\r\nbody"})
     a = note(coll, "a")
     assert a.title == "A" and a.channel == "c"
+
+
+def test_frontmatter_that_is_not_a_mapping_or_not_closed(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, report = vault(
+        {
+            "list.md": "---\n- just\n- a list\n---\nbody\n",
+            "open.md": "---\ntitle: never closed\nbody text\n",
+            "digits.md": "---\ntitle: D\nvideoId: 12345678901\n---\nbody\n",
+        }
+    )
+    assert sorted(n.path for n in coll.notes) == ["digits.md", "open.md"]
+    (err,) = report.errors
+    assert (err.path, err.line, err.message) == ("list.md", 2, "frontmatter is not a mapping of keys")
+    assert "title: never closed body text" in stringify(note(coll, "open").blocks)  # kept as text
+    assert note(coll, "digits").video_id == "12345678901"
