@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from exporter.cli import QUIET, Failed, err, report_and_exit
-from exporter.commands.build import BuildError, Built, build
+from exporter.commands.build import BuildError, Built, build, theme_for
 from exporter.config import Config, ConfigError, Defaults, Publication, load_config, with_overrides
 from exporter.config.schema import describe
 from exporter.theme import ThemeError, available
@@ -146,7 +147,7 @@ def _watch(
             err.print(f"[green]✓[/] {_summary(built, quiet)}")
 
     once()
-    paths = [p for p in {vault, config.path, *[f for f in _theme_dirs(config)]} if p and Path(p).exists()]
+    paths = _outermost([p for p in (vault, config.path, *_styles(config)) if p and Path(p).exists()])
     err.print(f"[dim]watching {', '.join(map(str, paths))}; Ctrl+C to stop[/]")
     try:
         for _ in watchfiles.watch(*paths, debounce=400, step=100, stop_event=stop, raise_interrupt=False):
@@ -155,10 +156,26 @@ def _watch(
         pass
 
 
-def _theme_dirs(config: Config) -> list[Path]:
+def _styles(config: Config) -> list[Path]:
+    """The built-in styles, plus every theme folder and extra CSS file a publication uses."""
     from exporter.theme import STYLES
 
-    return [STYLES]
+    found = [STYLES]
+    for pub in list(config.publications.values()) or [Publication()]:
+        with contextlib.suppress(ThemeError):  # reported by the build itself
+            theme = theme_for(config, pub)
+            found += [*theme.folders, *([theme.extra_css] if theme.extra_css else [])]
+    return found
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """Each path once, and none inside another: every change is then seen exactly once."""
+    resolved = sorted({Path(p).resolve() for p in paths}, key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for p in resolved:
+        if not any(p.is_relative_to(k) for k in kept):
+            kept.append(p)
+    return kept
 
 
 @click.command()

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from exporter.cli import main
 from exporter.commands import project
 from exporter.config import load_config
-from tests.conftest import SAMPLE, write_vault
+from tests.conftest import ROOT, SAMPLE, write_vault
 
 
 def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
@@ -152,6 +152,56 @@ def test_watch_rebuilds_what_changed_and_keeps_last_good_outputs(tmp_path: Path)
     t.join(10)
     assert not t.is_alive()
     assert "second" in (out / "a" / "a.md").read_text("utf-8")  # ...and the last good output stays
+
+
+def test_watch_sees_a_custom_theme_folder_and_extra_css(tmp_path: Path) -> None:
+    write_vault(tmp_path / "v", {"a.md": "---\ntitle: A\nvideoId: abcdefghijk\n---\nx "
+                                 '<a class="yt-timestamp" data-t="00:01:00">[00:01:00]</a>\n'})
+    mine = tmp_path / "looks" / "mine"
+    mine.mkdir(parents=True)
+    toml = (ROOT / "styles" / "sans" / "theme.toml").read_text("utf-8")
+    (mine / "theme.toml").write_text(toml, encoding="utf-8")
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "more.css").write_text("p { color: black }\n", encoding="utf-8")
+    (tmp_path / "exporter.toml").write_text(
+        '[defaults]\nvault = "v"\noutput = "out"\ntheme = "looks/mine"\ncss = "extra/more.css"\n'
+        '[publications.a]\nformats = ["bundle"]\n',
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "exporter.toml")
+    watched = project._outermost(project._styles(config))
+    assert mine.resolve() in watched and (tmp_path / "extra" / "more.css").resolve() in watched
+    stop = threading.Event()
+    t = threading.Thread(target=project._watch, args=(config, [], None, None, None, True, stop), daemon=True)
+    t.start()
+    note = tmp_path / "out" / "a" / "a.md"
+    try:
+        assert _wait_for(lambda: note.is_file())
+        zip_time = (tmp_path / "out" / "a.zip").stat().st_mtime_ns
+        time.sleep(0.3)
+        head = toml.split("[citation]")[0]
+        (mine / "theme.toml").write_text(
+            head + '[citation]\nwith_channel = "Seen in “{title}” at {moments}."\n'
+            'without_channel = "Seen in “{title}” at {moments}."\n',
+            encoding="utf-8",
+        )
+        assert _wait_for(lambda: "Seen in “A” at" in note.read_text("utf-8"))
+        zip_time = (tmp_path / "out" / "a.zip").stat().st_mtime_ns
+        time.sleep(0.3)
+        (tmp_path / "extra" / "more.css").write_text("p { color: navy }\n", encoding="utf-8")
+        assert _wait_for(lambda: (tmp_path / "out" / "a.zip").stat().st_mtime_ns != zip_time)
+    finally:
+        stop.set()
+        t.join(10)
+
+
+def _wait_for(cond, timeout: float = 30) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_build_without_config_makes_every_format(tmp_path: Path) -> None:
