@@ -35,7 +35,8 @@ CHANNELS = ["harbour_lights", "keeper-notes", "sea2sky", "tidewatch.tv", "coasta
 ALONE = """
 import sys
 from weasyprint import HTML
-from exporter.packagers.pdf import SafeFetcher
+from exporter.packagers.weasy import SafeFetcher, footnotes_stay_with_their_calls
+footnotes_stay_with_their_calls()
 html, base, out, *roots = sys.argv[1:]
 text = open(html, encoding="utf-8").read()
 HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out)

@@ -26,7 +26,7 @@ from PIL import Image
 from exporter.cli import main
 from exporter.collect import collect
 from exporter.model.document import Collection
-from exporter.packagers import cover
+from exporter.packagers import cover, xhtml
 from exporter.packagers import epub as packager
 from exporter.theme import STYLES, Theme
 from tests.conftest import SAMPLE
@@ -310,9 +310,9 @@ def test_the_recheck_rebuilds_hostile_html_as_clean_xhtml() -> None:
             '<iframe src="http://evil.example"></iframe><div><p>unclosed<div>nested</span>'
             '<math xmlns="http://www.w3.org/1998/Math/MathML"><mi href="javascript:x">x</mi></math>'
             '<strike>old</strike><font color="red">font</font><td align="center">c</td>')
-    page = packager._page("n-x", "n-x.xhtml", html, {"img/001-ok.png"})
-    packager._settle([page], {})
-    xml = str(packager._serialize(page.body))  # type: ignore[arg-type]
+    page = xhtml.page("n-x", "n-x.xhtml", html, {"img/001-ok.png"})
+    xhtml.settle([page], {})
+    xml = str(xhtml.serialize(page.body))  # type: ignore[arg-type]
     root = etree.fromstring(f'<div xmlns="http://www.w3.org/1999/xhtml" '
                             f'xmlns:epub="http://www.idpf.org/2007/ops">{xml}</div>')
     for bad in ("script", "iframe", "evil", "javascript", "onclick", "bogus", "<font", "strike", "<td"):

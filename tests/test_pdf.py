@@ -28,7 +28,7 @@ from exporter.cli import main
 from exporter.collect import collect
 from exporter.config import Options
 from exporter.model.document import Collection, Note
-from exporter.packagers import pdf
+from exporter.packagers import pdf, weasy
 from exporter.theme import STYLES, Theme
 from exporter.writers.html import anchor_id
 
@@ -323,7 +323,7 @@ def _calls_and_footnotes(html: str) -> list[tuple[int, int]]:
 def test_footnotes_stay_with_their_calls_where_weasyprint_would_move_or_lose_them(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A paragraph whose second line reaches the page bottom: WeasyPrint 70 alone moves earlier
-    footnotes to the next page and loses the ones that line calls (see pdf.py)."""
+    footnotes to the next page and loses the ones that line calls (see weasy.py)."""
     text = "the keepers logged the weather every four hours and noted each change in the light "
     words = (text + "while relief boats waited for calm seas").split() * 4
 
@@ -559,7 +559,7 @@ def test_the_fetcher_alone_refuses_what_the_sanitizer_would_catch(
 ])
 def test_fetcher_serves_only_files_inside_the_roots(hostile_vault: Path, url: str,
                                                     ok: bool) -> None:
-    fetcher = pdf.SafeFetcher([str(hostile_vault)])
+    fetcher = weasy.SafeFetcher([str(hostile_vault)])
     full = url.format(vault=hostile_vault.as_uri(), vault_path=hostile_vault)
     assert (fetcher.allowed(full) is not None) is ok
     if not ok:

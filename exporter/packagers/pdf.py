@@ -1,34 +1,32 @@
 """Turn notes into PDF dossiers and briefs: model -> HTML (jinja2 + theme) -> WeasyPrint.
 
-The only module that imports weasyprint. Safety does not rest on the sanitizer alone: every
-resource WeasyPrint asks for goes through SafeFetcher, which serves data: URLs and files inside
-the vault or the theme, and refuses everything else (network, file:// elsewhere, symlinks out).
+With weasy.py (what reaches into WeasyPrint's internals), the only module that imports
+weasyprint. Safety does not rest on the sanitizer alone: every resource WeasyPrint asks for goes
+through SafeFetcher, which serves data: URLs and files inside the vault or the theme, and refuses
+everything else (network, file:// elsewhere, symlinks out).
 """
 
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from unittest import mock
-from urllib.parse import unquote, urlsplit
-from urllib.request import DataHandler, Request
 
 from markupsafe import Markup
 from weasyprint import HTML
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from exporter import __version__
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, Source, channel_names
 from exporter.packagers.output import atomic_file, source_date_epoch
+from exporter.packagers.weasy import SafeFetcher, footnotes_stay_with_their_calls
 from exporter.select import part_of
 from exporter.theme import Theme
 from exporter.writers import html as html_writer
@@ -41,36 +39,6 @@ Unresolved = Literal["text", "plain", "error"]  # links out of the product: styl
 
 class PdfError(Exception):
     """A PDF could not be made; the message is one line for the user."""
-
-
-class SafeFetcher(URLFetcher):
-    """Serve data: URLs and files under the allowed roots; refuse and record anything else."""
-
-    def __init__(self, roots: Iterable[str]) -> None:
-        super().__init__(timeout=1, allowed_protocols={"data", "file"}, allow_redirects=False)
-        self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
-        self.refused: list[str] = []
-
-    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
-        scheme = url.partition(":")[0].lower()
-        if scheme == "data":
-            got = DataHandler().data_open(Request(url))
-            return URLFetcherResponse(url, got.read(), {"Content-Type": got.headers["Content-Type"]})
-        path = self.allowed(url) if scheme == "file" else None
-        if path is None:
-            self.refused.append(url[:200])
-            raise ValueError(f"refused to fetch {url[:80]!r}: outside the vault and theme")
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": mime})
-
-    def allowed(self, url: str) -> Path | None:
-        """The real path of a file:// URL if it lies inside a root (symlinks resolved)."""
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            return None
-        path = Path(os.path.realpath(unquote(parts.path)))
-        inside = any(path.is_relative_to(root) for root in self.roots)
-        return path if inside and path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -249,51 +217,7 @@ def prepare_briefs(collection: Collection, notes: list[Note], theme: Theme | Non
     return out
 
 
-def _footnotes_stay_with_their_calls() -> None:
-    """Work around WeasyPrint 70 moving footnotes away from their calls, or losing them.
-
-    When a line overflows the page and orphans forbid breaking before it, WeasyPrint moves the
-    page's last footnotes to the next page to make room and keeps the line; the footnotes the
-    line itself calls are then never laid out and vanish. Undo such moves and give the block up
-    instead (it starts the next page, as without footnotes); on an otherwise empty page, place
-    a lost footnote after the moved ones.
-    """
-    from weasyprint.layout import block
-
-    original = getattr(block, "_linebox_layout", None)
-    if original is None or getattr(original, "patched", False):
-        return
-
-    def patched(context: Any, box: Any, index: int, child: Any, new_children: list[Any],
-                page_is_empty: bool, absolute: Any, fixed: Any, margins: Any, bottom_space: float,
-                *args: Any) -> Any:
-        before = len(context.reported_footnotes)
-        result = original(context, box, index, child, new_children, page_is_empty, absolute,
-                          fixed, margins, bottom_space, *args)
-        abort, stop, new_footnotes = result[0], result[1], result[4]
-        moved = context.reported_footnotes[before:]
-        if moved and not page_is_empty:
-            del context.reported_footnotes[before:]
-            context.current_page_footnotes.extend(moved)
-            context._update_footnote_area()
-            last = new_children[-1] if new_children else None
-            kept = stop and not abort and last is not None and context.overflows_page(
-                bottom_space, last.position_y + last.height)  # it fitted only thanks to the move
-            return (True, False, *result[2:]) if kept else result
-        if stop and not abort and new_children:
-            for b in new_children[-1].descendants():
-                if (footnote := getattr(b, "footnote", None)) in context.footnotes:
-                    if context.layout_footnote(footnote) or context.reported_footnotes:
-                        context.report_footnote(footnote)
-                    new_footnotes.append(footnote)
-        return result
-
-    patched.patched = True  # type: ignore[attr-defined]
-    patched.original = original  # type: ignore[attr-defined]
-    block._linebox_layout = patched
-
-
-_footnotes_stay_with_their_calls()
+footnotes_stay_with_their_calls()  # patches WeasyPrint once, before any layout
 
 
 def render(prepared: Prepared) -> tuple[bytes, list[str]]:

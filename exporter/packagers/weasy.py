@@ -1,0 +1,92 @@
+"""Everything that reaches into WeasyPrint beyond its public API, in one place.
+
+SafeFetcher subclasses WeasyPrint's URLFetcher so that no resource comes from the network or from
+outside the vault and theme; footnotes_stay_with_their_calls() patches an internal layout
+function of WeasyPrint 70, which is why weasyprint is pinned to 70.x.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from urllib.request import DataHandler, Request
+
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+
+class SafeFetcher(URLFetcher):
+    """Serve data: URLs and files under the allowed roots; refuse and record anything else."""
+
+    def __init__(self, roots: Iterable[str]) -> None:
+        super().__init__(timeout=1, allowed_protocols={"data", "file"}, allow_redirects=False)
+        self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
+        self.refused: list[str] = []
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        scheme = url.partition(":")[0].lower()
+        if scheme == "data":
+            got = DataHandler().data_open(Request(url))
+            return URLFetcherResponse(url, got.read(), {"Content-Type": got.headers["Content-Type"]})
+        path = self.allowed(url) if scheme == "file" else None
+        if path is None:
+            self.refused.append(url[:200])
+            raise ValueError(f"refused to fetch {url[:80]!r}: outside the vault and theme")
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": mime})
+
+    def allowed(self, url: str) -> Path | None:
+        """The real path of a file:// URL if it lies inside a root (symlinks resolved)."""
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            return None
+        path = Path(os.path.realpath(unquote(parts.path)))
+        inside = any(path.is_relative_to(root) for root in self.roots)
+        return path if inside and path.is_file() else None
+
+
+def footnotes_stay_with_their_calls() -> None:
+    """Work around WeasyPrint 70 moving footnotes away from their calls, or losing them.
+
+    When a line overflows the page and orphans forbid breaking before it, WeasyPrint moves the
+    page's last footnotes to the next page to make room and keeps the line; the footnotes the
+    line itself calls are then never laid out and vanish. Undo such moves and give the block up
+    instead (it starts the next page, as without footnotes); on an otherwise empty page, place
+    a lost footnote after the moved ones.
+    """
+    from weasyprint.layout import block
+
+    original = getattr(block, "_linebox_layout", None)
+    if original is None or getattr(original, "patched", False):
+        return
+
+    def patched(context: Any, box: Any, index: int, child: Any, new_children: list[Any],
+                page_is_empty: bool, absolute: Any, fixed: Any, margins: Any, bottom_space: float,
+                *args: Any) -> Any:
+        before = len(context.reported_footnotes)
+        result = original(context, box, index, child, new_children, page_is_empty, absolute,
+                          fixed, margins, bottom_space, *args)
+        abort, stop, new_footnotes = result[0], result[1], result[4]
+        moved = context.reported_footnotes[before:]
+        if moved and not page_is_empty:
+            del context.reported_footnotes[before:]
+            context.current_page_footnotes.extend(moved)
+            context._update_footnote_area()
+            last = new_children[-1] if new_children else None
+            kept = stop and not abort and last is not None and context.overflows_page(
+                bottom_space, last.position_y + last.height)  # it fitted only thanks to the move
+            return (True, False, *result[2:]) if kept else result
+        if stop and not abort and new_children:
+            for b in new_children[-1].descendants():
+                if (footnote := getattr(b, "footnote", None)) in context.footnotes:
+                    if context.layout_footnote(footnote) or context.reported_footnotes:
+                        context.report_footnote(footnote)
+                    new_footnotes.append(footnote)
+        return result
+
+    patched.patched = True  # type: ignore[attr-defined]
+    patched.original = original  # type: ignore[attr-defined]
+    block._linebox_layout = patched
