@@ -136,6 +136,7 @@ def _product(
         return [target]
     if fmt == "briefs":
         from exporter.packagers import pdf
+        from exporter.packagers.output import prune
 
         folder = out_dir / f"{name}-briefs"
         jobs = config.defaults.jobs or os.cpu_count() or 1
@@ -146,6 +147,8 @@ def _product(
             built.report.add("unsafe-content", str(folder), f"PDF renderer refused to fetch {url}")
         for path, why in failed.items():
             built.failed.append(f"{name} (briefs): {path}: {why}")
+        # the folder belongs to this publication: briefs of notes no longer in it go
+        prune(folder, [pdf.brief_path(n) for n in notes])
         return written
     if fmt == "epub":
         from exporter.packagers import epub

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest date a zip entry can hold
@@ -61,3 +62,36 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+RECORD = ".exporter-files.json"
+
+
+def prune(folder: Path, keep: Iterable[str]) -> list[str]:
+    """Remove files an earlier run wrote into folder that are no longer part of the output.
+
+    Only files listed in the folder's record (what this tool wrote there) are ever removed,
+    so anything a person put beside them stays. The record is then rewritten to keep.
+    """
+    keep = sorted(set(keep))
+    record = folder / RECORD
+    try:
+        before = json.loads(record.read_text("utf-8"))
+        old = [p for p in before if isinstance(p, str)] if isinstance(before, list) else []
+    except (OSError, ValueError):
+        old = []
+    removed = []
+    root = folder.resolve()
+    for rel in sorted(set(old) - set(keep)):
+        path = (folder / rel).resolve()
+        if not path.is_relative_to(root) or path == root or not path.is_file():
+            continue  # a tampered record cannot reach outside the folder
+        path.unlink()
+        removed.append(rel)
+        for parent in path.parents:  # folders left empty go too
+            if parent == root or not parent.is_relative_to(root) or any(parent.iterdir()):
+                break
+            parent.rmdir()
+    if folder.is_dir():
+        write_bytes(record, (json.dumps(keep, ensure_ascii=False, indent=0) + "\n").encode("utf-8"))
+    return removed

@@ -195,6 +195,22 @@ def test_watch_sees_a_custom_theme_folder_and_extra_css(tmp_path: Path) -> None:
         t.join(10)
 
 
+def test_rebuilt_briefs_drop_notes_that_left_and_keep_other_files(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "v", {"a.md": "# A\n\none\n", "sub/b.md": "# B\n\ntwo\n"})
+    (tmp_path / "exporter.toml").write_text(
+        '[defaults]\nvault = "v"\noutput = "out"\n[publications.p]\nformats = ["briefs"]\n', encoding="utf-8"
+    )
+    briefs = tmp_path / "out" / "p-briefs"
+    assert run("build", cwd=tmp_path)[0] == 0
+    assert (briefs / "a.pdf").is_file() and (briefs / "sub" / "b.pdf").is_file()
+    (briefs / "notes-of-mine.txt").write_text("mine", encoding="utf-8")
+    (vault / "sub" / "b.md").unlink()
+    code, _, err = run("build", cwd=tmp_path)
+    assert code == 0, err
+    left = sorted(p.relative_to(briefs).as_posix() for p in briefs.rglob("*") if not p.name.startswith("."))
+    assert left == ["a.pdf", "notes-of-mine.txt"]
+
+
 def _wait_for(cond, timeout: float = 30) -> bool:  # type: ignore[no-untyped-def]
     end = time.monotonic() + timeout
     while time.monotonic() < end:
