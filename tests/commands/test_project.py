@@ -230,7 +230,7 @@ def test_build_without_config_makes_every_format(tmp_path: Path) -> None:
     assert code == 0, err
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == ["shelf", "shelf-briefs", "shelf.epub", "shelf.pdf", "shelf.zip"]
-    assert sorted(p.name for p in (out / "shelf-briefs").iterdir()) == ["a.pdf", "b.pdf"]
+    assert sorted(p.name for p in (out / "shelf-briefs").iterdir()) == [".exporter-files.json", "a.pdf", "b.pdf"]
     assert (out / "shelf.pdf").read_bytes().startswith(b"%PDF")
 
 
