@@ -110,13 +110,18 @@ def parse(texts: Sequence[str], each: Callable[[int, Parsed], None] | None = Non
     return results
 
 
-def plain_word(w: str) -> bool:
-    """A word pandoc's markdown writers never escape, wherever it stands: letters and digits,
-    perhaps one closing punctuation mark, starting with a letter (so never a "1." marker)."""
-    return w[:1].isalpha() and (w.isalnum() or (w[-1] in ",.;:?" and w[:-1].isalnum()))
+# Words pandoc's markdown writers never escape, wherever they stand: a word that starts with a
+# letter (never line-start syntax), a number that cannot be an ordered list marker ("1." or
+# "1)"), or a lone mark of punctuation. "a." and "iv." could be list markers too: not plain.
+PLAIN_WORD = re.compile(
+    r"(?![^\W\d_]\.$|(?i:[ivxlcdm]+)\.$)[^\W\d_][^\W_]*(?:['’-][^\W_]+)*[,.;:?!”’]?"
+    r"|\d+(?:[:.,]\d+)*[,;:?]?"
+    r"|[.,;:?!]"
+)
+plain_word = PLAIN_WORD.fullmatch
 
 
-def _runs(xs: list[Any], plain: Callable[[str], bool] | None) -> list[Any]:
+def _runs(xs: list[Any], plain: Callable[[str], object] | None) -> list[Any]:
     """Each "word space word ..." run as one Str: pandoc writes it the same, with fewer nodes to
     decode. Only single spaces between two words join (pandoc trims spaces at line ends), and
     for markup formats only plain words (pandoc escapes markup by what surrounds it)."""
