@@ -118,10 +118,19 @@ PLAIN_WORD = re.compile(
     r"|\d+(?:[:.,]\d+)*[,;:?]?"
     r"|[.,;:?!]"
 )
-plain_word = PLAIN_WORD.fullmatch
+_PLAIN: dict[str, bool] = {}  # a vault's vocabulary repeats: remembering beats matching
 
 
-def _runs(xs: list[Any], plain: Callable[[str], object] | None) -> list[Any]:
+def plain_word(w: str) -> bool:
+    known = _PLAIN.get(w)
+    if known is None:
+        if len(_PLAIN) > 200_000:
+            _PLAIN.clear()
+        known = _PLAIN[w] = PLAIN_WORD.fullmatch(w) is not None
+    return known
+
+
+def _runs(xs: list[Any], plain: Callable[[str], bool] | None) -> list[Any]:
     """Each "word space word ..." run as one Str: pandoc writes it the same, with fewer nodes to
     decode. Only single spaces between two words join (pandoc trims spaces at line ends), and
     for markup formats only plain words (pandoc escapes markup by what surrounds it)."""
