@@ -20,7 +20,14 @@ import jinja2
 
 from exporter.transforms.citations import Wording
 
-STYLES = Path(__file__).resolve().parent.parent / "styles"
+
+def _styles() -> Path:
+    """The checkout's styles/ (a clone, an editable install), else the copy inside the package."""
+    here = Path(__file__).resolve().parent
+    return next((p for p in (here.parent / "styles", here / "styles") if (p / "common").is_dir()), here.parent / "styles")
+
+
+STYLES = _styles()
 COMMON = STYLES / "common"
 DEFAULT = "serif"
 Target = Literal["pdf", "epub"]

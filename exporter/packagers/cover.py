@@ -17,7 +17,6 @@ from pathlib import Path
 
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
-STYLES = Path(__file__).resolve().parents[2] / "styles"
 SIZE = (1600, 2400)  # 2:3, what most stores and readers expect
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".fonts"))
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
