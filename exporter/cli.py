@@ -161,12 +161,17 @@ def main() -> None:
 def bundle(vault: Path, output: Path, title: str | None, theme: str, reading: str, quiet: bool) -> None:
     """Write an offline markdown archive of VAULT: a folder and a reproducible zip."""
     from exporter.packagers.bundle import package
+    from exporter.packagers.output import OutputError, check_replaceable
     from exporter.theme import Theme, ThemeError
 
     try:
         look = Theme.load(theme)
     except ThemeError as e:
         raise click.BadParameter(str(e), param_hint="--theme") from None
+    try:
+        check_replaceable(output, vault)  # before the work: the folder is replaced whole
+    except OutputError as e:
+        raise click.BadParameter(str(e), param_hint="-o/--output") from None
     collection, report = load(vault, quiet, reading, look.wording)
     notes = select(collection, [])
     try:

@@ -24,5 +24,5 @@ def test_links_to_a_note_pandoc_could_not_parse_are_reported(vault, monkeypatch:
     assert sorted(n.path for n in coll.notes) == ["a.md", "c.md"]
     found = sorted((d.code, d.path) for d in report.items if d.code in ("unreadable", "unresolved-link"))
     assert found == [("unreadable", "b.md"), ("unresolved-link", "a.md")]
-    texts = markdown.write_notes(coll.notes, {n.id: n for n in coll.notes})
+    texts = markdown.write_notes(coll.notes, markdown.bundle_paths(coll.notes))
     assert texts["a.md"].strip().endswith("see b and [c](c.md)")

@@ -360,8 +360,9 @@ def test_briefs_mirror_the_vault_one_pdf_per_note(briefs: Path) -> None:
 
 def test_brief_outline_links_and_contents(briefs: Path) -> None:
     collection, _ = collect(VAULT, Options())
+    paths = pdf.brief_paths(collection.notes)
     for n in collection.notes:
-        reader = pypdf.PdfReader(briefs / pdf.brief_path(n))
+        reader = pypdf.PdfReader(briefs / paths[n.id])
         got = [(d, t) for d, t, _ in _outline(reader)]
         assert got[:1 + len(_headings(n))] == [(0, n.title), *_headings(n)]
         for page in range(len(reader.pages)):

@@ -117,8 +117,12 @@ def _product(
     title = pub.title or name
     if fmt == "bundle":
         from exporter.packagers.bundle import package
+        from exporter.packagers.output import OutputError
 
-        zip_path = package(collection, notes, out_dir / name, title)
+        try:
+            zip_path = package(collection, notes, out_dir / name, title)
+        except OutputError as e:
+            raise BuildError(str(e)) from None
         return [out_dir / name, zip_path]
     if fmt == "pdf":
         from exporter.packagers import pdf
@@ -148,7 +152,7 @@ def _product(
         for path, why in failed.items():
             built.failed.append(f"{name} (briefs): {path}: {why}")
         # the folder belongs to this publication: briefs of notes no longer in it go
-        prune(folder, [pdf.brief_path(n) for n in notes])
+        prune(folder, pdf.brief_paths(notes).values())
         return written
     if fmt == "epub":
         from exporter.packagers import epub

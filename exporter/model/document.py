@@ -116,3 +116,25 @@ def channel_names(notes: list[Note]) -> dict[str, str]:
         if n.channel and names.get(n.channel, n.channel) == n.channel:
             names[n.channel] = n.channel_name or n.channel
     return names
+
+
+def file_stems(notes: list[Note], reserved: tuple[str, ...] = ()) -> dict[str, str]:
+    """Note id -> output path without suffix, mirroring the vault: keepers/watch.md -> keepers/watch.
+
+    Products with one file per note use these, so no two notes ever share a file: a.md, a.txt
+    and A.markdown would all be "a", and a zip unpacked on a case-blind disk would merge "A" and
+    "a". The first by path keeps the plain name, the others add their suffix (a-txt), then a
+    number. reserved holds names the product needs for itself (the bundle's "index").
+    """
+    taken = {r.casefold() for r in reserved}
+    out: dict[str, str] = {}
+    for note in sorted(notes, key=lambda n: n.path):
+        stem, dot, ext = note.path.rpartition(".")
+        stem = stem if dot else note.path
+        for k in range(1, 10_000):
+            cand = stem if k == 1 else f"{stem}-{ext}" if k == 2 and ext else f"{stem}-{k}"
+            if cand.casefold() not in taken:
+                break
+        taken.add(cand.casefold())
+        out[note.id] = cand
+    return out

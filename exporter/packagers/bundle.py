@@ -11,11 +11,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 from exporter.model.document import Collection, Note, channel_names
-from exporter.packagers.output import atomic_dir, atomic_file, source_date_epoch
+from exporter.packagers.output import GENERATOR, atomic_dir, atomic_file, check_replaceable, source_date_epoch
 from exporter.writers import markdown
 
 
-def _index(title: str, notes: list[Note], collection: Collection) -> str:
+def _index(title: str, notes: list[Note], collection: Collection, paths: dict[str, str]) -> str:
     groups: dict[str, list[Note]] = {}
     names = channel_names(notes)
     for n in notes:
@@ -24,7 +24,7 @@ def _index(title: str, notes: list[Note], collection: Collection) -> str:
     for channel in sorted(groups, key=lambda c: (c == "", (names.get(c) or c).casefold())):
         lines += [f"## {_escape(names.get(channel, '')) or 'Other notes'}", ""]
         for n in sorted(groups[channel], key=lambda n: n.title.casefold()):
-            lines.append(f"- [{_escape(n.title)}]({quote(markdown.bundle_path(n), safe='/')})")
+            lines.append(f"- [{_escape(n.title)}]({quote(paths[n.id], safe='/')})")
         lines.append("")
     sources = collection.sources(notes)
     if sources:
@@ -54,11 +54,13 @@ def package(
     collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None
 ) -> Path:
     """Write out/ (a folder) and out.zip; returns the zip path."""
-    texts = markdown.write_notes(notes, {n.id: n for n in notes})
+    check_replaceable(out, Path(collection.root))
+    paths = markdown.bundle_paths(notes)
+    texts = markdown.write_notes(notes, paths)
     manifest = []
     with atomic_dir(out) as tmp:
         for note in notes:
-            rel = markdown.bundle_path(note)
+            rel = paths[note.id]
             data = texts[rel].encode("utf-8")
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -78,8 +80,8 @@ def package(
         for a in assets:
             (tmp / a).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(collection.assets[a], tmp / a)
-        (tmp / "index.md").write_text(_index(title, notes, collection), encoding="utf-8")
-        doc = {"title": title, "notes": manifest, "assets": assets}
+        (tmp / "index.md").write_text(_index(title, notes, collection, paths), encoding="utf-8")
+        doc = {"generator": GENERATOR, "title": title, "notes": manifest, "assets": assets}
         (tmp / "manifest.json").write_text(
             json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

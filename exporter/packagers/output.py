@@ -44,6 +44,33 @@ def write_bytes(target: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+class OutputError(ValueError):
+    """An output path that must not be written: the message is one line for the user."""
+
+
+GENERATOR = "exporter"  # in every bundle's manifest.json: how a folder is known to be ours
+
+
+def is_bundle(folder: Path) -> bool:
+    """Is folder a markdown bundle this tool wrote (so it may be replaced, and is no vault)?"""
+    try:
+        doc = json.loads((folder / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("generator") == GENERATOR
+
+
+def check_replaceable(target: Path, vault: Path) -> None:
+    """A folder output replaces target whole: never a vault, a file, or someone else's folder."""
+    t, v = target.resolve(), vault.resolve()
+    if t == v or v.is_relative_to(t):
+        raise OutputError(f"{target} holds the vault {vault}; choose an output folder outside it")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target} is a file; choose a folder name for the output")
+    if target.is_dir() and any(target.iterdir()) and not is_bundle(target):
+        raise OutputError(f"{target} exists and is not a bundle written by exporter; choose another folder")
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a fresh temporary folder; it replaces target only if the block succeeds."""

@@ -24,13 +24,12 @@ from weasyprint import HTML
 
 from exporter import __version__
 from exporter.model import ast
-from exporter.model.document import Block, Collection, Note, Source, channel_names
+from exporter.model.document import Block, Collection, Note, Source, channel_names, file_stems
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.weasy import SafeFetcher, footnotes_stay_with_their_calls
 from exporter.select import part_of
 from exporter.theme import Theme
 from exporter.writers import html as html_writer
-from exporter.writers.markdown import bundle_path
 
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
 Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents are grouped
@@ -247,9 +246,9 @@ def write(prepared: Prepared, target: Path) -> list[str]:
     return refused
 
 
-def brief_path(note: Note) -> str:
+def brief_paths(notes: list[Note]) -> dict[str, str]:
     """Briefs mirror the vault: keepers/watch.md -> keepers/watch.pdf (as bundles do)."""
-    return bundle_path(note).removesuffix(".md") + ".pdf"
+    return {nid: stem + ".pdf" for nid, stem in file_stems(notes).items()}
 
 
 def _job(task: tuple[Prepared, str]) -> tuple[list[str], str | None]:
@@ -270,7 +269,8 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, jobs: int
     a brief that fails leaves no file and does not stop the others.
     """
     prepared = prepare_briefs(collection, notes, theme, author, epoch, unresolved=unresolved)
-    tasks = [(p, str(out / brief_path(n))) for p, n in zip(prepared, notes, strict=True)]
+    paths = brief_paths(notes)
+    tasks = [(p, str(out / paths[n.id])) for p, n in zip(prepared, notes, strict=True)]
     if jobs <= 1 or len(tasks) <= 1:
         results = [_job(t) for t in tasks]
     else:

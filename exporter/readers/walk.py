@@ -9,6 +9,7 @@ from pathlib import Path
 import pathspec
 
 from exporter.diagnostics import Report
+from exporter.packagers.output import is_bundle
 
 NOTE_SUFFIXES = (".md", ".markdown", ".txt")
 
@@ -38,7 +39,7 @@ def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
 
 
 def walk(root: Path, report: Report) -> VaultFiles:
-    """Scan recursively; hidden entries and .exportignore matches are skipped.
+    """Scan recursively; hidden entries, .exportignore matches and bundles are skipped.
 
     Symlinks that lead outside the vault are reported, not followed.
     """
@@ -55,6 +56,8 @@ def walk(root: Path, report: Report) -> VaultFiles:
                 continue
             if (here / d).is_symlink():
                 report.add("outside-vault", rel_dir + d, "symlinked folder skipped")
+                continue
+            if is_bundle(here / d):  # a bundle written into the vault is output, not notes
                 continue
             keep.append(d)
         dirnames[:] = keep

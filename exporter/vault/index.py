@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import posixpath
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from exporter.vault.keys import link_key, path_key
+from exporter.vault.keys import SUFFIX, link_key, path_key
 
 
 class Linkable(Protocol):
@@ -24,6 +25,10 @@ class Resolution:
     outside: bool = False  # the target leaves the vault
 
 
+def _exact(path: str) -> str:
+    return unicodedata.normalize("NFC", path).casefold()
+
+
 def _stem(path: str) -> str:
     return posixpath.splitext(posixpath.basename(path))[0]
 
@@ -34,11 +39,13 @@ class Index:
     by_stem: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     by_title: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     by_alias: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    by_file: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # name with suffix
 
     @classmethod
     def build(cls, notes: Sequence[Linkable]) -> Index:
         ix = cls()
         for n in notes:
+            ix.by_file[_exact(n.path)].append(n.path)
             ix.by_path[path_key(posixpath.splitext(n.path)[0])].append(n.path)
             ix.by_stem[link_key(_stem(n.path))].append(n.path)
             ix.by_title[link_key(n.title)].append(n.path)
@@ -55,6 +62,9 @@ class Index:
         target = target.strip().replace("\\", "/")
         folder = posixpath.dirname(from_path)
         tiers: list[list[str]] = []
+        if SUFFIX.search(target):  # [[a.txt]] beside a.md: the file named wins
+            for p in (posixpath.join(folder, target), target.lstrip("/")):
+                tiers.append(self.by_file.get(_exact(posixpath.normpath(p)), []))
         if "/" in target:
             joined = posixpath.normpath(posixpath.join(folder, target))
             rooted = posixpath.normpath(target.lstrip("/"))

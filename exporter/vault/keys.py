@@ -7,14 +7,14 @@ import unicodedata
 from functools import lru_cache
 
 _SEP = re.compile(r"[\s_\-]+")
-_SUFFIX = re.compile(r"\.(md|markdown|txt)$", re.I)
+SUFFIX = re.compile(r"\.(md|markdown|txt)$", re.I)
 
 
 @lru_cache(maxsize=65536)
 def link_key(text: str) -> str:
     """NFC, case-folded, trimmed, note suffix dropped, runs of space/_/- as one separator."""
     text = unicodedata.normalize("NFC", text).strip()
-    text = _SUFFIX.sub("", text)
+    text = SUFFIX.sub("", text)
     return _SEP.sub(" ", text.casefold()).strip()
 
 

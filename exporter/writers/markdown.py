@@ -11,16 +11,17 @@ from urllib.parse import quote
 import yaml
 
 from exporter.model import ast
-from exporter.model.document import Block, Note
+from exporter.model.document import Block, Note, file_stems
+from exporter.transforms.structure import slug
 from exporter.writers import pandoc
 from exporter.writers.links import AssetHref, Href, settle_inlines
 
 FORMAT = "commonmark+footnotes+pipe_tables+tex_math_dollars+strikeout+task_lists+raw_html"
 
 
-def bundle_path(note: Note) -> str:
-    stem, _ = posixpath.splitext(note.path)
-    return stem + ".md"
+def bundle_paths(notes: list[Note]) -> dict[str, str]:
+    """Note id -> its file in the bundle; index.md at the top is the bundle's own."""
+    return {nid: stem + ".md" for nid, stem in file_stems(notes, reserved=("index",)).items()}
 
 
 def relative(from_path: str, to_path: str) -> str:
@@ -141,9 +142,21 @@ def front(note: Note) -> str:
     return "---\n" + yaml.dump(note.meta, Dumper=dumper, sort_keys=False, allow_unicode=True) + "---\n\n"
 
 
+def opens_with_title(note: Note) -> bool:
+    """Does the body open with an H1 that repeats the title (then it is not written twice)?"""
+    first = note.blocks[0] if note.blocks else {"t": ""}
+    return (
+        first["t"] == "Header"
+        and first["c"][0] == 1
+        and " ".join(ast.stringify(first["c"][2]).split()).casefold() == " ".join(note.title.split()).casefold()
+    )
+
+
 def header(note: Note) -> list[Block]:
-    """The title as H1, the byline as a line under it."""
-    blocks: list[Block] = [{"t": "Header", "c": [1, ["", [], []], ast.text_inlines(note.title)]}]
+    """The title as H1 (unless the body opens with it), the byline as a line under it."""
+    blocks: list[Block] = [] if opens_with_title(note) else [
+        {"t": "Header", "c": [1, ["", [], []], ast.text_inlines(note.title)]}
+    ]
     byline: list[Any] = []
     if note.channel_name:
         byline += [ast.Str("From:"), ast.SPACE, {"t": "Emph", "c": ast.text_inlines(note.channel_name)}]
@@ -157,9 +170,41 @@ def header(note: Note) -> list[Block]:
     return blocks
 
 
-def write_notes(notes: list[Note], in_bundle: dict[str, Note]) -> dict[str, str]:
-    """Bundle path -> markdown text, for every note, in one pandoc call."""
-    paths = {n.id: bundle_path(n) for n in in_bundle.values()}
+def _with_header(note: Note, blocks: list[Block]) -> list[Block]:
+    head = header(note)
+    if opens_with_title(note):  # the byline goes under the note's own H1
+        return blocks[:1] + head + blocks[1:]
+    return head + blocks
+
+
+def viewer_anchors(note: Note) -> dict[str, str]:
+    """Heading id in the model -> the anchor a markdown viewer gives that heading.
+
+    Viewers make anchors from heading text, numbering repeats in document order (GitHub's
+    rule), over the whole file: the title line and embedded notes' headings count too. So
+    links aim at what the viewer will have, not at the model's ids.
+    """
+    seen: dict[str, int] = {}
+
+    def slugger(text: str) -> str:
+        base = result = slug(text)
+        while result in seen:
+            seen[base] += 1
+            result = f"{base}-{seen[base]}"
+        seen[result] = 0
+        return result
+
+    if not opens_with_title(note):
+        slugger(note.title)
+    return {h["c"][1][0]: slugger(ast.stringify(h["c"][2])) for h in ast.iter_nodes(note.blocks, "Header")}
+
+
+def write_notes(notes: list[Note], paths: dict[str, str]) -> dict[str, str]:
+    """Bundle path -> markdown text, for every note, in one pandoc call.
+
+    paths maps the id of every note in the bundle to its file (see bundle_paths).
+    """
+    anchors = {n.id: viewer_anchors(n) for n in notes}
 
     def docs() -> Iterator[list[Block]]:
         for note in notes:
@@ -169,6 +214,8 @@ def write_notes(notes: list[Note], in_bundle: dict[str, Note]) -> dict[str, str]
                 if nid not in paths:
                     return None
                 url = relative(here, paths[nid]) if paths[nid] != here else ""
+                if anchor and not anchor.startswith("^"):
+                    anchor = anchors.get(nid, {}).get(anchor, anchor)
                 return url + (f"#{quote(anchor.lstrip('^'))}" if anchor else "") or "#"
 
             def asset(path: str, here: str = here) -> str:
@@ -178,7 +225,7 @@ def write_notes(notes: list[Note], in_bundle: dict[str, Note]) -> dict[str, str]
                 return _plain_inlines(settle_inlines(xs, h, a))
 
             blocks = ast.map_inlines(_portable(note.blocks), plain)
-            yield header(note) + _footnotes(blocks)
+            yield _with_header(note, _footnotes(blocks))
 
     texts = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(notes)))
     return {paths[n.id]: front(n) + t for n, t in zip(notes, texts, strict=True)}

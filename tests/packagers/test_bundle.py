@@ -11,13 +11,15 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from click.testing import CliRunner
 
+from exporter.cli import main
 from exporter.collect import collect
 from exporter.model.ast import iter_nodes, stringify
 from exporter.packagers.bundle import package
 from exporter.transforms.structure import slug
 from exporter.writers import pandoc
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, write_vault
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def anchors(text: str) -> set[str]:
     found = set(re.findall(r'<a id="([^"]+)"', text))
     seen: dict[str, int] = {}
     for line in text.splitlines():
-        if m := re.match(r"^#{1,6}\s+(.*?)\s*#*$", line):
+        if m := re.match(r"^(?:>\s?)*#{1,6}\s+(.*?)\s*#*$", line):  # headings in quotes count too
             heading = re.sub(r"\[\^\d+\]", "", m.group(1))
             heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("\\", "")
             base = slug(heading)
@@ -182,3 +184,59 @@ def test_labels_survive(built: tuple[Path, Path]) -> None:
     text = (out / "eddystone_rock_lighthouses.md").read_text("utf-8")
     assert "[Fresnel](fresnel_lenses_and_the_range_of_a_light.md)" in text
     assert stringify([]) == ""
+
+
+def _bundle(tmp_path: Path, files: dict[str, str]) -> dict[str, str]:
+    coll, _ = collect(write_vault(tmp_path / "v", files))
+    out = tmp_path / "out" / "b"
+    package(coll, coll.notes, out, "T")
+    return md_files(out)
+
+
+def test_notes_sharing_a_stem_and_a_note_called_index_keep_their_own_files(tmp_path: Path) -> None:
+    files = _bundle(tmp_path, {
+        "a.md": "alpha md", "a.txt": "alpha txt", "A.markdown": "alpha markdown",
+        "index.md": "---\ntitle: My Index\n---\nuser index body\n", "l.md": "[[a.txt]] [[index]]",
+    })
+    assert sorted(files) == ["A.md", "a-md.md", "a-txt.md", "index-md.md", "index.md", "l.md"]
+    bodies = "\n".join(files.values())
+    for text in ("alpha md", "alpha txt", "alpha markdown", "user index body"):
+        assert bodies.count(text) == 1
+    assert "](a-txt.md)" in files["l.md"] and "](index-md.md)" in files["l.md"]
+    manifest = json.loads((tmp_path / "out" / "b" / "manifest.json").read_text("utf-8"))
+    assert len({e["path"] for e in manifest["notes"]}) == 5
+
+
+def test_heading_links_aim_at_the_anchor_viewers_give_after_embeds(tmp_path: Path) -> None:
+    files = _bundle(tmp_path, {
+        "g.md": "# G\n\n## Local\n\nguest\n",
+        "e.md": "# E\n\n![[g]]\n\n## Local\n\nhost\n\n[[#Local]]\n",
+        "l.md": "[[e#Local]]\n",
+    })
+    lines = files["e.md"].splitlines()
+    host = next(i for i, line in enumerate(lines) if line == "## Local")
+    assert any(line.startswith(">") and "Local" in line for line in lines[:host])  # the embedded one
+    # the anchor of the host heading, as a viewer numbers repeats in document order
+    repeats = sum(1 for line in lines[:host] if re.match(r"^(?:>\s?)*#{1,6}\s+Local$", line))
+    want = "local" if repeats == 0 else f"local-{repeats}"
+    assert f"(e.md#{want})" in files["l.md"] and f"(#{want})" in files["e.md"]
+    assert files["e.md"].count("# E") == 1  # an opening H1 equal to the title is not repeated
+
+
+def test_outputs_that_would_destroy_something_are_refused(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "v", {"note.md": "my note", "paper.pdf": "%PDF"})
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "keep.txt").write_text("keep", encoding="utf-8")
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    for target in (vault, tmp_path, tmp_path / "theirs", tmp_path / "afile"):
+        r = CliRunner().invoke(main, ["bundle", str(vault), "-o", str(target)])
+        assert r.exit_code == 2 and "Traceback" not in r.output, (target, r.output)
+    assert sorted(p.name for p in vault.iterdir()) == ["note.md", "paper.pdf"]
+    assert (tmp_path / "theirs" / "keep.txt").read_text("utf-8") == "keep"
+    assert (tmp_path / "afile").read_text("utf-8") == "x"
+    inside = vault / "out"  # a bundle inside the vault is replaced on rebuild, never read as notes
+    for _ in range(2):
+        r = CliRunner().invoke(main, ["bundle", str(vault), "-o", str(inside)])
+        assert r.exit_code == 0, r.output
+    assert json.loads((inside / "manifest.json").read_text("utf-8"))["notes"][0]["path"] == "note.md"
+    assert len(json.loads((inside / "manifest.json").read_text("utf-8"))["notes"]) == 1

@@ -64,3 +64,11 @@ def test_ambiguity_prefers_same_folder_then_shortest_then_alphabetical() -> None
 
 def test_unresolved() -> None:
     assert idx(N("x.md", "X")).resolve("nothing", "x.md").path is None
+
+
+def test_a_file_named_with_its_suffix_wins_over_same_stem_notes() -> None:
+    ix = Index.build([N("a.md", "a"), N("a.txt", "a"), N("sub/a.markdown", "a")])
+    assert ix.resolve("a.txt", "x.md") == ix.resolve("A.TXT", "x.md") and ix.resolve("a.txt", "x.md").path == "a.txt"
+    assert ix.resolve("a.markdown", "sub/y.md").path == "sub/a.markdown"
+    assert ix.resolve("a.txt", "x.md").candidates == ()
+    assert ix.resolve("a", "x.md").path == "a.md" and len(ix.resolve("a", "x.md").candidates) == 3
