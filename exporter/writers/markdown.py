@@ -46,10 +46,14 @@ def _portable(blocks: list[Block]) -> list[Block]:
                 )
                 title_div = inner[0] if inner and inner[0]["t"] == "Div" else None
                 title = title_div["c"][1][0]["c"] if title_div else []
-                head = ast.Para([ast.Str(f"[!{kind}]"), ast.SPACE, *title])
+                # raw, so viewers that know callouts (Obsidian, GitHub alerts) still see one
+                marker = {"t": "RawInline", "c": ["commonmark", f"[!{kind}]"]}
+                head = ast.Para([marker, ast.SPACE, *title])
                 out.append({"t": "BlockQuote", "c": [head, *inner[1 if title_div else 0 :]]})
             elif "embed" in classes:
                 out.append({"t": "BlockQuote", "c": inner})
+            elif "callout-title" in classes:  # kept for the callout around it (visited next)
+                out.append(b)
             else:
                 if ident and inner and inner[0]["t"] in ("Para", "Plain"):
                     anchor = {"t": "RawInline", "c": ["html", f'<a id="{ident.lstrip("^")}"></a>']}

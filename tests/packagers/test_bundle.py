@@ -240,3 +240,10 @@ def test_outputs_that_would_destroy_something_are_refused(tmp_path: Path) -> Non
         assert r.exit_code == 0, r.output
     assert json.loads((inside / "manifest.json").read_text("utf-8"))["notes"][0]["path"] == "note.md"
     assert len(json.loads((inside / "manifest.json").read_text("utf-8"))["notes"]) == 1
+
+
+def test_callouts_stay_callouts_for_viewers_that_know_them(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    text = (out / "keepers" / "daily_watch_routine.md").read_text("utf-8")
+    assert re.search(r"^> \[!note\] Handing over the watch\[\^\d+\]$", text, re.M)
+    assert "\\[!" not in text
