@@ -102,6 +102,43 @@ def _may_hold_stamps(inlines: list[Any]) -> bool:
     return False
 
 
+_INLINE_CHILDREN = frozenset(
+    ["Emph", "Strong", "Underline", "Strikeout", "Superscript", "Subscript", "SmallCaps"]
+)
+
+
+def _notes_out_of_links(inlines: list[Any]) -> list[Any]:
+    """A footnote in a link label would nest a link in a link (invalid EPUB): it goes after the link."""
+    if not any(x["t"] in ("Link", "Image") for x in inlines):
+        return inlines
+    out: list[Any] = []
+    for x in inlines:
+        if x["t"] not in ("Link", "Image"):
+            out.append(x)
+            continue
+        notes: list[Any] = []
+        label = _take_notes(x["c"][1], notes)
+        out.append(x if not notes else {"t": x["t"], "c": [x["c"][0], label, *x["c"][2:]]})
+        out += notes
+    return out
+
+
+def _take_notes(inlines: list[Any], notes: list[Any]) -> list[Any]:
+    """inlines without their Notes, at any depth; the Notes are added to notes in order."""
+    out: list[Any] = []
+    for x in inlines:
+        t = x["t"]
+        if t == "Note":
+            notes.append(x)
+        elif t in _INLINE_CHILDREN:
+            out.append({"t": t, "c": _take_notes(x["c"], notes)})
+        elif t in ("Link", "Image", "Span", "Quoted", "Cite"):
+            out.append({"t": t, "c": [x["c"][0], _take_notes(x["c"][1], notes), *x["c"][2:]]})
+        else:
+            out.append(x)
+    return out
+
+
 def cite(
     blocks: list[Block],
     *,
@@ -188,6 +225,8 @@ def cite(
         return [x for x in out + inlines[pos:] if x["t"] != "Str" or x["c"]]
 
     result.blocks = ast.map_inlines(blocks, visit)
+    if result.citations:
+        result.blocks = ast.map_inlines(result.blocks, _notes_out_of_links)
     if result.citations and not video_id:
         result.problems.append(
             (

@@ -19,7 +19,7 @@ from exporter.vault.index import Index
 from exporter.vault.keys import link_key
 
 SAFE_SCHEMES = ("http", "https", "mailto")
-WIDTH = re.compile(r"^\s*(\d{1,4})(?:\s*x\s*(\d{1,4}))?\s*$")
+WIDTH = re.compile(r"^\s*([0-9]{1,4})(?:\s*x\s*([0-9]{1,4}))?\s*$")  # ASCII: it becomes an attribute
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ def unresolved(label: list[Inline], target: str) -> Inline:
 
 def resolve_asset(ctx: Context, ref: str) -> tuple[str | None, bool]:
     """A path written in a note -> vault asset path; second value True if it leaves the vault."""
+    # split before unquoting: '%23' and '%3F' belong to the file name
     ref = unquote(ref.split("#")[0].split("?")[0]).strip().replace("\\", "/")
     if not ref:
         return None, False
@@ -159,7 +160,9 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
             return ast.Span(label)
         if url.startswith("#") or not url:
             return ast.Span(label) if url in ("", "#") else x
-        path, _, frag = unquote(url).partition("#")
+        # split at the literal '#' first: a '%23' in the path is part of a file name
+        path, _, frag = url.partition("#")
+        path, frag = unquote(path), unquote(frag)
         res = ctx.index.resolve(path, ctx.path)
         target = ctx.targets.get(res.path) if res.path else None
         if target is not None and frag and not target.complete:

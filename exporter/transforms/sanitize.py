@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlsplit
 
 import nh3
 
@@ -118,16 +122,83 @@ ATTR_AT = {
 }
 
 
-def clean_html(html: str) -> str:
+WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]*)\]\]")
+WIDTH = re.compile(r"^\s*[0-9]{1,4}(?:\s*x\s*[0-9]{1,4})?\s*$")
+
+
+def clean_html(text: str) -> str:
     return nh3.clean(
-        html,
+        text,
         tags=ALLOWED_TAGS,
         clean_content_tags=DROP_WITH_CONTENT,
         attributes=ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
         strip_comments=True,
+        attribute_filter=_keep_attribute,
     )
+
+
+def _keep_attribute(element: str, name: str, value: str) -> str | None:
+    """nh3 lets relative links through: in a bundle they are dead or lead out of the vault."""
+    return None if element == "a" and name == "href" and not absolute_url(value) else value
+
+
+def absolute_url(url: str) -> bool:
+    """An http(s) URL with a host, or a mailto: address: the only links raw HTML may keep."""
+    u = urlsplit(url.strip())
+    scheme = u.scheme.lower()
+    return (scheme in ("http", "https") and bool(u.netloc)) or (scheme == "mailto" and bool(u.path))
+
+
+class _StartTags(HTMLParser):
+    """Start tags and their attributes as a browser reads them (entities decoded)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+
+def _start_tags(text: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    p = _StartTags()
+    p.feed(text)
+    p.close()
+    return p.tags
+
+
+def _lost(before: str, after: str) -> list[str]:
+    """What cleaning took from the tags that stayed, to report: links that are not absolute
+    URLs, and attributes dropped (those nh3 adds, like rel, are no loss)."""
+    kept = Counter((t, k) for t, attrs in _start_tags(after) for k, _ in attrs)
+    lost: list[str] = []
+    for t, attrs in _start_tags(before):
+        for k, v in attrs:
+            if t == "a" and k == "href":
+                if not absolute_url(v or ""):
+                    lost.append(f"link {(v or '')[:60]!r} in raw HTML")
+            elif t in ALLOWED_TAGS and kept[(t, k)] > 0:
+                kept[(t, k)] -= 1
+            elif t in ALLOWED_TAGS:
+                lost.append(f"attribute {k!r} in raw HTML")
+    return lost
+
+
+def _wikilinks_to_text(text: str, removed: list[str]) -> str:
+    """CommonMark reads '[[x]]' inside a raw HTML block as HTML text, never as a link: show
+    its label (or target) as text rather than the brackets, and say so."""
+
+    def label(m: re.Match[str]) -> str:
+        removed.append(f"wikilink {html.unescape(m.group(0))} inside raw HTML kept as text")
+        target, _, alias = html.unescape(m.group(2)).partition("|")
+        target, alias = target.rstrip("\\").strip(), alias.strip()
+        if m.group(1) and WIDTH.match(alias):  # ![[image.png|200]]: a size, not a label
+            alias = ""
+        return html.escape(alias or target, quote=False)
+
+    return WIKILINK.sub(label, text) if "[[" in text else text
 
 
 @dataclass
@@ -203,6 +274,7 @@ def sanitize(blocks: list[Block]) -> Sanitized:
                 continue
             cleaned = clean_html(raw + ("" if name in ("br", "wbr", "hr") else f"</{name}>"))
             opening = cleaned[: cleaned.find(">") + 1] if cleaned.startswith("<") else ""
+            out.removed += _lost(raw, opening)
             if opening:
                 new.append({"t": "RawInline", "c": ["html", opening]})
         return new
@@ -228,6 +300,8 @@ def sanitize(blocks: list[Block]) -> Sanitized:
                 cleaned = clean_html(b["c"][1])
                 if len(cleaned) < len(b["c"][1]) * 0.9 or "<script" in b["c"][1].lower():
                     out.removed.append(f"raw HTML block {b['c'][1].strip()[:30]!r}")
+                out.removed += _lost(b["c"][1], cleaned)
+                cleaned = _wikilinks_to_text(cleaned, out.removed)
                 if cleaned.strip():
                     new.append({"t": "RawBlock", "c": ["html", cleaned]})
                 continue

@@ -15,9 +15,11 @@ Reading = Literal["auto", "hms", "ms"]
 OPEN_TAG = re.compile(r"<a\b[^>]*\bclass\s*=\s*[\"'][^\"']*\byt-timestamp\b[^>]*>", re.I)
 DATA_T = re.compile(r"\bdata-t\s*=\s*[\"']([^\"']*)[\"']", re.I)
 CLOSE_TAG = re.compile(r"^</a\s*>$", re.I)
-FIELDS = re.compile(r"^\s*\[?\s*(\d{1,3}(?::\d{1,2}){1,2})\s*\]?\s*$")
+ANY_OPEN_A = re.compile(r"^<a\b", re.I)  # an anchor opened before the last one closed ends its search
+# [0-9], not \d: \d also takes other scripts' digits ('１２:００'), which int() would then read
+FIELDS = re.compile(r"^\s*\[?\s*([0-9]{1,3}(?::[0-9]{1,2}){1,2})\s*\]?\s*$")
 LOOSE = re.compile(r"^\s*\[?\s*([^\]]*?)\s*\]?\s*$")
-BRACKETED = re.compile(r"\[\d{1,3}(?::\d{1,2}){1,2}\]")
+BRACKETED = re.compile(r"\[[0-9]{1,3}(?::[0-9]{1,2}){1,2}\]")
 
 Fields = tuple[int, ...]
 
@@ -92,15 +94,18 @@ def find_stamps(inlines: list[Any], plain: bool) -> list[Stamp]:
             m = OPEN_TAG.match(x["c"][1].strip()) if x["c"][0] == "html" else None
             if m:
                 j = i + 1
-                while j < n and not (
-                    inlines[j]["t"] == "RawInline" and CLOSE_TAG.match(inlines[j]["c"][1].strip())
-                ):
+                while j < n and _tag(inlines[j]) is None:
                     j += 1
                 d = DATA_T.search(m.group(0))
                 data_t = d.group(1) if d else None
-                if j == n:  # no closing tag: the opening tag alone is the stamp
-                    found.append(Stamp(i, i + 1, data_t, ""))
-                    i += 1
+                if j == n or _tag(inlines[j]) == "open":
+                    # unclosed: the opening tag is the stamp, with its shown '[00:00:20]' if that
+                    # follows (else it would stay behind as text); the text after it stays
+                    end = i + 1
+                    if end < n and inlines[end]["t"] == "Str" and BRACKETED.fullmatch(inlines[end]["c"]):
+                        end += 1
+                    found.append(Stamp(i, end, data_t, inlines[end - 1]["c"] if end > i + 1 else ""))
+                    i = end
                     continue
                 shown = (
                     inlines[i + 1]["c"]
@@ -117,6 +122,14 @@ def find_stamps(inlines: list[Any], plain: bool) -> list[Stamp]:
             found.append(Stamp(i, i + 1, None, x["c"]))
         i += 1
     return found
+
+
+def _tag(x: dict[str, Any]) -> Literal["open", "close"] | None:
+    """Whether an inline is a raw '<a ...>' or '</a>': where the search for a closing tag stops."""
+    if x["t"] != "RawInline":
+        return None
+    raw = x["c"][1].strip()
+    return "close" if CLOSE_TAG.match(raw) else "open" if ANY_OPEN_A.match(raw) else None
 
 
 def _separator(between: list[Any]) -> bool:

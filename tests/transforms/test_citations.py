@@ -133,3 +133,38 @@ def test_same_video_cited_in_sources_once(vault) -> None:  # type: ignore[no-unt
         }
     )
     assert [s.video_id for s in coll.sources()] == [VID]
+
+
+def test_unclosed_anchor_keeps_following_text_and_stamps(vault) -> None:  # type: ignore[no-untyped-def]
+    body = (
+        'first <a class="yt-timestamp" data-t="00:00:20">[00:00:20] lost words '
+        '<a class="yt-timestamp" data-t="00:00:30">[00:00:30]</a> end.'
+    )
+    n, _ = one(vault, body, video="dQw4w9WgXcQ")
+    assert [[m.seconds for m in c.moments] for c in n.citations] == [[20], [30]]
+    text = stringify(n.blocks)
+    assert "lost words" in text and "end." in text and "[00:00:20]" not in text
+
+
+def test_anchor_nested_in_anchor_loses_no_text(vault) -> None:  # type: ignore[no-untyped-def]
+    body = (
+        'a <a class="yt-timestamp" data-t="00:00:01"><a class="yt-timestamp" data-t="00:00:02">'
+        "[00:00:02]</a>[00:00:01]</a> b"
+    )
+    n, _ = one(vault, body)
+    assert [[m.seconds for m in c.moments] for c in n.citations] == [[1, 2]]
+    assert stringify(n.blocks).split()[-2:] == ["a", "b"]
+    n, _ = one(vault, body, video=None)  # no video: the bare '[00:00:01]' is no stamp and stays
+    assert [[m.seconds for m in c.moments] for c in n.citations] == [[1, 2]]
+    assert "[00:00:01]" in stringify(n.blocks)
+
+
+def test_stamp_in_link_label_puts_footnote_after_the_link(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, f"see [label *{ts('00:00:15')}*](https://example.com) end")
+    assert len(n.citations) == 1
+    para = n.blocks[-1]["c"]
+    k = next(i for i, x in enumerate(para) if x["t"] == "Link")
+    assert stringify(para[k]["c"][1]).strip() == "label"
+    assert not iter_nodes(para[k]["c"][1], "Note")
+    assert para[k + 1]["t"] == "Note"
+    assert len(iter_nodes(n.blocks, "Note")) == 1

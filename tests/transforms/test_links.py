@@ -143,3 +143,18 @@ def test_links_and_embeds_that_name_no_note(vault) -> None:  # type: ignore[no-u
         ("unresolved-link", 3, "[[]] names no note"),
         ("unresolved-link", 3, "[[|kept label]] names no note"),
     ]
+
+
+def test_markdown_link_with_encoded_hash_in_path(vault) -> None:  # type: ignore[no-untyped-def]
+    other = {"weird/has #hash.md": "## Sec One\n"}
+    body = "[md link](weird/has%20%23hash.md) [s](weird/has%20%23hash.md#Sec%20One)"
+    n, coll, report = run(vault, body, **other)
+    tid = note(coll, "has #hash").id
+    assert links(n) == [(tid, "", "md link"), (tid, "sec-one", "s")]
+    assert not [d for d in report.items if d.code == "unresolved-link"]
+
+
+def test_image_with_encoded_hash_in_path(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _, report = run(vault, "![pic](img/a%20%23b.png)", **{"img/a #b.png": b"\x89PNG"})
+    assert [kv(x["c"][0]).get("asset") for x in iter_nodes(n.blocks, "Image")] == ["img/a #b.png"]
+    assert not [d for d in report.items if d.code == "missing-embed"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from exporter.model.ast import iter_nodes, stringify
 from tests.conftest import note
 
 
@@ -31,3 +32,56 @@ def test_scripts_handlers_and_frames_removed(vault) -> None:  # type: ignore[no-
         assert bad not in dump, bad
     assert "admonition tip" in dump and "hi" in dump and "ok" in dump
     assert any(d.code == "unsafe-content" for d in report.items)
+
+
+def unsafe(report) -> list[str]:  # type: ignore[no-untyped-def]
+    return [d.message for d in report.items if d.code == "unsafe-content"]
+
+
+def test_raw_links_keep_only_absolute_web_and_mail_urls(vault) -> None:  # type: ignore[no-untyped-def]
+    bad = ["nowhere.md", "../../../etc/passwd", "#x", "javascript:alert(1)", "data:text/html,hi"]
+    good = ["https://ok.example/p", "mailto:a@b.example"]
+    body = " ".join(f'<a href="{u}">t{i}</a>' for i, u in enumerate(bad + good))
+    coll, report = vault({"a.md": f"x {body}\n"})
+    n = note(coll, "a")
+    raws = [x["c"][1] for x in iter_nodes(n.blocks, "RawInline")]
+    hrefs = [r for r in raws if "href" in r]
+    assert len(hrefs) == 2 and all(any(g in r for g in good) for r in hrefs)
+    assert " ".join(stringify(n.blocks).split()) == "x " + " ".join(f"t{i}" for i in range(7))
+    msgs = unsafe(report)
+    for u in bad:
+        assert f"removed link {u!r} in raw HTML" in msgs, u
+
+
+def test_dropped_attributes_of_kept_tags_are_reported(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, report = vault({"a.md": 'x <a name="x">n</a> <span onclick="go()" class="k">s</span>\n'})
+    dump = json.dumps(note(coll, "a").blocks)
+    assert "onclick" not in dump and "name=" not in dump and 'class=\\"k\\"' in dump
+    msgs = unsafe(report)
+    assert "removed attribute 'name' in raw HTML" in msgs
+    assert "removed attribute 'onclick' in raw HTML" in msgs
+    assert not [m for m in msgs if "rel" in m]
+
+
+def test_links_inside_raw_html_blocks(vault) -> None:  # type: ignore[no-untyped-def]
+    body = (
+        '<div>\n<a href="../x.md">a</a> <a href="https://ok.example/">b</a>'
+        ' <p title="t" dir="x" onload="y">p</p>\n</div>\n'
+    )
+    coll, report = vault({"a.md": body})
+    html = "".join(b["c"][1] for b in iter_nodes(note(coll, "a").blocks, "RawBlock"))
+    assert "../x.md" not in html and "https://ok.example/" in html and ">a</a>" in html
+    msgs = unsafe(report)
+    assert "removed link '../x.md' in raw HTML" in msgs
+    assert "removed attribute 'onload' in raw HTML" in msgs
+
+
+def test_wikilinks_inside_raw_html_block_become_text(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, report = vault({"a.md": "<div>\n[[x]] and [[y|label]], ![[z.png|200]] [[Q&A]]\n</div>\n"})
+    html = "".join(b["c"][1] for b in iter_nodes(note(coll, "a").blocks, "RawBlock"))
+    assert "[[" not in html and "]]" not in html
+    assert "x and label, z.png Q&amp;A" in html
+    msgs = unsafe(report)
+    assert "removed wikilink [[x]] inside raw HTML kept as text" in msgs
+    assert "removed wikilink [[y|label]] inside raw HTML kept as text" in msgs
+    assert "removed wikilink ![[z.png|200]] inside raw HTML kept as text" in msgs

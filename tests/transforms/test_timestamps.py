@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from exporter.transforms.timestamps import (
+    find_stamps,
     human,
     parse_fields,
+    split_bracketed,
     third_field_rule,
     to_seconds,
 )
@@ -70,3 +74,47 @@ def test_human_times() -> None:
     assert human(93) == "1:33"
     assert human(3854) == "1:04:14"
     assert human(5) == "0:05"
+
+
+def test_full_width_digits_are_not_stamps() -> None:
+    assert parse_fields("１２:００") is None
+    assert parse_fields("[０:１２:００]") is None
+    assert find_stamps([{"t": "Str", "c": "[１２:００]"}], plain=True) == []
+    glued = [{"t": "Str", "c": "([１２:００],"}]
+    assert split_bracketed(glued) == glued
+
+
+def _raw(html: str) -> dict[str, Any]:
+    return {"t": "RawInline", "c": ["html", html]}
+
+
+def test_unclosed_anchor_stops_at_the_next_anchor() -> None:
+    words = [{"t": "Str", "c": "lost"}, {"t": "Space"}, {"t": "Str", "c": "words"}, {"t": "Space"}]
+    inlines = [
+        _raw('<a class="yt-timestamp" data-t="00:00:20">'),
+        {"t": "Str", "c": "[00:00:20]"},
+        {"t": "Space"},
+        *words,
+        _raw('<a class="yt-timestamp" data-t="00:00:30">'),
+        {"t": "Str", "c": "[00:00:30]"},
+        _raw("</a>"),
+    ]
+    stamps = find_stamps(inlines, plain=False)
+    # the unclosed anchor takes its shown '[00:00:20]' along, and nothing past it
+    assert [(s.start, s.end, s.data_t, s.shown) for s in stamps] == [
+        (0, 2, "00:00:20", "[00:00:20]"),
+        (7, 10, "00:00:30", "[00:00:30]"),
+    ]
+
+
+def test_anchor_opened_inside_another_anchor() -> None:
+    inlines = [
+        _raw('<a class="yt-timestamp" data-t="00:00:01">'),
+        _raw('<a class="yt-timestamp" data-t="00:00:02">'),
+        {"t": "Str", "c": "[00:00:02]"},
+        _raw("</a>"),
+        {"t": "Str", "c": "[00:00:01]"},
+        _raw("</a>"),
+    ]
+    stamps = find_stamps(inlines, plain=False)
+    assert [(s.start, s.end, s.data_t) for s in stamps] == [(0, 1, "00:00:01"), (1, 4, "00:00:02")]
