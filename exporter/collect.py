@@ -10,10 +10,14 @@ import re
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from exporter.config import Options
 from exporter.diagnostics import Report
-from exporter.model.document import Collection, Note
+from exporter.model import ast
+from exporter.model.document import Block, Collection, Note
 from exporter.readers import RawNote, read_note, walk
 from exporter.transforms import embeds, links, sanitize, structure
 from exporter.transforms.citations import cite
@@ -21,6 +25,15 @@ from exporter.vault import Index
 from exporter.writers import pandoc
 
 Progress = Callable[[str, int, int], None]
+
+# How deep a note may nest (ast.depth: levels of pandoc's JSON). Every product fails past 253
+# (orjson writes 254 levels at most, the document wrapper is one), the walkers recurse and the
+# HTML and PDF stages nest with it. A note as parsed gets room to be normalized and embedded
+# (pandoc.parse refuses it past MAX_DEPTH); a note with its embeds expanded (up to 10 deep,
+# each adding levels) gets room for the writers. Real notes stay under 20.
+MAX_DEPTH = 160
+MAX_EXPANDED = 200
+ORJSON_MAX = 254  # the deepest JSON orjson.dumps writes
 
 
 def note_ids(paths: list[str]) -> dict[str, str]:
@@ -46,6 +59,25 @@ def _problems(report: Report, raw: RawNote, problems: list[tuple[str, str, str]]
         report.add(code, raw.path, message, line)
 
 
+def _too_deep(blocks: list[Block], limit: int, when: str = "") -> str | None:
+    """Why a note nesting deeper than limit is left out (later stages would crash), else None.
+
+    orjson answers first, in C: it writes at most ORJSON_MAX levels, so wrapped in enough
+    lists the note fails exactly when it is deeper than limit; only then is it measured.
+    """
+    wrapped: Any = blocks
+    for _ in range(ORJSON_MAX - limit):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+        return None
+    except TypeError:  # "Recursion limit reached" (blocks hold only JSON types)
+        deep = ast.depth(blocks)
+    if deep <= limit:
+        return None
+    return f"{pandoc.TOO_DEEP}{when} ({deep} levels, over {limit})"
+
+
 def collect(
     root: Path, options: Options | None = None, progress: Progress | None = None
 ) -> tuple[Collection, Report]:
@@ -60,6 +92,7 @@ def collect(
         got = read_note(root, rel)
         if isinstance(got, RawNote):
             raws.append(got)
+            report.extend(got.warnings)
         else:
             report.extend([got])
         if progress:
@@ -96,7 +129,8 @@ def collect(
     def first_pass(i: int, blocks: pandoc.Parsed) -> None:
         raw = raws[i]
         if isinstance(blocks, str):
-            report.add("unreadable", raw.path, f"markdown could not be parsed: {blocks}")
+            why = blocks if blocks.startswith(pandoc.TOO_DEEP) else f"markdown could not be parsed: {blocks}"
+            report.add("unreadable", raw.path, why)
             return
         vid = raw.meta.get("videoId")
         if vid is not None and raw.video_id is None:
@@ -145,7 +179,7 @@ def collect(
         if progress:
             progress("parse", i + 1, len(raws))
 
-    pandoc.parse([r.body for r in raws], first_pass)
+    pandoc.parse([r.body for r in raws], first_pass, MAX_DEPTH)
 
     for raw in raws:  # a note pandoc could not parse is no link target
         if raw.path in targets and not targets[raw.path].complete:
@@ -156,6 +190,7 @@ def collect(
         link(raw, note)
 
     by_path = {n.path: n for n in notes}
+    too_deep: set[str] = set()
     # embeds
     for raw, note in zip(kept, notes, strict=True):
         if note.path in with_embeds:
@@ -163,10 +198,19 @@ def collect(
             _problems(report, raw, done.problems)
             note.blocks = done.blocks
             note.assets = sorted(set(note.assets).union(*(by_path[p].assets for p in done.notes)))
+            # embeds nest notes in notes: only now is the whole depth known
+            if deep := _too_deep(note.blocks, MAX_EXPANDED, " once its embeds are expanded"):
+                report.add("unreadable", raw.path, deep)
+                too_deep.add(note.path)
 
         report.add("reading", raw.path, f"timestamp reading: {note.reading}")
         if progress:
             progress("normalize", len(notes), len(notes))
+    if too_deep:  # left out after linking: links to them become text in every product
+        notes = [n for n in notes if n.path not in too_deep]
+        for path in sorted(too_deep):
+            for source in sorted(linked_from.get(ids[path], set()) - too_deep):
+                report.add("unresolved-link", source, f"links to {path}, which nests too deeply, stay text")
 
     assets = {a: str(files.assets[a]) for n in notes for a in n.assets if a in files.assets}
     return Collection(root=str(root), notes=notes, assets=assets), report

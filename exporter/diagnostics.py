@@ -25,6 +25,7 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "malformed-stamp": (Severity.WARNING, "timestamps that cannot be read"),
     "no-video-id": (Severity.WARNING, "notes with citations but no videoId"),
     "unsafe-content": (Severity.WARNING, "raw HTML or URLs removed for safety"),
+    "unclosed-frontmatter": (Severity.WARNING, "frontmatter never closed by ---, read as text"),
     "policy": (Severity.ERROR, "problems that the configuration makes errors"),
     "reading": (Severity.INFO, "timestamp reading chosen per note"),
 }

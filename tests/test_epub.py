@@ -338,3 +338,38 @@ def test_cover_colours_come_from_the_theme_css(tmp_path: Path) -> None:
     assert "evil" not in "".join(css.values()) and "css/base.css" in css  # base.css from common
     png = cover.draw("Τίτλος", "Подзаголовок", "3 notes", None, cover.palette(css["css/epub.css"]))
     assert Image.open(io.BytesIO(png)).getpixel((800, 10)) == (255, 0, 0)  # the top band
+
+
+def _image(fmt: str, mode: str = "RGB") -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise((48, 32), 60).convert(mode).save(out, fmt)
+    return out.getvalue()
+
+
+def test_damaged_images_are_left_out_and_the_book_passes_epubcheck(tmp_path: Path) -> None:
+    """A right header on a corrupt body fooled the packer, and EPUBCheck failed the book (PKG-021)."""
+    png, jpeg, gif = _image("PNG"), _image("JPEG"), _image("GIF", "P")
+    vault = tmp_path / "vault"
+    images = {
+        "good.png": png,
+        "bad.gif": gif[:13] + bytes(64),  # screen descriptor, then zeros
+        "crc.png": png[:41] + bytes(b ^ 0x5A for b in png[41:60]) + png[60:],  # pixel data damaged
+        "short.jpg": jpeg[: len(jpeg) // 3],
+        "short.png": png[: len(png) // 2],
+    }
+    for name, data in images.items():
+        (vault / "media").mkdir(parents=True, exist_ok=True)
+        (vault / "media" / name).write_bytes(data)
+    (vault / "a.md").write_text("---\ntitle: Pictures\nvideoId: dQw4w9WgXcQ\n---\n\n" + "".join(
+        f"![picture {name}](media/{name})\n\n" for name in images))
+    book = build(vault, tmp_path / "p.epub")
+    (report,) = epubcheck([book.path])
+    found = [(m["ID"], m["message"], m["locations"][:1]) for m in report["messages"]]
+    assert report["checker"]["nFatal"] == report["checker"]["nError"] == report["checker"]["nWarning"] == 0, found
+    assert [n for n in book.files if n.startswith("EPUB/img/")] == ["EPUB/img/001-good.png"]
+    for name in images.keys() - {"good.png"}:
+        assert f"media/{name}: warning: not packed in the EPUB: a damaged image" in book.stderr, book.stderr
+    page = book.pages()["n-a.xhtml"]
+    shown = page.xpath("//x:span[@class='unresolved']/text()", namespaces=NS)
+    assert sorted(shown) == ["picture bad.gif", "picture crc.png", "picture short.jpg", "picture short.png"]
+    assert page.xpath("//x:img/@alt", namespaces=NS) == ["picture good.png"]

@@ -326,3 +326,19 @@ def iter_nodes(node: Any, t: str) -> list[dict[str, Any]]:
     else:
         f.blocks(node)
     return f.found
+
+
+def depth(node: Any) -> int:
+    """How deep node nests as JSON, counting lists and objects as orjson does ([] is 1).
+
+    Notes nested too deeply break later stages (orjson writes at most 254 levels, the walkers
+    recurse), so this counts without recursion; it looks at every value, so a caller checking
+    many notes first asks orjson in C whether a note fits under its limit (collect does).
+    """
+    best = 0
+    todo: list[tuple[Any, int]] = [(node, 1)]
+    while todo:
+        x, d = todo.pop()
+        best = max(best, d)
+        todo += [(v, d + 1) for v in (x.values() if isinstance(x, dict) else x) if isinstance(v, list | dict)]
+    return best

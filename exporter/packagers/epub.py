@@ -10,6 +10,7 @@ derived from its content and the zip is written with fixed dates: same input, sa
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import unicodedata
@@ -23,6 +24,7 @@ from typing import Any
 
 from ebooklib import epub
 from lxml import etree
+from PIL import Image, UnidentifiedImageError
 
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, channel_names
@@ -95,10 +97,28 @@ def _assets(collection: Collection, notes: list[Note], problems: Problems
             problems.append(("missing-embed", rel, "not packed in the EPUB: only PNG, JPEG, GIF "
                              "and WebP images are"))
             continue
+        if broken := _damaged(data):
+            problems.append(("missing-embed", rel, f"not packed in the EPUB: a damaged image ({broken})"))
+            continue
         stem = unicodedata.normalize("NFKD", rel.rsplit("/", 1)[-1].rsplit(".", 1)[0])
         slug = re.sub(r"[^a-z0-9]+", "-", stem.encode("ascii", "ignore").decode().lower())
         packed[rel] = (f"img/{len(packed) + 1:03d}-{slug.strip('-')[:40]}.{kind[0]}", kind[1], data)
     return packed
+
+
+def _damaged(data: bytes) -> str | None:
+    """Why Pillow cannot read an image whose header looked right, else None: a corrupt image
+    in the book fails EPUBCheck (PKG-021) and shows broken in readers."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()  # chunk checksums and structure
+        with Image.open(io.BytesIO(data)) as im:  # verify() leaves it unusable: decode afresh
+            im.load()
+    except UnidentifiedImageError:
+        return "Pillow cannot read it"
+    except Exception as e:  # Pillow raises many kinds (OSError, SyntaxError, ValueError...)
+        return re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>", "", str(e)).strip() or type(e).__name__
+    return None
 
 
 def language(notes: list[Note], lang: str | None) -> str:

@@ -34,11 +34,35 @@ class RawNote:
     channel: str | None = None
     channel_name: str | None = None
     video_id: str | None = None
+    warnings: list[Diagnostic] = field(default_factory=list)  # for collect to report
 
     def line_of(self, needle: str, start: int = 0) -> int | None:
         """Line of the first occurrence of needle in the file, for diagnostics."""
         i = self.source.find(needle, start)
         return self.source.count("\n", 0, i) + 1 if i >= 0 else None
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps a date YAML cannot build (2020-13-45) as the text it is:
+    one odd value must not cost the whole note."""
+
+
+def _timestamp(loader: _Loader, node: yaml.Node) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)  # type: ignore[arg-type]
+    except ValueError:
+        return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+class _YAMLHandler(frontmatter.YAMLHandler):
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return yaml.load(fm, Loader=_Loader)  # a SafeLoader
+
+
+YAML = _YAMLHandler()
 
 
 def _plain(value: Any) -> Any:
@@ -63,7 +87,7 @@ def _yaml_line(text: str, e: yaml.YAMLError) -> int:
     lines = text.split("\n")
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), len(lines))
     try:
-        yaml.safe_load("\n".join(lines[1:end]))
+        YAML.load("\n".join(lines[1:end]))
     except yaml.YAMLError as again:
         mark = getattr(again, "problem_mark", None) or getattr(again, "context_mark", None)
         if mark is not None:
@@ -97,20 +121,27 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         return Diagnostic("unreadable", rel, f"not UTF-8 (byte 0x{data[e.start]:02x})", line)
-    text = unicodedata.normalize("NFC", text.lstrip("\ufeff").replace("\r\n", "\n"))
+    # CRLF (Windows) and lone CR (old Mac) line ends both become LF
+    text = unicodedata.normalize("NFC", text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n"))
+    opened = YAML.detect(text.strip())  # what python-frontmatter looks at
     try:
-        meta, body = frontmatter.parse(text)
+        meta, body = frontmatter.parse(text, handler=YAML if opened else None)
     except yaml.YAMLError as e:
         return Diagnostic(
             "unreadable", rel, f"broken YAML frontmatter: {_yaml_problem(e)}", _yaml_line(text, e)
         )
     except Exception as e:  # a handler may raise other errors on odd input
         return Diagnostic("unreadable", rel, f"broken frontmatter: {e}", 1)
-    if not meta and body != text:  # python-frontmatter drops a block that is not a mapping
-        handler = frontmatter.YAMLHandler()
+    unclosed = False
+    if opened:
         try:
-            loaded = handler.load(handler.split(text)[0]) if handler.detect(text) else None
-        except (ValueError, yaml.YAMLError):  # no closing fence: no frontmatter at all
+            YAML.split(text.strip())
+        except ValueError:  # no closing fence: python-frontmatter reads it all as body text
+            unclosed = True
+    if not meta and body != text and opened and not unclosed:  # a block that is not a mapping
+        try:  # is dropped by python-frontmatter
+            loaded = YAML.load(YAML.split(text.strip())[0])
+        except yaml.YAMLError:
             loaded = None
         if loaded is not None and not isinstance(loaded, dict):
             meta = loaded
@@ -120,6 +151,9 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     start = text.find(body) if body else len(text)
     body_line = text.count("\n", 0, max(start, 0)) + 1
     note = RawNote(path=rel, body=body, body_line=body_line, source=text, meta=meta)
+    if unclosed:
+        why = "frontmatter opened with --- is never closed: read as text"
+        note.warnings.append(Diagnostic("unclosed-frontmatter", rel, why, 1))
 
     # The byline is metadata: take it out of the body.
     stripped = body.lstrip("\n")
@@ -140,7 +174,8 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     title = meta.get("title")
     stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     if isinstance(title, str | int | float) and not isinstance(title, bool) and str(title).strip():
-        note.title = str(title).strip()
+        note.title = str(title)
     else:
         note.title = _first_h1(note.body) or stem
+    note.title = " ".join(note.title.split()) or stem  # a multi-line title is one heading line
     return note

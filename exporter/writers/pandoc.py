@@ -26,6 +26,9 @@ from exporter.model.document import Block
 
 API_VERSION = [1, 23, 1, 1]
 CHUNK_BYTES = 256 * 1024  # below this a second process costs more than it saves
+JSON_DEPTH = 1024  # the deepest JSON orjson.loads decodes
+NOTE_AT = 4  # JSON levels above a note's blocks in the reader's output: document, blocks, Div, content
+TOO_DEEP = "lists, quotes or emphasis nested too deeply to export"
 
 
 class PandocError(RuntimeError):
@@ -83,31 +86,54 @@ def _pool() -> ThreadPoolExecutor:
 Parsed = list[Block] | str
 
 
-def parse(texts: Sequence[str], each: Callable[[int, Parsed], None] | None = None) -> list[Parsed]:
+def parse(
+    texts: Sequence[str],
+    each: Callable[[int, Parsed], None] | None = None,
+    max_depth: int = JSON_DEPTH - NOTE_AT,
+) -> list[Parsed]:
     """Parse each markdown text alone; returns its blocks, or an error string.
 
     each(i, result) is called in the caller's thread, in input order, as chunks arrive, so
-    per-note work overlaps with pandoc still parsing later chunks.
+    per-note work overlaps with pandoc still parsing later chunks. Blocks nesting deeper than
+    max_depth (ast.depth) are an error starting with TOO_DEEP: later stages could not take them.
     """
     chunks = _chunks([len(t) for t in texts], per_core=2)
-
-    def one(r: range) -> list[Parsed]:
-        items = [{"id": f"n{i}", "text": texts[i]} for i in r]
-        doc = orjson.loads(_run(["-f", _lua("reader.lua"), "-t", "json"], orjson.dumps(items)))
-        out: list[Parsed] = []
-        for div in doc["blocks"]:
-            (_, _, kv), blocks = div["c"]
-            out.append(dict(kv).get("error", "") or blocks)
-        return out
-
     results: list[Parsed] = []
     with _pool() as pool:
-        for r, fut in [(r, pool.submit(one, r)) for r in chunks]:
+        for r, fut in [(r, pool.submit(_parse_chunk, texts, r, max_depth)) for r in chunks]:
             for i, x in zip(r, fut.result(), strict=True):
                 results.append(x)
                 if each:
                     each(i, x)
     return results
+
+
+def _parse_chunk(texts: Sequence[str], r: range, max_depth: int) -> list[Parsed]:
+    """Parse texts[r] in one pandoc run; on output orjson will not decode, again in halves.
+
+    orjson refuses JSON deeper than JSON_DEPTH, so the output is decoded inside enough extra
+    brackets that it refuses exactly the chunks holding a note deeper than max_depth: the
+    depth check costs nothing, and halving leaves only the deep notes as errors.
+    """
+    items = [{"id": f"n{i}", "text": texts[i]} for i in r]
+    out = _run(["-f", _lua("reader.lua"), "-t", "json"], orjson.dumps(items))
+    pad = max(0, JSON_DEPTH - NOTE_AT - max_depth)
+    try:
+        doc = orjson.loads(b"[" * pad + out + b"]" * pad)
+    except orjson.JSONDecodeError as e:
+        if len(r) > 1:
+            half = len(r) // 2
+            return _parse_chunk(texts, r[:half], max_depth) + _parse_chunk(texts, r[half:], max_depth)
+        if "depth" in str(e):
+            return [f"{TOO_DEEP} (over {min(max_depth, JSON_DEPTH - NOTE_AT)} levels)"]
+        return [f"pandoc's output cannot be decoded: {e}"]
+    for _ in range(pad):
+        doc = doc[0]
+    parsed: list[Parsed] = []
+    for div in doc["blocks"]:
+        (_, _, kv), blocks = div["c"]
+        parsed.append(dict(kv).get("error", "") or blocks)
+    return parsed
 
 
 # Words pandoc's markdown writers never escape, wherever they stand: a word that starts with a

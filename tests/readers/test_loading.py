@@ -109,3 +109,53 @@ def test_frontmatter_that_is_not_a_mapping_or_not_closed(vault) -> None:  # type
     assert (err.path, err.line, err.message) == ("list.md", 2, "frontmatter is not a mapping of keys")
     assert "title: never closed body text" in stringify(note(coll, "open").blocks)  # kept as text
     assert note(coll, "digits").video_id == "12345678901"
+
+
+def test_cr_only_line_ends_keep_frontmatter_and_lines(vault) -> None:  # type: ignore[no-untyped-def]
+    text = "---\rtitle: CR Only\rvideoId: dQw4w9WgXcQ\r---\rFrom: [[chan]]\r\rline a\r\r## Head\r\rline b\r"
+    coll, _ = vault({"mac.md": text.encode()})
+    mac = note(coll, "mac")
+    assert (mac.title, mac.video_id, mac.channel) == ("CR Only", "dQw4w9WgXcQ", "chan")
+    assert [b["t"] for b in mac.blocks] == ["Para", "Header", "Para"]
+    assert [stringify(b) for b in mac.blocks] == ["line a", "Head", "line b"]
+
+
+def test_multi_line_titles_become_one_line(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, _ = vault(
+        {
+            "quoted.md": '---\ntitle: "line1\\nline2"\n---\nbody\n',
+            "block.md": "---\ntitle: |\n  first  part\n  second\tpart\n---\nbody\n",
+            "h1.md": "# spaced \t out   title\n\nbody\n",
+        }
+    )
+    assert note(coll, "quoted").title == "line1 line2"
+    assert note(coll, "block").title == "first part second part"
+    assert note(coll, "h1").title == "spaced out title"
+
+
+def test_a_date_yaml_cannot_build_stays_text(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, report = vault(
+        {
+            "bad.md": "---\ntitle: Bad date\ndate: 2020-13-45\nupdated: 2021-02-30 10:00:00\n---\nbody\n",
+            "good.md": "---\ntitle: Good\ndate: 2024-05-01\nat: 2024-05-01 10:20:30\n---\nbody\n",
+        }
+    )
+    assert not report.errors
+    bad, good = note(coll, "bad"), note(coll, "good")
+    assert (bad.title, bad.meta["date"]) == ("Bad date", "2020-13-45")
+    assert bad.meta["updated"] == "2021-02-30 10:00:00"
+    assert (good.meta["date"], good.meta["at"]) == ("2024-05-01", "2024-05-01T10:20:30")
+
+
+def test_unclosed_frontmatter_stays_text_with_a_warning(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, report = vault(
+        {
+            "open.md": "---\ntitle: never closed\nbody text\n",
+            "closed.md": "---\ntitle: Closed\n---\nbody\n\n---\n\nafter a rule\n",
+        }
+    )
+    assert "title: never closed body text" in stringify(note(coll, "open").blocks)
+    assert note(coll, "closed").title == "Closed"
+    found = [(d.path, d.line, d.severity.value) for d in report.items if d.code == "unclosed-frontmatter"]
+    assert found == [("open.md", 1, "warning")]
+    assert not report.errors

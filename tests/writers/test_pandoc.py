@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.model.ast import iter_nodes, stringify
+from exporter.model.ast import depth, iter_nodes, stringify
 from exporter.writers import markdown, pandoc
 
 
@@ -44,6 +44,37 @@ def test_a_note_cannot_forge_the_split_marker() -> None:
     out = pandoc.write([d for d in docs if not isinstance(d, str)], "commonmark")
     assert len(out) == 2 and "text one" in out[0] and "<!--x-->" in out[1]
     assert stringify(docs[0]) == "text one"
+
+
+def test_a_note_too_deep_for_orjson_to_decode_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """orjson decodes at most 1024 levels: the chunk is parsed again in halves, not lost."""
+    runs: list[int] = []
+    real = pandoc._run
+
+    def counting(args: list[str], data: bytes) -> bytes:
+        runs.append(len(orjson.loads(data)))
+        return real(args, data)
+
+    monkeypatch.setattr(pandoc, "_run", counting)
+    texts = [f"note {i} [[x]]\n" for i in range(7)]
+    texts[3] = ">" * 600 + " deep\n"  # 1200 levels of JSON
+    parsed = pandoc.parse(texts)
+    assert parsed[3] == f"{pandoc.TOO_DEEP} (over 1020 levels)"
+    others = [stringify(p) for i, p in enumerate(parsed) if i != 3]
+    assert others == [f"note {i} x" for i in (0, 1, 2, 4, 5, 6)]
+    assert len(runs) <= 1 + 2 * 3  # one run, then halves down to the bad note
+
+
+def test_max_depth_refuses_exactly_the_notes_nested_deeper() -> None:
+    nested = "".join("  " * i + f"- item {i}\n" for i in range(20)) + "\n" + ">" * 7 + " *quote*\n"
+    (blocks,) = pandoc.parse([nested])
+    assert not isinstance(blocks, str)
+    d = depth(blocks)
+    assert d == 3 * 20 + 4  # a list level is three JSON levels (node, items, item)
+    fits = pandoc.parse(["fine\n", nested, "also fine\n"], max_depth=d)
+    over = pandoc.parse(["fine\n", nested, "also fine\n"], max_depth=d - 1)
+    assert fits[1] == blocks and over[0] == fits[0] and over[2] == fits[2]
+    assert over[1] == f"{pandoc.TOO_DEEP} (over {d - 1} levels)"
 
 
 TOKENS = ["word", "é", "Ωμέγα", "I", "A.", "x:", "ok?", "word,", "1", "12", "1.", "1)", "#", "-", "+"]
