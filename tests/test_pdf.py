@@ -117,7 +117,7 @@ def _flat(text: str) -> str:
 
 def _headings(n: Note) -> list[tuple[int, str]]:
     """(depth, text) the outline should show under a note: its headings, minus a title H1."""
-    hs = n.headings[1:] if pdf.opens_with_title(n) else n.headings
+    hs = n.headings[1:] if n.opens_with_title else n.headings
     shift = 1 if any(h.level == 1 for h in hs) else 0
     return [(h.level + shift - 1, h.text) for h in hs]
 
@@ -128,7 +128,7 @@ def _targets(d: Built) -> dict[str, int]:
     pages: dict[str, int] = {}
     for n in d.notes:
         pages[anchor_id(n.id)] = next(entries)[2]
-        for h in n.headings[1:] if pdf.opens_with_title(n) else n.headings:
+        for h in n.headings[1:] if n.opens_with_title else n.headings:
             pages[anchor_id(n.id, h.id)] = next(entries)[2]
     return pages
 

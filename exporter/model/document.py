@@ -80,6 +80,20 @@ class Note:
     reading: str = "none"  # timestamp reading chosen: "H:MM:SS", "MM:SS", "mixed", "none"
 
     @property
+    def opens_with_title(self) -> bool:
+        """Does the body open with an H1 repeating the title? Every product shows the title
+        itself, so that heading is not shown twice."""
+        first = self.blocks[0] if self.blocks else None
+        return (
+            first is not None
+            and first["t"] == "Header"
+            and first["c"][0] == 1
+            and bool(self.headings)
+            and self.headings[0].id == first["c"][1][0]
+            and self.headings[0].text.casefold() == " ".join(self.title.split()).casefold()
+        )
+
+    @property
     def folder(self) -> str:
         return self.path.rpartition("/")[0]
 

@@ -66,10 +66,8 @@ def _shape(note: Note, blocks: list[Block]) -> list[Block]:
     """Fit a body under the chapter title as the PDF does: drop a first H1 repeating the title
     (its id stays as an anchor) and push the other H1s down a level."""
     h1s = sum(h.level == 1 for h in note.headings)
-    first = blocks[0] if blocks else {"t": ""}
-    if first["t"] == "Header" and first["c"][0] == 1 and \
-            ast.stringify(first["c"][2]).casefold().split() == note.title.casefold().split():
-        ident, h1s = first["c"][1][0], h1s - 1
+    if note.opens_with_title and blocks and blocks[0]["t"] == "Header":
+        ident, h1s = blocks[0]["c"][1][0], h1s - 1
         blocks = ([{"t": "Div", "c": [ast.attr(ident), []]}] if ident else []) + blocks[1:]
     if h1s <= 0:
         return blocks

@@ -70,7 +70,7 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
     """Fit a note body under its template title: drop a first H1 that repeats the title (its
     id stays as an anchor), push other H1s down a level, in briefs unlink other notes, and
     with unresolved="plain" drop the unresolved styling."""
-    if opens_with_title(note) and blocks and blocks[0]["t"] == "Header":
+    if note.opens_with_title and blocks and blocks[0]["t"] == "Header":
         ident = blocks[0]["c"][1][0]
         blocks = ([{"t": "Div", "c": [ast.attr(ident), []]}] if ident else []) + blocks[1:]
     shift = int(any(h["c"][0] == 1 for h in ast.iter_nodes(blocks, "Header")))
@@ -107,13 +107,6 @@ def _label(inlines: list[Any]) -> str:
     return " ".join(ast.stringify(ast.map_inlines([{"t": "Plain", "c": inlines}], drop)).split())
 
 
-def opens_with_title(note: Note) -> bool:
-    """Does the body open with an H1 that repeats the title (the template already shows it)?"""
-    first = note.blocks[0] if note.blocks else {"t": ""}
-    return first["t"] == "Header" and first["c"][0] == 1 and " ".join(
-        ast.stringify(first["c"][2]).split()).casefold() == " ".join(note.title.split()).casefold()
-
-
 def _sources(collection: Collection, notes: list[Note]) -> list[Source]:
     """Every video cited, embedded notes included, in order of first citation."""
     by_id = collection.by_id()
@@ -128,7 +121,7 @@ def _sources(collection: Collection, notes: list[Note]) -> list[Source]:
 def _item(fragment: html_writer.Fragment, names: dict[str, str]) -> dict[str, Any]:
     """What the templates need of one note."""
     n = fragment.note
-    shown = n.headings[1:] if opens_with_title(n) else n.headings
+    shown = n.headings[1:] if n.opens_with_title else n.headings
     headings = [{"id": html_writer.anchor_id(n.id, h.id), "text": h.text} for h in shown]
     return {
         "id": html_writer.anchor_id(n.id), "title": n.title, "lang": n.lang or "en",

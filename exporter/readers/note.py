@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import unicodedata
@@ -132,19 +133,15 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
         )
     except Exception as e:  # a handler may raise other errors on odd input
         return Diagnostic("unreadable", rel, f"broken frontmatter: {e}", 1)
-    unclosed = False
+    block: str | None = None  # the frontmatter text, when it is closed
     if opened:
-        try:
-            YAML.split(text.strip())
-        except ValueError:  # no closing fence: python-frontmatter reads it all as body text
-            unclosed = True
-    if not meta and body != text and opened and not unclosed:  # a block that is not a mapping
-        try:  # is dropped by python-frontmatter
-            loaded = YAML.load(YAML.split(text.strip())[0])
-        except yaml.YAMLError:
-            loaded = None
-        if loaded is not None and not isinstance(loaded, dict):
-            meta = loaded
+        with contextlib.suppress(ValueError):  # no closing fence: python-frontmatter reads it all as body
+            block = YAML.split(text.strip())[0]
+    unclosed = opened and block is None
+    if not meta and block is not None:  # python-frontmatter drops a block that is not a mapping
+        with contextlib.suppress(yaml.YAMLError):
+            loaded = YAML.load(block)
+            meta = loaded if loaded is not None and not isinstance(loaded, dict) else meta
     if not isinstance(meta, dict):
         return Diagnostic("unreadable", rel, "frontmatter is not a mapping of keys", 2)
     meta = _plain(meta)

@@ -14,6 +14,7 @@ import nh3
 
 from exporter.model import ast
 from exporter.model.document import Block
+from exporter.transforms.links import WIDTH
 
 # Tags whose content goes with them; tags never kept; tags kept (attributes vetted by nh3).
 DROP_WITH_CONTENT = {
@@ -123,7 +124,6 @@ ATTR_AT = {
 
 
 WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]*)\]\]")
-WIDTH = re.compile(r"^\s*[0-9]{1,4}(?:\s*x\s*[0-9]{1,4})?\s*$")
 
 
 def clean_html(text: str) -> str:

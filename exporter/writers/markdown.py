@@ -146,19 +146,9 @@ def front(note: Note) -> str:
     return "---\n" + yaml.dump(note.meta, Dumper=dumper, sort_keys=False, allow_unicode=True) + "---\n\n"
 
 
-def opens_with_title(note: Note) -> bool:
-    """Does the body open with an H1 that repeats the title (then it is not written twice)?"""
-    first = note.blocks[0] if note.blocks else {"t": ""}
-    return (
-        first["t"] == "Header"
-        and first["c"][0] == 1
-        and " ".join(ast.stringify(first["c"][2]).split()).casefold() == " ".join(note.title.split()).casefold()
-    )
-
-
 def header(note: Note) -> list[Block]:
     """The title as H1 (unless the body opens with it), the byline as a line under it."""
-    blocks: list[Block] = [] if opens_with_title(note) else [
+    blocks: list[Block] = [] if note.opens_with_title else [
         {"t": "Header", "c": [1, ["", [], []], ast.text_inlines(note.title)]}
     ]
     byline: list[Any] = []
@@ -176,7 +166,7 @@ def header(note: Note) -> list[Block]:
 
 def _with_header(note: Note, blocks: list[Block]) -> list[Block]:
     head = header(note)
-    if opens_with_title(note):  # the byline goes under the note's own H1
+    if note.opens_with_title:  # the byline goes under the note's own H1
         return blocks[:1] + head + blocks[1:]
     return head + blocks
 
@@ -198,7 +188,7 @@ def viewer_anchors(note: Note) -> dict[str, str]:
         seen[result] = 0
         return result
 
-    if not opens_with_title(note):
+    if not note.opens_with_title:
         slugger(note.title)
     return {h["c"][1][0]: slugger(ast.stringify(h["c"][2])) for h in ast.iter_nodes(note.blocks, "Header")}
 

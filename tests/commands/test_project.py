@@ -131,19 +131,11 @@ def test_watch_rebuilds_what_changed_and_keeps_last_good_outputs(tmp_path: Path)
     t.start()
     out = tmp_path / "out"
 
-    def wait_for(cond, timeout: float = 30) -> bool:  # type: ignore[no-untyped-def]
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if cond():
-                return True
-            time.sleep(0.1)
-        return False
-
-    assert wait_for(lambda: (out / "a" / "a.md").is_file() and (out / "b.zip").is_file())
+    assert _wait_for(lambda: (out / "a" / "a.md").is_file() and (out / "b.zip").is_file())
     b_zip = (out / "b.zip").stat().st_mtime_ns
     time.sleep(0.3)
     (vault / "a.md").write_text("---\ntitle: A\n---\nsecond\n", encoding="utf-8")
-    assert wait_for(lambda: "second" in (out / "a" / "a.md").read_text("utf-8"))
+    assert _wait_for(lambda: "second" in (out / "a" / "a.md").read_text("utf-8"))
     assert (out / "b.zip").stat().st_mtime_ns == b_zip  # b's inputs did not change: not rebuilt
     (tmp_path / "exporter.toml").write_text("[defaults\n", encoding="utf-8")  # still the old config object
     (vault / "a.md").write_bytes(b"\xff\xfe broken")  # a rebuild that loses the note fails...
