@@ -109,18 +109,33 @@ _INLINE_CHILDREN = frozenset(
 
 def _notes_out_of_links(inlines: list[Any]) -> list[Any]:
     """A footnote in a link label would nest a link in a link (invalid EPUB): it goes after the link."""
-    if not any(x["t"] in ("Link", "Image") for x in inlines):
+    for x in inlines:  # most lists hold no link: answer those first
+        if x["t"] == "Link" or x["t"] == "Image":
+            break
+    else:
         return inlines
-    out: list[Any] = []
-    for x in inlines:
-        if x["t"] not in ("Link", "Image"):
+    out: list[Any] | None = None
+    for i, x in enumerate(inlines):
+        if (x["t"] == "Link" or x["t"] == "Image") and _has_note(x["c"][1]):
+            notes: list[Any] = []
+            label = _take_notes(x["c"][1], notes)
+            out = out if out is not None else list(inlines[:i])
+            out += [{"t": x["t"], "c": [x["c"][0], label, *x["c"][2:]]}, *notes]
+        elif out is not None:
             out.append(x)
-            continue
-        notes: list[Any] = []
-        label = _take_notes(x["c"][1], notes)
-        out.append(x if not notes else {"t": x["t"], "c": [x["c"][0], label, *x["c"][2:]]})
-        out += notes
-    return out
+    return inlines if out is None else out
+
+
+def _has_note(inlines: list[Any]) -> bool:
+    for x in inlines:
+        t = x["t"]
+        if t == "Note":
+            return True
+        if (t in _INLINE_CHILDREN and _has_note(x["c"])) or (
+            t in ("Link", "Image", "Span", "Quoted", "Cite") and _has_note(x["c"][1])
+        ):
+            return True
+    return False
 
 
 def _take_notes(inlines: list[Any], notes: list[Any]) -> list[Any]:
@@ -224,9 +239,8 @@ def cite(
             pos = tail_start
         return [x for x in out + inlines[pos:] if x["t"] != "Str" or x["c"]]
 
-    result.blocks = ast.map_inlines(blocks, visit)
-    if result.citations:
-        result.blocks = ast.map_inlines(result.blocks, _notes_out_of_links)
+    # lists come bottom-up: a label's citations exist by the time the list holding its link is seen
+    result.blocks = ast.map_inlines(blocks, lambda xs: _notes_out_of_links(visit(xs)))
     if result.citations and not video_id:
         result.problems.append(
             (
