@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from exporter.model import ast
@@ -115,9 +116,24 @@ def tidy(blocks: list[Block]) -> tuple[list[Block], list[str]]:
     return ast.walk(blocks, inlines=_marks, blocks=lambda bs: _blocks(bs, ids)), ids
 
 
+def unique_anchors() -> Callable[[str], str]:
+    """GitHub's rule for repeated anchors, in document order: x, then x-1, x-2..."""
+    seen: dict[str, int] = {}
+
+    def unique(base: str) -> str:
+        result = base
+        while result in seen:
+            seen[base] += 1
+            result = f"{base}-{seen[base]}"
+        seen[result] = 0
+        return result
+
+    return unique
+
+
 def number_headings(blocks: list[Block]) -> tuple[list[Block], list[Heading]]:
     """Give every heading a unique GitHub-style id; returns the headings in order."""
-    used: set[str] = set()
+    unique = unique_anchors()
     headings: list[Heading] = []
 
     def visit(b: Block) -> Block:
@@ -125,12 +141,7 @@ def number_headings(blocks: list[Block]) -> tuple[list[Block], list[Heading]]:
             return b
         level, a, inl = b["c"]
         text = " ".join(ast.stringify(inl).split())
-        base = slug(text) or "section"
-        ident, n = base, 0
-        while ident in used:
-            n += 1
-            ident = f"{base}-{n}"
-        used.add(ident)
+        ident = unique(slug(text) or "section")
         headings.append(Heading(level, text, ident))
         return {"t": "Header", "c": [level, [ident, a[1], a[2]], inl]}
 

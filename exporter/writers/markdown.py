@@ -12,7 +12,7 @@ import yaml
 
 from exporter.model import ast
 from exporter.model.document import Block, Note, file_stems
-from exporter.transforms.structure import slug
+from exporter.transforms.structure import slug, unique_anchors
 from exporter.writers import pandoc
 from exporter.writers.links import AssetHref, Href, settle_inlines
 
@@ -178,19 +178,10 @@ def viewer_anchors(note: Note) -> dict[str, str]:
     rule), over the whole file: the title line and embedded notes' headings count too. So
     links aim at what the viewer will have, not at the model's ids.
     """
-    seen: dict[str, int] = {}
-
-    def slugger(text: str) -> str:
-        base = result = slug(text)
-        while result in seen:
-            seen[base] += 1
-            result = f"{base}-{seen[base]}"
-        seen[result] = 0
-        return result
-
+    unique = unique_anchors()
     if not note.opens_with_title:
-        slugger(note.title)
-    return {h["c"][1][0]: slugger(ast.stringify(h["c"][2])) for h in ast.iter_nodes(note.blocks, "Header")}
+        unique(slug(note.title))
+    return {h["c"][1][0]: unique(slug(ast.stringify(h["c"][2]))) for h in ast.iter_nodes(note.blocks, "Header")}
 
 
 def write_notes(notes: list[Note], paths: dict[str, str]) -> dict[str, str]:
