@@ -17,10 +17,11 @@ import orjson
 from exporter.config import Options
 from exporter.diagnostics import Report
 from exporter.model import ast
-from exporter.model.document import Block, Collection, Note
-from exporter.readers import RawNote, read_note, walk
+from exporter.model.document import LABEL_MAX, Block, Collection, Note, short
+from exporter.readers import RawNote, images, read_note, walk
 from exporter.transforms import embeds, links, sanitize, structure
 from exporter.transforms.citations import cite
+from exporter.transforms.images import refuse
 from exporter.vault import Index
 from exporter.writers import pandoc
 
@@ -34,6 +35,7 @@ Progress = Callable[[str, int, int], None]
 MAX_DEPTH = 160
 MAX_EXPANDED = 200
 ORJSON_MAX = 254  # the deepest JSON orjson.dumps writes
+LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")  # BCP 47, loosely
 
 
 def note_ids(paths: list[str]) -> dict[str, str]:
@@ -78,6 +80,10 @@ def _too_deep(blocks: list[Block], limit: int, when: str = "") -> str | None:
     return f"{pandoc.TOO_DEEP}{when} ({deep} levels, over {limit})"
 
 
+def _unsafe(verdict: images.Verdict | None) -> bool:
+    return verdict is not None and verdict.kind == "unsafe"
+
+
 def collect(
     root: Path, options: Options | None = None, progress: Progress | None = None
 ) -> tuple[Collection, Report]:
@@ -107,11 +113,12 @@ def collect(
     # each note is linked as soon as it is parsed; links to headings of notes not parsed
     # yet wait for a second pass
     index = Index.build(raws)
-    targets = {r.path: links.Target(ids[r.path], r.title, (), complete=False) for r in raws}
+    targets = {r.path: links.Target(ids[r.path], short(r.title), (), complete=False) for r in raws}
     sources: dict[str, embeds.Source] = {}
     with_embeds: set[str] = set()
     deferred: list[tuple[RawNote, Note]] = []
     linked_from: dict[str, set[str]] = {}  # note id -> paths of the notes linking to it
+    verdicts: dict[str, images.Verdict | None] = {}  # asset -> why it must not be drawn
 
     def link(raw: RawNote, note: Note) -> None:
         linked = links.link(note.blocks, links.Context(raw.path, index, targets, files.assets))
@@ -119,6 +126,14 @@ def collect(
         for target_id in linked.links:
             linked_from.setdefault(target_id, set()).add(raw.path)
         note.blocks = linked.blocks
+        for a in linked.assets:
+            if a not in verdicts:
+                verdicts[a] = images.inspect(files.assets[a])
+        bad = {a: v for a in linked.assets if (v := verdicts[a])}
+        if bad:  # before embeds copy the note: the copies are safe too
+            refused = refuse(note.blocks, bad)
+            _problems(report, raw, refused.problems)
+            note.blocks = refused.blocks
         note.assets = sorted(set(note.assets) | set(linked.assets))
         sources[note.path] = embeds.Source(note.path, targets[note.path], note.blocks)
         if linked.embeds:
@@ -140,6 +155,9 @@ def collect(
                 f"videoId {str(vid)!r} is not an 11-character YouTube id",
                 raw.line_of("videoId"),
             )
+        if len(raw.title) > LABEL_MAX:
+            report.add("too-large", raw.path, f"title of {len(raw.title):,} characters cut to {LABEL_MAX} "
+                       "in contents, headers, outline, links and citations", raw.line_of("title"))
         lang = raw.meta.get("lang") or raw.meta.get("language")
         note = Note(
             id=ids[raw.path],
@@ -149,13 +167,13 @@ def collect(
             channel=raw.channel,
             channel_name=raw.channel_name,
             video_id=raw.video_id,
-            lang=str(lang) if isinstance(lang, str) and lang.strip() else None,
+            lang=lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else None,
         )
         # normalize, per note: structure, citations, heading ids
         blocks, block_ids = structure.tidy(blocks)
         cited = cite(
             blocks,
-            title=raw.title,
+            title=note.label,
             channel=raw.channel_name,
             video_id=raw.video_id,
             wording=options.wording,
@@ -172,7 +190,7 @@ def collect(
             report.add("no-video-id", raw.path, "note has no videoId")
         note.blocks, note.headings = structure.number_headings(cited.blocks)
         note.citations, note.reading = cited.citations, cited.reading
-        targets[raw.path] = links.Target(note.id, note.title, tuple(note.headings), frozenset(block_ids))
+        targets[raw.path] = links.Target(note.id, note.label, tuple(note.headings), frozenset(block_ids))
         link(raw, note)
         notes.append(note)
         kept.append(raw)
@@ -191,10 +209,12 @@ def collect(
 
     by_path = {n.path: n for n in notes}
     too_deep: set[str] = set()
-    # embeds
+    # embeds, each note and the vault on a budget
+    vault_budget = embeds.Budget.for_vault(sum(len(r.body) for r in kept) * 6)  # ~JSON bytes per char
     for raw, note in zip(kept, notes, strict=True):
         if note.path in with_embeds:
-            done = embeds.transclude(note.path, note.blocks, index, sources)
+            budget = embeds.Budget.for_note(embeds.size_of(note.blocks), vault_budget)
+            done = embeds.transclude(note.path, note.blocks, index, sources, budget)
             _problems(report, raw, done.problems)
             note.blocks = done.blocks
             note.assets = sorted(set(note.assets).union(*(by_path[p].assets for p in done.notes)))
@@ -212,5 +232,7 @@ def collect(
             for source in sorted(linked_from.get(ids[path], set()) - too_deep):
                 report.add("unresolved-link", source, f"links to {path}, which nests too deeply, stay text")
 
-    assets = {a: str(files.assets[a]) for n in notes for a in n.assets if a in files.assets}
+    for n in notes:  # an unsafe file is carried by no product, not even as a link
+        n.assets = [a for a in n.assets if a in files.assets and not _unsafe(verdicts.get(a))]
+    assets = {a: str(files.assets[a]) for n in notes for a in n.assets}
     return Collection(root=str(root), notes=notes, assets=assets), report

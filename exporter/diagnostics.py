@@ -26,6 +26,8 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "no-video-id": (Severity.WARNING, "notes with citations but no videoId"),
     "unsafe-content": (Severity.WARNING, "raw HTML or URLs removed for safety"),
     "unclosed-frontmatter": (Severity.WARNING, "frontmatter never closed by ---, read as text"),
+    "too-large": (Severity.ERROR, "embeds, images or text cut so that outputs stay bounded"),
+    "over-budget": (Severity.ERROR, "notes left out: they took too long or too much memory"),
     "policy": (Severity.ERROR, "problems that the configuration makes errors"),
     "reading": (Severity.INFO, "timestamp reading chosen per note"),
 }

@@ -6,7 +6,7 @@ import fnmatch
 from pathlib import Path
 
 from exporter.config.schema import Publication
-from exporter.model.document import Collection, Note
+from exporter.model.document import Collection, Note, short
 from exporter.vault.keys import link_key, path_key
 
 
@@ -111,5 +111,5 @@ def part_of(note: Note, parts: str, names: dict[str, str]) -> str | None:
         return note.folder or "Top level"
     if parts == "tag":
         tags = _tags(note)
-        return tags[0] if tags else "Untagged"
+        return short(tags[0], 100) if tags else "Untagged"
     return None

@@ -213,7 +213,9 @@ def test_hostile_notes_leave_no_script_handler_or_remote_resource(
     images = sorted(n.rsplit("-", 1)[-1] for n in book.files if n.startswith("EPUB/img/"))
     assert images == ["photo.jpg", "pic.png"]  # no SVG, no fake PNG, nothing from outside
     assert b"evil.example/track" not in b"".join(book.files.values())
-    assert "outside.png" in book.stderr and "vector.svg" in book.stderr
+    assert "outside.png" in book.stderr
+    _, report = collect(HOSTILE)  # the SVG (handlers, script) is refused before any product
+    assert [d.code for d in report.items if "vector.svg: an SVG with" in d.message] == ["unsafe-content"]
 
 
 def test_empty_notes_and_duplicate_titles_get_their_own_chapters(

@@ -22,6 +22,17 @@ Block = dict[str, Any]
 Inline = dict[str, Any]
 
 YOUTUBE = "https://www.youtube.com/watch?v="
+LABEL_MAX = 200  # characters of a title or heading that chrome shows (contents, headers, outline)
+
+
+def short(text: str, limit: int = LABEL_MAX) -> str:
+    """text cut for chrome, at a word where one is near: a title of 300,000 characters must not
+    fill the contents, every running header, the outline and every link and citation naming it."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ", limit // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -94,12 +105,18 @@ class Note:
         )
 
     @property
+    def label(self) -> str:
+        """The title as chrome shows it (contents, headers, outline, links); the full title
+        stays above the note's own text."""
+        return short(self.title)
+
+    @property
     def folder(self) -> str:
         return self.path.rpartition("/")[0]
 
     @property
     def source(self) -> Source | None:
-        return Source(self.video_id, self.title, self.channel_name) if self.video_id else None
+        return Source(self.video_id, self.label, self.channel_name) if self.video_id else None
 
 
 @dataclass

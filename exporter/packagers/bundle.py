@@ -24,7 +24,7 @@ def _index(title: str, notes: list[Note], collection: Collection, paths: dict[st
     for channel in sorted(groups, key=lambda c: (c == "", (names.get(c) or c).casefold())):
         lines += [f"## {_escape(names.get(channel, '')) or 'Other notes'}", ""]
         for n in sorted(groups[channel], key=lambda n: n.title.casefold()):
-            lines.append(f"- [{_escape(n.title)}]({quote(paths[n.id], safe='/')})")
+            lines.append(f"- [{_escape(n.label)}]({quote(paths[n.id], safe='/')})")
         lines.append("")
     sources = collection.sources(notes)
     if sources:

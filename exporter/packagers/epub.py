@@ -31,6 +31,7 @@ from exporter.model.document import Block, Collection, Note, channel_names
 from exporter.packagers import cover, xhtml
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.xhtml import EPUB_TYPE, LANG
+from exporter.readers.images import MAX_PIXELS
 from exporter.select import part_of
 from exporter.theme import Theme
 from exporter.writers.html import anchor_id, render
@@ -96,7 +97,7 @@ def _assets(collection: Collection, notes: list[Note], problems: Problems
                              "and WebP images are"))
             continue
         if broken := _damaged(data):
-            problems.append(("missing-embed", rel, f"not packed in the EPUB: a damaged image ({broken})"))
+            problems.append(("missing-embed", rel, f"not packed in the EPUB: {broken}"))
             continue
         stem = unicodedata.normalize("NFKD", rel.rsplit("/", 1)[-1].rsplit(".", 1)[0])
         slug = re.sub(r"[^a-z0-9]+", "-", stem.encode("ascii", "ignore").decode().lower())
@@ -109,13 +110,16 @@ def _damaged(data: bytes) -> str | None:
     in the book fails EPUBCheck (PKG-021) and shows broken in readers."""
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_PIXELS:  # only linked (see readers/images.py): not decoded
+                return f"an image of {im.width:,} x {im.height:,} pixels, too large to pack"
             im.verify()  # chunk checksums and structure
         with Image.open(io.BytesIO(data)) as im:  # verify() leaves it unusable: decode afresh
             im.load()
     except UnidentifiedImageError:
-        return "Pillow cannot read it"
+        return "a damaged image (Pillow cannot read it)"
     except Exception as e:  # Pillow raises many kinds (OSError, SyntaxError, ValueError...)
-        return re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>", "", str(e)).strip() or type(e).__name__
+        why = re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>", "", str(e)).strip() or type(e).__name__
+        return f"a damaged image ({why})"
     return None
 
 
@@ -260,7 +264,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     body: list[epub.EpubHtml] = []
     toc: list[Any] = []
     for i, (label, members) in enumerate(groups, 1):
-        links = [epub.Link(files[n.id], n.title.strip() or "Untitled", "toc-" + n.id)
+        links = [epub.Link(files[n.id], n.label.strip() or "Untitled", "toc-" + n.id)
                  for n in members]
         if meta.parts == "none":
             toc += links
@@ -271,7 +275,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
             p = pages[n.id]
             built.problems += [("unsafe-content", n.path, f"removed from the EPUB: {what}")
                                for what in sorted(p.removed)]
-            body.append(page("chapter", n.id, n.title, n.lang if n.lang and LANG.match(n.lang)
+            body.append(page("chapter", n.id, n.label, n.lang if n.lang and LANG.match(n.lang)
                              else lang, p.math, note=n, body=xhtml.serialize(p.body),
                              video_url=n.source.url if n.source else None))
     if sources := collection.sources(notes):

@@ -24,7 +24,7 @@ from weasyprint import HTML
 
 from exporter import __version__
 from exporter.model import ast
-from exporter.model.document import Block, Collection, Note, Source, channel_names, file_stems
+from exporter.model.document import Block, Collection, Note, Source, channel_names, file_stems, short
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.weasy import SafeFetcher, footnotes_stay_with_their_calls
 from exporter.select import part_of
@@ -104,7 +104,7 @@ def _label(inlines: list[Any]) -> str:
     def drop(xs: list[Any]) -> list[Any]:
         return [x for x in xs if not (x.get("t") == "Span" and "footnote" in x["c"][0][1])]
 
-    return " ".join(ast.stringify(ast.map_inlines([{"t": "Plain", "c": inlines}], drop)).split())
+    return short(" ".join(ast.stringify(ast.map_inlines([{"t": "Plain", "c": inlines}], drop)).split()))
 
 
 def _sources(collection: Collection, notes: list[Note]) -> list[Source]:
@@ -122,9 +122,9 @@ def _item(fragment: html_writer.Fragment, names: dict[str, str]) -> dict[str, An
     """What the templates need of one note."""
     n = fragment.note
     shown = n.headings[1:] if n.opens_with_title else n.headings
-    headings = [{"id": html_writer.anchor_id(n.id, h.id), "text": h.text} for h in shown]
+    headings = [{"id": html_writer.anchor_id(n.id, h.id), "text": short(h.text)} for h in shown]
     return {
-        "id": html_writer.anchor_id(n.id), "title": n.title, "lang": n.lang or "en",
+        "id": html_writer.anchor_id(n.id), "title": n.title, "label": n.label, "lang": n.lang or "en",
         "channel": names.get(n.channel or "", n.channel_name), "html": Markup(fragment.html),
         "video_url": n.source.url if n.source else None,
         "toc": headings if len(headings) >= BRIEF_TOC_MIN else [],
@@ -139,8 +139,9 @@ def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
     for n in notes:
         tags = n.meta.get("tags") or []
         for w in [names.get(n.channel or "", ""), *(tags if isinstance(tags, list) else [tags])]:
-            if str(w).strip() and str(w).strip() not in keywords:
-                keywords.append(str(w).strip())
+            word = short(str(w).strip(), 100)
+            if word and word not in keywords:
+                keywords.append(word)
     langs = {n.lang or "en" for n in notes}
     return {"title": meta.title, "subtitle": meta.subtitle, "author": meta.author,
             "subject": meta.subtitle or subject, "keywords": keywords,
@@ -179,7 +180,7 @@ def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
         if part is not None and part != group:
             toc.append({"group": part})
             group = part
-        toc.append({"id": html_writer.anchor_id(n.id), "title": n.title})
+        toc.append({"id": html_writer.anchor_id(n.id), "title": n.label})
         if n.channel and name not in channels:
             channels.append(name)
     subject = f"{len(notes)} notes" + (f" from {', '.join(channels)}" if channels else "")
@@ -201,7 +202,7 @@ def prepare_briefs(collection: Collection, notes: list[Note], theme: Theme | Non
     out = []
     for f in fragments:
         n = f.note
-        meta = Meta(n.title, None, author or names.get(n.channel or ""), epoch)
+        meta = Meta(n.label, None, author or names.get(n.channel or ""), epoch)
         subject = f"Notes on {n.source.url}" if n.source else "Notes"
         html = theme.render("brief.html.j2", doc=_doc(meta, theme, [n], subject, names),
                             item=_item(f, names), sources=_sources(collection, [n]))

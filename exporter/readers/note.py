@@ -14,6 +14,7 @@ import frontmatter
 import yaml
 
 from exporter.diagnostics import Diagnostic
+from exporter.model.document import short
 
 BYLINE = re.compile(
     r"\A[ \t]*From:[ \t]*\[\[[ \t]*([^\]|#]+?)[ \t]*(?:\\?\|[ \t]*([^\]]*?)[ \t]*)?\]\][ \t]*"
@@ -43,19 +44,87 @@ class RawNote:
         return self.source.count("\n", 0, i) + 1 if i >= 0 else None
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps a date YAML cannot build (2020-13-45) as the text it is:
+CHANNEL_MAX = 100  # characters of a channel name: bylines, covers and every citation show it
+MAX_NOTE_BYTES = 4 * 1024 * 1024  # a note longer than a long book is not a note
+# YAML aliases and merge keys (<<: *a) repeat a node wherever they name it: a few hundred bytes
+# of "billion laughs" name 10^9 values once anything walks them. Aliases are expanded only while
+# the whole frontmatter, every alias counted as a copy, stays under these bounds.
+MAX_YAML_VALUES = 10_000
+MAX_YAML_DEPTH = 50
+_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster
+
+
+class FrontmatterTooLarge(yaml.YAMLError):
+    def __init__(self, problem: str, line: int) -> None:
+        super().__init__(problem)
+        self.problem, self.line = problem, line
+
+
+def expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(values, depth) of a YAML node graph once every alias is a copy; raises on a cycle or
+    past the bounds. Shared nodes are measured once, so this costs the graph, not its expansion."""
+    done: dict[int, tuple[int, int]] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        key = id(node)
+        kids: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            kids = [x for pair in node.value for x in pair]
+        if closing:
+            open_.discard(key)
+            size = 1 + sum(done[id(k)][0] for k in kids)
+            depth = 1 + max((done[id(k)][1] for k in kids), default=0)
+            done[key] = (size, depth)
+            if size > MAX_YAML_VALUES or depth > MAX_YAML_DEPTH:
+                what = (f"over {MAX_YAML_VALUES:,} values once its aliases are expanded"
+                        if size > MAX_YAML_VALUES else f"nested over {MAX_YAML_DEPTH} levels deep")
+                raise FrontmatterTooLarge(f"frontmatter holds {what}", node.start_mark.line + 1)  # +1: the --- line
+            continue
+        if key in done:
+            continue
+        if key in open_:
+            raise FrontmatterTooLarge("frontmatter refers to itself (a recursive YAML alias)",
+                                      node.start_mark.line + 1)
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids if id(k) not in done)
+    return done[id(root)]
+
+
+class _Measured:
+    """Measure what aliases expand to before building anything."""
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()  # type: ignore[attr-defined]
+        if node is None:
+            return None
+        expanded_size(node)
+        return self.construct_document(node)  # type: ignore[attr-defined]
+
+
+class _Loader(_Measured, _SafeLoader):
+    """A safe loader that keeps a date YAML cannot build (2020-13-45) as the text it is:
     one odd value must not cost the whole note."""
+
+
+class _LineLoader(_Measured, yaml.SafeLoader):
+    """The pure-Python loader, for messages only: it marks the line an error is on, libyaml
+    the line after."""
 
 
 def _timestamp(loader: _Loader, node: yaml.Node) -> Any:
     try:
         return yaml.SafeLoader.construct_yaml_timestamp(loader, node)  # type: ignore[arg-type]
     except ValueError:
-        return loader.construct_scalar(node)  # type: ignore[arg-type]
+        return loader.construct_scalar(node)
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 class _YAMLHandler(frontmatter.YAMLHandler):
@@ -88,7 +157,7 @@ def _yaml_line(text: str, e: yaml.YAMLError) -> int:
     lines = text.split("\n")
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), len(lines))
     try:
-        YAML.load("\n".join(lines[1:end]))
+        yaml.load("\n".join(lines[1:end]), Loader=_LineLoader)
     except yaml.YAMLError as again:
         mark = getattr(again, "problem_mark", None) or getattr(again, "context_mark", None)
         if mark is not None:
@@ -115,6 +184,9 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
         data = path.read_bytes()
     except OSError as e:
         return Diagnostic("unreadable", rel, f"cannot read file: {e.strerror or e}")
+    if len(data) > MAX_NOTE_BYTES:
+        size = f"{len(data) / 2**20:.1f} MiB"
+        return Diagnostic("unreadable", rel, f"note is {size}, over the {MAX_NOTE_BYTES >> 20} MiB a note may hold")
     if b"\x00" in data[:8192]:
         return Diagnostic("unreadable", rel, "binary file (contains NUL bytes), not a text note")
     try:
@@ -127,6 +199,8 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     opened = YAML.detect(text.strip())  # what python-frontmatter looks at
     try:
         meta, body = frontmatter.parse(text, handler=YAML if opened else None)
+    except FrontmatterTooLarge as e:
+        return Diagnostic("unreadable", rel, f"{e.problem}; the note is left out", e.line)
     except yaml.YAMLError as e:
         return Diagnostic(
             "unreadable", rel, f"broken YAML frontmatter: {_yaml_problem(e)}", _yaml_line(text, e)
@@ -162,6 +236,10 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
         note.body = stripped[m.end() :]
     elif isinstance(meta.get("channel"), str):
         note.channel = note.channel_name = meta["channel"]
+    if note.channel_name and len(note.channel_name) > CHANNEL_MAX:  # shown in every citation
+        why = f"channel name of {len(note.channel_name):,} characters cut to {CHANNEL_MAX}"
+        note.warnings.append(Diagnostic("too-large", rel, why, note.body_line - 1 if m else note.line_of("channel")))
+        note.channel_name = short(note.channel_name, CHANNEL_MAX)
 
     vid = meta.get("videoId")
     if isinstance(vid, int) and not isinstance(vid, bool):  # an all-digit id, read by YAML as a number

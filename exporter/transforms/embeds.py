@@ -1,10 +1,18 @@
-"""Transclude embedded notes and sections (SPEC 3): shifted headings, unique ids, no hangs."""
+"""Transclude embedded notes and sections (SPEC 3): shifted headings, unique ids, no hangs.
+
+Depth alone does not bound an embed tree: ten notes each embedding the next ten times, eight
+deep, are 10^8 copies. Every embed is paid for, in bytes of the model's JSON, from a budget per
+note and one for the whole vault; past either, the remaining embeds become links to their notes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 from exporter.model import ast
 from exporter.model.document import Block
@@ -12,6 +20,10 @@ from exporter.transforms.links import Target, anchor_for
 from exporter.vault.index import Index
 
 MAX_DEPTH = 10
+GROWTH = 20  # a note may grow to this many times its own size through embeds...
+NOTE_FLOOR = 1 << 20  # ...or to this many bytes of JSON (about 150,000 characters of text)
+VAULT_FLOOR = 32 << 20  # all embeds of a vault together: 10x the vault, or this much
+EMBED_COST = 64  # an embed of an empty note still costs something
 
 
 @dataclass(frozen=True)
@@ -19,6 +31,38 @@ class Source:
     path: str
     target: Target
     blocks: list[Block]
+
+    @cached_property
+    def size(self) -> int:
+        return size_of(self.blocks)
+
+
+def size_of(blocks: list[Block]) -> int:
+    """What some blocks weigh in the budget: their JSON bytes (orjson is fast enough to ask)."""
+    return len(orjson.dumps(blocks)) + EMBED_COST
+
+
+@dataclass
+class Budget:
+    """Bytes of embedded content a note may still add, and the vault's shared remainder."""
+
+    note: int
+    vault: list[int]  # one cell shared by every note's budget
+
+    @classmethod
+    def for_vault(cls, vault_size: int) -> list[int]:
+        return [max(10 * vault_size, VAULT_FLOOR)]
+
+    @classmethod
+    def for_note(cls, own_size: int, vault: list[int]) -> Budget:
+        return cls(max(GROWTH * own_size, NOTE_FLOOR), vault)
+
+    def take(self, cost: int) -> bool:
+        if cost > self.note or cost > self.vault[0]:
+            return False
+        self.note -= cost
+        self.vault[0] -= cost
+        return True
 
 
 @dataclass
@@ -70,18 +114,31 @@ def _placeholder(text: str, cls: str) -> Block:
     return ast.Para([ast.Span(ast.text_inlines(text), ast.attr("", [cls]))])
 
 
+def _link_to(src: Source, cls: str) -> list[Block]:
+    """An embed that is not expanded: a link to its note, in every product."""
+    link = ast.Link(
+        ast.text_inlines(f"↪ {src.target.title}"),
+        "",
+        ast.attr("", ["internal"], {"note": src.target.id, "anchor": ""}),
+    )
+    return [ast.Para([ast.Span([link], ast.attr("", [cls]))])]
+
+
 def transclude(
     path: str,
     blocks: list[Block],
     index: Index,
     sources: Mapping[str, Source],
+    budget: Budget | None = None,
     _stack: tuple[str, ...] = (),
     _counter: list[int] | None = None,
 ) -> Embedded:
-    """Replace each embed marker by the embedded blocks, recursively, cutting cycles."""
+    """Replace each embed marker by the embedded blocks, recursively, cutting cycles, and
+    linking instead of embedding once the budget is spent."""
     out = Embedded([])
     counter = _counter if _counter is not None else [0]
     stack = _stack or (path,)
+    budget = budget or Budget.for_note(size_of(blocks), Budget.for_vault(0))
 
     def expand(raw: str, level: int) -> list[Block]:
         name, _, fragment = raw.partition("#")
@@ -93,12 +150,7 @@ def transclude(
         if src.path in stack or len(stack) > MAX_DEPTH:
             why = "cycles back" if src.path in stack else f"nests deeper than {MAX_DEPTH}"
             out.problems.append(("embed-cycle", f"![[{raw}", f"embed ![[{raw}]] {why}; cut"))
-            link = ast.Link(
-                ast.text_inlines(f"↪ {src.target.title}"),
-                "",
-                ast.attr("", ["internal"], {"note": src.target.id, "anchor": ""}),
-            )
-            return [ast.Para([ast.Span([link], ast.attr("", ["embed-cut"]))])]
+            return _link_to(src, "embed-cut")
         part = src.blocks
         if fragment.strip():
             anchor = anchor_for(src.target, fragment.strip())
@@ -112,7 +164,11 @@ def transclude(
                     )
                 )
                 part = src.blocks
-        inner = transclude(src.path, part, index, sources, stack + (src.path,), counter)
+        if not budget.take(src.size if part is src.blocks else size_of(part)):
+            out.problems.append(("too-large", f"![[{raw}", f"embed ![[{raw}]] linked instead: the embeds "
+                                 "would grow the note past its size budget"))
+            return _link_to(src, "embed-cut")
+        inner = transclude(src.path, part, index, sources, budget, stack + (src.path,), counter)
         out.problems.extend(inner.problems)
         out.notes |= inner.notes | {src.path}
         counter[0] += 1
