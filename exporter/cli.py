@@ -77,6 +77,12 @@ def load(
             raise Failed(f"cannot convert {vault}: {e}") from None
 
 
+def left_out(report: Report, failed: dict[str, str]) -> None:
+    """Notes a writer could not convert within their budget: named, and the run exits 1."""
+    for path, why in failed.items():
+        report.add("over-budget", path, f"pandoc {why}; the note is left out of the product")
+
+
 def report_and_exit(report: Report, quiet: bool, done: str | None = None) -> None:
     """Print problems (folded past SHOWN_PER_KIND per kind), a summary, and exit 0 or 1."""
     shown: dict[str, int] = {}
@@ -174,10 +180,12 @@ def bundle(vault: Path, output: Path, title: str | None, theme: str, reading: st
         raise click.BadParameter(str(e), param_hint="-o/--output") from None
     collection, report = load(vault, quiet, reading, look.wording)
     notes = select(collection, [])
+    failed: dict[str, str] = {}
     try:
-        zip_path = package(collection, notes, output, title or vault.resolve().name)
+        zip_path = package(collection, notes, output, title or vault.resolve().name, failed=failed)
     except OSError as e:
         raise Failed(f"cannot write {output}: {e.strerror or e}") from None
+    left_out(report, failed)
     report_and_exit(report, quiet, f"{len(notes)} notes → {output}/ and {zip_path}")
 
 

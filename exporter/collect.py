@@ -144,6 +144,9 @@ def collect(
     def first_pass(i: int, blocks: pandoc.Parsed) -> None:
         raw = raws[i]
         if isinstance(blocks, str):
+            if blocks.startswith(pandoc.OVER):
+                report.add("over-budget", raw.path, f"{blocks.removeprefix(pandoc.OVER)}; the note is left out")
+                return
             why = blocks if blocks.startswith(pandoc.TOO_DEEP) else f"markdown could not be parsed: {blocks}"
             report.add("unreadable", raw.path, why)
             return

@@ -6,6 +6,7 @@ import base64
 import http.server
 import io
 import logging
+import multiprocessing
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ from exporter.cli import main
 from exporter.collect import collect
 from exporter.config import Options
 from exporter.model.document import Collection, Note
-from exporter.packagers import pdf, weasy
+from exporter.packagers import pdf, pool, weasy
 from exporter.theme import STYLES, Theme
 from exporter.writers.html import anchor_id
 
@@ -389,13 +390,14 @@ def test_a_weasyprint_failure_is_one_line_exit_3_and_no_file(
         def __init__(self, **_: object) -> None:
             raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(pdf, "HTML", Broken)
+    monkeypatch.setattr(weasy, "HTML", Broken)
+    monkeypatch.setattr(pool, "_context", lambda: multiprocessing.get_context("fork"))  # workers see it
     out = tmp_path / "d.pdf"
     out.write_bytes(b"old")
     r = CliRunner().invoke(main, ["pdf", str(VAULT), "alpha", "-o", str(out), "-q"])
     assert r.exit_code == 3
     assert r.stderr.strip() == (
-        f"error: cannot write {out}: WeasyPrint could not render the PDF: boom second line")
+        f"error: cannot write {out}: alpha.md: WeasyPrint could not render the PDF: boom second line")
     assert out.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["d.pdf"]
     out.unlink()
     r = CliRunner().invoke(main, ["pdf", str(VAULT), "--briefs", "-o", str(tmp_path / "b"), "-q"])
@@ -542,11 +544,11 @@ def test_the_fetcher_alone_refuses_what_the_sanitizer_would_catch(
     theme = Theme.load()
     prepared = pdf.Prepared(html, hostile_vault.as_uri() + "/",
                             (str(hostile_vault), *map(str, theme.folders)), 0)
-    data, refused = pdf.render(prepared)
+    rendered = pdf.render(prepared)
     assert hits == []
-    _assert_nothing_leaked(data, images=2)  # the data: image and the vault image
-    assert any(u.startswith(url) for u in refused)
-    assert any(u.startswith("file:") and "secret" in u for u in refused)
+    _assert_nothing_leaked(rendered.pdf, images=2)  # the data: image and the vault image
+    assert any(u.startswith(url) for u in rendered.refused)
+    assert any(u.startswith("file:") and "secret" in u for u in rendered.refused)
 
 
 @pytest.mark.parametrize("url, ok", [

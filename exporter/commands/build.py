@@ -12,13 +12,18 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from exporter.collect import collect
 from exporter.config import Config, Options, Publication
 from exporter.diagnostics import Report
 from exporter.model.document import Collection, Note
+from exporter.packagers.pool import Workers
 from exporter.select import SelectionError, for_publication
 from exporter.theme import Theme
+
+if TYPE_CHECKING:
+    from exporter.packagers.pdf import Written
 
 
 class BuildError(RuntimeError):
@@ -71,6 +76,15 @@ def build(
     built = Built()
     themes = {n: theme_for(config, p) for n, p in chosen.items()}  # bad themes fail before any work
     cache: dict[str, tuple[Collection, Report]] = {}
+    with Workers(config.defaults.jobs or os.cpu_count() or 1) as workers:  # started on first use
+        _build_all(chosen, themes, cache, built, config, vault, out_dir, only, previous, workers)
+    return built
+
+
+def _build_all(chosen: dict[str, Publication], themes: dict[str, Theme],
+               cache: dict[str, tuple[Collection, Report]], built: Built, config: Config, vault: Path,
+               out_dir: Path, only: set[str] | None, previous: dict[str, str] | None,
+               workers: Workers) -> None:
     for name, pub in chosen.items():
         theme = themes[name]
         key = theme.name + "|" + str(theme.wording)
@@ -95,12 +109,12 @@ def build(
             if only and fmt not in only:
                 continue
             try:
-                built.outputs += _product(fmt, name, pub, collection, notes, out_dir, theme, config, built)
+                built.outputs += _product(fmt, name, pub, collection, notes, out_dir, theme, config, built,
+                                          workers)
             except BuildError as e:
                 built.failed.append(f"{name} ({fmt}): {e}")
             except OSError as e:
                 built.failed.append(f"{name} ({fmt}): cannot write: {e.strerror or e}")
-    return built
 
 
 def _product(
@@ -113,47 +127,49 @@ def _product(
     theme: Theme,
     config: Config,
     built: Built,
+    workers: Workers,
 ) -> list[Path]:
     title = pub.title or name
     if fmt == "bundle":
         from exporter.packagers.bundle import package
         from exporter.packagers.output import OutputError
 
+        failed: dict[str, str] = {}
         try:
-            zip_path = package(collection, notes, out_dir / name, title)
+            zip_path = package(collection, notes, out_dir / name, title, failed=failed)
         except OutputError as e:
             raise BuildError(str(e)) from None
+        _left_out(built, failed)
         return [out_dir / name, zip_path]
     if fmt == "pdf":
         from exporter.packagers import pdf
+        from exporter.packagers.dossier import write_dossier
 
         meta = pdf.Meta(title, pub.subtitle, pub.author)
+        target = out_dir / f"{name}.pdf"
         try:
-            prepared = pdf.prepare_dossier(
+            plan = pdf.plan_dossier(
                 collection, notes, meta, theme, parts=pub.parts, unresolved=config.defaults.unresolved
             )
-            target = out_dir / f"{name}.pdf"
-            for url in pdf.write(prepared, target):
-                built.report.add("unsafe-content", str(target), f"PDF renderer refused to fetch {url}")
+            written = write_dossier(plan, target, workers)
         except pdf.PdfError as e:
             raise BuildError(str(e)) from None
-        return [target]
+        _rendered(built, target, written)
+        return written.paths
     if fmt == "briefs":
         from exporter.packagers import pdf
         from exporter.packagers.output import prune
 
         folder = out_dir / f"{name}-briefs"
-        jobs = config.defaults.jobs or os.cpu_count() or 1
-        written, refused, failed = pdf.write_briefs(
-            collection, notes, folder, jobs, theme, pub.author, unresolved=config.defaults.unresolved
+        written = pdf.write_briefs(
+            collection, notes, folder, workers, theme, pub.author, unresolved=config.defaults.unresolved
         )
-        for url in refused:
-            built.report.add("unsafe-content", str(folder), f"PDF renderer refused to fetch {url}")
-        for path, why in failed.items():
+        _rendered(built, folder, written)
+        for path, why in written.failed.items():
             built.failed.append(f"{name} (briefs): {path}: {why}")
         # the folder belongs to this publication: briefs of notes no longer in it go
         prune(folder, pdf.brief_paths(notes).values())
-        return written
+        return written.paths
     if fmt == "epub":
         from exporter.packagers import epub
 
@@ -169,6 +185,18 @@ def _product(
             built.report.add(code, path, message)
         return [target]
     raise BuildError(f"unknown format {fmt!r}")
+
+
+def _rendered(built: Built, where: Path, written: Written) -> None:
+    for url in dict.fromkeys(written.refused):
+        built.report.add("unsafe-content", str(where), f"PDF renderer refused to fetch {url}")
+    for path, why in written.over.items():
+        built.report.add("over-budget", path, f"{why}; left out of {where}")
+
+
+def _left_out(built: Built, failed: dict[str, str]) -> None:
+    for path, why in failed.items():
+        built.report.add("over-budget", path, f"pandoc {why}; the note is left out of the product")
 
 
 def fingerprint(collection: Collection, notes: list[Note], theme: Theme, config: Config) -> str:

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from exporter.cli import CSS, ORDER, QUIET, READING, THEME, VAULT, Failed, load, pick, report_and_exit
 from exporter.diagnostics import Report
 
+if TYPE_CHECKING:
+    from exporter.packagers.pdf import Written
 
-def _refused(report: Report, where: Path, urls: list[str]) -> None:
-    for url in dict.fromkeys(urls):
+
+def outcome(report: Report, where: Path, written: Written) -> None:
+    """What a PDF product came to, as diagnostics: refused URLs, notes left out."""
+    for url in dict.fromkeys(written.refused):
         report.add("unsafe-content", str(where), f"PDF renderer refused to fetch {url}")
+    for path, why in written.over.items():
+        report.add("over-budget", path, f"{why}; left out of {where}")
 
 
 @click.command()
@@ -30,7 +37,7 @@ def _refused(report: Report, where: Path, urls: list[str]) -> None:
 @THEME
 @CSS
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Briefs rendered at once (default: number of cores).")
+              help="Documents rendered at once, dossier parts or briefs (default: number of cores).")
 @click.option("--dump-html", type=click.Path(path_type=Path, dir_okay=False), hidden=True,
               help="Also write the final dossier HTML here (for debugging and the benchmark).")
 @READING
@@ -46,48 +53,51 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
     OUTPUT/keepers/watch.pdf) and list their headings up front when they have six or more.
     """
     from exporter.packagers import pdf as packager
+    from exporter.packagers.dossier import write_dossier
+    from exporter.packagers.pool import Workers
     from exporter.theme import Theme, ThemeError
 
     try:
         look = Theme.load(theme, extra_css=css)
     except ThemeError as e:
         raise click.BadParameter(str(e), param_hint="--theme") from None
-    collection, report = load(vault, quiet, reading, look.wording)
-    chosen = pick(collection, notes, order)
+    with Workers(jobs or os.cpu_count() or 1) as workers:
+        workers.start()  # they import WeasyPrint while the notes are read
+        collection, report = load(vault, quiet, reading, look.wording)
+        chosen = pick(collection, notes, order)
 
-    if briefs:
-        out = output or Path("dist/briefs")
-        if out.exists() and not out.is_dir():
-            raise Failed(f"cannot write briefs into {out}: it is a file")
+        if briefs:
+            out = output or Path("dist/briefs")
+            if out.exists() and not out.is_dir():
+                raise Failed(f"cannot write briefs into {out}: it is a file")
+            try:
+                written = packager.write_briefs(collection, chosen, out, workers, look, author)
+            except ThemeError as e:
+                raise Failed(str(e)) from None
+            except OSError as e:
+                raise Failed(f"cannot write {out}: {e.strerror or e}") from None
+            outcome(report, out, written)
+            if written.failed:
+                first, why = next(iter(written.failed.items()))
+                more = f" (and {len(written.failed) - 1} more)" if len(written.failed) > 1 else ""
+                raise Failed(f"{len(written.failed)} of {len(chosen)} briefs could not be written: "
+                             f"{first}: {why}{more}")
+            report_and_exit(report, quiet, f"{len(written.paths)} briefs → {out}/")
+            return
+
+        out = output or Path("dist/dossier.pdf")
+        if out.is_dir():
+            raise Failed(f"cannot write {out}: it is a folder (give a .pdf file name)")
+        meta = packager.Meta(title or vault.resolve().name, subtitle, author)
         try:
-            written, refused, failed = packager.write_briefs(
-                collection, chosen, out, jobs or os.cpu_count() or 1, look, author)
-        except ThemeError as e:
-            raise Failed(str(e)) from None
+            plan = packager.plan_dossier(collection, chosen, meta, look)
+            if dump_html:
+                dump_html.parent.mkdir(parents=True, exist_ok=True)
+                dump_html.write_text(plan.whole.html, encoding="utf-8")
+            written = write_dossier(plan, out, workers)
+        except (packager.PdfError, ThemeError) as e:
+            raise Failed(f"cannot write {out}: {e}") from None
         except OSError as e:
             raise Failed(f"cannot write {out}: {e.strerror or e}") from None
-        _refused(report, out, refused)
-        if failed:
-            first, why = next(iter(failed.items()))
-            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-            raise Failed(f"{len(failed)} of {len(chosen)} briefs could not be written: "
-                         f"{first}: {why}{more}")
-        report_and_exit(report, quiet, f"{len(written)} briefs → {out}/")
-        return
-
-    out = output or Path("dist/dossier.pdf")
-    if out.is_dir():
-        raise Failed(f"cannot write {out}: it is a folder (give a .pdf file name)")
-    meta = packager.Meta(title or vault.resolve().name, subtitle, author)
-    try:
-        prepared = packager.prepare_dossier(collection, chosen, meta, look)
-        if dump_html:
-            dump_html.parent.mkdir(parents=True, exist_ok=True)
-            dump_html.write_text(prepared.html, encoding="utf-8")
-        refused = packager.write(prepared, out)
-    except (packager.PdfError, ThemeError) as e:
-        raise Failed(f"cannot write {out}: {e}") from None
-    except OSError as e:
-        raise Failed(f"cannot write {out}: {e.strerror or e}") from None
-    _refused(report, out, refused)
-    report_and_exit(report, quiet, f"{len(chosen)} notes → {out}")
+    outcome(report, out, written)
+    report_and_exit(report, quiet, f"{len(chosen) - len(written.over)} notes → {out}")

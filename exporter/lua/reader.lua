@@ -25,6 +25,9 @@ function Reader(input, opts)
   local items = pandoc.json.decode(tostring(input), false)
   local blocks = {}
   for _, it in ipairs(items) do
+    -- progress for the caller's watchdog: which note is being parsed now
+    io.stderr:write('@@', it.id, '\n')
+    io.stderr:flush()
     local ok, doc = pcall(pandoc.read, it.text, FORMAT)
     local attr = pandoc.Attr(it.id, {'note'})
     if ok then

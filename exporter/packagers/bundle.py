@@ -51,12 +51,14 @@ def _zip(folder: Path, target: Path, epoch: int) -> None:
 
 
 def package(
-    collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None
+    collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None,
+    failed: dict[str, str] | None = None,
 ) -> Path:
-    """Write out/ (a folder) and out.zip; returns the zip path."""
+    """Write out/ (a folder) and out.zip; returns the zip path. Notes pandoc could not write
+    within their budget are named in failed (note path -> why)."""
     check_replaceable(out, Path(collection.root))
     paths = markdown.bundle_paths(notes)
-    texts = markdown.write_notes(notes, paths)
+    texts = markdown.write_notes(notes, paths, failed)
     manifest = []
     with atomic_dir(out) as tmp:
         for note in notes:

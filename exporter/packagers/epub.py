@@ -229,6 +229,8 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     # chapters: the shared HTML writer (one batched pandoc run), rebuilt as XHTML
     fragments = render(notes, "epub", href, lambda a: assets[a][0] if a in assets else None,
                        _shape, unresolved)
+    built.problems += [("over-budget", f.note.path, f"pandoc {f.failed}; the note is left out of the book")
+                       for f in fragments if f.failed]
     images = {name for name, _, _ in assets.values()}
     pages = {f.note.id: xhtml.page(f.note.id, files[f.note.id], f.html, images) for f in fragments}
     more = {f"part-{i}.xhtml": {f"part-{i}"} for i in range(1, len(groups) + 1)}

@@ -1,43 +1,50 @@
 """Turn notes into PDF dossiers and briefs: model -> HTML (jinja2 + theme) -> WeasyPrint.
 
-With weasy.py (what reaches into WeasyPrint's internals), the only module that imports
-weasyprint. Safety does not rest on the sanitizer alone: every resource WeasyPrint asks for goes
-through SafeFetcher, which serves data: URLs and files inside the vault or the theme, and refuses
+This module makes the HTML; weasy.py renders it (the only module that imports weasyprint), in
+worker processes on a budget (pool.py); a dossier is rendered in parts and joined (dossier.py).
+Safety does not rest on the sanitizer alone: every resource WeasyPrint asks for goes through
+SafeFetcher, which serves data: URLs and files inside the vault or the theme, and refuses
 everything else (network, file:// elsewhere, symlinks out).
 """
 
 from __future__ import annotations
 
-import hashlib
-import multiprocessing
-import os
+import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from unittest import mock
 
 from markupsafe import Markup
-from weasyprint import HTML
 
 from exporter import __version__
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, Source, channel_names, file_stems, short
 from exporter.packagers.output import atomic_file, source_date_epoch
-from exporter.packagers.weasy import SafeFetcher, footnotes_stay_with_their_calls
+from exporter.packagers.pool import Workers
+from exporter.packagers.weasy import PdfError, Prepared, Rendered, render
 from exporter.select import part_of
 from exporter.theme import Theme
 from exporter.writers import html as html_writer
 
+__all__ = ["PdfError", "Prepared", "Rendered", "render"]
+
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
+PART_BYTES = 160_000  # HTML per dossier part; parts never depend on --jobs, so neither do bytes
+SECONDS = 20.0  # render budget of a document: this, plus SECONDS_PER_MB of its HTML
+SECONDS_PER_MB = 60.0  # (WeasyPrint lays out about 1 MB of our HTML in 12 s)
 Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents are grouped
 Unresolved = Literal["text", "plain", "error"]  # links out of the product: styled or bare label
-
-
-class PdfError(Exception):
-    """A PDF could not be made; the message is one line for the user."""
+# In a part, the page numbers are left to the footers (dossier.py), which know the total.
+PART_CSS = "@page { @bottom-center { content: none !important; } }"
+# Footer pages carry the page numbers alone, over the pages they number.
+FOOTER_CSS = "@page { background: none !important; " + " ".join(
+    f"@{box} {{ content: none !important; }}" for box in (
+        "top-left-corner", "top-left", "top-center", "top-right", "top-right-corner", "left-top",
+        "left-middle", "left-bottom", "right-top", "right-middle", "right-bottom",
+        "bottom-left-corner", "bottom-left", "bottom-right", "bottom-right-corner")) + (
+    " } html, body { background: none !important; } .footer-page { break-before: page; }")
 
 
 @dataclass(frozen=True)
@@ -50,19 +57,30 @@ class Meta:
     epoch: int | None = None  # None: SOURCE_DATE_EPOCH, else a fixed date
 
 
+def budget(prepared: Prepared) -> float:
+    """Seconds a document may take to render before it is given up."""
+    return SECONDS + SECONDS_PER_MB * prepared.weight / 1e6
+
+
 @dataclass(frozen=True)
-class Prepared:
-    """One document ready for WeasyPrint: the final HTML and where it may read from."""
+class Part:
+    """A run of notes rendered alone; it opens with the cover (dropped when joined)."""
 
-    html: str
-    base_url: str
-    roots: tuple[str, ...]
-    epoch: int  # build time, for the metadata and the fonts' own timestamps
+    prepared: Prepared
+    notes: tuple[Note, ...]
 
-    @property
-    def identifier(self) -> bytes:
-        """A /ID derived from the content, so the same input gives the same bytes."""
-        return hashlib.sha256(self.html.encode("utf-8")).hexdigest()[:32].encode()
+
+@dataclass
+class Plan:
+    """A dossier ready to render: whole (the reference), or in parts joined by dossier.py."""
+
+    whole: Prepared
+    parts: list[Part]  # runs of notes, then the Sources appendix (a part without notes)
+    part: Callable[[list[Note]], Part]  # any run of notes as a part
+    front: Callable[[dict[str, int], set[str]], Prepared]  # cover and contents: (page by anchor, left out)
+    footers: Callable[[int, int, int], Prepared]  # footer pages: (first page, count, total)
+    joinable: bool  # the theme numbers pages only at the bottom centre, where footers go
+    failed: dict[str, str] = field(default_factory=dict)  # note path -> why pandoc could not write it
 
 
 def _shape(note: Note, blocks: list[Block], own_links_only: bool,
@@ -164,14 +182,21 @@ def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None
 def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
                     theme: Theme | None = None, *, parts: Parts = "channel",
                     unresolved: Unresolved = "text") -> Prepared:
-    """The whole dossier as one HTML document, so page numbers work across notes."""
+    """The whole dossier as one HTML document."""
+    return plan_dossier(collection, notes, meta, theme, parts=parts, unresolved=unresolved).whole
+
+
+def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
+                 theme: Theme | None = None, *, parts: Parts = "channel",
+                 unresolved: Unresolved = "text") -> Plan:
+    """The dossier as one document, and as parts that render alone and join into the same."""
     theme = theme or Theme.load()
     ids = {n.id for n in notes}
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
         _asset(collection), lambda n, b: _shape(n, b, False, unresolved))
     names = channel_names(collection.notes)
-    toc: list[dict[str, str]] = []  # notes, with a group line where the part changes
+    toc: list[dict[str, Any]] = []  # notes, with a group line where the part changes
     channels: list[str] = []
     group = None
     for n in notes:
@@ -184,60 +209,114 @@ def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
         if n.channel and name not in channels:
             channels.append(name)
     subject = f"{len(notes)} notes" + (f" from {', '.join(channels)}" if channels else "")
-    html = theme.render("dossier.html.j2", doc=_doc(meta, theme, notes, subject, names),
-                        notes=[_item(f, names) for f in fragments], toc=toc, channels=channels,
-                        sources=_sources(collection, notes))
-    return _prepared(collection, theme, html, meta.epoch)
+    doc = _doc(meta, theme, notes, subject, names)
+    sources = _sources(collection, notes)
+    items = {f.note.id: _item(f, names) for f in fragments}
 
+    def page(members: list[Note], *, css: str = "", contents: bool = False, appendix: bool = False,
+             numbers: dict[str, int] | None = None, gone: frozenset[str] = frozenset()) -> Prepared:
+        entries = [e for e in toc if e.get("id") not in gone]
+        entries = [e for i, e in enumerate(entries)  # a group left empty goes too
+                   if "group" not in e or (i + 1 < len(entries) and "group" not in entries[i + 1])]
+        if numbers is not None:
+            entries = [{**e, "page": numbers.get(e["id"], 0)} if "id" in e else e for e in entries]
+        sheets = doc["stylesheets"] + ([Markup(css)] if css else [])
+        html = theme.render("dossier.html.j2", doc={**doc, "stylesheets": sheets}, count=len(notes),
+                            channels=channels, contents=contents, toc=entries,
+                            appendix=bool(sources), appendix_page=(numbers or {}).get("sources"),
+                            notes=[items[n.id] for n in members],
+                            sources=sources if appendix else [])
+        return _prepared(collection, theme, html if not css else _isolate(html), meta.epoch)
 
-def prepare_briefs(collection: Collection, notes: list[Note], theme: Theme | None = None,
-                   author: str | None = None, epoch: int | None = None, *,
-                   unresolved: Unresolved = "text") -> list[Prepared]:
-    """One HTML document per note, from one batched render of all bodies."""
-    theme = theme or Theme.load()
-    fragments = html_writer.render(
-        notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
-        lambda n, b: _shape(n, b, True, unresolved))
-    names = channel_names(collection.notes)
-    out = []
+    runs: list[list[Note]] = []
+    size = PART_BYTES
     for f in fragments:
-        n = f.note
-        meta = Meta(n.label, None, author or names.get(n.channel or ""), epoch)
-        subject = f"Notes on {n.source.url}" if n.source else "Notes"
-        html = theme.render("brief.html.j2", doc=_doc(meta, theme, [n], subject, names),
-                            item=_item(f, names), sources=_sources(collection, [n]))
-        out.append(_prepared(collection, theme, html, epoch))
-    return out
+        if size + len(f.html) > PART_BYTES and (not runs or runs[-1]):
+            runs.append([])
+            size = 0
+        runs[-1].append(f.note)
+        size += len(f.html)
+    def run_of(notes: list[Note]) -> Part:
+        return Part(page(notes, css=PART_CSS), tuple(notes))
+
+    cut = [run_of(run) for run in runs]
+    if sources:
+        cut.append(Part(page([], css=PART_CSS, appendix=True), ()))
+
+    def front(numbers: dict[str, int], gone: set[str]) -> Prepared:
+        return page([], css=PART_CSS, contents=True, numbers=numbers, gone=frozenset(gone))
+
+    def footers(first: int, count: int, total: int) -> Prepared:
+        css = "".join(re.sub(r"counter\(\s*pages\s*\)", f'"{total}"', c) for c in doc["stylesheets"])
+        start = f"@page :first {{ counter-reset: page {first}; }}" if first > 1 else ""
+        pages = ('<section class="cover"></section>' if first == 1 else "") + \
+            '<div class="footer-page"></div>' * (count - (first == 1))
+        html = (f'<!DOCTYPE html><html lang="{doc["lang"]}"><head><meta charset="utf-8"><style>'
+                f"{css}{FOOTER_CSS}{start}</style></head><body class=\"dossier\">{pages}</body></html>")
+        return _prepared(collection, theme, html, meta.epoch)
+
+    whole = page(notes, contents=True, appendix=True)
+    failed = {f.note.path: f.failed for f in fragments if f.failed}
+    return Plan(whole, cut, run_of, front, footers, _numbers_at_bottom_centre(doc["stylesheets"]), failed)
 
 
-footnotes_stay_with_their_calls()  # patches WeasyPrint once, before any layout
+HREF = re.compile(r'href="#([^"]*)"')
+ID = re.compile(r'\sid="([^"]*)"')
+BOTTOM_CENTRE = re.compile(r"@bottom-center\s*\{[^{}]*\}")
 
 
-def render(prepared: Prepared) -> tuple[bytes, list[str]]:
-    """PDF bytes and the URLs refused; no attachments, deterministic /ID and dates."""
-    fetcher = SafeFetcher(prepared.roots)
-    clock = {"SOURCE_DATE_EPOCH": str(prepared.epoch)}  # else fontTools stamps fonts with now
-    try:
-        with mock.patch.dict(os.environ, clock):
-            document = HTML(string=prepared.html, base_url=prepared.base_url,
-                            url_fetcher=fetcher).render()
-            document.metadata.attachments = []  # never embed a file a note merely names
-            for page in document.pages:
-                page.links = [link for link in page.links if link[0] != "attachment"]
-            data = document.write_pdf(pdf_identifier=prepared.identifier)
-    except Exception as e:  # WeasyPrint raises many kinds; the user gets one line
-        message = " ".join(str(e).split())[:200] or type(e).__name__
-        raise PdfError(f"WeasyPrint could not render the PDF: {message}") from None
-    assert isinstance(data, bytes)
-    return data, fetcher.refused
+def _isolate(html: str) -> str:
+    """A part's links to anchors in other parts become xref: links, which stitch.py joins."""
+    ids = set(ID.findall(html))
+    return HREF.sub(lambda m: m.group(0) if m.group(1) in ids else f'href="xref:{m.group(1)}"', html)
 
 
-def write(prepared: Prepared, target: Path) -> list[str]:
-    """Render, then write atomically: the target is the whole new PDF or left untouched."""
-    data, refused = render(prepared)
+def _numbers_at_bottom_centre(sheets: list[str]) -> bool:
+    """Parts can only be numbered by footer pages if page counters appear nowhere else."""
+    return all("counter(page" not in BOTTOM_CENTRE.sub("", css) for css in sheets)
+
+
+def _brief(collection: Collection, theme: Theme, fragment: html_writer.Fragment,
+           names: dict[str, str], author: str | None, epoch: int | None) -> Prepared:
+    """One note as its own document."""
+    n = fragment.note
+    meta = Meta(n.label, None, author or names.get(n.channel or ""), epoch)
+    subject = f"Notes on {n.source.url}" if n.source else "Notes"
+    html = theme.render("brief.html.j2", doc=_doc(meta, theme, [n], subject, names),
+                        item=_item(fragment, names), sources=_sources(collection, [n]))
+    return _prepared(collection, theme, html, epoch)
+
+
+@dataclass
+class Written:
+    """What a PDF product came to."""
+
+    paths: list[Path] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # URLs the fetcher refused
+    failed: dict[str, str] = field(default_factory=dict)  # note path -> renderer error (exit 3)
+    over: dict[str, str] = field(default_factory=dict)  # note path -> budget it ran past (exit 1)
+
+
+def write(prepared: Prepared, target: Path, workers: Workers | None = None) -> list[str]:
+    """Render one document on a budget, then write atomically; returns the URLs refused."""
+    with Workers(1) if workers is None else _borrowed(workers) as pool:
+        (outcome,) = pool.run(render, [(prepared, budget(prepared))])
+    if outcome.value is None:
+        raise PdfError(outcome.error or "the renderer gave no PDF")
     with atomic_file(target) as tmp:
-        tmp.write_bytes(data)
-    return refused
+        tmp.write_bytes(outcome.value.pdf)
+    return list(outcome.value.refused)
+
+
+class _borrowed:  # noqa: N801 - a context manager that leaves a caller's pool open
+    def __init__(self, workers: Workers) -> None:
+        self.workers = workers
+
+    def __enter__(self) -> Workers:
+        return self.workers
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 def brief_paths(notes: list[Note]) -> dict[str, str]:
@@ -245,35 +324,36 @@ def brief_paths(notes: list[Note]) -> dict[str, str]:
     return {nid: stem + ".pdf" for nid, stem in file_stems(notes).items()}
 
 
-def _job(task: tuple[Prepared, str]) -> tuple[list[str], str | None]:
-    prepared, target = task
-    try:
-        return write(prepared, Path(target)), None
-    except (PdfError, OSError) as e:
-        return [], str(e)
-
-
-def write_briefs(collection: Collection, notes: list[Note], out: Path, jobs: int = 1,
+def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: Workers,
                  theme: Theme | None = None, author: str | None = None,
-                 epoch: int | None = None, *, unresolved: Unresolved = "text",
-                 ) -> tuple[list[Path], list[str], dict[str, str]]:
-    """Write one PDF per note under out/, `jobs` at a time in a process pool.
+                 epoch: int | None = None, *, unresolved: Unresolved = "text") -> Written:
+    """Write one PDF per note under out/, rendered by the workers, each on its budget.
 
-    Returns (paths written, URLs refused, {note path: error}). Each file is written atomically;
-    a brief that fails leaves no file and does not stop the others.
+    Each file is written atomically; a brief that fails leaves no file and does not stop the
+    others: a renderer error is in `failed`, a note past its budget in `over`.
     """
-    prepared = prepare_briefs(collection, notes, theme, author, epoch, unresolved=unresolved)
+    theme = theme or Theme.load()
+    fragments = html_writer.render(
+        notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
+        lambda n, b: _shape(n, b, True, unresolved))
+    names = channel_names(collection.notes)
+    prepared = [_brief(collection, theme, f, names, author, epoch) for f in fragments]
     paths = brief_paths(notes)
-    tasks = [(p, str(out / paths[n.id])) for p, n in zip(prepared, notes, strict=True)]
-    if jobs <= 1 or len(tasks) <= 1:
-        results = [_job(t) for t in tasks]
-    else:
-        # fork: workers start with weasyprint already imported, which saves ~1 s each
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-        context = multiprocessing.get_context(method)
-        with ProcessPoolExecutor(min(jobs, len(tasks)), context) as pool:
-            results = list(pool.map(_job, tasks))  # one at a time: the pool stays balanced
-    refused = [url for bad, _ in results for url in bad]
-    failed = {n.path: error for n, (_, error) in zip(notes, results, strict=True) if error}
-    written = [Path(t) for (_, t), (_, error) in zip(tasks, results, strict=True) if not error]
-    return written, refused, failed
+    done = Written(over={f.note.path: f"pandoc {f.failed}" for f in fragments if f.failed})
+    outcomes = workers.run(render, [(p, budget(p)) for p in prepared])
+    for n, outcome in zip(notes, outcomes, strict=True):
+        if outcome.value is None:
+            (done.over if outcome.over else done.failed)[n.path] = outcome.error or "no PDF"
+            continue
+        if n.path in done.over:
+            continue
+        target = out / paths[n.id]
+        try:
+            with atomic_file(target) as tmp:
+                tmp.write_bytes(outcome.value.pdf)
+        except OSError as e:
+            done.failed[n.path] = f"cannot write {target}: {e.strerror or e}"
+            continue
+        done.paths.append(target)
+        done.refused += outcome.value.refused
+    return done

@@ -1,21 +1,77 @@
-"""Everything that reaches into WeasyPrint beyond its public API, in one place.
+"""The render task, and everything that reaches into WeasyPrint beyond its public API.
 
-SafeFetcher subclasses WeasyPrint's URLFetcher so that no resource comes from the network or from
-outside the vault and theme; footnotes_stay_with_their_calls() patches an internal layout
-function of WeasyPrint 70, which is why weasyprint is pinned to 70.x.
+render() is a plain function of (HTML, base URL, allowed roots, date) -> PDF bytes, so any
+executor can run it (pool.py runs it in worker processes). SafeFetcher subclasses WeasyPrint's
+URLFetcher so that no resource comes from the network or from outside the vault and theme;
+footnotes_stay_with_their_calls() patches an internal layout function of WeasyPrint 70, which is
+why weasyprint is pinned to 70.x.
 """
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import unquote, urlsplit
 from urllib.request import DataHandler, Request
 
+from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+
+class PdfError(Exception):
+    """A PDF could not be made; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One document ready for WeasyPrint: the final HTML and where it may read from."""
+
+    html: str
+    base_url: str
+    roots: tuple[str, ...]
+    epoch: int  # build time, for the metadata and the fonts' own timestamps
+
+    @property
+    def identifier(self) -> bytes:
+        """A /ID derived from the content, so the same input gives the same bytes."""
+        return hashlib.sha256(self.html.encode("utf-8")).hexdigest()[:32].encode()
+
+    @property
+    def weight(self) -> int:
+        return len(self.html)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    pdf: bytes
+    refused: tuple[str, ...]  # URLs the fetcher refused
+
+
+def render(prepared: Prepared) -> Rendered:
+    """PDF bytes and the URLs refused; no attachments, deterministic /ID and dates."""
+    fetcher = SafeFetcher(prepared.roots)
+    clock = {"SOURCE_DATE_EPOCH": str(prepared.epoch)}  # else fontTools stamps fonts with now
+    try:
+        with mock.patch.dict(os.environ, clock):
+            document = HTML(string=prepared.html, base_url=prepared.base_url,
+                            url_fetcher=fetcher).render()
+            document.metadata.attachments = []  # never embed a file a note merely names
+            for page in document.pages:
+                page.links = [link for link in page.links if link[0] != "attachment"]
+            data = document.write_pdf(pdf_identifier=prepared.identifier)
+    except MemoryError:
+        raise  # the worker's budget says so, with the limit
+    except Exception as e:  # WeasyPrint raises many kinds; the user gets one line
+        message = " ".join(str(e).split())[:200] or type(e).__name__
+        raise PdfError(f"WeasyPrint could not render the PDF: {message}") from None
+    assert isinstance(data, bytes)
+    return Rendered(data, tuple(fetcher.refused))
 
 
 class SafeFetcher(URLFetcher):
@@ -90,3 +146,6 @@ def footnotes_stay_with_their_calls() -> None:
     patched.patched = True  # type: ignore[attr-defined]
     patched.original = original  # type: ignore[attr-defined]
     block._linebox_layout = patched
+
+
+footnotes_stay_with_their_calls()  # patches WeasyPrint once, before any layout

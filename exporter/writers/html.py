@@ -31,6 +31,7 @@ def anchor_id(note_id: str, anchor: str = "") -> str:
 class Fragment:
     note: Note
     html: str
+    failed: str | None = None  # why the body could not be written (html is then a notice)
 
 
 def _prefix_ids(blocks: list[Block], note_id: str) -> list[Block]:
@@ -143,5 +144,8 @@ def render(
             yield transform(note, blocks) if transform else blocks
 
     extra = ["--mathml"] if target == "epub" else []
-    htmls = pandoc.write(docs(), "html5", extra, chunk=pandoc.chunk_size(len(notes)))
-    return [Fragment(n, h) for n, h in zip(notes, htmls, strict=True)]
+    failed: dict[int, str] = {}
+    htmls = pandoc.write(docs(), "html5", extra, chunk=pandoc.chunk_size(len(notes)), failed=failed)
+    for i, why in failed.items():
+        htmls[i] = f'<p class="missing-embed">{escape(pandoc.notice(why))}</p>\n'
+    return [Fragment(n, h, failed.get(i)) for i, (n, h) in enumerate(zip(notes, htmls, strict=True))]

@@ -184,10 +184,12 @@ def viewer_anchors(note: Note) -> dict[str, str]:
     return {h["c"][1][0]: unique(slug(ast.stringify(h["c"][2]))) for h in ast.iter_nodes(note.blocks, "Header")}
 
 
-def write_notes(notes: list[Note], paths: dict[str, str]) -> dict[str, str]:
+def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str] | None = None
+                ) -> dict[str, str]:
     """Bundle path -> markdown text, for every note, in one pandoc call.
 
-    paths maps the id of every note in the bundle to its file (see bundle_paths).
+    paths maps the id of every note in the bundle to its file (see bundle_paths). A note pandoc
+    could not write within its budget gets a notice for a body, and failed[note path] says why.
     """
     anchors = {n.id: viewer_anchors(n) for n in notes}
 
@@ -212,5 +214,10 @@ def write_notes(notes: list[Note], paths: dict[str, str]) -> dict[str, str]:
             blocks = ast.map_inlines(_portable(note.blocks), plain)
             yield _with_header(note, _footnotes(blocks))
 
-    texts = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(notes)))
+    problems: dict[int, str] = {}
+    texts = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(notes)), failed=problems)
+    for i, why in problems.items():
+        texts[i] = pandoc.notice(why) + "\n"
+        if failed is not None:
+            failed[notes[i].path] = why
     return {paths[n.id]: front(n) + t for n, t in zip(notes, texts, strict=True)}

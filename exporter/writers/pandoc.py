@@ -8,9 +8,12 @@ markers, so a whole vault costs a handful of processes whatever its size.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +32,26 @@ CHUNK_BYTES = 256 * 1024  # below this a second process costs more than it saves
 JSON_DEPTH = 1024  # the deepest JSON orjson.loads decodes
 NOTE_AT = 4  # JSON levels above a note's blocks in the reader's output: document, blocks, Div, content
 TOO_DEEP = "lists, quotes or emphasis nested too deeply to export"
+# Every pandoc run is on a budget: a few KB of brackets can keep pandoc busy for minutes.
+# A note may take SECONDS plus SECONDS_PER_MB of its size to parse (real notes take a
+# hundredth of that); a write call, the same for its JSON; pandoc's heap is capped at HEAP.
+SECONDS = 10.0
+SECONDS_PER_MB = 10.0
+HEAP = "1g"
+OVER = "over-budget: "  # starts the error of a note that ran past its budget
+PROGRESS = b"@@"  # the Lua reader's line on stderr as it starts each note
 
 
 class PandocError(RuntimeError):
     pass
+
+
+class Overrun(PandocError):
+    """pandoc ran past its time or memory budget while on note `at` (None: not known)."""
+
+    def __init__(self, why: str, at: str | None) -> None:
+        super().__init__(why)
+        self.why, self.at = why, at
 
 
 @cache
@@ -51,17 +70,67 @@ def _nice() -> list[str]:
     return [nice, "-n", "5"] if nice else []
 
 
-def _run(args: list[str], data: bytes) -> bytes:
-    proc = subprocess.run(
-        [*_nice(), pandoc_path(), "--sandbox", *args],
-        input=data,
-        capture_output=True,
+def allowance(size: int) -> float:
+    """Seconds pandoc may spend on size bytes of input."""
+    return SECONDS + SECONDS_PER_MB * size / 1e6
+
+
+def _run(args: list[str], data: bytes, sizes: dict[str, int] | None = None) -> bytes:
+    """Run pandoc on data. Without sizes the whole run gets allowance(len(data)); with sizes
+    (note id -> bytes), each progress line the reader writes opens allowance(size) for that
+    note. Past a budget, or out of heap, pandoc is stopped and Overrun names the note."""
+    proc = subprocess.Popen(
+        [*_nice(), pandoc_path(), "+RTS", f"-M{HEAP}", "-RTS", "--sandbox", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "LANG": "C.UTF-8"},
-        check=False,
     )
+    assert proc.stdin and proc.stdout and proc.stderr
+    out: list[bytes] = []
+    lines: queue.Queue[bytes | None] = queue.Queue()
+
+    def feed() -> None:
+        try:
+            proc.stdin.write(data)  # type: ignore[union-attr]
+            proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:  # pandoc stopped early; its exit status says why
+            pass
+
+    def listen() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            lines.put(line)
+        lines.put(None)
+
+    workers = [threading.Thread(target=f, daemon=True)
+               for f in (feed, lambda: out.append(proc.stdout.read()), listen)]
+    for w in workers:
+        w.start()
+    at: str | None = None
+    last = next(reversed(sizes)) if sizes else None  # after it, pandoc writes the whole output
+    allowed = allowance(len(data))
+    until = time.monotonic() + allowed
+    errors: list[bytes] = []
+    try:
+        while (line := lines.get(timeout=max(0.0, until - time.monotonic()))) is not None:
+            if sizes is not None and line.startswith(PROGRESS):
+                at = line[len(PROGRESS):].strip().decode()
+                allowed = allowance(sizes.get(at, len(data)) + (len(data) if at == last else 0))
+                until = time.monotonic() + allowed
+            else:
+                errors.append(line)
+        proc.wait(timeout=max(0.0, until - time.monotonic()))
+    except (queue.Empty, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()
+        raise Overrun(f"took over {allowed:.0f} s to convert", at) from None
+    finally:
+        for w in workers:
+            w.join(timeout=5)
+    message = b"".join(errors).decode("utf-8", "replace").strip()
     if proc.returncode != 0:
-        raise PandocError(proc.stderr.decode("utf-8", "replace").strip())
-    return proc.stdout
+        if "Heap exhausted" in message:
+            raise Overrun(f"needed more than {HEAP}B of memory to convert", at)
+        raise PandocError(message)
+    return out[0] if out else b""
 
 
 def _chunks(sizes: Sequence[int], per_core: int = 1) -> list[range]:
@@ -113,10 +182,25 @@ def _parse_chunk(texts: Sequence[str], r: range, max_depth: int) -> list[Parsed]
 
     orjson refuses JSON deeper than JSON_DEPTH, so the output is decoded inside enough extra
     brackets that it refuses exactly the chunks holding a note deeper than max_depth: the
-    depth check costs nothing, and halving leaves only the deep notes as errors.
+    depth check costs nothing, and halving leaves only the deep notes as errors. A note that
+    runs past its budget is an error too, and the others are parsed again without it.
     """
+    if not len(r):
+        return []
     items = [{"id": f"n{i}", "text": texts[i]} for i in r]
-    out = _run(["-f", _lua("reader.lua"), "-t", "json"], orjson.dumps(items))
+    sizes = {f"n{i}": len(texts[i].encode()) for i in r}
+    try:
+        out = _run(["-f", _lua("reader.lua"), "-t", "json"], orjson.dumps(items), sizes)
+    except Overrun as e:
+        bad = int(e.at[1:]) if e.at else None
+        if bad is None or bad not in r:  # not inside a note: halve until it is
+            if len(r) == 1:
+                return [f"{OVER}pandoc {e.why}"]
+            half = len(r) // 2
+            return _parse_chunk(texts, r[:half], max_depth) + _parse_chunk(texts, r[half:], max_depth)
+        k = bad - r.start
+        return (_parse_chunk(texts, r[:k], max_depth) + [f"{OVER}pandoc {e.why}"]
+                + _parse_chunk(texts, r[k + 1:], max_depth))
     pad = max(0, JSON_DEPTH - NOTE_AT - max_depth)
     try:
         doc = orjson.loads(b"[" * pad + out + b"]" * pad)
@@ -185,7 +269,8 @@ def _runs(xs: list[Any], plain: Callable[[str], bool] | None) -> list[Any]:
     return out
 
 
-def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chunk: int = 0) -> list[str]:
+def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chunk: int = 0,
+          failed: dict[int, str] | None = None) -> list[str]:
     """Write each block list as its own document in pandoc format fmt.
 
     Documents go through a few conversions, separated by comment markers that carry a
@@ -196,6 +281,9 @@ def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chun
 
     Output is unwrapped, so spaces and soft breaks write as " " and each run of words can
     go as one Str: pandoc's JSON decoding costs per node, and this more than halves it.
+
+    A batch that runs past its budget is written again in halves; a document that still
+    does is written as "" and failed[index] says why (without `failed`, Overrun is raised).
     """
     nonce = uuid.uuid4().hex
     plain = None if fmt.startswith("html") else plain_word
@@ -212,7 +300,16 @@ def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chun
             blocks.append({"t": "RawBlock", "c": ["html", f"<!--{nonce}-{first + k}-->"]})
             blocks.extend(ast.map_inlines(d, runs))
         doc = {"pandoc-api-version": API_VERSION, "meta": {}, "blocks": blocks}
-        out = _run(args, orjson.dumps(doc)).decode("utf-8")
+        try:
+            out = _run(args, orjson.dumps(doc)).decode("utf-8")
+        except Overrun as e:
+            if failed is None:
+                raise
+            if len(batch) == 1:
+                failed[first] = e.why
+                return [""]
+            half = len(batch) // 2
+            return one(batch[:half], first) + one(batch[half:], first + half)
         parts = re.split(rf"<!--{nonce}-\d+-->\n?", out)
         if len(parts) != len(batch) + 1:
             raise PandocError("pandoc output lost a note separator")
@@ -231,6 +328,11 @@ def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chun
         if batch:
             futures.append(pool.submit(one, batch, count - len(batch)))
         return [x for fut in futures for x in fut.result()]
+
+
+def notice(why: str) -> str:
+    """What stands in a product for a note body pandoc could not write within its budget."""
+    return f"This note could not be converted (pandoc {why}); it is left out."
 
 
 def chunk_size(n: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
 import pytest
@@ -24,9 +25,9 @@ def test_many_notes_cost_a_handful_of_processes(monkeypatch: pytest.MonkeyPatch)
     calls: list[list[str]] = []
     real = pandoc._run
 
-    def counting(args: list[str], data: bytes) -> bytes:
+    def counting(args: list[str], data: bytes, *more: Any) -> bytes:
         calls.append(args)
-        return real(args, data)
+        return real(args, data, *more)
 
     monkeypatch.setattr(pandoc, "_run", counting)
     texts = [f"## Note {i}\n\n" + "word " * 600 + f"[[n{i}]]\n" for i in range(400)]
@@ -51,9 +52,9 @@ def test_a_note_too_deep_for_orjson_to_decode_fails_alone(monkeypatch: pytest.Mo
     runs: list[int] = []
     real = pandoc._run
 
-    def counting(args: list[str], data: bytes) -> bytes:
+    def counting(args: list[str], data: bytes, *more: Any) -> bytes:
         runs.append(len(orjson.loads(data)))
-        return real(args, data)
+        return real(args, data, *more)
 
     monkeypatch.setattr(pandoc, "_run", counting)
     texts = [f"note {i} [[x]]\n" for i in range(7)]

@@ -1,0 +1,92 @@
+"""Render a dossier in parts on every core, then join them into one PDF (stitch.py).
+
+Every note starts on a new page and numbers its own footnotes, so a run of notes lays out alone
+as it does inside the whole dossier. The parts render in parallel; then the contents, which needs
+each note's first page, and the footers "n / N", which need N; then one join. Parts are cut by
+size, never by the number of workers, so --jobs never changes the bytes. A part past its budget
+is rendered again note by note, and a note past its own budget is left out and named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exporter.packagers import stitch
+from exporter.packagers.output import atomic_file
+from exporter.packagers.pdf import Part, Plan, Written, budget, write
+from exporter.packagers.pool import Outcome, Workers
+from exporter.packagers.weasy import PdfError, Prepared, Rendered, render
+from exporter.writers.html import anchor_id
+
+FOOTER_PAGES = 64  # pages per footer document
+
+
+def _run(workers: Workers, docs: list[Prepared]) -> list[Outcome[Rendered]]:
+    return workers.run(render, [(d, budget(d)) for d in docs])
+
+
+def _pdf(outcome: Outcome[Rendered], what: str, done: Written) -> bytes:
+    if outcome.value is None:
+        raise PdfError(f"{what}: {outcome.error}")
+    done.refused += outcome.value.refused
+    return outcome.value.pdf
+
+
+def _parts(plan: Plan, workers: Workers, done: Written
+           ) -> tuple[Outcome[Rendered], list[tuple[Part, bytes]]]:
+    """Render the parts (and a first front, for its page count); a part past its budget again
+    note by note; notes past their own budget are left out."""
+    first, *outcomes = _run(workers, [plan.front({}, set()), *(p.prepared for p in plan.parts)])
+    kept: list[tuple[Part, Outcome[Rendered]]] = []
+    for part, outcome in zip(plan.parts, outcomes, strict=True):
+        if outcome.value is None and outcome.over and len(part.notes) > 1:
+            alone = [plan.part([n]) for n in part.notes]
+            kept += zip(alone, _run(workers, [a.prepared for a in alone]), strict=True)
+        else:
+            kept.append((part, outcome))
+    rendered: list[tuple[Part, bytes]] = []
+    for part, outcome in kept:
+        if outcome.value is None and outcome.over and part.notes:
+            done.over[part.notes[0].path] = outcome.error or "no PDF"
+            continue
+        names = ", ".join(n.path for n in part.notes) or "the Sources appendix"
+        rendered.append((part, _pdf(outcome, names, done)))
+    return first, rendered
+
+
+def write_dossier(plan: Plan, target: Path, workers: Workers) -> Written:
+    """Render and join the dossier, then write it atomically."""
+    done = Written(over={path: f"pandoc {why}" for path, why in plan.failed.items()})
+    if not plan.joinable:  # a theme that numbers pages elsewhere: one document
+        done.refused = write(plan.whole, target, workers)
+        done.paths.append(target)
+        return done
+    first, parts = _parts(plan, workers, done)
+    front_pages = stitch.anchors(_pdf(first, "the contents", done))[0]
+    counted = [stitch.anchors(data) for _, data in parts]
+    gone = {anchor_id(n.id) for part in plan.parts for n in part.notes if n.path in done.over}
+    for _ in range(3):  # the contents' own length moves every number after it; it settles at once
+        numbers: dict[str, int] = {}
+        start = front_pages + 1
+        for pages, found in counted:
+            numbers.update({name: start + k - 1 for name, k in found.items()})
+            start += pages - 1  # each part opens with the cover, which is dropped
+        total = start - 1
+        docs = [plan.front(numbers, gone)] + [
+            plan.footers(p, min(FOOTER_PAGES, total - p + 1), total)
+            for p in range(1, total + 1, FOOTER_PAGES)]
+        front, *footers = _run(workers, docs)
+        front_pdf = _pdf(front, "the contents", done)
+        pages = stitch.anchors(front_pdf)[0]
+        if pages == front_pages:
+            break
+        front_pages = pages
+    else:
+        raise PdfError("the contents page count did not settle")
+    joined = stitch.stitch([(front_pdf, False), *((data, True) for _, data in parts)],
+                           [_pdf(f, "the page numbers", done) for f in footers])
+    with atomic_file(target) as tmp:
+        tmp.write_bytes(joined)
+    done.paths.append(target)
+    return done
+

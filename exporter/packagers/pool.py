@@ -1,0 +1,153 @@
+"""Render tasks on every core, each under a time and memory budget.
+
+A task is a plain picklable function and argument; any concurrent.futures executor could run
+it. Here it runs in worker processes forked from a server that has WeasyPrint imported already,
+so a worker holds its task, never the parent's vault. In the worker a task gets an address-space
+limit (RLIMIT_AS) and a wall-clock alarm; past either it ends with a reason instead of a
+result. A worker that dies outright (a crash in C) breaks the pool: the unfinished tasks then run
+again one at a time, so only the one that crashes is lost.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import signal
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MEMORY = 1536 << 20  # address space a worker may use, WeasyPrint and fonts included
+GRACE = 30.0  # seconds past a task's budget before the parent stops waiting for its worker
+PRELOAD = ["exporter.packagers.weasy"]  # imported once by the fork server: workers start warm
+
+
+class _Overtime(BaseException):
+    """Raised by the alarm; a BaseException so that no `except Exception` in a library keeps it."""
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    value: R | None = None
+    error: str | None = None  # why there is no value
+    over: bool = False  # the task ran past its budget (time, memory) or crashed its worker
+
+
+def _budgeted(fn: Callable[[Any], R], arg: Any, seconds: float, memory: int) -> Outcome[R]:
+    """Run in the worker: fn(arg) under the memory limit and an alarm."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft > memory:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _Overtime
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return Outcome(fn(arg))
+    except _Overtime:
+        return Outcome(error=f"took over {seconds:.0f} s to render", over=True)
+    except MemoryError:
+        return Outcome(error=f"needed more than {memory >> 20} MiB to render", over=True)
+    except Exception as e:  # the task's own failure, for the caller to report
+        return Outcome(error=" ".join(str(e).split())[:300] or type(e).__name__)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _context() -> Any:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class Workers:
+    """A process pool for budgeted tasks. `run` returns outcomes in task order."""
+
+    def __init__(self, jobs: int, memory: int = MEMORY) -> None:
+        self.jobs = max(1, jobs)
+        self.memory = memory
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def start(self) -> None:
+        """Start the workers now (they import WeasyPrint while the caller does other work)."""
+        pool = self._executor()
+        for _ in range(self.jobs):
+            pool.submit(os.getpid)
+
+    def _executor(self, jobs: int | None = None) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(jobs or self.jobs, mp_context=_context())
+        return self._pool
+
+    def _kill(self) -> None:
+        """Stop a pool whose worker no longer answers (stuck outside Python)."""
+        pool = self._pool
+        self._pool = None
+        if pool is not None:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, fn: Callable[[T], R], tasks: Iterable[tuple[T, float]]) -> list[Outcome[R]]:
+        """fn(arg) for each (arg, seconds); in order, each a value or the reason it has none."""
+        todo = list(tasks)
+        outcomes: list[Outcome[R] | None] = [None] * len(todo)
+        pending = list(range(len(todo)))
+        alone = self.jobs == 1
+        while pending:
+            if alone:  # after a crash: one at a time, so the crash names its task
+                i = pending.pop(0)
+                outcomes[i] = self._one(fn, todo[i])
+                continue
+            pool = self._executor()
+            futures: dict[Future[Outcome[R]], int] = {
+                pool.submit(_budgeted, fn, todo[i][0], todo[i][1], self.memory): i for i in pending}
+            longest = max(todo[i][1] for i in pending)
+            done, stuck = wait(futures, timeout=longest * len(futures) / self.jobs + GRACE * 2)
+            broken = bool(stuck)
+            for fut in done:
+                try:
+                    outcomes[futures[fut]] = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+            pending = [i for i in pending if outcomes[i] is None]
+            if broken:
+                self._kill()
+                alone = True
+        return [o if o is not None else Outcome(error="was not rendered", over=True) for o in outcomes]
+
+    def _one(self, fn: Callable[[T], R], task: tuple[T, float]) -> Outcome[R]:
+        """One task in a fresh single-worker pool; a crash or a hang costs only this task."""
+        arg, seconds = task
+        pool = self._executor(1)
+        fut = pool.submit(_budgeted, fn, arg, seconds, self.memory)
+        try:
+            return fut.result(timeout=seconds + GRACE)
+        except BrokenProcessPool:
+            self._kill()
+            return Outcome(error="crashed the renderer", over=True)
+        except TimeoutError:
+            self._kill()
+            return Outcome(error=f"took over {seconds:.0f} s to render", over=True)

@@ -1,0 +1,176 @@
+"""Join PDFs rendered apart into one dossier: pages, anchors, links, outline, page numbers.
+
+Parts are rendered in parallel (see pdf.py), each blind to the others: a link to another part
+is written as an external `xref:` link, and the page numbers "n / N" are left to footer pages
+rendered once the page counts are known. Here the pages are joined in order; every anchor goes
+into one sorted name tree, as WeasyPrint writes it for a single document; `xref:` links become
+links to those names (or go, when their target is not in the dossier); the outlines are joined;
+the footers are laid over their pages; metadata and language come from the first part.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import pikepdf
+from pikepdf import Array, Dictionary, Name, String
+
+XREF = "xref:"
+FOOTER = Name("/ExporterFooter")
+INERT = frozenset(("q", "Q", "cm", "gs"))  # operators that draw nothing by themselves
+
+
+@dataclass
+class _Item:
+    title: Any  # the pikepdf String as written, encoding kept
+    dest: tuple[int, Any, Any] | None  # (page in the dossier, x, y)
+    closed: bool
+    children: list[_Item] = field(default_factory=list)
+
+
+def _open(data: bytes) -> pikepdf.Pdf:
+    return pikepdf.Pdf.open(io.BytesIO(data))
+
+
+def _outline(node: Any, pages: dict[tuple[int, int], int]) -> list[_Item]:
+    items: list[_Item] = []
+    item = node.get("/First")
+    while item is not None:
+        dest = item.get("/Dest")
+        where = None
+        if isinstance(dest, Array) and len(dest) >= 4 and dest[0].objgen in pages:
+            where = (pages[dest[0].objgen], dest[2], dest[3])
+        count = int(item.get("/Count", 0))
+        items.append(_Item(item.Title, where, count < 0, _outline(item, pages)))
+        item = item.get("/Next")
+    return items
+
+
+def _write_outline(out: pikepdf.Pdf, items: list[_Item], parent: Any) -> int:
+    """WeasyPrint's outline shape: /Count is the open descendants, negative when closed."""
+    made: list[Any] = []
+    count = len(items)
+    for it in items:
+        node = out.make_indirect(Dictionary(Title=it.title))
+        if it.dest is not None:
+            page, x, y = it.dest
+            node.Dest = Array([out.pages[page].obj, Name.XYZ, x, y, 0])
+        below = _write_outline(out, it.children, node)
+        node.Count = -below if it.closed else below
+        if not it.closed:
+            count += below
+        node.Parent = parent
+        if made:
+            node.Prev = made[-1]
+            made[-1].Next = node
+        made.append(node)
+    if made:
+        parent.First, parent.Last = made[0], made[-1]
+    return count
+
+
+def _overlay(out: pikepdf.Pdf, page: pikepdf.Page, footer: pikepdf.Page) -> None:
+    """Draw footer over page, under a fixed name (pikepdf's add_overlay picks a random one)."""
+    form = out.copy_foreign(footer.as_form_xobject())
+    shared = page.obj.get("/Resources", Dictionary())  # WeasyPrint shares one among all pages
+    resources = Dictionary({k: v for k, v in shared.items()})
+    objects = Dictionary({k: v for k, v in shared.get("/XObject", Dictionary()).items()})
+    objects[FOOTER] = form
+    resources.XObject = objects
+    page.obj.Resources = resources
+    page.contents_add(b"q\n", prepend=True)  # the page's own transform ends before the footer
+    page.contents_add(f"Q\nq {FOOTER} Do Q\n".encode())
+
+
+def _draws(page: pikepdf.Page) -> bool:
+    """Does a page draw anything? (A footer page of the cover carries no number.)"""
+    return any(str(op.operator) not in INERT for op in pikepdf.parse_content_stream(page))
+
+
+def anchors(data: bytes) -> tuple[int, dict[str, int]]:
+    """A rendered part's page count, and the page index of each of its anchors."""
+    with _open(data) as src:
+        pages = {p.obj.objgen: k for k, p in enumerate(src.pages)}
+        tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
+        found = {str(tree[k]): pages[tree[k + 1][0].objgen] for k in range(0, len(tree) - 1, 2)
+                 if isinstance(tree[k + 1], Array) and tree[k + 1][0].objgen in pages}
+        return len(src.pages), found
+
+
+def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes]) -> bytes:
+    """One PDF from parts (in order; True: without its first page) with the pages of footers
+    laid over its pages, one each."""
+    out = pikepdf.new()
+    names: dict[str, tuple[int, Any, Any]] = {}
+    outline: list[_Item] = []
+    first: pikepdf.Pdf | None = None
+    opened = []
+    for data, skip in parts:
+        src = _open(data)
+        opened.append(src)
+        offset = len(out.pages) - skip
+        pages = {p.obj.objgen: offset + k for k, p in enumerate(src.pages) if k >= skip}
+        with warnings.catch_warnings():  # named destinations are joined below
+            warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+            out.pages.extend(src.pages[1:] if skip else src.pages)
+        tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
+        for k in range(0, len(tree) - 1, 2):
+            dest = tree[k + 1]
+            if isinstance(dest, Array) and dest[0].objgen in pages:
+                names.setdefault(str(tree[k]), (pages[dest[0].objgen], dest[2], dest[3]))
+        if "/Outlines" in src.Root:
+            outline += _outline(src.Root.Outlines, pages)
+        first = first or src
+
+    for page in out.pages:
+        annots = page.obj.get("/Annots")
+        if annots is None:
+            continue
+        kept = Array()
+        for annot in annots:
+            action = annot.get("/A")
+            uri = str(action.get("/URI", "")) if action is not None else ""
+            if uri.startswith(XREF):
+                target = unquote(uri[len(XREF):])
+                if target not in names:
+                    continue  # its note is not in the dossier: the label stays, the link goes
+                del annot["/A"]
+                annot.Dest = String(target)
+            kept.append(annot)
+        page.obj.Annots = kept
+
+    if names:
+        flat = Array()  # sorted by text, as WeasyPrint writes it and qpdf checks it
+        for name in sorted(names):
+            at, x, y = names[name]
+            flat.append(String(name))
+            flat.append(Array([out.pages[at].obj, Name.XYZ, x, y, 0]))
+        out.Root.Names = Dictionary(Dests=Dictionary(Names=flat))
+    if outline:
+        root = out.make_indirect(Dictionary())
+        root.Count = _write_outline(out, outline, root)
+        out.Root.Outlines = root
+
+    n = 0
+    for data in footers:
+        src = _open(data)
+        opened.append(src)
+        for footer in src.pages:
+            if n < len(out.pages) and _draws(footer):
+                _overlay(out, out.pages[n], footer)
+            n += 1
+    if first is not None:
+        out.docinfo = out.copy_foreign(first.docinfo)  # type: ignore[assignment]
+        if "/Lang" in first.Root:
+            out.Root.Lang = first.Root.Lang
+    buffer = io.BytesIO()
+    version = max((src.pdf_version for src in opened), default="1.7")
+    out.save(buffer, deterministic_id=True, fix_metadata_version=False, min_version=version)
+    for src in opened:
+        src.close()
+    return buffer.getvalue()
