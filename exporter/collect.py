@@ -81,7 +81,7 @@ def _too_deep(blocks: list[Block], limit: int, when: str = "") -> str | None:
 
 
 def _unsafe(verdict: images.Verdict | None) -> bool:
-    return verdict is not None and verdict.kind == "unsafe"
+    return verdict is not None and verdict.kind != "large"
 
 
 def collect(

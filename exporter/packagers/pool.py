@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-MEMORY = 1536 << 20  # address space a worker may use, WeasyPrint and fonts included
+MEMORY = 1 << 30  # address space a worker may use, WeasyPrint and fonts included (~4x a part's need)
 GRACE = 30.0  # seconds past a task's budget before the parent stops waiting for its worker
 PRELOAD = ["exporter.packagers.weasy"]  # imported once by the fork server: workers start warm
 

@@ -30,9 +30,11 @@ ACTIVE = frozenset(("script", "foreignObject", "iframe", "object", "embed", "han
 
 @dataclass(frozen=True)
 class Verdict:
-    """Why an image is not drawn: "unsafe" (left out everywhere) or "large" (a link instead)."""
+    """Why an image is not drawn. "unsafe": it runs or fetches something; "expands": drawing
+    it would not end (both are left out of every product); "large": a raster image over the
+    pixel budget (a link to the file instead)."""
 
-    kind: Literal["unsafe", "large"]
+    kind: Literal["unsafe", "expands", "large"]
     reason: str
 
 
@@ -75,25 +77,25 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 def _svg(path: Path) -> Verdict | None:
     name = path.name
     if path.suffix.lower() == ".svgz":
-        return Verdict("unsafe", f"image {name}: compressed SVG is not drawn")
+        return Verdict("expands", f"image {name}: compressed SVG is not drawn")
     try:
         size = path.stat().st_size
         if size > MAX_SVG_BYTES:
-            return Verdict("large", f"image {name} is an SVG of {size / 2**20:.1f} MiB, over "
+            return Verdict("expands", f"image {name} is an SVG of {size / 2**20:.1f} MiB, over "
                            f"{MAX_SVG_BYTES >> 20} MiB")
         tree = etree.parse(str(path), _PARSER)
     except (OSError, etree.XMLSyntaxError) as e:
-        return Verdict("unsafe", f"image {name} is not well-formed SVG ({str(e)[:80]})")
+        return Verdict("expands", f"image {name} is not well-formed SVG ({str(e)[:80]})")
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-        return Verdict("unsafe", f"image {name}: an SVG with a DOCTYPE (entities) is not drawn")
+        return Verdict("expands", f"image {name}: an SVG with a DOCTYPE (entities) is not drawn")
     root = tree.getroot()
     if root.tag != SVG_NS + "svg":
-        return Verdict("unsafe", f"image {name} is not an SVG document")
+        return Verdict("expands", f"image {name} is not an SVG document")
     ids: dict[str, etree._Element] = {}
     sheet: list[_Rule] = []  # <style> rules that paint with references
     for el in root.iter():
         if not isinstance(el.tag, str):  # entity references left unresolved
-            return Verdict("unsafe", f"image {name}: an SVG with entities is not drawn")
+            return Verdict("expands", f"image {name}: an SVG with entities is not drawn")
         local = etree.QName(el).localname
         if local in ACTIVE:
             return Verdict("unsafe", f"image {name}: an SVG with <{local}> is not drawn")
@@ -194,13 +196,13 @@ def _expansion(root: etree._Element, ids: dict[str, etree._Element], name: str,
             drawn = sum(done[t] for t in targets) * max(1, repeat)
             done[el] = total = 1 + inner + drawn
             if total > MAX_SVG_NODES:
-                return Verdict("large", f"image {name}: its SVG references expand to over "
+                return Verdict("expands", f"image {name}: its SVG references expand to over "
                                f"{MAX_SVG_NODES:,} shapes")
             continue
         if el in done:
             continue
         if el in open_:
-            return Verdict("unsafe", f"image {name}: an SVG whose references form a cycle is not drawn")
+            return Verdict("expands", f"image {name}: an SVG whose references form a cycle is not drawn")
         own, styled, repeat = _refs(el, sheet)
         # a sheet's rule does not reach back into what it paints with (a gradient's own stops)
         targets = [ids[r] for r in own if r in ids] + [

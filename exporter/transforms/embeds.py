@@ -21,8 +21,8 @@ from exporter.vault.index import Index
 
 MAX_DEPTH = 10
 GROWTH = 20  # a note may grow to this many times its own size through embeds...
-NOTE_FLOOR = 1 << 20  # ...or to this many bytes of JSON (about 150,000 characters of text)
-VAULT_FLOOR = 32 << 20  # all embeds of a vault together: 10x the vault, or this much
+NOTE_FLOOR = 256 << 10  # ...or to this many bytes of JSON (about 40,000 characters, 14 pages)
+VAULT_FLOOR = 2 << 20  # all embeds of a vault together: 10x the vault, or this much
 EMBED_COST = 64  # an embed of an empty note still costs something
 
 

@@ -20,8 +20,8 @@ class Refused:
 
 
 def refuse(blocks: list[Block], verdicts: Mapping[str, Verdict]) -> Refused:
-    """A too-large image becomes a link to its file (the bundle still carries it); an unsafe one
-    becomes its label, and no link to it is left either."""
+    """A raster image over the pixel budget becomes a link to its file (the bundle still carries
+    it); an unsafe or expanding SVG becomes its label, and no link to it is left either."""
     out = Refused([])
 
     def one(x: Any) -> Any:
@@ -34,9 +34,10 @@ def refuse(blocks: list[Block], verdicts: Mapping[str, Verdict]) -> Refused:
             return x
         label = x["c"][1] or ast.text_inlines(posixpath.basename(path))
         needle = posixpath.basename(path)
-        if verdict.kind == "unsafe":
+        if verdict.kind != "large":
             out.dropped.add(path)
-            out.problems.append(("unsafe-content", needle, f"{verdict.reason}; left out"))
+            code = "unsafe-content" if verdict.kind == "unsafe" else "too-large"
+            out.problems.append((code, needle, f"{verdict.reason}; left out"))
             return ast.Span(label, ast.attr("", ["unresolved"]))
         if t == "Link":
             return x
