@@ -213,10 +213,10 @@ def collect(
     by_path = {n.path: n for n in notes}
     too_deep: set[str] = set()
     # embeds, each note and the vault on a budget
-    vault_budget = embeds.Budget.for_vault(sum(len(r.body) for r in kept) * 6)  # ~JSON bytes per char
+    share = embeds.Budget.share(sum(len(r.body) for r in kept) * 6, len(with_embeds))  # ~6 JSON bytes a char
     for raw, note in zip(kept, notes, strict=True):
         if note.path in with_embeds:
-            budget = embeds.Budget.for_note(embeds.size_of(note.blocks), vault_budget)
+            budget = embeds.Budget.for_note(embeds.size_of(note.blocks), share)
             done = embeds.transclude(note.path, note.blocks, index, sources, budget)
             _problems(report, raw, done.problems)
             note.blocks = done.blocks

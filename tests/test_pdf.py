@@ -30,10 +30,16 @@ from exporter.collect import collect
 from exporter.config import Options
 from exporter.model.document import Collection, Note
 from exporter.packagers import pdf, pool, weasy
+from exporter.packagers.dossier import write_dossier
+from exporter.packagers.pool import Workers
+from exporter.select import select
 from exporter.theme import STYLES, Theme
 from exporter.writers.html import anchor_id
+from tests.conftest import write_vault
 
 VAULT = Path(__file__).resolve().parent / "vaults" / "pdf_dossier"
+SAMPLE_VAULT = Path(__file__).resolve().parent.parent / "notes"
+HOSTILE_VAULT = Path(__file__).resolve().parent / "vaults" / "epub_hostile"
 PICKED = ["alpha", "beta", "gamma", "delta", "epsilon"]  # outside_note stays out
 EPOCH = "1700000000"  # 2023-11-14T22:13:20Z
 TOKEN = re.compile(r"\b([ABGDE])(\d\d)x")  # "marker B07x" sits right before citation 7 of beta
@@ -571,3 +577,78 @@ def test_fetcher_serves_only_files_inside_the_roots(hostile_vault: Path, url: st
     for refused in ("http://127.0.0.1:1/x", "https://example.org/x", "ftp://x/y"):
         with pytest.raises(ValueError):
             fetcher.fetch(refused)
+
+
+# --- note by note: parts rendered apart and joined ------------------------------------------------
+
+
+def _facts(data: bytes) -> tuple[int, list[str], list[tuple[int, str, int]], list[tuple[Any, ...]]]:
+    """Page count, text of each page, outline, and every link with the page it lands on."""
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    dests = reader.named_destinations
+    links: list[tuple[Any, ...]] = []
+    for page in range(len(reader.pages)):
+        for a in _links(reader, page):
+            rect = tuple(round(float(v)) for v in a["/Rect"])
+            if "/Dest" in a:
+                name = str(a["/Dest"])
+                links.append((page, rect, reader.get_destination_page_number(dests[name])))
+            else:
+                links.append((page, rect, str(a["/A"]["/URI"])))
+    return len(reader.pages), [p.extract_text() for p in reader.pages], _outline(reader), links
+
+
+@pytest.mark.parametrize("vault", [SAMPLE_VAULT, HOSTILE_VAULT], ids=["sample", "hostile"])
+def test_parts_joined_match_one_pass_over_the_same_html(vault: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pdf, "PART_BYTES", 1)  # a part per note: as many joins as can be
+    collection, _ = collect(vault, Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Joined", "sub", "me", 1700000000))
+    assert len(plan.parts) >= 4
+    whole = pdf.render(plan.whole).pdf
+    with Workers(2) as workers:
+        write_dossier(plan, tmp_path / "joined.pdf", workers)
+    joined = (tmp_path / "joined.pdf").read_bytes()
+    pages, texts, outline, links = _facts(joined)
+    assert (pages, outline, links) == _facts(whole)[0:1] + _facts(whole)[2:]
+    assert texts == _facts(whole)[1]
+    total = pages
+    assert all(f"{i} / {total}" in _flat(t) for i, t in enumerate(texts[1:], start=2))
+
+
+def test_parts_never_depend_on_the_number_of_workers(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pdf, "PART_BYTES", 20_000)
+    collection, _ = collect(SAMPLE_VAULT, Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Jobs", epoch=1700000000))
+    for jobs in (1, 2):
+        with Workers(jobs) as workers:
+            write_dossier(plan, tmp_path / f"{jobs}.pdf", workers)
+    assert (tmp_path / "1.pdf").read_bytes() == (tmp_path / "2.pdf").read_bytes()
+
+
+def test_a_note_past_its_render_budget_is_left_out_and_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget is lowered so that a note with 400 footnotes runs past it; its neighbours,
+    the contents and the page numbers come out without it."""
+    para = " ".join(f'Sentence {k} of the log <a class="yt-timestamp" data-t="00:{k:02d}:00">[00:{k:02d}:00]</a>.'
+                    for k in range(20))
+    vault = write_vault(tmp_path / "v", {
+        "heavy.md": "---\ntitle: Heavy\nvideoId: HeavyVideo1\n---\n\n" + "\n\n".join([para] * 20),
+        "light.md": "---\ntitle: Light\n---\n\nSee [[heavy]] and [[other]].\n",  # cites nothing
+        "other.md": "---\ntitle: Other\n---\n\nBack to [[light]].\n",
+    })
+    monkeypatch.setattr(pdf, "SECONDS", 1.5)
+    monkeypatch.setattr(pdf, "SECONDS_PER_MB", 0.0)
+    out = tmp_path / "d.pdf"
+    r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(out), "-q"])
+    assert r.exit_code == 1, r.output
+    assert f"heavy.md: error: took over 2 s to render; left out of {out} [over-budget]" in r.stderr
+    pages, texts, outline, links = _facts(out.read_bytes())
+    assert [t for d, t, _ in outline if d == 0] == ["Light", "Other"]  # no Sources: none are cited
+    assert "Heavy" not in texts[1] and "Light" in texts[1]  # the contents
+    assert all(f"{i} / {pages}" in _flat(t) for i, t in enumerate(texts[1:], start=2))
+    light = next(p for d, t, p in outline if t == "Light")
+    assert [target for page, _, target in links if page == light] == [next(
+        p for d, t, p in outline if t == "Other")]  # the link to Heavy is gone, its label stays
+    assert "See Heavy and Other" in _flat(texts[light])

@@ -35,19 +35,29 @@ def _pdf(outcome: Outcome[Rendered], what: str, done: Written) -> bytes:
 def _parts(plan: Plan, workers: Workers, done: Written
            ) -> tuple[Outcome[Rendered], list[tuple[Part, bytes]]]:
     """Render the parts (and a first front, for its page count); a part past its budget again
-    note by note; notes past their own budget are left out."""
-    first, *outcomes = _run(workers, [plan.front({}, set()), *(p.prepared for p in plan.parts)])
+    note by note; notes past their own budget are left out, and their sources with them."""
+    appendix = plan.appendix(set())
+    parts = plan.parts + ([appendix] if appendix else [])
+    first, *outcomes = _run(workers, [plan.front({}, set()), *(p.prepared for p in parts)])
     kept: list[tuple[Part, Outcome[Rendered]]] = []
-    for part, outcome in zip(plan.parts, outcomes, strict=True):
+    for part, outcome in zip(parts, outcomes, strict=True):
         if outcome.value is None and outcome.over and len(part.notes) > 1:
             alone = [plan.part([n]) for n in part.notes]
             kept += zip(alone, _run(workers, [a.prepared for a in alone]), strict=True)
         else:
             kept.append((part, outcome))
-    rendered: list[tuple[Part, bytes]] = []
     for part, outcome in kept:
         if outcome.value is None and outcome.over and part.notes:
             done.over[part.notes[0].path] = outcome.error or "no PDF"
+    gone = {n.id for p in plan.parts for n in p.notes if n.path in done.over}
+    if gone and appendix:
+        again = plan.appendix(gone)
+        kept = [k for k in kept if k[0] is not appendix]
+        if again:
+            kept += zip([again], _run(workers, [again.prepared]), strict=True)
+    rendered: list[tuple[Part, bytes]] = []
+    for part, outcome in kept:
+        if part.notes and part.notes[0].path in done.over:
             continue
         names = ", ".join(n.path for n in part.notes) or "the Sources appendix"
         rendered.append((part, _pdf(outcome, names, done)))
@@ -65,6 +75,8 @@ def write_dossier(plan: Plan, target: Path, workers: Workers) -> Written:
     front_pages = stitch.anchors(_pdf(first, "the contents", done))[0]
     counted = [stitch.anchors(data) for _, data in parts]
     gone = {anchor_id(n.id) for part in plan.parts for n in part.notes if n.path in done.over}
+    if not any(p.notes for p, _ in parts):
+        raise PdfError("every note ran past its budget")
     for _ in range(3):  # the contents' own length moves every number after it; it settles at once
         numbers: dict[str, int] = {}
         start = front_pages + 1

@@ -75,8 +75,9 @@ class Plan:
     """A dossier ready to render: whole (the reference), or in parts joined by dossier.py."""
 
     whole: Prepared
-    parts: list[Part]  # runs of notes, then the Sources appendix (a part without notes)
+    parts: list[Part]  # runs of notes
     part: Callable[[list[Note]], Part]  # any run of notes as a part
+    appendix: Callable[[set[str]], Part | None]  # the Sources, without the notes (ids) left out
     front: Callable[[dict[str, int], set[str]], Prepared]  # cover and contents: (page by anchor, left out)
     footers: Callable[[int, int, int], Prepared]  # footer pages: (first page, count, total)
     joinable: bool  # the theme numbers pages only at the bottom centre, where footers go
@@ -214,7 +215,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     items = {f.note.id: _item(f, names) for f in fragments}
 
     def page(members: list[Note], *, css: str = "", contents: bool = False, appendix: bool = False,
-             numbers: dict[str, int] | None = None, gone: frozenset[str] = frozenset()) -> Prepared:
+             numbers: dict[str, int] | None = None, gone: frozenset[str] = frozenset(),
+             cited: list[Source] = sources) -> Prepared:
         entries = [e for e in toc if e.get("id") not in gone]
         entries = [e for i, e in enumerate(entries)  # a group left empty goes too
                    if "group" not in e or (i + 1 < len(entries) and "group" not in entries[i + 1])]
@@ -225,7 +227,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
                             channels=channels, contents=contents, toc=entries,
                             appendix=bool(sources), appendix_page=(numbers or {}).get("sources"),
                             notes=[items[n.id] for n in members],
-                            sources=sources if appendix else [])
+                            sources=cited if appendix else [])
         return _prepared(collection, theme, html if not css else _isolate(html), meta.epoch)
 
     runs: list[list[Note]] = []
@@ -239,9 +241,9 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     def run_of(notes: list[Note]) -> Part:
         return Part(page(notes, css=PART_CSS), tuple(notes))
 
-    cut = [run_of(run) for run in runs]
-    if sources:
-        cut.append(Part(page([], css=PART_CSS, appendix=True), ()))
+    def appendix(gone: set[str]) -> Part | None:
+        cited = _sources(collection, [n for n in notes if n.id not in gone]) if gone else sources
+        return Part(page([], css=PART_CSS, appendix=True, cited=cited), ()) if cited else None
 
     def front(numbers: dict[str, int], gone: set[str]) -> Prepared:
         return page([], css=PART_CSS, contents=True, numbers=numbers, gone=frozenset(gone))
@@ -257,7 +259,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
 
     whole = page(notes, contents=True, appendix=True)
     failed = {f.note.path: f.failed for f in fragments if f.failed}
-    return Plan(whole, cut, run_of, front, footers, _numbers_at_bottom_centre(doc["stylesheets"]), failed)
+    return Plan(whole, [run_of(run) for run in runs], run_of, appendix, front, footers, _numbers_at_bottom_centre(doc["stylesheets"]), failed)
 
 
 HREF = re.compile(r'href="#([^"]*)"')

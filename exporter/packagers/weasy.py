@@ -10,8 +10,10 @@ why weasyprint is pinned to 70.x.
 from __future__ import annotations
 
 import hashlib
+import io
 import mimetypes
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +73,39 @@ def render(prepared: Prepared) -> Rendered:
         message = " ".join(str(e).split())[:200] or type(e).__name__
         raise PdfError(f"WeasyPrint could not render the PDF: {message}") from None
     assert isinstance(data, bytes)
-    return Rendered(data, tuple(fetcher.refused))
+    return Rendered(identity_encoding(data), tuple(fetcher.refused))
+
+
+CIDCHAR = re.compile(rb"<([0-9a-fA-F]{4})>\s+(\d+)")
+
+
+def identity_encoding(data: bytes) -> bytes:
+    """Give every font the Identity-H encoding that text extractors expect.
+
+    When a character is missing from a font, WeasyPrint 70 encodes that whole font with a custom
+    CMap (WP-Encod-0) that sends the missing glyphs to .notdef; pypdf then reads every word set
+    in that font as byte garbage. The same drawing is Identity-H plus a CIDToGIDMap that sends
+    those glyphs to .notdef (glyph 0), which is what this writes instead.
+    """
+    if b"/WP-Encod-" not in data:
+        return data
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        for obj in pdf.objects:
+            encoding = obj.get("/Encoding") if isinstance(obj, pikepdf.Dictionary) else None
+            if not isinstance(encoding, pikepdf.Stream) or not str(encoding.get("/CMapName", "")).startswith(
+                    "/WP-Encod-"):
+                continue
+            pairs = {int(code, 16): int(cid) for code, cid in CIDCHAR.findall(encoding.read_bytes())}
+            gids = bytearray(2 * (max(pairs, default=0) + 1))
+            for code in range(len(gids) // 2):
+                gids[2 * code:2 * code + 2] = pairs.get(code, code).to_bytes(2, "big")
+            obj.DescendantFonts[0].CIDToGIDMap = pdf.make_stream(bytes(gids))
+            obj.Encoding = pikepdf.Name.Identity_H
+        out = io.BytesIO()
+        pdf.save(out, deterministic_id=True, fix_metadata_version=False)
+    return out.getvalue()
 
 
 class SafeFetcher(URLFetcher):

@@ -45,7 +45,7 @@ class RawNote:
 
 
 CHANNEL_MAX = 100  # characters of a channel name: bylines, covers and every citation show it
-MAX_NOTE_BYTES = 4 * 1024 * 1024  # a note longer than a long book is not a note
+MAX_NOTE_BYTES = 2 * 1024 * 1024  # a note longer than a long book is not a note
 # YAML aliases and merge keys (<<: *a) repeat a node wherever they name it: a few hundred bytes
 # of "billion laughs" name 10^9 values once anything walks them. Aliases are expanded only while
 # the whole frontmatter, every alias counted as a copy, stays under these bounds.

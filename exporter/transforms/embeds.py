@@ -1,8 +1,8 @@
 """Transclude embedded notes and sections (SPEC 3): shifted headings, unique ids, no hangs.
 
 Depth alone does not bound an embed tree: ten notes each embedding the next ten times, eight
-deep, are 10^8 copies. Every embed is paid for, in bytes of the model's JSON, from a budget per
-note and one for the whole vault; past either, the remaining embeds become links to their notes.
+deep, are 10^8 copies. Every embed is paid for, in bytes of the model's JSON plus a fixed price
+per box, from the note's budget (see Budget); past it, the remaining embeds become links.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from exporter.vault.index import Index
 MAX_DEPTH = 10
 GROWTH = 20  # a note may grow to this many times its own size through embeds...
 NOTE_FLOOR = 256 << 10  # ...or to this many bytes of JSON (about 40,000 characters, 14 pages)
-VAULT_FLOOR = 2 << 20  # all embeds of a vault together: 10x the vault, or this much
-EMBED_COST = 64  # an embed of an empty note still costs something
+VAULT_FLOOR = 1 << 20  # all embeds of a vault together: 10x the vault, or this much
+EMBED_COST = 2048  # an embed costs a box on the page, whatever it holds: about a paragraph
 
 
 @dataclass(frozen=True)
@@ -44,24 +44,24 @@ def size_of(blocks: list[Block]) -> int:
 
 @dataclass
 class Budget:
-    """Bytes of embedded content a note may still add, and the vault's shared remainder."""
+    """Bytes of embedded content a note may still add: GROWTH times its own size or NOTE_FLOOR,
+    and never more than its even share of the vault's budget (10x the vault or VAULT_FLOOR),
+    so a thousand hostile notes cannot grow without bound, nor starve the others."""
 
-    note: int
-    vault: list[int]  # one cell shared by every note's budget
-
-    @classmethod
-    def for_vault(cls, vault_size: int) -> list[int]:
-        return [max(10 * vault_size, VAULT_FLOOR)]
+    left: int
 
     @classmethod
-    def for_note(cls, own_size: int, vault: list[int]) -> Budget:
-        return cls(max(GROWTH * own_size, NOTE_FLOOR), vault)
+    def share(cls, vault_size: int, embedding_notes: int) -> int:
+        return max(10 * vault_size, VAULT_FLOOR) // max(1, embedding_notes)
+
+    @classmethod
+    def for_note(cls, own_size: int, share: int) -> Budget:
+        return cls(min(max(GROWTH * own_size, NOTE_FLOOR), share))
 
     def take(self, cost: int) -> bool:
-        if cost > self.note or cost > self.vault[0]:
+        if cost > self.left:
             return False
-        self.note -= cost
-        self.vault[0] -= cost
+        self.left -= cost
         return True
 
 
@@ -138,7 +138,7 @@ def transclude(
     out = Embedded([])
     counter = _counter if _counter is not None else [0]
     stack = _stack or (path,)
-    budget = budget or Budget.for_note(size_of(blocks), Budget.for_vault(0))
+    budget = budget or Budget.for_note(size_of(blocks), Budget.share(0, 1))
 
     def expand(raw: str, level: int) -> list[Block]:
         name, _, fragment = raw.partition("#")

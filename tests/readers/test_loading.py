@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from exporter.model.ast import stringify
+from exporter.model.ast import iter_nodes, stringify
 from tests.conftest import note
 
 
@@ -159,3 +159,62 @@ def test_unclosed_frontmatter_stays_text_with_a_warning(vault) -> None:  # type:
     found = [(d.path, d.line, d.severity.value) for d in report.items if d.code == "unclosed-frontmatter"]
     assert found == [("open.md", 1, "warning")]
     assert not report.errors
+
+
+# --- frontmatter that expands (YAML aliases, merge keys) ---------------------------------------
+
+
+def _errors(report, code: str = "unreadable") -> dict[str, tuple[int | None, str]]:  # type: ignore[no-untyped-def]
+    return {d.path: (d.line, d.message) for d in report.items if d.code == code}
+
+
+def test_yaml_aliases_are_measured_before_they_expand(vault) -> None:  # type: ignore[no-untyped-def]
+    laughs = ["---", "title: L", 'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    laughs += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    merges = ["---", "title: M", "m0: &m0 {a: 1, b: 2}"]
+    merges += [f"m{i}: &m{i}\n  <<: *m{i - 1}\n  k{i}: [*m{i - 1}, *m{i - 1}]" for i in range(1, 25)]
+    coll, report = vault({
+        "laughs.md": "\n".join([*laughs, "---", "", "body"]),
+        "merges.md": "\n".join([*merges, "---", "", "body"]),
+        "loop.md": "---\ntitle: Loop\nx: &x [1, *x]\n---\nbody\n",
+        "deep.md": "---\ntitle: Deep\nx: " + "[" * 60 + "]" * 60 + "\n---\nbody\n",
+        "fine.md": "---\ntitle: Fine\nbase: &b {x: 1, tags: [a, b]}\nmore: {<<: *b, y: 2}\nagain: *b\n---\nbody\n",
+    })
+    errors = _errors(report)
+    assert errors["laughs.md"] == (7, "frontmatter holds over 10,000 values once its aliases are "
+                                      "expanded; the note is left out")  # a4 is the first too big
+    assert errors["merges.md"][1].startswith("frontmatter holds over 10,000 values")
+    assert errors["loop.md"] == (3, "frontmatter refers to itself (a recursive YAML alias); the note is left out")
+    assert errors["deep.md"][1] == "frontmatter holds nested over 50 levels deep; the note is left out"
+    fine = note(coll, "fine")
+    assert fine.meta["more"] == {"x": 1, "tags": ["a", "b"], "y": 2} and fine.meta["again"]["tags"] == ["a", "b"]
+    assert [n.path for n in coll.notes] == ["fine.md"]
+
+
+def test_a_note_over_the_size_limit_is_left_out(vault) -> None:  # type: ignore[no-untyped-def]
+    from exporter.readers.note import MAX_NOTE_BYTES
+
+    coll, report = vault({"big.md": "word " * (MAX_NOTE_BYTES // 5 + 1), "small.md": "small\n"})
+    assert _errors(report)["big.md"] == (None, "note is 2.0 MiB, over the 2 MiB a note may hold")
+    assert [n.path for n in coll.notes] == ["small.md"]
+
+
+def test_long_titles_and_channel_names_are_cut_for_chrome_and_kept_in_full(vault) -> None:  # type: ignore[no-untyped-def]
+    title = " ".join(f"word{i}" for i in range(40_000))
+    channel = "c" * 5_000
+    coll, report = vault({
+        "long.md": f"---\ntitle: {title}\nvideoId: LongTitle01\n---\n\nFrom: [[{channel}]]\n\n"
+                   'Said <a class="yt-timestamp" data-t="00:01:00">[00:01:00]</a>.\n',
+        "linker.md": "See [[long]] and ![[long]].\n",
+    })
+    long, linker = note(coll, "long"), note(coll, "linker")
+    assert long.title == title and len(long.label) <= 200 and long.label.endswith("…")
+    assert long.label[:-1].strip() == title[: len(long.label) - 1].strip()
+    assert len(long.channel_name or "") <= 100
+    too = [(d.path, d.message) for d in report.items if d.code == "too-large"]
+    assert ("long.md", f"title of {len(title):,} characters cut to 200 in contents, headers, outline, "
+            "links and citations") in too
+    assert ("long.md", "channel name of 5,000 characters cut to 100") in too
+    assert long.citations[0].title == long.label  # every footnote names the note: the short form
+    labels = [stringify(x["c"][1]) for x in iter_nodes(linker.blocks, "Link")]
+    assert labels[0] == long.label  # a link with no label of its own shows the short title

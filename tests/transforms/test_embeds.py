@@ -77,3 +77,35 @@ def test_image_outside_vault_is_not_embedded(vault, tmp_path) -> None:  # type: 
     a = note(coll, "a")
     assert not iter_nodes(a.blocks, "Image") and not coll.assets
     assert any(d.code == "outside-vault" for d in report.items)
+
+
+def test_fan_out_is_cut_by_the_budget_into_links(vault) -> None:  # type: ignore[no-untyped-def]
+    """Ten notes each embedding the next ten times, eight deep, would be 10^7 copies."""
+    import orjson
+
+    from exporter.transforms.embeds import GROWTH, NOTE_FLOOR, size_of
+
+    files = {f"f{k}.md": f"Level {k} words.\n\n" + "\n\n".join([f"![[f{k + 1}]]"] * 10) for k in range(7)}
+    files["f7.md"] = "Bottom.\n"
+    files["hub.md"] = "\n\n".join(f"![[small{i}]]" for i in range(10))  # an ordinary hub note
+    files.update({f"small{i}.md": f"Small note {i} with a few words in it.\n" for i in range(10)})
+    coll, report = vault(files)
+    top = note(coll, "f0")
+    assert len(orjson.dumps(top.blocks)) <= max(GROWTH * size_of(top.blocks), NOTE_FLOOR) * 2
+    cut = [d for d in report.items if d.code == "too-large" and d.path == "f0.md"]
+    assert cut and all("linked instead" in d.message for d in cut)
+    links = [x for x in iter_nodes(top.blocks, "Span") if "embed-cut" in x["c"][0][1]]
+    fans = {note(coll, f"f{k}").id for k in range(1, 8)}
+    assert links and all(kv(x["c"][1][0]["c"][0])["note"] in fans for x in links)
+    hub = note(coll, "hub")
+    assert stringify(hub.blocks).count("Small note") == 10  # ordinary embeds are untouched
+    assert not [d for d in report.items if d.path == "hub.md" and d.code == "too-large"]
+
+
+def test_section_fan_out_is_cut_too(vault) -> None:  # type: ignore[no-untyped-def]
+    files = {f"s{k}.md": f"## Part\n\nSection {k} words.\n\n" + "\n\n".join([f"![[s{k + 1}#Part]]"] * 10)
+             + "\n\n## Other\n\nmore\n" for k in range(7)}
+    files["s7.md"] = "## Part\n\nBottom.\n"
+    coll, report = vault(files)
+    assert [d for d in report.items if d.code == "too-large" and d.path == "s0.md"]
+    assert len(stringify(note(coll, "s0").blocks)) < 200_000

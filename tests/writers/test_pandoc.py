@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -120,3 +121,67 @@ def test_words_sent_as_one_str_write_exactly_as_before(paras: list[list[dict[str
     docs = [[{"t": "Para", "c": p}, {"t": "Header", "c": [2, ["", [], []], p]}] for p in paras]
     for fmt in (markdown.FORMAT, "html5"):
         assert [m.strip("\n") for m in pandoc.write(docs, fmt)] == _unmerged(docs, fmt)
+
+
+def test_a_note_past_its_parse_budget_is_an_error_and_its_neighbours_parse(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """15,000 nested brackets keep pandoc busy for about 15 s (quadratic); the budget stops it
+    and the chunk is parsed again without that note."""
+    monkeypatch.setattr(pandoc, "SECONDS", 1.0)
+    texts = ["first [[a]] note\n", "[" * 15_000 + "x" + "]" * 15_000 + "\n", "third note\n"]
+    first, slow, third = pandoc.parse(texts)
+    assert isinstance(slow, str) and slow.startswith(pandoc.OVER) and "to convert" in slow
+    assert stringify(first) == "first a note" and stringify(third) == "third note"
+
+
+def test_a_document_past_its_write_budget_is_named_and_the_others_are_written(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch that runs over is written again in halves until the one document is alone."""
+    real = pandoc._run
+    calls: list[int] = []
+
+    def poisoned(args: list[str], data: bytes, *more: Any) -> bytes:
+        if args[:2] != ["-f", "json"]:  # parsing: untouched
+            return real(args, data, *more)
+        calls.append(data.count(b"<!--"))
+        if b"POISON" in data:
+            raise pandoc.Overrun("took over 1 s to convert", None)
+        return real(args, data, *more)
+
+    monkeypatch.setattr(pandoc, "_run", poisoned)
+    docs = pandoc.parse([f"note {i}\n" for i in range(5)] + ["POISON\n"] + [f"late {i}\n" for i in range(2)])
+    failed: dict[int, str] = {}
+    out = pandoc.write([d for d in docs if not isinstance(d, str)], "commonmark", failed=failed)
+    assert failed == {5: "took over 1 s to convert"}
+    assert out[5] == "" and out[:5] == [f"note {i}\n" for i in range(5)] and out[6] == "late 0\n"
+    assert len(calls) <= 2 * 3 + 1  # halving: a few calls, not one per document
+    with pytest.raises(pandoc.Overrun):
+        pandoc.write([d for d in docs if not isinstance(d, str)], "commonmark")
+
+
+def test_pandoc_out_of_heap_names_the_note_it_was_on(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    """pandoc runs with +RTS -M; past it, it says so and exits 251 (as this stand-in does, on the
+    second note: a real run gets there in seconds of garbage collection)."""
+    fake = tmp_path / "pandoc"
+    fake.write_text("#!/bin/sh\necho '+RTS' \"$@\" > " + str(tmp_path / "args") + "\n"
+                    "printf '@@n0\\n@@n1\\npandoc: Heap exhausted;\\n' >&2\nexit 251\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(pandoc, "pandoc_path", lambda: str(fake))
+    monkeypatch.setattr(pandoc, "_parse_chunk", _only_first_run(pandoc._parse_chunk))
+    first, second = pandoc.parse(["one\n", "two\n"])
+    assert second == f"{pandoc.OVER}pandoc needed more than {pandoc.HEAP}B of memory to convert"
+    assert f"-M{pandoc.HEAP}" in (tmp_path / "args").read_text()
+
+
+def _only_first_run(real: Any) -> Any:
+    """After the stand-in's first run, the other notes are parsed again: let them be."""
+    runs = [0]
+
+    def once(texts: Any, r: range, max_depth: int) -> Any:
+        runs[0] += 1
+        if runs[0] == 1:
+            return real(texts, r, max_depth)
+        return [[] for _ in r]
+
+    return once

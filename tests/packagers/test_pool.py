@@ -1,0 +1,95 @@
+"""Budgeted render tasks: a result, or the reason there is none; one bad task costs only itself."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from exporter.packagers.pool import Workers
+
+
+def echo(x: int) -> int:
+    return x * 2
+
+
+def sleepy(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def spin(seconds: float) -> int:
+    """Busy in Python, as a long layout is."""
+    end, n = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        n += 1
+    return n
+
+
+def hog(mb: int) -> int:
+    return len(bytearray(mb << 20))
+
+
+def crash(code: int) -> int:
+    os._exit(code)
+
+
+def fails(message: str) -> int:
+    raise ValueError(message)
+
+
+def test_results_come_back_in_order() -> None:
+    with Workers(2) as workers:
+        outcomes = workers.run(echo, [(i, 10.0) for i in range(7)])
+    assert [o.value for o in outcomes] == [0, 2, 4, 6, 8, 10, 12]
+    assert not any(o.error or o.over for o in outcomes)
+
+
+def test_a_task_past_its_time_ends_with_the_reason_and_the_others_finish() -> None:
+    with Workers(2) as workers:
+        outcomes = workers.run(spin, [(0.1, 5.0), (30.0, 1.0), (0.1, 5.0)])
+    assert outcomes[1].value is None and outcomes[1].over
+    assert outcomes[1].error == "took over 1 s to render"
+    assert outcomes[0].value and outcomes[2].value
+
+
+def test_a_task_past_its_memory_ends_with_the_reason() -> None:
+    with Workers(1, memory=512 << 20) as workers:
+        big, small = workers.run(hog, [(2048, 30.0), (8, 30.0)])
+    assert big.value is None and big.over and big.error == "needed more than 512 MiB to render"
+    assert small.value == 8 << 20
+
+
+def test_a_crash_costs_only_its_own_task() -> None:
+    with Workers(2) as workers:
+        outcomes = workers.run(crash_or_echo, [(i, 10.0) for i in range(6)])
+    assert [o.value for o in outcomes] == [0, 2, 4, None, 8, 10]
+    assert outcomes[3].over and outcomes[3].error == "crashed the renderer"
+
+
+def crash_or_echo(x: int) -> int:
+    return crash(1) if x == 3 else echo(x)
+
+
+def test_a_task_that_raises_reports_its_error_without_blaming_the_budget() -> None:
+    with Workers(1) as workers:
+        (outcome,) = workers.run(fails, [("bad\ninput", 10.0)])
+    assert outcome.value is None and not outcome.over and outcome.error == "bad input"
+
+
+def test_a_task_stuck_outside_python_is_stopped_by_the_parent(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exporter.packagers.pool as pool
+
+    monkeypatch.setattr(pool, "GRACE", 1.0)
+    with Workers(1) as workers:
+        # the alarm cannot interrupt a blocked C call: the parent's wait ends it
+        outcomes = workers.run(blocked, [(60.0, 1.0), (0.0, 5.0)])
+    assert outcomes[0].over and outcomes[0].error == "took over 1 s to render"
+    assert outcomes[1].value == 0.0
+
+
+def blocked(seconds: float) -> float:
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as a C library might
+    time.sleep(seconds)
+    return seconds
