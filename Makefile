@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bundle.py
 	$(BIN)/python bench/pdf.py
 	$(BIN)/python bench/epub.py

@@ -1,15 +1,18 @@
-"""Benchmark the PDF products on a generated vault, in one run.
+"""Benchmark the PDF products on a generated vault, every row in the same run.
 
-1. `exporter pdf` (whole pipeline) against WeasyPrint alone rendering the very HTML the
-   pipeline rendered (dumped with the hidden --dump-html option), target ratio <= 1.2;
-2. briefs with --jobs 2 against --jobs 1, target ratio <= 0.65.
+Rows: `exporter pdf` (a dossier rendered in parts on all cores), the same with --jobs 1,
+WeasyPrint alone rendering the dossier's whole HTML in one pass (dumped by the hidden
+--dump-html), pandoc -> Typst on the markdown bundle of the same notes (page footnotes and an
+outline; `typst` comes with the `bench` extra), and briefs on all cores against --jobs 1.
 
-Every run is a fresh subprocess (`python -m exporter ...` or `python -c ...`), timed on the
-wall clock from the parent, so start-up and imports count the same on both sides. Peak memory
-is ru_maxrss from os.wait4 on that subprocess: the largest single process in its tree (for
-a process pool, the parent or the biggest worker, not their sum).
+Targets (2 cores): 60 notes, dossier <= 3.0x pandoc -> Typst and <= 0.6x its own --jobs 1;
+200 notes, dossier <= 0.55x WeasyPrint alone; briefs <= 0.65x --jobs 1.
 
-Usage: .venv/bin/python bench/pdf.py [--notes 200] [--repeat 1] [--keep]
+Every run is a fresh process timed on the wall clock from here, so start-up counts on both
+sides. Peak memory is the largest single process in the run's tree (bench/tree.py), workers
+included. --memory compares the dossier's largest process at 100 and 1,000 notes instead.
+
+Usage: .venv/bin/python bench/pdf.py [--notes 60] [--repeat 1] [--keep] [--memory]
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
+
+import pypandoc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tree import Tree, environment, run  # noqa: E402
 
 WORDS = " ".join([
     "light keeper lantern lens tower beam rock harbour signal fog clockwork weight flame brass",
@@ -35,11 +41,23 @@ CHANNELS = ["harbour_lights", "keeper-notes", "sea2sky", "tidewatch.tv", "coasta
 ALONE = """
 import sys
 from weasyprint import HTML
-from exporter.packagers.weasy import SafeFetcher, footnotes_stay_with_their_calls
-footnotes_stay_with_their_calls()
+from exporter.packagers.weasy import SafeFetcher
 html, base, out, *roots = sys.argv[1:]
 text = open(html, encoding="utf-8").read()
 HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out)
+"""
+
+# pandoc -> Typst on the bundle: one markdown-to-typst call over the notes, then one compile.
+TYPST = """
+import glob, subprocess, sys
+import typst
+pandoc, bundle, out = sys.argv[1:]
+files = sorted(f for f in glob.glob(bundle + "/*.md") if not f.endswith("/index.md"))
+source = subprocess.run([pandoc, "-f", "commonmark_x", "-t", "typst", "--toc", "-s", *files],
+                        capture_output=True, check=True).stdout.decode()
+source = source.replace("#link()[", "#text()[")  # pandoc writes a self-link "#" as an empty link
+open(out + ".typ", "w", encoding="utf-8").write(source)
+typst.compile(out + ".typ", output=out)
 """
 
 
@@ -74,89 +92,100 @@ def _note(i: int, n: int, rng: random.Random) -> str:
 def make_vault(root: Path, n: int) -> Path:
     rng = random.Random(20240601)
     vault = root / "vault"
-    vault.mkdir()
+    vault.mkdir(parents=True)
     for i in range(n):
         (vault / f"topic_{i:03d}.md").write_text(_note(i, n, rng), encoding="utf-8")
     return vault
 
 
-@dataclass
-class Run:
-    name: str
-    seconds: float
-    cpu: float  # user + system seconds of the whole process tree
-    peak_mb: float
-    load: float  # 1-minute load average when the run ended: other work on the machine shows
+def _row(name: str, r: Tree) -> str:
+    return f"{name:<34}{r.seconds:>9.1f}{r.peak_mb:>12.0f}"
 
 
-def best(repeat: int, name: str, argv: list[str], env: dict[str, str]) -> Run:
-    """The fastest of `repeat` runs: other work on a shared machine only ever slows a run."""
-    return min((run(name, argv, env) for _ in range(max(1, repeat))), key=lambda r: r.seconds)
+def _pages(path: Path) -> int:
+    import pypdf
+
+    return len(pypdf.PdfReader(path).pages)
 
 
-def run(name: str, argv: list[str], env: dict[str, str]) -> Run:
-    """Time one subprocess and read its peak RSS from wait4 (kilobytes on Linux)."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode not in (0, 1):  # 1: done, with warnings reported as errors
-            err.seek(0)
-            sys.exit(f"{name} failed ({proc.returncode}):\n{err.read().decode(errors='replace')}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return Run(name, seconds, cpu, usage.ru_maxrss / 1024, os.getloadavg()[0])
+def memory(tmp: Path) -> None:
+    """Largest single process of a dossier at 100 and at 1,000 notes."""
+    env = environment()
+    print(f"{'dossier':<12}{'pages':>7}{'seconds':>9}  largest process, by command (MB)")
+    for n in (100, 1000):
+        vault = make_vault(tmp / str(n), n)
+        out = tmp / f"{n}.pdf"
+        r = run([sys.executable, "-m", "exporter", "pdf", str(vault), "-o", str(out), "-q"], env)
+        by = ", ".join(f"{k} {v:.0f}" for k, v in sorted(r.peaks.items(), key=lambda kv: -kv[1]))
+        print(f"{n:<12}{_pages(out):>7}{r.seconds:>9.1f}  {by}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--notes", type=int, default=200, help="notes in the generated vault")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="run each measurement N times, keep the fastest (noisy machines)")
+    ap.add_argument("--notes", type=int, default=60, help="notes in the generated vault")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each row (the fastest is kept)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--memory", action="store_true", help="compare 100 and 1,000 notes instead")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
-    vault = make_vault(tmp, args.notes)
-    size = sum(p.stat().st_size for p in vault.iterdir()) / args.notes / 1024
-    print(f"vault: {args.notes} notes, {size:.1f} KB each on average, in {vault}")
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
-    here = str(Path(__file__).resolve().parents[1])  # the checkout, also for `python -c`
-    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        if args.memory:
+            memory(tmp)
+            return
+        rows(tmp, args.notes, args.repeat)
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}")
+
+
+def rows(tmp: Path, notes: int, repeat: int) -> None:
+    vault = make_vault(tmp, notes)
+    env = environment()
+    cores = os.cpu_count() or 1
     exporter = [sys.executable, "-m", "exporter", "pdf", str(vault), "-q"]
     html, dossier = tmp / "dossier.html", tmp / "dossier.pdf"
+    run([sys.executable, "-m", "exporter", "bundle", str(vault), "-o", str(tmp / "bundle"), "-q"], env)
 
     from exporter.theme import Theme  # the roots the packager allows, for the same fetcher
 
     roots = [str(vault.resolve()), *(str(f) for f in Theme.load().folders)]
-    base = vault.resolve().as_uri() + "/"
-    runs = [
-        best(args.repeat, "exporter pdf (dossier)",
-             [*exporter, "-o", str(dossier), "--dump-html", str(html)], env),
-        best(args.repeat, "weasyprint alone", [sys.executable, "-c", ALONE, str(html), base,
-                                 str(tmp / "alone.pdf"), *roots], env),
-        best(args.repeat, "briefs --jobs 1",
-             [*exporter, "--briefs", "-o", str(tmp / "b1"), "--jobs", "1"], env),
-        best(args.repeat, "briefs --jobs 2",
-             [*exporter, "--briefs", "-o", str(tmp / "b2"), "--jobs", "2"], env),
+    commands = {
+        f"dossier, --jobs {cores}": [*exporter, "-o", str(dossier), "--dump-html", str(html)],
+        "dossier, --jobs 1": [*exporter, "-o", str(tmp / "one.pdf"), "-j", "1"],
+        "WeasyPrint alone, one pass": [sys.executable, "-c", ALONE, str(html),
+                                       vault.resolve().as_uri() + "/", str(tmp / "alone.pdf"), *roots],
+        "pandoc -> Typst, the bundle": [sys.executable, "-c", TYPST, pypandoc.get_pandoc_path(),
+                                        str(tmp / "bundle"), str(tmp / "typst.pdf")],
+        f"briefs, --jobs {cores}": [*exporter, "--briefs", "-o", str(tmp / "b2")],
+        "briefs, --jobs 1": [*exporter, "--briefs", "-o", str(tmp / "b1"), "-j", "1"],
+    }
+    best: dict[str, Tree] = {}
+    for _ in range(max(1, repeat)):  # alternate rows, so drift in the machine hits all alike
+        for name, argv in commands.items():
+            r = run(argv, env)
+            if name not in best or r.seconds < best[name].seconds:
+                best[name] = r
+    if (tmp / "one.pdf").read_bytes() != dossier.read_bytes():
+        sys.exit("the dossier differs between --jobs 1 and all cores")
+    print(f"vault: {notes} notes; dossier {_pages(dossier)} pages, {dossier.stat().st_size / 1e6:.1f} MB "
+          f"(one pass: {(tmp / 'alone.pdf').stat().st_size / 1e6:.1f} MB); Typst {_pages(tmp / 'typst.pdf')} "
+          f"pages; {cores} cores")
+    print(f"\n{'run':<34}{'seconds':>9}{'peak MB':>12}")
+    for name, r in best.items():
+        print(_row(name, r))
+    t = {k: v.seconds for k, v in best.items()}
+    d = t[f"dossier, --jobs {cores}"]
+    checks = [
+        ("dossier / pandoc -> Typst", d / t["pandoc -> Typst, the bundle"], 3.0),
+        ("dossier / its --jobs 1", d / t["dossier, --jobs 1"], 0.6),
+        ("dossier / WeasyPrint alone", d / t["WeasyPrint alone, one pass"], 0.55),
+        ("briefs / their --jobs 1", t[f"briefs, --jobs {cores}"] / t["briefs, --jobs 1"], 0.65),
     ]
-    import pypdf
-
-    pages = len(pypdf.PdfReader(dossier).pages)
-    print(f"dossier: {pages} pages, {dossier.stat().st_size / 1e6:.1f} MB; cores: {os.cpu_count()}")
-    print(f"\n{'run':<26}{'time (s)':>10}{'cpu (s)':>10}{'peak RSS (MB)':>16}{'load':>7}")
-    for r in runs:
-        print(f"{r.name:<26}{r.seconds:>10.1f}{r.cpu:>10.1f}{r.peak_mb:>16.0f}{r.load:>7.2f}")
-    dossier_ratio = runs[0].seconds / runs[1].seconds
-    briefs_ratio = runs[3].seconds / runs[2].seconds
-    print(f"\n{'dossier / weasyprint alone':<34}{dossier_ratio:>6.2f}  (target <= 1.20)"
-          f"{'  ok' if dossier_ratio <= 1.2 else '  OVER'}")
-    print(f"{'briefs jobs 2 / jobs 1':<34}{briefs_ratio:>6.2f}  (target <= 0.65)"
-          f"{'  ok' if briefs_ratio <= 0.65 else '  OVER'}")
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    for name, ratio, target in checks:
+        print(f"{name:<34}{ratio:>9.2f}  (target <= {target}){'  ok' if ratio <= target else '  OVER'}")
 
 
 if __name__ == "__main__":

@@ -652,3 +652,30 @@ def test_a_note_past_its_render_budget_is_left_out_and_named(
     assert [target for page, _, target in links if page == light] == [next(
         p for d, t, p in outline if t == "Other")]  # the link to Heavy is gone, its label stays
     assert "See Heavy and Other" in _flat(texts[light])
+
+
+def test_footnotes_laid_out_once_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The speed patch remembers each footnote's layout on its page; without it, WeasyPrint
+    lays out every footnote again for each one added. The PDF must not change by a byte."""
+    from weasyprint.layout import LayoutContext, block
+    from weasyprint.layout import page as page_layout
+
+    plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t", epoch=1700000000))
+    fast = pdf.render(plan.whole).pdf
+    with monkeypatch.context() as m:
+        m.setattr(LayoutContext, "_update_footnote_area", LayoutContext._update_footnote_area.original)
+        m.setattr(block, "block_level_layout", block.block_level_layout.original)
+        m.setattr(page_layout, "block_level_layout", page_layout.block_level_layout.original)
+        m.delattr(LayoutContext, "footnotes")
+        slow = pdf.render(plan.whole).pdf
+    assert fast == slow
+
+
+def test_fonts_are_subset_without_the_system_harfbuzz(dossier: Built) -> None:
+    from weasyprint.pdf import fonts
+
+    if fonts.harfbuzz_subset is None:  # this machine: WeasyPrint would use fontTools
+        assert getattr(fonts.Font.subset, "patched", False)
+    with pikepdf.open(dossier.path) as doc:
+        files = [o for o in doc.objects if isinstance(o, pikepdf.Stream) and "/Length1" in o]
+        assert files and all(len(f.read_bytes()) < 150_000 for f in files)  # subsets, not whole fonts

@@ -1,0 +1,86 @@
+"""Time a command and watch its whole process tree: wall time, and the peak RSS of the
+largest single process in it (render workers are grandchildren that wait4 never reports).
+
+Peaks are read from each process's own high-water mark (VmHWM) every 20 ms, so a process that
+lives through a sample is counted at its true peak.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Tree:
+    seconds: float
+    peak_mb: float  # the largest single process
+    peaks: dict[str, float] = field(default_factory=dict)  # command name -> its largest peak
+    code: int = 0
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return kids
+
+
+def _status(pid: int) -> tuple[str, float] | None:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    hwm = fields.get("VmHWM", "0 kB").split()[0]
+    return fields.get("Name", "?").strip(), int(hwm) / 1024
+
+
+def run(argv: list[str], env: dict[str, str] | None = None) -> Tree:
+    """Run argv to the end; exits the benchmark if it fails (exit codes 0 and 1 are results)."""
+    peaks: dict[int, tuple[str, float]] = {}
+    done = threading.Event()
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
+
+        def watch() -> None:
+            while not done.is_set():
+                todo = [proc.pid]
+                while todo:
+                    pid = todo.pop()
+                    got = _status(pid)
+                    if got:
+                        peaks[pid] = (got[0], max(got[1], peaks.get(pid, ("", 0.0))[1]))
+                    todo += _children(pid)
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        code = proc.wait()
+        seconds = time.perf_counter() - start
+        done.set()
+        watcher.join()
+        if code not in (0, 1):
+            err.seek(0)
+            sys.exit(f"{argv[:4]} failed ({code}):\n{err.read().decode(errors='replace')[-2000:]}")
+    by_name: dict[str, float] = {}
+    for name, mb in peaks.values():
+        by_name[name] = max(by_name.get(name, 0.0), mb)
+    return Tree(seconds, max((mb for _, mb in peaks.values()), default=0.0), by_name, code)
+
+
+def environment() -> dict[str, str]:
+    """Reproducible dates, and this checkout first on the path (for `python -c` baselines)."""
+    here = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "SOURCE_DATE_EPOCH": "1700000000",
+            "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}

@@ -1,0 +1,270 @@
+"""Where exporter reaches into WeasyPrint 70 beyond its public API (why it is pinned to 70.x).
+
+- footnotes_stay_with_their_calls: a fix, footnotes were moved away from their calls or lost;
+- footnotes_laid_out_once: speed, each footnote laid out once per page, not once per footnote
+  added to the page (the pages come out byte for byte the same);
+- fonts_subset_by_harfbuzz: speed, fonts subset by the HarfBuzz inside uharfbuzz when the
+  system has no libharfbuzz-subset (WeasyPrint then falls back to fontTools, 100x slower);
+- identity_encoding: text extractors read every word, see its docstring.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+_DROP = ("BASE", "DSIG", "EBDT", "EBLC", "EBSC", "GPOS", "GSUB", "JSTF", "LTSH", "PCLT", "SVG ")
+CIDCHAR = re.compile(rb"<([0-9a-fA-F]{4})>\s+(\d+)")
+
+
+def apply() -> None:
+    """Patch once, before any layout; each patch checks it is not applied twice."""
+    footnotes_stay_with_their_calls()
+    footnotes_laid_out_once()
+    fonts_subset_by_harfbuzz()
+
+
+def footnotes_stay_with_their_calls() -> None:
+    """Work around WeasyPrint 70 moving footnotes away from their calls, or losing them.
+
+    When a line overflows the page and orphans forbid breaking before it, WeasyPrint moves the
+    page's last footnotes to the next page to make room and keeps the line; the footnotes the
+    line itself calls are then never laid out and vanish. Undo such moves and give the block up
+    instead (it starts the next page, as without footnotes); on an otherwise empty page, place
+    a lost footnote after the moved ones.
+    """
+    from weasyprint.layout import block
+
+    original = getattr(block, "_linebox_layout", None)
+    if original is None or getattr(original, "patched", False):
+        return
+
+    def patched(context: Any, box: Any, index: int, child: Any, new_children: list[Any],
+                page_is_empty: bool, absolute: Any, fixed: Any, margins: Any, bottom_space: float,
+                *args: Any) -> Any:
+        before = len(context.reported_footnotes)
+        result = original(context, box, index, child, new_children, page_is_empty, absolute,
+                          fixed, margins, bottom_space, *args)
+        abort, stop, new_footnotes = result[0], result[1], result[4]
+        moved = context.reported_footnotes[before:]
+        if moved and not page_is_empty:
+            del context.reported_footnotes[before:]
+            context.current_page_footnotes.extend(moved)
+            context._update_footnote_area()
+            last = new_children[-1] if new_children else None
+            kept = stop and not abort and last is not None and context.overflows_page(
+                bottom_space, last.position_y + last.height)  # it fitted only thanks to the move
+            return (True, False, *result[2:]) if kept else result
+        if stop and not abort and new_children:
+            for b in new_children[-1].descendants():
+                if (footnote := getattr(b, "footnote", None)) in context.footnotes:
+                    if context.layout_footnote(footnote) or context.reported_footnotes:
+                        context.report_footnote(footnote)
+                    new_footnotes.append(footnote)
+        return result
+
+    patched.patched = True  # type: ignore[attr-defined]
+    patched.original = original  # type: ignore[attr-defined]
+    block._linebox_layout = patched
+
+
+def footnotes_laid_out_once() -> None:
+    """Make WeasyPrint 70 lay out each footnote once per page instead of once per footnote
+    added to the page; the pages come out byte for byte the same.
+
+    LayoutContext._update_footnote_area, run each time a footnote is added to or moved off
+    the page, lays out a deep copy of the whole footnote area to learn its height: a page with
+    n footnotes lays out n(n+1)/2 of them, then make_page lays the area out once more to draw
+    it. The footnotes already in the area sit at the same place each time, so their layout is
+    the same: remember it, per footnote area (make_page makes one per page and per remake), keyed
+    on what block_level_layout reads for a child of the area; make_page's own layout of the
+    area gets deep copies of the remembered boxes. Footnotes whose layout has side effects or
+    depends on more than the footnote (positioned, floated or running descendants, calls to
+    other footnotes, columns), and anything while floats are around, go the usual way.
+
+    Also, `descendant.footnote in context.footnotes` (block._linebox_layout) scans the list
+    of all pending footnotes for every box of every line, nearly always for None.
+    """
+    from weasyprint.formatting_structure import boxes
+    from weasyprint.layout import LayoutContext, block, page
+
+    original_update = LayoutContext._update_footnote_area
+    if getattr(original_update, "patched", False):
+        return
+    original_layout = block.block_level_layout  # used by block.py for children of the area
+    original_page_layout = page.block_level_layout  # used by make_page for the drawn area
+    state: dict[str, Any] = {"mode": None, "cache": None, "by_style": None}
+
+    def memoizable(footnote: Any) -> bool:
+        ok = footnote.__dict__.get("_memo_ok")
+        if ok is None:
+            ok = isinstance(footnote, boxes.BlockBox) and footnote.style["position"] == "static"
+            for b in footnote.descendants():
+                style = b.style
+                if (getattr(b, "footnote", None) is not None
+                        or style["position"] not in ("static", "relative")
+                        or (b is not footnote and style["float"] != "none")
+                        or style["column_width"] != "auto" or style["column_count"] != "auto"
+                        or not isinstance(b, (boxes.BlockBox, boxes.LineBox, boxes.InlineBox,
+                                              boxes.TextBox))):
+                    ok = False
+                    break
+            footnote._memo_ok = ok
+        return ok
+
+    def start(context: Any, mode: str) -> bool:
+        area = context.current_footnote_area
+        if (state["mode"] is not None or context.excluded_shapes
+                or area.establishes_formatting_context() or not context.current_page_footnotes):
+            return False
+        cache = area.__dict__.get("_memo_cache")
+        if cache is None:
+            cache = area._memo_cache = {}
+        by_style = {id(f.style): f for f in context.current_page_footnotes if memoizable(f)}
+        state.update(mode=mode, cache=cache, by_style=by_style)  # footnotes own their style
+        return True
+
+    def update(self: Any) -> Any:
+        if not start(self, "update"):
+            return original_update(self)
+        try:
+            return original_update(self)
+        finally:
+            state.update(mode=None, cache=None, by_style=None)
+
+    def page_layout(context: Any, box: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(box) is not boxes.FootnoteAreaBox or not start(context, "final"):
+            return original_page_layout(context, box, *args, **kwargs)
+        try:
+            return original_page_layout(context, box, *args, **kwargs)
+        finally:
+            state.update(mode=None, cache=None, by_style=None)
+
+    def layout(context: Any, box: Any, bottom_space: Any, skip_stack: Any,
+               containing_block: Any, page_is_empty: bool = True, absolute_boxes: Any = None,
+               fixed_boxes: Any = None, adjoining_margins: Any = None,
+               first_letter_style: Any = None, first_line_style: Any = None,
+               discard: bool = False, max_lines: Any = None) -> Any:
+        mode = state["mode"]
+        if (mode is None or type(containing_block) is not boxes.FootnoteAreaBox
+                or skip_stack is not None or first_letter_style is not None
+                or first_line_style is not None or context.excluded_shapes
+                or (footnote := state["by_style"].get(id(box.style))) is None):
+            return original_layout(context, box, bottom_space, skip_stack, containing_block,
+                                   page_is_empty, absolute_boxes, fixed_boxes,
+                                   adjoining_margins, first_letter_style, first_line_style,
+                                   discard, max_lines)
+        cache = state["cache"]
+        key = (id(footnote), box.position_x, box.position_y, containing_block.width,
+               containing_block.style["direction"], bottom_space, page_is_empty,
+               tuple(adjoining_margins or ()), discard, max_lines, context.current_page,
+               context.forced_break, context.in_column)
+        if (hit := cache.get(key)) is not None:
+            _, (new_child, resume_at, next_page, next_margins, through, lines), after = hit
+            if adjoining_margins is not None:
+                adjoining_margins[:] = after  # the real call appends to the list it is given
+            if mode == "final":
+                new_child = new_child.deepcopy()  # drawn, and moved by make_page
+            return new_child, resume_at, dict(next_page), list(next_margins), through, lines
+        result = original_layout(context, box, bottom_space, skip_stack, containing_block,
+                                 page_is_empty, absolute_boxes, fixed_boxes, adjoining_margins,
+                                 first_letter_style, first_line_style, discard, max_lines)
+        new_child, resume_at, next_page, next_margins, through, lines = result
+        if mode == "update" and new_child is not None and resume_at is None:
+            cache[key] = (footnote, (new_child, None, dict(next_page), list(next_margins),
+                                     through, lines), list(adjoining_margins or ()))
+        return result
+
+    class Pending(list):  # context.footnotes: box.footnote is None for nearly every box
+        __slots__ = ()
+
+        def __contains__(self, item: object) -> bool:
+            return item is not None and list.__contains__(self, item)
+
+    def get_pending(self: Any) -> Any:
+        return self.__dict__["footnotes"]
+
+    def set_pending(self: Any, value: Any) -> None:
+        self.__dict__["footnotes"] = value if type(value) is Pending else Pending(value)
+
+    update.patched = True  # type: ignore[attr-defined]
+    update.original = original_update  # type: ignore[attr-defined]
+    layout.original = original_layout  # type: ignore[attr-defined]
+    page_layout.original = original_page_layout  # type: ignore[attr-defined]
+    LayoutContext._update_footnote_area = update
+    LayoutContext.footnotes = property(get_pending, set_pending)
+    block.block_level_layout = layout
+    page.block_level_layout = page_layout
+
+
+def fonts_subset_by_harfbuzz() -> None:
+    """Subset embedded fonts with HarfBuzz when WeasyPrint 70 cannot load libharfbuzz-subset
+    and would fall back to fontTools (about 1 s a 126-page dossier, 0.01 s this way).
+
+    The same two passes as weasyprint.pdf.fonts.Font._harfbuzz_subset, through uharfbuzz's own
+    API on a face made from the font's bytes: no HarfBuzz object crosses between the system
+    library Pango uses and the copy inside uharfbuzz.
+    """
+    from weasyprint.pdf import fonts
+
+    if fonts.harfbuzz_subset is not None or getattr(fonts.Font.subset, "patched", False):
+        return  # the system library is there: WeasyPrint's own path
+    try:
+        import uharfbuzz as hb
+    except ImportError:
+        return
+
+    def subset(self: Any, to_unicode: Any, hinting: bool) -> None:
+        if not to_unicode:
+            return
+        keep = hb.SubsetFlags.PASSTHROUGH_UNRECOGNIZED | hb.SubsetFlags.DESUBROUTINIZE
+        if self.missing:
+            keep |= hb.SubsetFlags.NOTDEF_OUTLINE
+        plan = hb.SubsetInput()
+        plan.glyph_set.update(sorted(to_unicode))
+        plan.drop_table_tag_set.update(int.from_bytes(t.encode(), "big") for t in _DROP)
+        plan.flags = keep | hb.SubsetFlags.RETAIN_GIDS
+        try:
+            face = hb.subset(hb.Face(hb.Blob(self.file_content), self.index), plan)
+            plan.glyph_set.update(range(max(to_unicode) + 1))  # drop empty glyphs after the last
+            plan.flags = keep if hinting else keep | hb.SubsetFlags.NO_HINTING
+            data = hb.subset(face, plan).blob.data
+        except RuntimeError:
+            data = b""
+        if data:
+            self.file_content = bytes(data)
+        else:
+            fonts.LOGGER.warning('Unable to subset "%s" with HarfBuzz', self.family)
+
+    subset.patched = True  # type: ignore[attr-defined]
+    fonts.Font.subset = subset
+
+
+def identity_encoding(data: bytes) -> bytes:
+    """Give every font the Identity-H encoding that text extractors expect.
+
+    When a character is missing from a font, WeasyPrint 70 encodes that whole font with a custom
+    CMap (WP-Encod-0) that sends the missing glyphs to .notdef; pypdf then reads every word set
+    in that font as byte garbage. The same drawing is Identity-H plus a CIDToGIDMap that sends
+    those glyphs to .notdef (glyph 0), which is what this writes instead.
+    """
+    if b"/WP-Encod-" not in data:
+        return data
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        for obj in pdf.objects:
+            encoding = obj.get("/Encoding") if isinstance(obj, pikepdf.Dictionary) else None
+            if not isinstance(encoding, pikepdf.Stream) or not str(encoding.get("/CMapName", "")).startswith(
+                    "/WP-Encod-"):
+                continue
+            pairs = {int(code, 16): int(cid) for code, cid in CIDCHAR.findall(encoding.read_bytes())}
+            gids = bytearray(2 * (max(pairs, default=0) + 1))
+            for code in range(len(gids) // 2):
+                gids[2 * code:2 * code + 2] = pairs.get(code, code).to_bytes(2, "big")
+            obj.DescendantFonts[0].CIDToGIDMap = pdf.make_stream(bytes(gids))
+            obj.Encoding = pikepdf.Name.Identity_H
+        out = io.BytesIO()
+        pdf.save(out, deterministic_id=True, fix_metadata_version=False)
+    return out.getvalue()
