@@ -13,12 +13,11 @@ from pathlib import Path
 
 from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
-from exporter.packagers.pdf import Part, Plan, Written, budget, write
+from exporter.packagers.pdf import Part, PdfError, Plan, Prepared, Rendered, Written, budget, render, write
 from exporter.packagers.pool import Outcome, Workers
-from exporter.packagers.weasy import PdfError, Prepared, Rendered, render
 from exporter.writers.html import anchor_id
 
-FOOTER_PAGES = 64  # pages per footer document
+FOOTER_PAGES = 200  # pages per footer document
 
 
 def _run(workers: Workers, docs: list[Prepared]) -> list[Outcome[Rendered]]:

@@ -9,6 +9,7 @@ everything else (network, file:// elsewhere, symlinks out).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -23,15 +24,12 @@ from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, Source, channel_names, file_stems, short
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.pool import Workers
-from exporter.packagers.weasy import PdfError, Prepared, Rendered, render
 from exporter.select import part_of
 from exporter.theme import Theme
 from exporter.writers import html as html_writer
 
-__all__ = ["PdfError", "Prepared", "Rendered", "render"]
-
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
-PART_BYTES = 160_000  # HTML per dossier part; parts never depend on --jobs, so neither do bytes
+PART_BYTES = 60_000  # HTML per dossier part (5-8 notes); parts never depend on --jobs, nor do bytes
 SECONDS = 20.0  # render budget of a document: this, plus SECONDS_PER_MB of its HTML
 SECONDS_PER_MB = 60.0  # (WeasyPrint lays out about 1 MB of our HTML in 12 s)
 Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents are grouped
@@ -45,6 +43,42 @@ FOOTER_CSS = "@page { background: none !important; " + " ".join(
         "left-middle", "left-bottom", "right-top", "right-middle", "right-bottom",
         "bottom-left-corner", "bottom-left", "bottom-right", "bottom-right-corner")) + (
     " } html, body { background: none !important; } .footer-page { break-before: page; }")
+
+
+class PdfError(Exception):
+    """A PDF could not be made; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One document ready for WeasyPrint: the final HTML and where it may read from."""
+
+    html: str
+    base_url: str
+    roots: tuple[str, ...]
+    epoch: int  # build time, for the metadata and the fonts' own timestamps
+
+    @property
+    def identifier(self) -> bytes:
+        """A /ID derived from the content, so the same input gives the same bytes."""
+        return hashlib.sha256(self.html.encode("utf-8")).hexdigest()[:32].encode()
+
+    @property
+    def weight(self) -> int:
+        return len(self.html)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    pdf: bytes
+    refused: tuple[str, ...]  # URLs the fetcher refused
+
+
+def render(prepared: Prepared) -> Rendered:
+    """The render task. WeasyPrint is imported where this runs (a worker), not by the parent."""
+    from exporter.packagers import weasy
+
+    return weasy.render(prepared)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -25,7 +26,9 @@ R = TypeVar("R")
 
 MEMORY = 1 << 30  # address space a worker may use, WeasyPrint and fonts included (~4x a part's need)
 GRACE = 30.0  # seconds past a task's budget before the parent stops waiting for its worker
-PRELOAD = ["exporter.packagers.weasy"]  # imported once by the fork server: workers start warm
+# imported once by the fork server: workers start warm (and the command line's own module, which
+# each worker imports again as its __main__)
+PRELOAD = ["exporter.packagers.weasy", "exporter.cli"]
 
 
 class _Overtime(BaseException):
@@ -74,10 +77,11 @@ def _context() -> Any:
 class Workers:
     """A process pool for budgeted tasks. `run` returns outcomes in task order."""
 
-    def __init__(self, jobs: int, memory: int = MEMORY) -> None:
+    def __init__(self, jobs: int, memory: int | None = None) -> None:
         self.jobs = max(1, jobs)
-        self.memory = memory
+        self.memory = memory or MEMORY
         self._pool: ProcessPoolExecutor | None = None
+        self._warming: threading.Thread | None = None
 
     def __enter__(self) -> Workers:
         return self
@@ -86,17 +90,31 @@ class Workers:
         self.close()
 
     def close(self) -> None:
+        self._settle()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def start(self) -> None:
-        """Start the workers now (they import WeasyPrint while the caller does other work)."""
-        pool = self._executor()
-        for _ in range(self.jobs):
-            pool.submit(os.getpid)
+        """Start the workers in the background: the fork server imports WeasyPrint while the
+        caller reads the notes."""
+
+        def warm() -> None:
+            pool = self._executor()
+            for _ in range(self.jobs):
+                pool.submit(os.getpid)
+
+        self._warming = threading.Thread(target=warm, daemon=True)
+        self._warming.start()
+
+    def _settle(self) -> None:
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
 
     def _executor(self, jobs: int | None = None) -> ProcessPoolExecutor:
+        if self._warming is not None and threading.current_thread() is not self._warming:
+            self._settle()
         if self._pool is None:
             self._pool = ProcessPoolExecutor(jobs or self.jobs, mp_context=_context())
         return self._pool

@@ -7,11 +7,9 @@ theme. What reaches into WeasyPrint's internals is in weasy_patches.py, applied 
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -22,37 +20,9 @@ from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from exporter.packagers import weasy_patches
+from exporter.packagers.pdf import PdfError, Prepared, Rendered
 
 weasy_patches.apply()
-
-
-class PdfError(Exception):
-    """A PDF could not be made; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One document ready for WeasyPrint: the final HTML and where it may read from."""
-
-    html: str
-    base_url: str
-    roots: tuple[str, ...]
-    epoch: int  # build time, for the metadata and the fonts' own timestamps
-
-    @property
-    def identifier(self) -> bytes:
-        """A /ID derived from the content, so the same input gives the same bytes."""
-        return hashlib.sha256(self.html.encode("utf-8")).hexdigest()[:32].encode()
-
-    @property
-    def weight(self) -> int:
-        return len(self.html)
-
-
-@dataclass(frozen=True)
-class Rendered:
-    pdf: bytes
-    refused: tuple[str, ...]  # URLs the fetcher refused
 
 
 def render(prepared: Prepared) -> Rendered:

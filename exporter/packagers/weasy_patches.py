@@ -22,7 +22,41 @@ def apply() -> None:
     """Patch once, before any layout; each patch checks it is not applied twice."""
     footnotes_stay_with_their_calls()
     footnotes_laid_out_once()
+    leaders_as_one_run()
     fonts_subset_by_harfbuzz()
+
+
+def leaders_as_one_run() -> None:
+    """Draw a leader (the dots of a contents line) as one run of text, not one per dot.
+
+    WeasyPrint 70 fills a leader with a copy of its text box per repetition, each drawn on its
+    own: a contents page of 60 lines draws 5,000 boxes, most of the front matter's cost. The
+    copies sit edge to edge, from the right edge leftwards, so one box holding the repeated text,
+    placed where the leftmost copy was, draws the same glyphs at the same places.
+    """
+    from weasyprint.layout import inline, leader
+    from weasyprint.text.line_break import create_layout
+
+    original = leader.handle_leader
+    if getattr(original, "patched", False):
+        return
+
+    def handle(context: Any, line: Any, containing_block: Any) -> None:
+        original(context, line, containing_block)
+        _, box = leader.leader_index(line)
+        if box is None or len(box.children) < 2:
+            return
+        first = min(box.children, key=lambda b: b.position_x)
+        run = first.copy()
+        run.text = first.text * len(box.children)
+        run.width = sum(b.width for b in box.children)
+        run.pango_layout = create_layout(run.text, run.style, context, None, first.justification_spacing)
+        run.pango_layout.deactivate()
+        box.children = (run,)
+
+    handle.patched = True  # type: ignore[attr-defined]
+    handle.original = original  # type: ignore[attr-defined]
+    inline.handle_leader = handle
 
 
 def footnotes_stay_with_their_calls() -> None:
