@@ -29,7 +29,11 @@ from exporter.theme import Theme
 from exporter.writers import html as html_writer
 
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
-PART_BYTES = 60_000  # HTML per dossier part (5-8 notes); parts never depend on --jobs, nor do bytes
+# HTML per dossier part: about PARTS parts, each within these bounds (so a worker holds a few
+# notes, never the book). Parts depend on the notes alone, never on --jobs, nor do the bytes.
+PARTS = 12
+PART_BYTES = 60_000  # 5-8 notes: small enough to share out, big enough to amortize a document
+PART_MAX = 200_000
 SECONDS = 20.0  # render budget of a document: this, plus SECONDS_PER_MB of its HTML
 SECONDS_PER_MB = 60.0  # (WeasyPrint lays out about 1 MB of our HTML in 12 s)
 Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents are grouped
@@ -265,9 +269,10 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         return _prepared(collection, theme, html if not css else _isolate(html), meta.epoch)
 
     runs: list[list[Note]] = []
-    size = PART_BYTES
+    limit = min(max(PART_BYTES, sum(len(f.html) for f in fragments) // PARTS), PART_MAX)
+    size = limit
     for f in fragments:
-        if size + len(f.html) > PART_BYTES and (not runs or runs[-1]):
+        if size + len(f.html) > limit and (not runs or runs[-1]):
             runs.append([])
             size = 0
         runs[-1].append(f.note)
