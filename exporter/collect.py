@@ -14,13 +14,13 @@ from typing import Any
 
 import orjson
 
+from exporter.cache import Cache
 from exporter.config import Options
 from exporter.diagnostics import Report
 from exporter.model import ast
 from exporter.model.document import LABEL_MAX, Block, Collection, Note, short
 from exporter.readers import RawNote, images, read_note, walk
-from exporter.transforms import embeds, links, sanitize, structure
-from exporter.transforms.citations import cite
+from exporter.transforms import embeds, links, local
 from exporter.transforms.images import refuse
 from exporter.vault import Index
 from exporter.writers import pandoc
@@ -85,9 +85,11 @@ def _unsafe(verdict: images.Verdict | None) -> bool:
 
 
 def collect(
-    root: Path, options: Options | None = None, progress: Progress | None = None
+    root: Path, options: Options | None = None, progress: Progress | None = None,
+    cache: Cache | None = None,
 ) -> tuple[Collection, Report]:
     options = options or Options()
+    cache = cache or Cache.off()
     report = Report()
     root = root.resolve()
     files = walk(root, report)
@@ -141,14 +143,13 @@ def collect(
         if linked.deferred:
             deferred.append((raw, note))
 
-    def first_pass(i: int, blocks: pandoc.Parsed) -> None:
+    def first_pass(i: int, alone: local.Local) -> None:
         raw = raws[i]
-        if isinstance(blocks, str):
-            if blocks.startswith(pandoc.OVER):
-                report.add("over-budget", raw.path, f"{blocks.removeprefix(pandoc.OVER)}; the note is left out")
-                return
-            why = blocks if blocks.startswith(pandoc.TOO_DEEP) else f"markdown could not be parsed: {blocks}"
-            report.add("unreadable", raw.path, why)
+        if alone.error is not None:
+            if alone.error.startswith(pandoc.OVER):
+                report.add("over-budget", raw.path, f"{alone.error.removeprefix(pandoc.OVER)}; the note is left out")
+            else:
+                report.add("unreadable", raw.path, alone.error)
             return
         vid = raw.meta.get("videoId")
         if vid is not None and raw.video_id is None:
@@ -172,35 +173,48 @@ def collect(
             video_id=raw.video_id,
             lang=lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else None,
         )
-        # normalize, per note: structure, citations, heading ids
-        blocks, block_ids = structure.tidy(blocks)
-        cited = cite(
-            blocks,
-            title=note.label,
-            channel=raw.channel_name,
-            video_id=raw.video_id,
-            wording=options.wording,
-            reading=options.reading,
-        )
-        _problems(report, raw, cited.problems)
-        # safety here, while pandoc still parses: later stages only add nodes they make
-        # themselves or copy from notes already made safe (embeds), so nothing unsafe comes back
-        clean = sanitize.sanitize(cited.blocks)
-        for what in sorted(set(clean.removed)):
+        _problems(report, raw, alone.problems)
+        for what in alone.removed:
             report.add("unsafe-content", raw.path, f"removed {what}")
-        cited.blocks = clean.blocks
-        if vid is None and not cited.citations:
+        if vid is None and not alone.citations:
             report.add("no-video-id", raw.path, "note has no videoId")
-        note.blocks, note.headings = structure.number_headings(cited.blocks)
-        note.citations, note.reading = cited.citations, cited.reading
-        targets[raw.path] = links.Target(note.id, note.label, tuple(note.headings), frozenset(block_ids))
+        note.blocks, note.headings = alone.blocks, alone.headings
+        note.citations, note.reading = alone.citations, alone.reading
+        targets[raw.path] = links.Target(note.id, note.label, tuple(note.headings), frozenset(alone.block_ids))
         link(raw, note)
         notes.append(note)
         kept.append(raw)
         if progress:
             progress("parse", i + 1, len(raws))
 
-    pandoc.parse([r.body for r in raws], first_pass, MAX_DEPTH)
+    # parse and normalize each note alone; the cache holds what earlier runs made of unchanged
+    # notes, and the others are parsed in order around them (the report stays in note order)
+    keys = [local.key(r, options) for r in raws]
+    hits = local.load(cache.get_many(keys), keys, cache)
+    missed = [i for i in range(len(raws)) if i not in hits]
+    made: dict[str, bytes] = {}
+    cursor = 0
+
+    def drain(limit: int) -> None:
+        nonlocal cursor
+        for i in range(cursor, limit):
+            if i in hits:
+                first_pass(i, hits[i])
+        cursor = max(cursor, limit)
+
+    def parsed(k: int, blocks: pandoc.Parsed) -> None:
+        nonlocal cursor
+        i = missed[k]
+        drain(i)
+        made_here = local.normalize(raws[i], blocks, options)
+        if made_here.error is None or not made_here.error.startswith(pandoc.OVER):
+            made[keys[i]] = local.dump(made_here)  # a run past its budget may pass another time
+        first_pass(i, made_here)
+        cursor = i + 1
+
+    pandoc.parse([raws[i].body for i in missed], parsed, MAX_DEPTH)
+    drain(len(raws))
+    cache.put_many(made)
 
     for raw in raws:  # a note pandoc could not parse is no link target
         if raw.path in targets and not targets[raw.path].complete:

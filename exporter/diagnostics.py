@@ -29,6 +29,7 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "too-large": (Severity.ERROR, "embeds, images or text cut so that outputs stay bounded"),
     "over-budget": (Severity.ERROR, "notes left out: they took too long or too much memory"),
     "policy": (Severity.ERROR, "problems that the configuration makes errors"),
+    "cache": (Severity.WARNING, "cache entries found damaged, computed again"),
     "reading": (Severity.INFO, "timestamp reading chosen per note"),
 }
 

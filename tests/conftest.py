@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +17,8 @@ from exporter.model.document import Collection, Note
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "notes"
+# one cache for the whole run, never the user's: tests that need a cold one set their own
+os.environ["EXPORTER_CACHE_DIR"] = tempfile.mkdtemp(prefix="exporter-test-cache-")
 
 
 def write_vault(root: Path, files: dict[str, str | bytes]) -> Path:

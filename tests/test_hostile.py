@@ -34,7 +34,7 @@ def _run(command: str, vault: Path, out: Path) -> tuple[int, str, float]:
     and the children it waited for; render workers are held under pool.MEMORY by RLIMIT_AS)."""
     verb = "pdf" if command == "briefs" else command
     args = [a.format(out=out) for a in COMMANDS[command]]
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "EXPORTER_CACHE_DIR": str(out / "cache")}
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen([sys.executable, "-m", "exporter", verb, str(vault), *args, "-q"],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)

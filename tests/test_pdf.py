@@ -400,13 +400,13 @@ def test_a_weasyprint_failure_is_one_line_exit_3_and_no_file(
     monkeypatch.setattr(pool, "_context", lambda: multiprocessing.get_context("fork"))  # workers see it
     out = tmp_path / "d.pdf"
     out.write_bytes(b"old")
-    r = CliRunner().invoke(main, ["pdf", str(VAULT), "alpha", "-o", str(out), "-q"])
+    r = CliRunner().invoke(main, ["pdf", str(VAULT), "alpha", "-o", str(out), "-q", "--no-cache"])
     assert r.exit_code == 3
     assert r.stderr.strip() == (
         f"error: cannot write {out}: alpha.md: WeasyPrint could not render the PDF: boom second line")
     assert out.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["d.pdf"]
     out.unlink()
-    r = CliRunner().invoke(main, ["pdf", str(VAULT), "--briefs", "-o", str(tmp_path / "b"), "-q"])
+    r = CliRunner().invoke(main, ["pdf", str(VAULT), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
     assert r.exit_code == 3 and "6 of 6 briefs could not be written" in r.stderr
     assert not list(tmp_path.rglob("*.pdf")) and not list(tmp_path.rglob("*.tmp"))
 
@@ -641,7 +641,7 @@ def test_a_note_past_its_render_budget_is_left_out_and_named(
     monkeypatch.setattr(pdf, "SECONDS", 1.5)
     monkeypatch.setattr(pdf, "SECONDS_PER_MB", 0.0)
     out = tmp_path / "d.pdf"
-    r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(out), "-q"])
+    r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(out), "-q", "--no-cache"])
     assert r.exit_code == 1, r.output
     assert f"heavy.md: error: took over 2 s to render; left out of {out} [over-budget]" in r.stderr
     pages, texts, outline, links = _facts(out.read_bytes())

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from exporter.cache import Cache
 from exporter.collect import collect
 from exporter.config import Config, Options, Publication
 from exporter.diagnostics import Report
@@ -62,8 +63,10 @@ def build(
     output: Path | None = None,
     only: set[str] | None = None,
     previous: dict[str, str] | None = None,
+    cache: Cache | None = None,
 ) -> Built:
-    """Build the named publications (all when none): collect once, then each product."""
+    """Build the named publications (all when none): collect once, then each product. What
+    the cache holds from earlier builds is not computed again."""
     vault = vault or config.resolve(config.defaults.vault)
     if not vault.is_dir():
         raise BuildError(f"vault {vault} is not a folder")
@@ -75,23 +78,23 @@ def build(
     chosen = {n: p for n, p in pubs.items() if not names or n in names}
     built = Built()
     themes = {n: theme_for(config, p) for n, p in chosen.items()}  # bad themes fail before any work
-    cache: dict[str, tuple[Collection, Report]] = {}
+    collected: dict[str, tuple[Collection, Report]] = {}
     with Workers(config.defaults.jobs or os.cpu_count() or 1) as workers:  # started on first use
-        _build_all(chosen, themes, cache, built, config, vault, out_dir, only, previous, workers)
+        _build_all(chosen, themes, collected, built, config, vault, out_dir, only, previous, workers, cache)
     return built
 
 
 def _build_all(chosen: dict[str, Publication], themes: dict[str, Theme],
-               cache: dict[str, tuple[Collection, Report]], built: Built, config: Config, vault: Path,
+               collected: dict[str, tuple[Collection, Report]], built: Built, config: Config, vault: Path,
                out_dir: Path, only: set[str] | None, previous: dict[str, str] | None,
-               workers: Workers) -> None:
+               workers: Workers, cache: Cache | None) -> None:
     for name, pub in chosen.items():
         theme = themes[name]
         key = theme.name + "|" + str(theme.wording)
-        if key not in cache:
+        if key not in collected:
             options = Options(reading=config.defaults.reading, wording=theme.wording)
-            cache[key] = collect(vault, options)
-        collection, report = cache[key]
+            collected[key] = collect(vault, options, cache=cache)
+        collection, report = collected[key]
         built.report.extend(report.items)
         try:
             notes = for_publication(collection, pub)
@@ -110,7 +113,7 @@ def _build_all(chosen: dict[str, Publication], themes: dict[str, Theme],
                 continue
             try:
                 built.outputs += _product(fmt, name, pub, collection, notes, out_dir, theme, config, built,
-                                          workers)
+                                          workers, cache)
             except BuildError as e:
                 built.failed.append(f"{name} ({fmt}): {e}")
             except OSError as e:
@@ -128,6 +131,7 @@ def _product(
     config: Config,
     built: Built,
     workers: Workers,
+    cache: Cache | None = None,
 ) -> list[Path]:
     title = pub.title or name
     if fmt == "bundle":
@@ -136,7 +140,7 @@ def _product(
 
         failed: dict[str, str] = {}
         try:
-            zip_path = package(collection, notes, out_dir / name, title, failed=failed)
+            zip_path = package(collection, notes, out_dir / name, title, failed=failed, cache=cache)
         except OutputError as e:
             raise BuildError(str(e)) from None
         _left_out(built, failed)
@@ -149,9 +153,10 @@ def _product(
         target = out_dir / f"{name}.pdf"
         try:
             plan = pdf.plan_dossier(
-                collection, notes, meta, theme, parts=pub.parts, unresolved=config.defaults.unresolved
+                collection, notes, meta, theme, parts=pub.parts, unresolved=config.defaults.unresolved,
+                cache=cache,
             )
-            written = write_dossier(plan, target, workers)
+            written = write_dossier(plan, target, workers, cache)
         except pdf.PdfError as e:
             raise BuildError(str(e)) from None
         _rendered(built, target, written)
@@ -162,7 +167,8 @@ def _product(
 
         folder = out_dir / f"{name}-briefs"
         written = pdf.write_briefs(
-            collection, notes, folder, workers, theme, pub.author, unresolved=config.defaults.unresolved
+            collection, notes, folder, workers, theme, pub.author, unresolved=config.defaults.unresolved,
+            cache=cache,
         )
         _rendered(built, folder, written)
         for path, why in written.failed.items():
@@ -178,7 +184,8 @@ def _product(
         )
         target = out_dir / f"{name}.epub"
         try:
-            done = epub.package(collection, notes, target, book, theme, unresolved=config.defaults.unresolved)
+            done = epub.package(collection, notes, target, book, theme, unresolved=config.defaults.unresolved,
+                                cache=cache)
         except epub.EpubError as e:
             raise BuildError(str(e)) from None
         for code, path, message in done.problems:

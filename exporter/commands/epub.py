@@ -6,7 +6,20 @@ from pathlib import Path
 
 import click
 
-from exporter.cli import CSS, ORDER, QUIET, READING, THEME, VAULT, Failed, load, pick, report_and_exit
+from exporter.commands.shared import (
+    CSS,
+    NO_CACHE,
+    ORDER,
+    QUIET,
+    READING,
+    THEME,
+    VAULT,
+    Failed,
+    load,
+    open_cache,
+    pick,
+    report_and_exit,
+)
 
 
 @click.command()
@@ -26,10 +39,12 @@ from exporter.cli import CSS, ORDER, QUIET, READING, THEME, VAULT, Failed, load,
 @THEME
 @CSS
 @READING
+@NO_CACHE
 @QUIET
 def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
          subtitle: str | None, author: str | None, lang: str | None, parts: str,
-         order: Path | None, theme: str, css: Path | None, reading: str, quiet: bool) -> None:
+         order: Path | None, theme: str, css: Path | None, reading: str, no_cache: bool,
+         quiet: bool) -> None:
     """Write an EPUB 3 book of VAULT: cover, contents, one chapter per note, Sources.
 
     NOTE selects notes by path, file stem or title; none means the whole vault, ordered by
@@ -47,17 +62,18 @@ def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
         raise click.BadParameter(str(e), param_hint="--theme") from None
     if output.is_dir():
         raise Failed(f"cannot write {output}: it is a folder (give an .epub file name)")
-    collection, report = load(vault, quiet, reading, look.wording)
+    cache = open_cache(no_cache)
+    collection, report = load(vault, quiet, reading, look.wording, cache)
     chosen = pick(collection, notes, order)
     meta = packager.BookMeta(
         title=(title or vault.resolve().name).strip() or "Notes", subtitle=subtitle,
         author=author, lang=lang, parts=parts)
     try:
-        built = packager.package(collection, chosen, output, meta, look)
+        built = packager.package(collection, chosen, output, meta, look, cache=cache)
     except (packager.EpubError, ThemeError) as e:
         raise Failed(str(e)) from None
     except OSError as e:
         raise Failed(f"cannot write {output}: {e.strerror or e}") from None
     for code, path, message in built.problems:
         report.add(code, path, message)
-    report_and_exit(report, quiet, f"{built.chapters} notes → {output}")
+    report_and_exit(report, quiet, f"{built.chapters} notes → {output}", cache)

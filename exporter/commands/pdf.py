@@ -8,7 +8,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from exporter.cli import CSS, ORDER, QUIET, READING, THEME, VAULT, Failed, load, pick, report_and_exit
+from exporter.commands.shared import (
+    CSS,
+    NO_CACHE,
+    ORDER,
+    QUIET,
+    READING,
+    THEME,
+    VAULT,
+    Failed,
+    load,
+    open_cache,
+    pick,
+    report_and_exit,
+)
 from exporter.diagnostics import Report
 
 if TYPE_CHECKING:
@@ -41,11 +54,12 @@ def outcome(report: Report, where: Path, written: Written) -> None:
 @click.option("--dump-html", type=click.Path(path_type=Path, dir_okay=False), hidden=True,
               help="Also write the final dossier HTML here (for debugging and the benchmark).")
 @READING
+@NO_CACHE
 @QUIET
 def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         title: str | None, subtitle: str | None, author: str | None, order: Path | None,
         theme: str, css: Path | None, jobs: int | None, dump_html: Path | None, reading: str,
-        quiet: bool) -> None:
+        no_cache: bool, quiet: bool) -> None:
     """Write a PDF dossier of VAULT, or with --briefs one PDF per note.
 
     NOTE selects notes by path, file stem or title; none means the whole vault, ordered by
@@ -63,7 +77,8 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         raise click.BadParameter(str(e), param_hint="--theme") from None
     with Workers(jobs or os.cpu_count() or 1) as workers:
         workers.start()  # they import WeasyPrint while the notes are read
-        collection, report = load(vault, quiet, reading, look.wording)
+        cache = open_cache(no_cache)
+        collection, report = load(vault, quiet, reading, look.wording, cache)
         chosen = pick(collection, notes, order)
 
         if briefs:
@@ -71,7 +86,7 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
             if out.exists() and not out.is_dir():
                 raise Failed(f"cannot write briefs into {out}: it is a file")
             try:
-                written = packager.write_briefs(collection, chosen, out, workers, look, author)
+                written = packager.write_briefs(collection, chosen, out, workers, look, author, cache=cache)
             except ThemeError as e:
                 raise Failed(str(e)) from None
             except OSError as e:
@@ -82,7 +97,7 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
                 more = f" (and {len(written.failed) - 1} more)" if len(written.failed) > 1 else ""
                 raise Failed(f"{len(written.failed)} of {len(chosen)} briefs could not be written: "
                              f"{first}: {why}{more}")
-            report_and_exit(report, quiet, f"{len(written.paths)} briefs → {out}/")
+            report_and_exit(report, quiet, f"{len(written.paths)} briefs → {out}/", cache)
             return
 
         out = output or Path("dist/dossier.pdf")
@@ -90,14 +105,14 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
             raise Failed(f"cannot write {out}: it is a folder (give a .pdf file name)")
         meta = packager.Meta(title or vault.resolve().name, subtitle, author)
         try:
-            plan = packager.plan_dossier(collection, chosen, meta, look)
+            plan = packager.plan_dossier(collection, chosen, meta, look, cache=cache)
             if dump_html:
                 dump_html.parent.mkdir(parents=True, exist_ok=True)
                 dump_html.write_text(plan.whole.html, encoding="utf-8")
-            written = write_dossier(plan, out, workers)
+            written = write_dossier(plan, out, workers, cache)
         except (packager.PdfError, ThemeError) as e:
             raise Failed(f"cannot write {out}: {e}") from None
         except OSError as e:
             raise Failed(f"cannot write {out}: {e.strerror or e}") from None
     outcome(report, out, written)
-    report_and_exit(report, quiet, f"{len(chosen) - len(written.over)} notes → {out}")
+    report_and_exit(report, quiet, f"{len(chosen) - len(written.over)} notes → {out}", cache)

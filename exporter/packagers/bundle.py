@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
+from exporter.cache import Cache
 from exporter.model.document import Collection, Note, channel_names
 from exporter.packagers.output import GENERATOR, atomic_dir, atomic_file, check_replaceable, source_date_epoch
 from exporter.writers import markdown
@@ -52,13 +53,13 @@ def _zip(folder: Path, target: Path, epoch: int) -> None:
 
 def package(
     collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None,
-    failed: dict[str, str] | None = None,
+    failed: dict[str, str] | None = None, cache: Cache | None = None,
 ) -> Path:
     """Write out/ (a folder) and out.zip; returns the zip path. Notes pandoc could not write
     within their budget are named in failed (note path -> why)."""
     check_replaceable(out, Path(collection.root))
     paths = markdown.bundle_paths(notes)
-    texts = markdown.write_notes(notes, paths, failed)
+    texts = markdown.write_notes(notes, paths, failed, cache)
     manifest = []
     with atomic_dir(out) as tmp:
         for note in notes:

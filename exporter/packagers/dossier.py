@@ -11,17 +11,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from exporter.cache import Cache
 from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
-from exporter.packagers.pdf import Part, PdfError, Plan, Prepared, Rendered, Written, budget, render, write
+from exporter.packagers.pdf import Part, PdfError, Plan, Prepared, Rendered, Written, rendered, write
 from exporter.packagers.pool import Outcome, Workers
 from exporter.writers.html import anchor_id
 
 FOOTER_PAGES = 200  # pages per footer document
 
 
-def _run(workers: Workers, docs: list[Prepared]) -> list[Outcome[Rendered]]:
-    return workers.run(render, [(d, budget(d)) for d in docs])
+class _Renderer:
+    """The workers, with the cache in front of them."""
+
+    def __init__(self, workers: Workers, cache: Cache | None) -> None:
+        self.workers, self.cache = workers, cache
+
+    def __call__(self, docs: list[Prepared]) -> list[Outcome[Rendered]]:
+        return rendered(self.workers, docs, self.cache)
 
 
 def _pdf(outcome: Outcome[Rendered], what: str, done: Written) -> bytes:
@@ -31,18 +38,18 @@ def _pdf(outcome: Outcome[Rendered], what: str, done: Written) -> bytes:
     return outcome.value.pdf
 
 
-def _parts(plan: Plan, workers: Workers, done: Written
+def _parts(plan: Plan, _run: _Renderer, done: Written
            ) -> tuple[Outcome[Rendered], list[tuple[Part, bytes]]]:
     """Render the parts (and a first front, for its page count); a part past its budget again
     note by note; notes past their own budget are left out, and their sources with them."""
     appendix = plan.appendix(set())
     parts = plan.parts + ([appendix] if appendix else [])
-    first, *outcomes = _run(workers, [plan.front({}, set()), *(p.prepared for p in parts)])
+    first, *outcomes = _run([plan.front({}, set()), *(p.prepared for p in parts)])
     kept: list[tuple[Part, Outcome[Rendered]]] = []
     for part, outcome in zip(parts, outcomes, strict=True):
         if outcome.value is None and outcome.over and len(part.notes) > 1:
             alone = [plan.part([n]) for n in part.notes]
-            kept += zip(alone, _run(workers, [a.prepared for a in alone]), strict=True)
+            kept += zip(alone, _run([a.prepared for a in alone]), strict=True)
         else:
             kept.append((part, outcome))
     for part, outcome in kept:
@@ -53,7 +60,7 @@ def _parts(plan: Plan, workers: Workers, done: Written
         again = plan.appendix(gone)
         kept = [k for k in kept if k[0] is not appendix]
         if again:
-            kept += zip([again], _run(workers, [again.prepared]), strict=True)
+            kept += zip([again], _run([again.prepared]), strict=True)
     rendered: list[tuple[Part, bytes]] = []
     for part, outcome in kept:
         if part.notes and part.notes[0].path in done.over:
@@ -63,14 +70,16 @@ def _parts(plan: Plan, workers: Workers, done: Written
     return first, rendered
 
 
-def write_dossier(plan: Plan, target: Path, workers: Workers) -> Written:
-    """Render and join the dossier, then write it atomically."""
+def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | None = None) -> Written:
+    """Render and join the dossier, then write it atomically. Parts rendered before come from
+    the cache: after an edit, only the parts that changed are rendered again."""
     done = Written(over={path: f"pandoc {why}" for path, why in plan.failed.items()})
     if not plan.joinable:  # a theme that numbers pages elsewhere: one document
-        done.refused = write(plan.whole, target, workers)
+        done.refused = write(plan.whole, target, workers, cache)
         done.paths.append(target)
         return done
-    first, parts = _parts(plan, workers, done)
+    _run = _Renderer(workers, cache)
+    first, parts = _parts(plan, _run, done)
     front_pages = stitch.anchors(_pdf(first, "the contents", done))[0]
     counted = [stitch.anchors(data) for _, data in parts]
     gone = {anchor_id(n.id) for part in plan.parts for n in part.notes if n.path in done.over}
@@ -86,7 +95,7 @@ def write_dossier(plan: Plan, target: Path, workers: Workers) -> Written:
         docs = [plan.front(numbers, gone)] + [
             plan.footers(p, min(FOOTER_PAGES, total - p + 1), total)
             for p in range(1, total + 1, FOOTER_PAGES)]
-        front, *footers = _run(workers, docs)
+        front, *footers = _run(docs)
         front_pdf = _pdf(front, "the contents", done)
         pages = stitch.anchors(front_pdf)[0]
         if pages == front_pages:

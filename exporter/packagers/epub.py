@@ -26,6 +26,7 @@ from ebooklib import epub
 from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
+from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, channel_names
 from exporter.packagers import cover, xhtml
@@ -204,7 +205,8 @@ class _Writer(epub.EpubWriter):
 
 
 def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta,
-            theme: Theme | None = None, epoch: int | None = None, unresolved: str = "text") -> Built:
+            theme: Theme | None = None, epoch: int | None = None, unresolved: str = "text",
+            cache: Cache | None = None) -> Built:
     """Write the EPUB atomically; returns what was written and the problems met on the way."""
     if not notes:
         raise EpubError("no notes to put in the book")
@@ -228,7 +230,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
 
     # chapters: the shared HTML writer (one batched pandoc run), rebuilt as XHTML
     fragments = render(notes, "epub", href, lambda a: assets[a][0] if a in assets else None,
-                       _shape, unresolved)
+                       _shape, unresolved, cache)
     built.problems += [("over-budget", f.note.path, f"pandoc {f.failed}; the note is left out of the book")
                        for f in fragments if f.failed]
     images = {name for name, _, _ in assets.values()}

@@ -14,16 +14,21 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
+import orjson
 from markupsafe import Markup
 
 from exporter import __version__
+from exporter import cache as store
+from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, Source, channel_names, file_stems, short
 from exporter.packagers.output import atomic_file, source_date_epoch
-from exporter.packagers.pool import Workers
+from exporter.packagers.pool import Outcome, Workers
 from exporter.select import part_of
 from exporter.theme import Theme
 from exporter.writers import html as html_writer
@@ -83,6 +88,78 @@ def render(prepared: Prepared) -> Rendered:
     from exporter.packagers import weasy
 
     return weasy.render(prepared)
+
+
+FILE_URL = re.compile(r"""file://[^"'<>\s)]+""")
+LIBRARIES = ("pango-1.0", "pangoft2-1.0", "harfbuzz", "fontconfig", "freetype", "cairo")
+FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts",
+             "/etc/fonts")
+
+
+@cache
+def renderer() -> str:
+    """What else a rendered PDF depends on: the Python packages that render and write it, the
+    text libraries, and the fonts installed (by file, size and date; nothing is imported)."""
+    from importlib import metadata
+
+    parts = []
+    for dist in ("weasyprint", "pydyf", "tinycss2", "cssselect2", "tinyhtml5", "pillow", "pikepdf",
+                 "uharfbuzz", "fonttools", "pyphen"):
+        try:
+            parts.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist}=none")
+    found = [p for d in ("/usr/lib", "/usr/lib64", "/usr/local/lib") for name in LIBRARIES
+             for p in Path(d).glob(f"**/lib{name}.so*") if p.is_file()]
+    for folder in FONT_DIRS:
+        root = Path(folder).expanduser()
+        found += [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
+    for path in sorted(set(found)):
+        st = path.stat()
+        parts.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
+    return store.key("renderer", *parts)
+
+
+def render_key(prepared: Prepared) -> str:
+    """Everything a render reads: the HTML and its settings, the files it names, the theme
+    folders, the renderer and this code."""
+    files = []
+    for url in sorted(set(FILE_URL.findall(prepared.html))):
+        path = Path(unquote(url.removeprefix("file://")))
+        try:
+            files.append(f"{path}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+        except OSError:
+            files.append(f"{path}\0missing".encode())
+    for root in prepared.roots[1:]:  # the theme folders (the vault's files are named above)
+        for path in sorted(Path(root).rglob("*")):
+            if path.is_file():
+                st = path.stat()
+                files.append(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return store.key("pdf", store.code(), renderer(), prepared.html, prepared.base_url,
+                     "\0".join(prepared.roots), str(prepared.epoch), *files)
+
+
+def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None) -> list[Outcome[Rendered]]:
+    """Render documents on their budgets; the cache gives back those rendered before."""
+    cache = cache or Cache.off()
+    keys = [render_key(d) for d in docs] if cache.enabled else []
+    found = cache.get_many(keys)
+    out: list[Outcome[Rendered] | None] = [None] * len(docs)
+    for i, k in enumerate(keys):
+        if k in found:
+            head, _, data = found[k].partition(b"\n")
+            try:
+                out[i] = Outcome(Rendered(data, tuple(orjson.loads(head))))
+            except orjson.JSONDecodeError:
+                cache.warnings.append("a cache entry that did not decode was computed again")
+    todo = [i for i, o in enumerate(out) if o is None]
+    made: dict[str, bytes] = {}
+    for i, outcome in zip(todo, workers.run(render, [(docs[i], budget(docs[i])) for i in todo]), strict=True):
+        out[i] = outcome
+        if outcome.value is not None and keys:
+            made[keys[i]] = orjson.dumps(list(outcome.value.refused)) + b"\n" + outcome.value.pdf
+    cache.put_many(made)
+    return [o if o is not None else Outcome(error="not rendered") for o in out]
 
 
 @dataclass(frozen=True)
@@ -227,13 +304,13 @@ def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
 
 def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
                  theme: Theme | None = None, *, parts: Parts = "channel",
-                 unresolved: Unresolved = "text") -> Plan:
+                 unresolved: Unresolved = "text", cache: Cache | None = None) -> Plan:
     """The dossier as one document, and as parts that render alone and join into the same."""
     theme = theme or Theme.load()
     ids = {n.id for n in notes}
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
-        _asset(collection), lambda n, b: _shape(n, b, False, unresolved))
+        _asset(collection), lambda n, b: _shape(n, b, False, unresolved), cache=cache)
     names = channel_names(collection.notes)
     toc: list[dict[str, Any]] = []  # notes, with a group line where the part changes
     channels: list[str] = []
@@ -338,10 +415,11 @@ class Written:
     over: dict[str, str] = field(default_factory=dict)  # note path -> budget it ran past (exit 1)
 
 
-def write(prepared: Prepared, target: Path, workers: Workers | None = None) -> list[str]:
+def write(prepared: Prepared, target: Path, workers: Workers | None = None,
+          cache: Cache | None = None) -> list[str]:
     """Render one document on a budget, then write atomically; returns the URLs refused."""
     with Workers(1) if workers is None else _borrowed(workers) as pool:
-        (outcome,) = pool.run(render, [(prepared, budget(prepared))])
+        (outcome,) = rendered(pool, [prepared], cache)
     if outcome.value is None:
         raise PdfError(outcome.error or "the renderer gave no PDF")
     with atomic_file(target) as tmp:
@@ -367,7 +445,8 @@ def brief_paths(notes: list[Note]) -> dict[str, str]:
 
 def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: Workers,
                  theme: Theme | None = None, author: str | None = None,
-                 epoch: int | None = None, *, unresolved: Unresolved = "text") -> Written:
+                 epoch: int | None = None, *, unresolved: Unresolved = "text",
+                 cache: Cache | None = None) -> Written:
     """Write one PDF per note under out/, rendered by the workers, each on its budget.
 
     Each file is written atomically; a brief that fails leaves no file and does not stop the
@@ -376,12 +455,12 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
     theme = theme or Theme.load()
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
-        lambda n, b: _shape(n, b, True, unresolved))
+        lambda n, b: _shape(n, b, True, unresolved), cache=cache)
     names = channel_names(collection.notes)
     prepared = [_brief(collection, theme, f, names, author, epoch) for f in fragments]
     paths = brief_paths(notes)
     done = Written(over={f.note.path: f"pandoc {f.failed}" for f in fragments if f.failed})
-    outcomes = workers.run(render, [(p, budget(p)) for p in prepared])
+    outcomes = rendered(workers, prepared, cache)
     for n, outcome in zip(notes, outcomes, strict=True):
         if outcome.value is None:
             (done.over if outcome.over else done.failed)[n.path] = outcome.error or "no PDF"

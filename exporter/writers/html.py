@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Literal
 
+from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block, Inline, Note
 from exporter.writers import pandoc
@@ -130,6 +131,7 @@ def render(
     asset: AssetHref,
     transform: Callable[[Note, list[Block]], list[Block]] | None = None,
     unresolved: str = "text",
+    cache: Cache | None = None,
 ) -> list[Fragment]:
     """HTML body fragments (no title or byline: templates add those), one per note.
 
@@ -145,7 +147,8 @@ def render(
 
     extra = ["--mathml"] if target == "epub" else []
     failed: dict[int, str] = {}
-    htmls = pandoc.write(docs(), "html5", extra, chunk=pandoc.chunk_size(len(notes)), failed=failed)
+    htmls = pandoc.write(docs(), "html5", extra, chunk=pandoc.chunk_size(len(notes)), failed=failed,
+                         cache=cache)
     for i, why in failed.items():
         htmls[i] = f'<p class="missing-embed">{escape(pandoc.notice(why))}</p>\n'
     return [Fragment(n, h, failed.get(i)) for i, (n, h) in enumerate(zip(notes, htmls, strict=True))]

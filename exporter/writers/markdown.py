@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import yaml
 
+from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block, Note, file_stems
 from exporter.transforms.structure import slug, unique_anchors
@@ -184,8 +185,8 @@ def viewer_anchors(note: Note) -> dict[str, str]:
     return {h["c"][1][0]: unique(slug(ast.stringify(h["c"][2]))) for h in ast.iter_nodes(note.blocks, "Header")}
 
 
-def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str] | None = None
-                ) -> dict[str, str]:
+def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str] | None = None,
+                cache: Cache | None = None) -> dict[str, str]:
     """Bundle path -> markdown text, for every note, in one pandoc call.
 
     paths maps the id of every note in the bundle to its file (see bundle_paths). A note pandoc
@@ -215,7 +216,7 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
             yield _with_header(note, _footnotes(blocks))
 
     problems: dict[int, str] = {}
-    texts = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(notes)), failed=problems)
+    texts = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(notes)), failed=problems, cache=cache)
     for i, why in problems.items():
         texts[i] = pandoc.notice(why) + "\n"
         if failed is not None:

@@ -24,6 +24,8 @@ from typing import Any
 import orjson
 import pypandoc
 
+from exporter import cache as store
+from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block
 
@@ -57,6 +59,13 @@ class Overrun(PandocError):
 @cache
 def pandoc_path() -> str:
     return str(pypandoc.get_pandoc_path())
+
+
+@cache
+def fingerprint() -> str:
+    """Which pandoc this is, for cache keys: its file, size and date (no process started)."""
+    st = os.stat(pandoc_path())
+    return f"{pandoc_path()}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _lua(name: str) -> str:
@@ -270,7 +279,7 @@ def _runs(xs: list[Any], plain: Callable[[str], bool] | None) -> list[Any]:
 
 
 def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chunk: int = 0,
-          failed: dict[int, str] | None = None) -> list[str]:
+          failed: dict[int, str] | None = None, cache: Cache | None = None) -> list[str]:
     """Write each block list as its own document in pandoc format fmt.
 
     Documents go through a few conversions, separated by comment markers that carry a
@@ -282,52 +291,81 @@ def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chun
     Output is unwrapped, so spaces and soft breaks write as " " and each run of words can
     go as one Str: pandoc's JSON decoding costs per node, and this more than halves it.
 
+    A document's output depends on its JSON, the format and this pandoc alone, so the cache
+    keeps it under a hash of those: only documents that changed go to pandoc.
+
     A batch that runs past its budget is written again in halves; a document that still
     does is written as "" and failed[index] says why (without `failed`, Overrun is raised).
     """
     nonce = uuid.uuid4().hex
     plain = None if fmt.startswith("html") else plain_word
+    cache = cache or Cache.off()
 
     def runs(xs: list[Any]) -> list[Any]:
         return _runs(xs, plain)
 
     args = ["-f", "json", "-t", fmt, "--wrap=none", *extra]
+    salt = store.key("write", store.code(), fingerprint(), *args)
     size = chunk or 64
 
-    def one(batch: list[list[Block]], first: int) -> list[str]:
-        blocks: list[Block] = []
-        for k, d in enumerate(batch):
-            blocks.append({"t": "RawBlock", "c": ["html", f"<!--{nonce}-{first + k}-->"]})
-            blocks.extend(ast.map_inlines(d, runs))
-        doc = {"pandoc-api-version": API_VERSION, "meta": {}, "blocks": blocks}
+    def one(batch: list[tuple[int, bytes]]) -> list[tuple[int, str]]:
+        """(index, the document's blocks as JSON) -> (index, output), in one pandoc run."""
+        parts = []
+        for i, data in batch:
+            parts.append(orjson.dumps({"t": "RawBlock", "c": ["html", f"<!--{nonce}-{i}-->"]}))
+            if len(data) > 2:  # "[]" holds nothing
+                parts.append(data[1:-1])
+        doc = b'{"pandoc-api-version":' + orjson.dumps(API_VERSION) + b',"meta":{},"blocks":[' + \
+            b",".join(parts) + b"]}"
         try:
-            out = _run(args, orjson.dumps(doc)).decode("utf-8")
+            out = _run(args, doc).decode("utf-8")
         except Overrun as e:
             if failed is None:
                 raise
             if len(batch) == 1:
-                failed[first] = e.why
-                return [""]
+                failed[batch[0][0]] = e.why
+                return [(batch[0][0], "")]
             half = len(batch) // 2
-            return one(batch[:half], first) + one(batch[half:], first + half)
-        parts = re.split(rf"<!--{nonce}-\d+-->\n?", out)
-        if len(parts) != len(batch) + 1:
+            return one(batch[:half]) + one(batch[half:])
+        texts = re.split(rf"<!--{nonce}-\d+-->\n?", out)
+        if len(texts) != len(batch) + 1:
             raise PandocError("pandoc output lost a note separator")
-        return [p.strip("\n") + "\n" if p.strip() else "" for p in parts[1:]]
+        return [(i, t.strip("\n") + "\n" if t.strip() else "") for (i, _), t in zip(batch, texts[1:], strict=True)]
+
+    results: dict[int, str] = {}
+    keys: dict[int, str] = {}
+    futures = []
+
+    def send(batch: list[tuple[int, bytes]]) -> None:
+        found = cache.get_many([keys[i] for i, _ in batch])
+        for i, _ in batch:
+            if keys[i] in found:
+                results[i] = found[keys[i]].decode("utf-8")
+        misses = [(i, data) for i, data in batch if keys[i] not in found]
+        if misses:
+            futures.append(pool.submit(one, misses))
 
     with _pool() as pool:
-        futures = []
-        batch: list[list[Block]] = []
+        batch: list[tuple[int, bytes]] = []
         count = 0
         for d in docs:
-            batch.append(d)
+            data = orjson.dumps(ast.map_inlines(d, runs))
+            keys[count] = store.key(salt, data)
+            batch.append((count, data))
             count += 1
             if len(batch) >= size:
-                futures.append(pool.submit(one, batch, count - len(batch)))
+                send(batch)
                 batch = []
         if batch:
-            futures.append(pool.submit(one, batch, count - len(batch)))
-        return [x for fut in futures for x in fut.result()]
+            send(batch)
+        made: dict[str, bytes] = {}
+        for fut in futures:
+            for i, text in fut.result():
+                results[i] = text
+                if failed is None or i not in failed:
+                    made[keys[i]] = text.encode("utf-8")
+    cache.put_many(made)
+    return [results[i] for i in range(count)]
 
 
 def notice(why: str) -> str:

@@ -1,0 +1,221 @@
+"""One content-addressed cache for every product: what a build computed, kept for the next.
+
+An entry's key is a hash of everything that can change it: the inputs, and fingerprints of
+this code, of pandoc and of the PDF renderer (see key()). Values are stored with a digest of
+their key and bytes, so a damaged, truncated or foreign entry is noticed, dropped and computed
+again (with a warning), never used. The store is SQLite in WAL mode, so builds running at once
+share it safely; past the size cap, the least recently used entries go.
+
+Where it lives: $EXPORTER_CACHE_DIR, else $XDG_CACHE_HOME/exporter, else ~/.cache/exporter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+
+DEFAULT_CAP = 1 << 30  # bytes
+MAGIC = b"exporter-cache-1\0"
+DIGEST = 16
+BATCH = 500  # keys per SQL statement (SQLite allows 999 parameters at least)
+
+
+def folder() -> Path:
+    if env := os.environ.get("EXPORTER_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "exporter"
+
+
+def key(*parts: bytes | str) -> str:
+    """A key from parts, each length-prefixed so that no two lists of parts share one."""
+    h = hashlib.blake2b(digest_size=24)
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+@cache
+def code() -> str:
+    """This code, as it is on disk: a change to any module changes every key."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.lua")]):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _seal(k: str, payload: bytes) -> bytes:
+    digest = hashlib.blake2b(k.encode() + payload, digest_size=DIGEST).digest()
+    return MAGIC + digest + payload
+
+
+def _open(k: str, value: bytes) -> bytes | None:
+    if not value.startswith(MAGIC) or len(value) < len(MAGIC) + DIGEST:
+        return None
+    digest, payload = value[len(MAGIC):len(MAGIC) + DIGEST], value[len(MAGIC) + DIGEST:]
+    if hashlib.blake2b(k.encode() + payload, digest_size=DIGEST).digest() != digest:
+        return None
+    return payload
+
+
+class Cache:
+    """get_many / put_many of bytes by key; `warnings` says what was found damaged."""
+
+    def __init__(self, where: Path | None, cap: int = DEFAULT_CAP) -> None:
+        self.where = where
+        self.cap = cap
+        self.warnings: list[str] = []
+        self._db: sqlite3.Connection | None = None
+        self._used: set[str] = set()
+        self.hits = self.misses = 0
+
+    @classmethod
+    def off(cls) -> Cache:
+        return cls(None)
+
+    @property
+    def enabled(self) -> bool:
+        return self.where is not None
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self._db is not None or self.where is None:
+            return self._db
+        path = self.where / "cache.sqlite"
+        for attempt in (1, 2):
+            try:
+                self.where.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(path, timeout=60, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, "
+                           "value BLOB NOT NULL, size INTEGER NOT NULL, used INTEGER NOT NULL)")
+                db.execute("CREATE INDEX IF NOT EXISTS by_use ON entries (used)")
+                db.execute("SELECT count(*) FROM entries").fetchone()
+                self._db = db
+                return db
+            except sqlite3.DatabaseError as e:
+                if attempt == 2:
+                    self.warnings.append(f"cache {self.where} cannot be used ({e}); building without it")
+                    self.where = None
+                    return None
+                self.warnings.append(f"cache {path} was damaged ({e}); starting a new one")
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(path) + suffix).unlink(missing_ok=True)
+        return None
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The payloads found intact; a damaged entry is removed and reported."""
+        db = self._connect()
+        if db is None or not keys:
+            self.misses += len(keys)
+            return {}
+        found: dict[str, bytes] = {}
+        damaged: list[str] = []
+        unique = list(dict.fromkeys(keys))
+        try:
+            for i in range(0, len(unique), BATCH):
+                chunk = unique[i:i + BATCH]
+                marks = ",".join("?" * len(chunk))
+                for k, value in db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk):
+                    payload = _open(k, bytes(value))
+                    if payload is None:
+                        damaged.append(k)
+                    else:
+                        found[k] = payload
+            if damaged:
+                self.warnings.append(f"{len(damaged)} damaged cache entr{'y' if len(damaged) == 1 else 'ies'} "
+                                     "dropped and computed again")
+                self._delete(damaged)
+        except sqlite3.DatabaseError as e:
+            self.warnings.append(f"cache {self.where} could not be read ({e}); computing again")
+            return {}
+        self._used.update(found)
+        self.hits += len(found)
+        self.misses += len(unique) - len(found)
+        return found
+
+    def get(self, k: str) -> bytes | None:
+        return self.get_many([k]).get(k)
+
+    def put_many(self, items: Mapping[str, bytes]) -> None:
+        db = self._connect()
+        if db is None or not items:
+            return
+        now = time.time_ns()
+        rows = [(k, _seal(k, v), len(v), now) for k, v in items.items()]
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO entries (key, value, size, used) VALUES (?, ?, ?, ?)", rows)
+            db.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            self._rollback(db)
+            self.warnings.append(f"cache {self.where} could not be written ({e})")
+
+    def put(self, k: str, value: bytes) -> None:
+        self.put_many({k: value})
+
+    def _delete(self, keys: Iterable[str]) -> None:
+        db = self._db
+        if db is None:
+            return
+        keys = list(keys)
+        for i in range(0, len(keys), BATCH):
+            chunk = keys[i:i + BATCH]
+            db.execute(f"DELETE FROM entries WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+
+    @staticmethod
+    def _rollback(db: sqlite3.Connection) -> None:
+        with contextlib.suppress(sqlite3.DatabaseError):  # nothing was begun
+            db.execute("ROLLBACK")
+
+    def close(self) -> None:
+        """Mark what this build used as recently used, then keep the store under its cap."""
+        db = self._db
+        if db is None:
+            return
+        try:
+            now = time.time_ns()
+            used = list(self._used)
+            db.execute("BEGIN IMMEDIATE")
+            for i in range(0, len(used), BATCH):
+                chunk = used[i:i + BATCH]
+                db.execute(f"UPDATE entries SET used = ? WHERE key IN ({','.join('?' * len(chunk))})",
+                           [now, *chunk])
+            total = db.execute("SELECT coalesce(sum(size), 0) FROM entries").fetchone()[0]
+            while total > self.cap:
+                over = db.execute("SELECT key, size FROM entries ORDER BY used LIMIT 200").fetchall()
+                if not over:
+                    break
+                self._delete(k for k, _ in over)
+                total -= sum(size for _, size in over)
+            db.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            self._rollback(db)
+            self.warnings.append(f"cache {self.where} could not be updated ({e})")
+        finally:
+            db.close()
+            self._db = None
+            self._used.clear()
+
+    def info(self) -> tuple[int, int]:
+        """(entries, bytes of their values)."""
+        db = self._connect()
+        if db is None:
+            return 0, 0
+        n, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM entries").fetchone()
+        return int(n), int(size)
+
+    def clear(self) -> None:
+        db = self._connect()
+        if db is not None:
+            db.execute("DELETE FROM entries")
+            db.execute("VACUUM")

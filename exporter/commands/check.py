@@ -1,0 +1,58 @@
+"""`exporter check`: every problem of a vault, with file and line, without building anything."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from exporter.commands.shared import QUIET, READING, VAULT, load
+from exporter.diagnostics import Severity
+
+
+@click.command()
+@VAULT
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document for machines.")
+@READING
+@QUIET
+def check(vault: Path, as_json: bool, reading: str, quiet: bool) -> None:
+    """List every problem in VAULT with file:line, the timestamp reading per note, and counts.
+
+    Exits 1 when there are errors (files that cannot be read), else 0.
+    """
+    collection, report = load(vault, True, reading)
+    if as_json:
+        doc = {
+            "vault": str(vault.resolve()),
+            "notes": len(collection.notes),
+            "counts": report.counts(),
+            "errors": len(report.errors),
+            "warnings": len(report.warnings),
+            "readings": {n.path: n.reading for n in collection.notes},
+            "diagnostics": [d.to_json() for d in report.items if d.code != "reading"],
+        }
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        sys.exit(1 if report.errors else 0)
+    out = Console(highlight=False, soft_wrap=True)
+    for d in report.items:
+        if d.code == "reading":
+            if not quiet:
+                out.print(f"{escape(d.where())}: [dim]{escape(d.message)}[/]")
+            continue
+        if quiet and d.severity is not Severity.ERROR:
+            continue
+        colour = "red" if d.severity is Severity.ERROR else "yellow"
+        out.print(
+            f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(d.message)} [dim]\\[{d.code}][/]"
+        )
+    counts = report.counts()
+    counts.pop("reading", None)
+    out.print(
+        f"{len(collection.notes)} notes; {len(report.errors)} errors, {len(report.warnings)} warnings"
+        + (": " + ", ".join(f"{n} {c}" for c, n in counts.items()) if counts else "")
+    )
+    sys.exit(1 if report.errors else 0)

@@ -1,0 +1,161 @@
+"""What every command shares: options, loading a vault, printing diagnostics, exit codes.
+
+Exit codes: 0 done; 1 done, but errors were reported (some input could not be used, or
+`check` found errors); 2 wrong usage (unknown option, missing vault...); 3 a product could
+not be written (nothing half-written is left behind).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from exporter.cache import Cache
+from exporter.cache import folder as cache_folder
+from exporter.collect import collect
+from exporter.config import Options
+from exporter.diagnostics import KINDS, Report, Severity
+from exporter.model.document import Collection
+from exporter.select import SelectionError, select
+from exporter.transforms.citations import Wording
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+SHOWN_PER_KIND = 20
+
+
+class Failed(click.ClickException):
+    """A product could not be made: one clear line, exit 3."""
+
+    exit_code = 3
+
+    def show(self, file: Any = None) -> None:
+        err.print(f"[bold red]error:[/] {self.message}")
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
+    if quiet or not err.is_terminal:
+        yield lambda stage, done, total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def open_cache(no_cache: bool) -> Cache:
+    """The shared cache, or none with --no-cache (everything is computed afresh)."""
+    return Cache.off() if no_cache else Cache(cache_folder())
+
+
+def load(
+    vault: Path, quiet: bool, reading: str = "auto", wording: Wording | None = None,
+    cache: Cache | None = None,
+) -> tuple[Collection, Report]:
+    if not vault.is_dir():
+        raise click.BadParameter(f"{vault} is not a folder", param_hint="VAULT")
+    with _progress(quiet) as progress:
+        try:
+            options = Options(reading=reading, wording=wording or Wording())  # type: ignore[arg-type]
+            return collect(vault, options, progress, cache)
+        except RuntimeError as e:
+            raise Failed(f"cannot convert {vault}: {e}") from None
+
+
+def left_out(report: Report, failed: dict[str, str]) -> None:
+    """Notes a writer could not convert within their budget: named, and the run exits 1."""
+    for path, why in failed.items():
+        report.add("over-budget", path, f"pandoc {why}; the note is left out of the product")
+
+
+def close_cache(cache: Cache | None, report: Report) -> None:
+    """Keep the cache under its cap; what it found damaged becomes a warning."""
+    if cache is not None:
+        cache.close()
+        for line in cache.warnings:
+            report.add("cache", str(cache_folder()), line)
+
+
+def report_and_exit(report: Report, quiet: bool, done: str | None = None, cache: Cache | None = None) -> None:
+    """Print problems (folded past SHOWN_PER_KIND per kind), a summary, and exit 0 or 1."""
+    close_cache(cache, report)
+    shown: dict[str, int] = {}
+    for d in report.items:
+        if d.severity is Severity.INFO:
+            continue
+        shown[d.code] = shown.get(d.code, 0) + 1
+        if d.severity is Severity.ERROR or (not quiet and shown[d.code] <= SHOWN_PER_KIND):
+            colour = "red" if d.severity is Severity.ERROR else "yellow"
+            err.print(
+                f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(d.message)} [dim]\\[{d.code}][/]"
+            )
+    for code, n in shown.items():
+        if n > SHOWN_PER_KIND and not quiet and KINDS[code][0] is not Severity.ERROR:
+            err.print(f"[dim]… and {n - SHOWN_PER_KIND} more {code}; `exporter check` lists all[/]")
+    if not quiet:
+        counts = ", ".join(f"{n} {c}" for c, n in report.counts().items() if c != "reading")
+        if done:
+            err.print(f"[green]✓[/] {done}" + (f" [dim]({counts})[/]" if counts else ""))
+    sys.exit(1 if report.errors else 0)
+
+
+VAULT = click.argument("vault", type=click.Path(path_type=Path, file_okay=False))
+QUIET = click.option("--quiet", "-q", is_flag=True, help="Print errors only.")
+NO_CACHE = click.option("--no-cache", is_flag=True,
+                        help="Compute everything afresh, without reading or writing the cache.")
+READING = click.option(
+    "--reading",
+    type=click.Choice(["auto", "hms", "ms"]),
+    default="auto",
+    show_default=True,
+    help="Timestamp reading: auto (per note, SPEC rule), hms (H:MM:SS) or "
+    "ms (MM:SS, third field ignored) for every note.",
+)
+
+
+ORDER = click.option(
+    "--order",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File with one note reference per line, in reading order.",
+)
+THEME = click.option(
+    "--theme",
+    default="serif",
+    show_default=True,
+    help="Built-in theme (see `exporter themes`) or a path to a theme folder.",
+)
+CSS = click.option(
+    "--css",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Extra CSS file added on top of the theme.",
+)
+
+
+def pick(collection: Collection, notes: tuple[str, ...], order: Path | None) -> list[Any]:
+    try:
+        chosen = select(collection, list(notes), order)
+    except SelectionError as e:
+        raise click.UsageError(str(e)) from None
+    if not chosen:
+        raise click.UsageError("no notes to export")
+    return chosen

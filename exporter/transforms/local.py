@@ -1,0 +1,83 @@
+"""A note on its own: structure, citations, safety and heading ids, before it meets the others.
+
+What normalize() makes depends only on the note's file and the options, so the cache keeps it:
+a note that did not change is not parsed again (the pandoc parse is the big cost of a build).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from exporter import cache as store
+from exporter.config import Options
+from exporter.model.document import Block, Citation, Heading, Moment, short
+from exporter.readers import RawNote
+from exporter.transforms import sanitize, structure
+from exporter.transforms.citations import cite
+from exporter.writers import pandoc
+
+
+@dataclass
+class Local:
+    blocks: list[Block] = field(default_factory=list)
+    headings: list[Heading] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    reading: str = "none"
+    block_ids: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, needle, message)
+    removed: list[str] = field(default_factory=list)  # what the sanitizer took out
+    error: str | None = None  # why the note cannot be used (then nothing else is set)
+
+
+def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options) -> Local:
+    if isinstance(parsed, str):
+        if parsed.startswith((pandoc.OVER, pandoc.TOO_DEEP)):
+            return Local(error=parsed)
+        return Local(error=f"markdown could not be parsed: {parsed}")
+    blocks, block_ids = structure.tidy(parsed)
+    cited = cite(blocks, title=short(raw.title), channel=raw.channel_name, video_id=raw.video_id,
+                 wording=options.wording, reading=options.reading)
+    # safety here, while pandoc still parses: later stages only add nodes they make themselves
+    # or copy from notes already made safe (embeds), so nothing unsafe comes back
+    clean = sanitize.sanitize(cited.blocks)
+    numbered, headings = structure.number_headings(clean.blocks)
+    return Local(numbered, headings, cited.citations, cited.reading, block_ids, cited.problems,
+                 sorted(set(clean.removed)))
+
+
+def key(raw: RawNote, options: Options) -> str:
+    """Everything normalize() depends on: the file as read, its path, the options, the code."""
+    return store.key("note", store.code(), pandoc.fingerprint(), raw.path, raw.source,
+                     options.reading, repr(options.wording))
+
+
+def dump(local: Local) -> bytes:
+    cites = [[c.video_id, c.title, c.channel, [[m.seconds, m.label, m.url] for m in c.moments]]
+             for c in local.citations]
+    return orjson.dumps({
+        "blocks": local.blocks, "headings": [[h.level, h.text, h.id] for h in local.headings],
+        "citations": cites, "reading": local.reading, "block_ids": local.block_ids,
+        "problems": local.problems, "removed": local.removed, "error": local.error})
+
+
+def _load(data: bytes) -> Local:
+    d = orjson.loads(data)
+    return Local(
+        d["blocks"], [Heading(*h) for h in d["headings"]],
+        [Citation(v, t, c, tuple(Moment(*m) for m in ms)) for v, t, c, ms in d["citations"]],
+        d["reading"], d["block_ids"], [tuple(p) for p in d["problems"]], d["removed"], d["error"])
+
+
+def load(found: Mapping[str, bytes], keys: Sequence[str], cache: store.Cache) -> dict[int, Local]:
+    """Index -> Local for the keys found; an entry that does not decode is computed again."""
+    out: dict[int, Local] = {}
+    for i, k in enumerate(keys):
+        if k in found:
+            try:
+                out[i] = _load(found[k])
+            except (ValueError, KeyError, TypeError):
+                cache.warnings.append("a cache entry that did not decode was computed again")
+    return out
