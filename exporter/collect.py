@@ -1,7 +1,14 @@
 """Load a vault and normalize it: files -> raw notes -> one normalized Collection.
 
-This is the front half shared by every product: walk, read, parse (pandoc, batched),
-then the transforms in order, each a pure function returning blocks and problems.
+The front half every product shares, each note in stages: read (frontmatter, byline) ->
+alone (pandoc's parse, then structure, citations, safety, heading ids: transforms/local.py) ->
+linked (wikilinks, links and images against the whole vault) -> embedded (transclusion).
+
+The cache (exporter/cache.py) keeps each stage's result. 'alone' depends on the note's file;
+'linked' and 'embedded' also on facts about other notes and files, which they record as they
+read them (a trace). A cached result is used only when its trace, replayed against the vault as
+it is now, gives the same answers: after an edit, only the notes it touches are computed again,
+and a note's blocks are loaded from the cache only when a product needs them.
 """
 
 from __future__ import annotations
@@ -9,17 +16,20 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from exporter import cache as store
 from exporter.cache import Cache
 from exporter.config import Options
 from exporter.diagnostics import Report
 from exporter.model import ast
-from exporter.model.document import LABEL_MAX, Block, Collection, Note, short
+from exporter.model.document import LABEL_MAX, Block, Collection, Note
 from exporter.readers import RawNote, images, read_note, walk
+from exporter.readers.walk import VaultFiles
 from exporter.transforms import embeds, links, local
 from exporter.transforms.images import refuse
 from exporter.vault import Index
@@ -84,6 +94,72 @@ def _unsafe(verdict: images.Verdict | None) -> bool:
     return verdict is not None and verdict.kind != "large"
 
 
+def _stat(path: Path) -> list[int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return [-1, -1]
+    return [st.st_size, st.st_mtime_ns]
+
+
+@dataclass
+class _Stage:
+    """What linking or embedding made of one note, as the cache keeps it (blocks apart)."""
+
+    trace: list[list[Any]]
+    problems: list[tuple[str, str, str]]
+    ident: str  # identity of the resulting blocks
+    links: list[str] = field(default_factory=list)  # linking: ids of the notes linked to
+    assets: list[str] = field(default_factory=list)  # linking: assets named
+    embeds: int = 0  # linking: embed markers left for the next stage
+    size: int = 0  # linking: the blocks' size, for the embed budget
+    dropped: list[str] = field(default_factory=list)  # linking: unsafe files no product may carry
+    notes: list[str] = field(default_factory=list)  # embedding: paths of the notes embedded
+    deep: str | None = None  # embedding: why the expanded note is too deep to keep
+
+    def dump(self) -> bytes:
+        return orjson.dumps(self.__dict__)
+
+    @classmethod
+    def load(cls, data: bytes | None) -> _Stage | None:
+        if data is None:
+            return None
+        try:
+            d = orjson.loads(data)
+            d["problems"] = [tuple(p) for p in d["problems"]]
+            return cls(**d)
+        except (ValueError, TypeError):
+            return None
+
+
+class _Blocks:
+    """Blocks kept in the cache under their identity; loaded when a product asks for them."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self.made: dict[str, bytes] = {}
+
+    def keep(self, ident: str, blocks: list[Block]) -> None:
+        self.made[ident] = orjson.dumps(blocks)
+
+    def loader(self, ident: str, again: Callable[[], list[Block]]) -> Callable[[], list[Block]]:
+        """Load from the cache; should the entry have gone (or be damaged), compute again."""
+        def load() -> list[Block]:
+            data = self.made.get(ident) or self.cache.get(ident)
+            if data is not None:
+                try:
+                    return list(orjson.loads(data))
+                except orjson.JSONDecodeError:
+                    self.cache.warnings.append("a cache entry that did not decode was computed again")
+            return again()
+
+        return load
+
+    def flush(self) -> None:
+        self.cache.put_many(self.made)
+        self.made = {}
+
+
 def collect(
     root: Path, options: Options | None = None, progress: Progress | None = None,
     cache: Cache | None = None,
@@ -94,7 +170,7 @@ def collect(
     root = root.resolve()
     files = walk(root, report)
 
-    # load: files -> raw notes (frontmatter, byline, title)
+    # read: files -> raw notes (frontmatter, byline, title)
     raws: list[RawNote] = []
     for rel in files.notes:
         got = read_note(root, rel)
@@ -106,150 +182,269 @@ def collect(
         if progress:
             progress("read", len(raws), len(files.notes))
 
-    # parse: every body in a handful of pandoc processes; per-note work starts as chunks arrive
     ids = note_ids([r.path for r in raws])
-    notes: list[Note] = []
-    kept: list[RawNote] = []
-
-    # the link index needs only paths, titles and aliases: it is ready before parsing, so
-    # each note is linked as soon as it is parsed; links to headings of notes not parsed
-    # yet wait for a second pass
     index = Index.build(raws)
-    targets = {r.path: links.Target(ids[r.path], short(r.title), (), complete=False) for r in raws}
-    sources: dict[str, embeds.Source] = {}
-    with_embeds: set[str] = set()
-    deferred: list[tuple[RawNote, Note]] = []
-    linked_from: dict[str, set[str]] = {}  # note id -> paths of the notes linking to it
-    verdicts: dict[str, images.Verdict | None] = {}  # asset -> why it must not be drawn
-
-    def link(raw: RawNote, note: Note) -> None:
-        linked = links.link(note.blocks, links.Context(raw.path, index, targets, files.assets))
-        _problems(report, raw, linked.problems)
-        for target_id in linked.links:
-            linked_from.setdefault(target_id, set()).add(raw.path)
-        note.blocks = linked.blocks
-        for a in linked.assets:
-            if a not in verdicts:
-                verdicts[a] = images.inspect(files.assets[a])
-        bad = {a: v for a in linked.assets if (v := verdicts[a])}
-        if bad:  # before embeds copy the note: the copies are safe too
-            refused = refuse(note.blocks, bad)
-            _problems(report, raw, refused.problems)
-            note.blocks = refused.blocks
-        note.assets = sorted(set(note.assets) | set(linked.assets))
-        sources[note.path] = embeds.Source(note.path, targets[note.path], note.blocks)
-        if linked.embeds:
-            with_embeds.add(note.path)
-        if linked.deferred:
-            deferred.append((raw, note))
-
-    def first_pass(i: int, alone: local.Local) -> None:
-        raw = raws[i]
-        if alone.error is not None:
-            if alone.error.startswith(pandoc.OVER):
-                report.add("over-budget", raw.path, f"{alone.error.removeprefix(pandoc.OVER)}; the note is left out")
-            else:
-                report.add("unreadable", raw.path, alone.error)
-            return
-        vid = raw.meta.get("videoId")
-        if vid is not None and raw.video_id is None:
-            report.add(
-                "no-video-id",
-                raw.path,
-                f"videoId {str(vid)!r} is not an 11-character YouTube id",
-                raw.line_of("videoId"),
-            )
-        if len(raw.title) > LABEL_MAX:
-            report.add("too-large", raw.path, f"title of {len(raw.title):,} characters cut to {LABEL_MAX} "
-                       "in contents, headers, outline, links and citations", raw.line_of("title"))
-        lang = raw.meta.get("lang") or raw.meta.get("language")
-        note = Note(
-            id=ids[raw.path],
-            path=raw.path,
-            title=raw.title,
-            meta=raw.meta,
-            channel=raw.channel,
-            channel_name=raw.channel_name,
-            video_id=raw.video_id,
-            lang=lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else None,
-        )
-        _problems(report, raw, alone.problems)
-        for what in alone.removed:
-            report.add("unsafe-content", raw.path, f"removed {what}")
-        if vid is None and not alone.citations:
-            report.add("no-video-id", raw.path, "note has no videoId")
-        note.blocks, note.headings = alone.blocks, alone.headings
-        note.citations, note.reading = alone.citations, alone.reading
-        targets[raw.path] = links.Target(note.id, note.label, tuple(note.headings), frozenset(alone.block_ids))
-        link(raw, note)
-        notes.append(note)
-        kept.append(raw)
-        if progress:
-            progress("parse", i + 1, len(raws))
-
-    # parse and normalize each note alone; the cache holds what earlier runs made of unchanged
-    # notes, and the others are parsed in order around them (the report stays in note order)
+    blocks = _Blocks(cache)
     keys = [local.key(r, options) for r in raws]
-    hits = local.load(cache.get_many(keys), keys, cache)
-    missed = [i for i in range(len(raws)) if i not in hits]
-    made: dict[str, bytes] = {}
-    cursor = 0
 
-    def drain(limit: int) -> None:
-        nonlocal cursor
-        for i in range(cursor, limit):
-            if i in hits:
-                first_pass(i, hits[i])
-        cursor = max(cursor, limit)
+    # alone: each note parsed and normalized on its own; unchanged notes come from the cache
+    alone = _alone(raws, keys, options, cache, progress)
+    notes: list[Note] = []
+    kept: list[int] = []
+    parsed: dict[str, Callable[[], list[Block]]] = {}  # note path -> its blocks as parsed
+    per = [Report() for _ in raws]  # what each note's stages found, reported in note order
+    for i, (raw, (a, load)) in enumerate(zip(raws, alone, strict=True)):
+        if a.error is not None:
+            if a.error.startswith(pandoc.OVER):
+                per[i].add("over-budget", raw.path, f"{a.error.removeprefix(pandoc.OVER)}; the note is left out")
+            else:
+                per[i].add("unreadable", raw.path, a.error)
+            continue
+        notes.append(_note(raw, a, ids[raw.path], per[i]))
+        kept.append(i)
+        parsed[raw.path] = load
+    targets = {n.path: links.Target(n.id, n.label, tuple(n.headings), frozenset(alone[i][0].block_ids))
+               for i, n in zip(kept, notes, strict=True)}
+    unusable = {r.path for r, (a, _) in zip(raws, alone, strict=True) if a.error is not None}
 
-    def parsed(k: int, blocks: pandoc.Parsed) -> None:
-        nonlocal cursor
-        i = missed[k]
-        drain(i)
-        made_here = local.normalize(raws[i], blocks, options)
-        if made_here.error is None or not made_here.error.startswith(pandoc.OVER):
-            made[keys[i]] = local.dump(made_here)  # a run past its budget may pass another time
-        first_pass(i, made_here)
-        cursor = i + 1
+    # linked: against the whole vault, each result checked by replaying what it read
+    verdicts: dict[str, images.Verdict | None] = {}
+    found = cache.get_many([store.key("linked", keys[i]) for i in kept])
+    staged: list[_Stage] = []
+    linked: dict[str, Callable[[], list[Block]]] = {}  # note path -> its blocks as linked
+    for i, note in zip(kept, notes, strict=True):
+        raw, k = raws[i], store.key("linked", keys[i])
+        ctx = links.Context(raw.path, index, targets, files.assets)
+        stage = _Stage.load(found.get(k))
 
-    pandoc.parse([raws[i].body for i in missed], parsed, MAX_DEPTH)
-    drain(len(raws))
-    cache.put_many(made)
+        def relink(ctx: links.Context = ctx, i: int = i) -> tuple[_Stage, list[Block]]:
+            return _link(parsed[raws[i].path](), ctx, files, verdicts, keys[i], blocks)
 
-    for raw in raws:  # a note pandoc could not parse is no link target
-        if raw.path in targets and not targets[raw.path].complete:
-            del targets[raw.path]
-            for source in sorted(linked_from.get(ids[raw.path], ())):
-                report.add("unresolved-link", source, f"links to {raw.path}, which could not be parsed, stay text")
-    for raw, note in deferred:
-        link(raw, note)
+        if stage is None or not _replay(stage.trace, ctx, files):
+            stage, result = relink()
+            cache.put(k, stage.dump())
+            linked[raw.path] = _given(result)
+        else:
+            linked[raw.path] = _once(blocks.loader(stage.ident, _second(relink)))
+        _problems(per[i], raw, stage.problems)
+        note.assets = sorted(set(stage.assets))
+        note.ident = stage.ident
+        note.load_later(linked[raw.path])
+        staged.append(stage)
+        if progress:
+            progress("link", len(staged), len(notes))
+    for found_here in per:
+        report.extend(found_here.items)
+    linked_from: dict[str, set[str]] = {}  # note id -> paths of the notes linking to it
+    for note, stage in zip(notes, staged, strict=True):
+        for target_id in stage.links:
+            linked_from.setdefault(target_id, set()).add(note.path)
+    for path in sorted(unusable):  # a note that could not be read is no link target
+        for source in sorted(linked_from.get(ids[path], ())):
+            report.add("unresolved-link", source, f"links to {path}, which could not be parsed, stay text")
 
+    # embedded: transclusion, each note on a budget; a result checked by replaying its trace
+    sources = {n.path: embeds.Source(n.path, targets[n.path], linked[n.path], n.ident) for n in notes}
+    embedding = [j for j, s in enumerate(staged) if s.embeds]
+    share = embeds.Budget.share(sum(len(raws[i].body) for i in kept) * 6, len(embedding))  # ~6 JSON bytes a char
+    found = cache.get_many([store.key("embedded", staged[j].ident) for j in embedding])
     by_path = {n.path: n for n in notes}
     too_deep: set[str] = set()
-    # embeds, each note and the vault on a budget
-    share = embeds.Budget.share(sum(len(r.body) for r in kept) * 6, len(with_embeds))  # ~6 JSON bytes a char
-    for raw, note in zip(kept, notes, strict=True):
-        if note.path in with_embeds:
-            budget = embeds.Budget.for_note(embeds.size_of(note.blocks), share)
-            done = embeds.transclude(note.path, note.blocks, index, sources, budget)
-            _problems(report, raw, done.problems)
-            note.blocks = done.blocks
-            note.assets = sorted(set(note.assets).union(*(by_path[p].assets for p in done.notes)))
-            # embeds nest notes in notes: only now is the whole depth known
-            if deep := _too_deep(note.blocks, MAX_EXPANDED, " once its embeds are expanded"):
-                report.add("unreadable", raw.path, deep)
-                too_deep.add(note.path)
+    expanded: dict[int, Report] = {}  # what transclusion found, per note
+    for j in embedding:
+        note, raw = notes[j], raws[kept[j]]
+        k = store.key("embedded", staged[j].ident)
+        budget = embeds.Budget.for_note(staged[j].size, share)
+        stage = _Stage.load(found.get(k))
 
-        report.add("reading", raw.path, f"timestamp reading: {note.reading}")
-        if progress:
-            progress("normalize", len(notes), len(notes))
+        def embed(note: Note = note, budget: embeds.Budget = budget) -> tuple[_Stage, list[Block]]:
+            return _embed(note, linked[note.path](), index, sources, budget, blocks)
+
+        if stage is None or not _replay_embeds(stage.trace, raw.path, index, sources, budget):
+            stage, result = embed()
+            cache.put(k, stage.dump())
+            note.blocks = result
+        else:
+            note.load_later(_once(blocks.loader(stage.ident, _second(embed))))
+        after = expanded[kept[j]] = Report()
+        _problems(after, raw, stage.problems)
+        note.ident = stage.ident
+        note.assets = sorted(set(note.assets).union(*(by_path[p].assets for p in stage.notes if p in by_path)))
+        if stage.deep:  # embeds nest notes in notes: only now is the whole depth known
+            after.add("unreadable", raw.path, stage.deep)
+            too_deep.add(note.path)
+    for i, note in zip(kept, notes, strict=True):
+        report.extend(expanded[i].items if i in expanded else [])
+        report.add("reading", raws[i].path, f"timestamp reading: {note.reading}")
+    if progress:
+        progress("normalize", len(notes), len(notes))
     if too_deep:  # left out after linking: links to them become text in every product
         notes = [n for n in notes if n.path not in too_deep]
         for path in sorted(too_deep):
             for source in sorted(linked_from.get(ids[path], set()) - too_deep):
                 report.add("unresolved-link", source, f"links to {path}, which nests too deeply, stay text")
 
+    blocks.flush()
+    dropped = {a for stage in staged for a in stage.dropped}
     for n in notes:  # an unsafe file is carried by no product, not even as a link
-        n.assets = [a for a in n.assets if a in files.assets and not _unsafe(verdicts.get(a))]
+        n.assets = [a for a in n.assets if a in files.assets and a not in dropped]
     assets = {a: str(files.assets[a]) for n in notes for a in n.assets}
     return Collection(root=str(root), notes=notes, assets=assets), report
+
+
+def _given(blocks: list[Block]) -> Callable[[], list[Block]]:
+    return lambda: blocks
+
+
+def _second(make: Callable[[], tuple[_Stage, list[Block]]]) -> Callable[[], list[Block]]:
+    return lambda: make()[1]
+
+
+def _once(load: Callable[[], list[Block]]) -> Callable[[], list[Block]]:
+    """A loader that loads once (a note and those embedding it share its blocks)."""
+    box: list[list[Block]] = []
+
+    def get() -> list[Block]:
+        if not box:
+            box.append(load())
+        return box[0]
+
+    return get
+
+
+def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache, progress: Progress | None
+           ) -> list[tuple[local.Local, Callable[[], list[Block]]]]:
+    """Each note parsed and normalized on its own, and a way to its blocks. The cache gives back
+    what earlier runs made of unchanged notes (their blocks stay there until needed); pandoc
+    parses the rest, in a few processes."""
+    faces = cache.get_many([store.key("face", k) for k in keys])
+    out: list[tuple[local.Local, Callable[[], list[Block]]] | None] = [None] * len(raws)
+    for i, k in enumerate(keys):
+        data = faces.get(store.key("face", k))
+        if data is not None:
+            try:
+                out[i] = (local.load_face(data), _once(_parsed_later(cache, k, raws[i], options)))
+            except (ValueError, KeyError, TypeError):
+                cache.warnings.append("a cache entry that did not decode was computed again")
+    missed = [i for i, a in enumerate(out) if a is None]
+    made: dict[str, bytes] = {}
+
+    def parsed(n: int, result: pandoc.Parsed) -> None:
+        i = missed[n]
+        a = local.normalize(raws[i], result, options)
+        out[i] = (a, _given(a.blocks))
+        if a.error is None or not a.error.startswith(pandoc.OVER):  # a run past its budget may pass later
+            face, body = local.dump(a)
+            made[store.key("face", keys[i])] = face
+            made[store.key("blocks", keys[i])] = body
+        if progress:
+            progress("parse", len(raws) - len(missed) + n + 1, len(raws))
+
+    pandoc.parse([raws[i].body for i in missed], parsed, MAX_DEPTH)
+    cache.put_many(made)
+    return [a for a in out if a is not None]
+
+
+def _parsed_later(cache: Cache, key: str, raw: RawNote, options: Options) -> Callable[[], list[Block]]:
+    """A note's blocks as parsed, from the cache; parsed again should the entry have gone."""
+    def load() -> list[Block]:
+        data = cache.get(store.key("blocks", key))
+        if data is not None:
+            try:
+                return list(orjson.loads(data))
+            except orjson.JSONDecodeError:
+                cache.warnings.append("a cache entry that did not decode was computed again")
+        (result,) = pandoc.parse([raw.body], max_depth=MAX_DEPTH)
+        return local.normalize(raw, result, options).blocks
+
+    return load
+
+
+def _note(raw: RawNote, a: local.Local, ident: str, report: Report) -> Note:
+    """The note as the rest of the pipeline sees it, and what reading it found."""
+    vid = raw.meta.get("videoId")
+    if vid is not None and raw.video_id is None:
+        report.add("no-video-id", raw.path, f"videoId {str(vid)!r} is not an 11-character YouTube id",
+                   raw.line_of("videoId"))
+    if len(raw.title) > LABEL_MAX:
+        report.add("too-large", raw.path, f"title of {len(raw.title):,} characters cut to {LABEL_MAX} "
+                   "in contents, headers, outline, links and citations", raw.line_of("title"))
+    lang = raw.meta.get("lang") or raw.meta.get("language")
+    note = Note(id=ident, path=raw.path, title=raw.title, meta=raw.meta, channel=raw.channel,
+                channel_name=raw.channel_name, video_id=raw.video_id,
+                lang=lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else None,
+                headings=a.headings, citations=a.citations, reading=a.reading)
+    _problems(report, raw, a.problems)
+    for what in a.removed:
+        report.add("unsafe-content", raw.path, f"removed {what}")
+    if vid is None and not a.citations:
+        report.add("no-video-id", raw.path, "note has no videoId")
+    return note
+
+
+def _link(blocks_in: list[Block], ctx: links.Context, files: VaultFiles,
+          verdicts: dict[str, images.Verdict | None], key: str, blocks: _Blocks) -> tuple[_Stage, list[Block]]:
+    """Link one note, recording every fact it reads; images that must not be drawn are
+    refused here, before embeds copy the note."""
+    trace: list[list[Any]] = []
+    ctx = links.Context(ctx.path, ctx.index, ctx.targets, ctx.assets, trace)
+    linked = links.link(blocks_in, ctx)
+    problems = list(linked.problems)
+    for a in sorted(set(linked.assets)):
+        if a not in verdicts:
+            verdicts[a] = images.inspect(files.assets[a])
+        trace.append(["file", a, _stat(files.assets[a])])
+    result = linked.blocks
+    dropped: set[str] = set()
+    bad = {a: v for a in linked.assets if (v := verdicts[a])}
+    if bad:
+        refused = refuse(result, bad)
+        problems += refused.problems
+        result, dropped = refused.blocks, refused.dropped
+    ident = store.key("linked-blocks", key, orjson.dumps(trace))
+    blocks.keep(ident, result)
+    stage = _Stage(trace, problems, ident, linked.links, linked.assets, linked.embeds,
+                   embeds.size_of(result), sorted(dropped))
+    return stage, result
+
+
+def _replay(trace: list[list[Any]], ctx: links.Context, files: VaultFiles) -> bool:
+    """Do the facts a cached link result read still hold?"""
+    notes = [f for f in trace if f[0] != "file"]
+    if not ctx.facts(notes):
+        return False
+    for _, path, answer in (f for f in trace if f[0] == "file"):
+        if path not in files.assets or _stat(files.assets[path]) != answer:
+            return False
+    return True
+
+
+def _embed(note: Note, linked: list[Block], index: Index, sources: dict[str, embeds.Source],
+           budget: embeds.Budget, blocks: _Blocks) -> tuple[_Stage, list[Block]]:
+    trace: list[list[Any]] = []
+    done = embeds.transclude(note.path, linked, index, sources, budget, trace)
+    ident = store.key("embedded-blocks", note.ident, orjson.dumps(trace))
+    deep = _too_deep(done.blocks, MAX_EXPANDED, " once its embeds are expanded")
+    if deep is None:  # a note too deep is left out; its blocks could not even be stored
+        blocks.keep(ident, done.blocks)
+    return _Stage(trace, list(done.problems), ident, notes=sorted(done.notes), deep=deep), done.blocks
+
+
+def _replay_embeds(trace: list[list[Any]], path: str, index: Index, sources: dict[str, embeds.Source],
+                   budget: embeds.Budget) -> bool:
+    """Do the facts a cached transclusion read still hold?"""
+    for kind, query, answer in trace:
+        if kind == "budget":
+            now: Any = budget.left
+        elif kind == "resolve":
+            res = index.resolve(query[1], query[0])
+            now = [res.path, list(res.candidates), res.outside]
+        elif kind == "source":
+            src = sources.get(query)
+            now = [src.ident, links.face(src.target)] if src else None
+        else:
+            return False
+        if now != answer:
+            return False
+    return True
+

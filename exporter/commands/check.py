@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from exporter.commands.shared import QUIET, READING, VAULT, load
+from exporter.commands.shared import NO_CACHE, QUIET, READING, VAULT, close_cache, load, open_cache
 from exporter.diagnostics import Severity
 
 
@@ -18,13 +18,16 @@ from exporter.diagnostics import Severity
 @VAULT
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document for machines.")
 @READING
+@NO_CACHE
 @QUIET
-def check(vault: Path, as_json: bool, reading: str, quiet: bool) -> None:
+def check(vault: Path, as_json: bool, reading: str, no_cache: bool, quiet: bool) -> None:
     """List every problem in VAULT with file:line, the timestamp reading per note, and counts.
 
     Exits 1 when there are errors (files that cannot be read), else 0.
     """
-    collection, report = load(vault, True, reading)
+    cache = open_cache(no_cache)
+    collection, report = load(vault, True, reading, cache=cache)
+    close_cache(cache, report)
     if as_json:
         doc = {
             "vault": str(vault.resolve()),

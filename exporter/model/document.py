@@ -15,6 +15,7 @@ A note body is a list of pandoc JSON blocks (the pandoc AST, as dicts), already 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,11 +85,29 @@ class Note:
     channel_name: str | None  # display name of the channel (label or slug)
     video_id: str | None
     lang: str | None
-    blocks: list[Block] = field(default_factory=list)
     headings: list[Heading] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     assets: list[str] = field(default_factory=list)  # vault-relative paths this note embeds
     reading: str = "none"  # timestamp reading chosen: "H:MM:SS", "MM:SS", "mixed", "none"
+    # the identity of the blocks for the caches: same ident, same blocks (see collect.py)
+    ident: str = ""
+    _blocks: list[Block] | None = field(default=None, repr=False)
+    _load: Callable[[], list[Block]] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def blocks(self) -> list[Block]:
+        """The normalized body; a note the cache holds is loaded on first use."""
+        if self._blocks is None:
+            self._blocks = self._load() if self._load is not None else []
+            self._load = None
+        return self._blocks
+
+    @blocks.setter
+    def blocks(self, value: list[Block]) -> None:
+        self._blocks, self._load = value, None
+
+    def load_later(self, load: Callable[[], list[Block]]) -> None:
+        self._blocks, self._load = None, load
 
     @property
     def opens_with_title(self) -> bool:

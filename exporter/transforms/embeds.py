@@ -7,7 +7,7 @@ per box, from the note's budget (see Budget); past it, the remaining embeds beco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,7 +16,7 @@ import orjson
 
 from exporter.model import ast
 from exporter.model.document import Block
-from exporter.transforms.links import Target, anchor_for
+from exporter.transforms.links import Target, anchor_for, face
 from exporter.vault.index import Index
 
 MAX_DEPTH = 10
@@ -28,9 +28,17 @@ EMBED_COST = 2048  # an embed costs a box on the page, whatever it holds: about 
 
 @dataclass(frozen=True)
 class Source:
+    """A note others may embed: its linked blocks (loaded when first embedded) and, for the
+    cache, an identity that changes whenever they do."""
+
     path: str
     target: Target
-    blocks: list[Block]
+    load: Callable[[], list[Block]]
+    ident: str = ""
+
+    @cached_property
+    def blocks(self) -> list[Block]:
+        return self.load()
 
     @cached_property
     def size(self) -> int:
@@ -130,20 +138,32 @@ def transclude(
     index: Index,
     sources: Mapping[str, Source],
     budget: Budget | None = None,
+    trace: list[list[Any]] | None = None,
     _stack: tuple[str, ...] = (),
     _counter: list[int] | None = None,
 ) -> Embedded:
     """Replace each embed marker by the embedded blocks, recursively, cutting cycles, and
-    linking instead of embedding once the budget is spent."""
+    linking instead of embedding once the budget is spent. What it reads of other notes goes
+    into `trace` (when given), for the cache to check later (see collect.py)."""
     out = Embedded([])
     counter = _counter if _counter is not None else [0]
     stack = _stack or (path,)
     budget = budget or Budget.for_note(size_of(blocks), Budget.share(0, 1))
+    if trace is not None and not _stack:
+        trace.append(["budget", "", budget.left])
+
+    def source(p: str | None) -> Source | None:
+        found = sources.get(p) if p else None
+        if trace is not None and p:
+            trace.append(["source", p, [found.ident, face(found.target)] if found else None])
+        return found
 
     def expand(raw: str, level: int) -> list[Block]:
         name, _, fragment = raw.partition("#")
         res = index.resolve(name, path) if name.strip() else None
-        src = sources.get(res.path) if res and res.path else (sources.get(path) if not name.strip() else None)
+        if trace is not None and res is not None:
+            trace.append(["resolve", [path, name], [res.path, list(res.candidates), res.outside]])
+        src = source(res.path) if res and res.path else (source(path) if not name.strip() else None)
         if src is None:
             out.problems.append(("missing-embed", f"![[{raw}", f"embedded note ![[{raw}]] not found"))
             return [_placeholder(f"[missing embed: {raw}]", "missing-embed")]
@@ -168,7 +188,7 @@ def transclude(
             out.problems.append(("too-large", f"![[{raw}", f"embed ![[{raw}]] linked instead: the embeds "
                                  "would grow the note past its size budget"))
             return _link_to(src, "embed-cut")
-        inner = transclude(src.path, part, index, sources, budget, stack + (src.path,), counter)
+        inner = transclude(src.path, part, index, sources, budget, trace, stack + (src.path,), counter)
         out.problems.extend(inner.problems)
         out.notes |= inner.notes | {src.path}
         counter[0] += 1

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from exporter.model import ast
 from exporter.model.document import Block, Heading, Inline
-from exporter.vault.index import Index
+from exporter.vault.index import Index, Resolution
 from exporter.vault.keys import link_key
 
 SAFE_SCHEMES = ("http", "https", "mailto")
@@ -30,7 +30,6 @@ class Target:
     title: str
     headings: tuple[Heading, ...]
     blocks: frozenset[str] = frozenset()
-    complete: bool = True  # False until the note is parsed: its headings are not known yet
 
 
 @dataclass
@@ -39,16 +38,64 @@ class Linked:
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, needle, message)
     assets: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # ids of notes linked to
-    deferred: int = 0  # links to headings of notes not parsed yet, left for a second pass
     embeds: int = 0  # embed markers left for the embeds transform
 
 
 @dataclass(frozen=True)
 class Context:
+    """What linking may know of the vault. Every fact read goes into `trace` (when given), so a
+    cached result can be checked against the vault as it is now (see facts())."""
+
     path: str  # the linking note
     index: Index
     targets: Mapping[str, Target]  # vault path -> target
     assets: Mapping[str, Any]  # vault path -> file
+    trace: list[list[Any]] | None = None
+
+    def resolve(self, name: str) -> Resolution:
+        res = self.index.resolve(name, self.path)
+        if self.trace is not None:
+            self.trace.append(["resolve", name, _resolution(res)])
+        return res
+
+    def target(self, path: str | None) -> Target | None:
+        found = self.targets.get(path) if path else None
+        if self.trace is not None and path:
+            self.trace.append(["target", path, face(found)])
+        return found
+
+    def asset(self, ref: str) -> tuple[str | None, bool]:
+        found = resolve_asset(self, ref)
+        if self.trace is not None:
+            self.trace.append(["asset", ref, list(found)])
+        return found
+
+    def facts(self, trace: list[list[Any]]) -> bool:
+        """Would linking read the same facts now? (A trace is replayed, not trusted.)"""
+        for kind, query, answer in trace:
+            if kind == "resolve":
+                now: Any = _resolution(self.index.resolve(query, self.path))
+            elif kind == "target":
+                now = face(self.targets.get(query))
+            elif kind == "asset":
+                now = list(resolve_asset(self, query))
+            else:
+                return False
+            if now != answer:
+                return False
+        return True
+
+
+def _resolution(res: Resolution) -> list[Any]:
+    return [res.path, list(res.candidates), res.outside]
+
+
+def face(target: Target | None) -> list[Any] | None:
+    """What other notes may see of a note, as plain data."""
+    if target is None:
+        return None
+    return [target.id, target.title, [[h.level, h.text, h.id] for h in target.headings],
+            sorted(target.blocks)]
 
 
 def anchor_for(target: Target, fragment: str) -> str | None:
@@ -109,7 +156,7 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         if not name:  # [[#Heading]]: this note
             res_path: str | None = ctx.path
         else:
-            res = ctx.index.resolve(name, ctx.path)
+            res = ctx.resolve(name)
             res_path = res.path
             if res.candidates:
                 out.problems.append(
@@ -121,15 +168,13 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
                 )
             if res.outside:
                 out.problems.append(("outside-vault", f"[[{url}", f"[[{raw}]] leads outside the vault"))
-        target = ctx.targets.get(res_path) if res_path else None
+        target = ctx.target(res_path)
         if target is None:
-            if not res_path or res_path not in ctx.targets:
-                out.problems.append(("unresolved-link", f"[[{url}", f"no note matches [[{raw}]]"))
+            why = f"no note matches [[{raw}]]" if not res_path else \
+                f"[[{raw}]] names {res_path}, which could not be read; stays text"
+            out.problems.append(("unresolved-link", f"[[{url}", why))
             return unresolved(label, raw)
         anchor = None
-        if fragment.strip() and not target.complete:
-            out.deferred += 1
-            return x
         if fragment.strip():
             anchor = anchor_for(target, fragment.strip())
             if anchor is None:
@@ -163,15 +208,12 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         # split at the literal '#' first: a '%23' in the path is part of a file name
         path, _, frag = url.partition("#")
         path, frag = unquote(path), unquote(frag)
-        res = ctx.index.resolve(path, ctx.path)
-        target = ctx.targets.get(res.path) if res.path else None
-        if target is not None and frag and not target.complete:
-            out.deferred += 1
-            return x
+        res = ctx.resolve(path)
+        target = ctx.target(res.path)
         if target is not None:
             out.links.append(target.id)
             return _internal(label, target.id, anchor_for(target, frag) if frag else None)
-        asset, outside = resolve_asset(ctx, url)
+        asset, outside = ctx.asset(url)
         if asset:
             out.assets.append(asset)
             return ast.Link(label, "", ast.attr("", ["asset"], {"asset": asset}))
@@ -183,7 +225,7 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         scheme = urlsplit(ref).scheme.lower()
         if scheme in ("http", "https"):  # never fetched: a link to it instead
             return ast.Link(alt or [ast.Str(ref)], ref, ast.attr("", ["remote-image"]))
-        asset, outside = (None, False) if scheme else resolve_asset(ctx, ref)
+        asset, outside = (None, False) if scheme else ctx.asset(ref)
         if asset is None:
             code = "outside-vault" if outside else "missing-embed"
             out.problems.append((code, ref[:40], f"image {ref!r} is not a file in the vault"))
@@ -232,7 +274,7 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         if not raw.strip("#").strip():
             out.problems.append(("missing-embed", f"![[{raw}]]", f"![[{raw}]] names no note"))
             return ast.Span([])
-        asset, _ = resolve_asset(ctx, name) if name and "." in name else (None, False)
+        asset, _ = ctx.asset(name) if name and "." in name else (None, False)
         if asset and not name.lower().endswith((".md", ".markdown", ".txt")):
             return image(x, asset, [], WIDTH.match(size).group(1) if size else None)  # type: ignore[union-attr]
         out.embeds += 1

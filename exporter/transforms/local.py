@@ -6,7 +6,6 @@ a note that did not change is not parsed again (the pandoc parse is the big cost
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -54,30 +53,21 @@ def key(raw: RawNote, options: Options) -> str:
                      options.reading, repr(options.wording))
 
 
-def dump(local: Local) -> bytes:
+def dump(local: Local) -> tuple[bytes, bytes]:
+    """(face, blocks): what other notes and reports need, and the blocks, loaded only on use."""
     cites = [[c.video_id, c.title, c.channel, [[m.seconds, m.label, m.url] for m in c.moments]]
              for c in local.citations]
-    return orjson.dumps({
-        "blocks": local.blocks, "headings": [[h.level, h.text, h.id] for h in local.headings],
-        "citations": cites, "reading": local.reading, "block_ids": local.block_ids,
-        "problems": local.problems, "removed": local.removed, "error": local.error})
+    face = orjson.dumps({
+        "headings": [[h.level, h.text, h.id] for h in local.headings], "citations": cites,
+        "reading": local.reading, "block_ids": local.block_ids, "problems": local.problems,
+        "removed": local.removed, "error": local.error})
+    return face, orjson.dumps(local.blocks)
 
 
-def _load(data: bytes) -> Local:
+def load_face(data: bytes) -> Local:
+    """A Local without its blocks (they stay in the cache until needed)."""
     d = orjson.loads(data)
     return Local(
-        d["blocks"], [Heading(*h) for h in d["headings"]],
+        [], [Heading(*h) for h in d["headings"]],
         [Citation(v, t, c, tuple(Moment(*m) for m in ms)) for v, t, c, ms in d["citations"]],
         d["reading"], d["block_ids"], [tuple(p) for p in d["problems"]], d["removed"], d["error"])
-
-
-def load(found: Mapping[str, bytes], keys: Sequence[str], cache: store.Cache) -> dict[int, Local]:
-    """Index -> Local for the keys found; an entry that does not decode is computed again."""
-    out: dict[int, Local] = {}
-    for i, k in enumerate(keys):
-        if k in found:
-            try:
-                out[i] = _load(found[k])
-            except (ValueError, KeyError, TypeError):
-                cache.warnings.append("a cache entry that did not decode was computed again")
-    return out

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import yaml
 
+from exporter import cache as store
 from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block, Note, file_stems
@@ -191,20 +193,49 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
 
     paths maps the id of every note in the bundle to its file (see bundle_paths). A note pandoc
     could not write within its budget gets a notice for a body, and failed[note path] says why.
+
+    A note's file depends on its blocks (note.ident), its own fields and path, and, for each
+    link in it, where the linked note's file and heading are: the cache keeps the file with
+    the links it wrote, and gives it back while those links still come out the same.
     """
-    anchors = {n.id: viewer_anchors(n) for n in notes}
+    cache = cache or Cache.off()
+    by_id = {n.id: n for n in notes}
+    anchors: dict[str, dict[str, str]] = {}
+
+    def anchors_of(nid: str) -> dict[str, str]:
+        if nid not in anchors:
+            anchors[nid] = _anchors(by_id[nid], cache)
+        return anchors[nid]
+
+    def href_from(here: str, nid: str, anchor: str) -> str | None:
+        if nid not in paths:
+            return None
+        url = relative(here, paths[nid]) if paths[nid] != here else ""
+        if anchor and not anchor.startswith("^"):
+            anchor = anchors_of(nid).get(anchor, anchor) if nid in by_id else anchor
+        return url + (f"#{quote(anchor.lstrip('^'))}" if anchor else "") or "#"
+
+    keys = {n.id: _key(n, paths[n.id]) for n in notes}
+    found = cache.get_many(list(keys.values())) if cache.enabled else {}
+    texts: dict[str, str] = {}
+    todo: list[Note] = []
+    for note in notes:
+        entry = _entry(found.get(keys[note.id]))
+        here = paths[note.id]
+        if entry is not None and all(href_from(here, nid, a) == answer for nid, a, answer in entry[0]):
+            texts[here] = entry[1]
+        else:
+            todo.append(note)
+    written: dict[str, list[list[Any]]] = {n.id: [] for n in todo}
 
     def docs() -> Iterator[list[Block]]:
-        for note in notes:
+        for note in todo:
             here = paths[note.id]
 
-            def href(nid: str, anchor: str, here: str = here) -> str | None:
-                if nid not in paths:
-                    return None
-                url = relative(here, paths[nid]) if paths[nid] != here else ""
-                if anchor and not anchor.startswith("^"):
-                    anchor = anchors.get(nid, {}).get(anchor, anchor)
-                return url + (f"#{quote(anchor.lstrip('^'))}" if anchor else "") or "#"
+            def href(nid: str, anchor: str, here: str = here, seen: list[list[Any]] = written[note.id]) -> str | None:
+                answer = href_from(here, nid, anchor)
+                seen.append([nid, anchor, answer])
+                return answer
 
             def asset(path: str, here: str = here) -> str:
                 return relative(here, path)
@@ -216,9 +247,46 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
             yield _with_header(note, _footnotes(blocks))
 
     problems: dict[int, str] = {}
-    texts = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(notes)), failed=problems, cache=cache)
-    for i, why in problems.items():
-        texts[i] = pandoc.notice(why) + "\n"
-        if failed is not None:
-            failed[notes[i].path] = why
-    return {paths[n.id]: front(n) + t for n, t in zip(notes, texts, strict=True)}
+    made = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(todo)), failed=problems, cache=cache)
+    keep: dict[str, bytes] = {}
+    for i, (note, text) in enumerate(zip(todo, made, strict=True)):
+        if i in problems:
+            text = pandoc.notice(problems[i]) + "\n"
+            if failed is not None:
+                failed[note.path] = problems[i]
+        texts[paths[note.id]] = front(note) + text
+        if i not in problems and cache.enabled:
+            keep[keys[note.id]] = orjson.dumps([written[note.id], texts[paths[note.id]]])
+    cache.put_many(keep)
+    return {paths[n.id]: texts[paths[n.id]] for n in notes}
+
+
+def _key(note: Note, path: str) -> str:
+    """What a note's file depends on besides its links (recorded with it, see write_notes)."""
+    return store.key("bundle-note", store.code(), note.ident, note.title, note.channel_name or "",
+                     note.video_id or "", orjson.dumps(note.meta), path)
+
+
+def _entry(data: bytes | None) -> tuple[list[list[Any]], str] | None:
+    if data is None:
+        return None
+    try:
+        links, text = orjson.loads(data)
+        return links, text
+    except (ValueError, TypeError):
+        return None
+
+
+def _anchors(note: Note, cache: Cache) -> dict[str, str]:
+    """viewer_anchors, kept in the cache by the note's blocks and title."""
+    key = store.key("viewer-anchors", store.code(), note.ident, note.title)
+    data = cache.get(key) if cache.enabled else None
+    if data is not None:
+        try:
+            return dict(orjson.loads(data))
+        except (ValueError, TypeError):
+            pass
+    found = viewer_anchors(note)
+    if cache.enabled:
+        cache.put(key, orjson.dumps(found))
+    return found
