@@ -17,15 +17,19 @@ import unicodedata
 import uuid
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from ebooklib import epub
 from lxml import etree
+from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
+from exporter import cache as store
 from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, channel_names
@@ -204,6 +208,82 @@ class _Writer(epub.EpubWriter):
         return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
+@dataclass(frozen=True)
+class _Chapter:
+    body: Markup  # the chapter's XHTML, links settled
+    math: bool
+    removed: list[str]  # what the XHTML pass took out
+
+
+def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[str, str, bytes]],
+              href: Callable[[str, str], str | None], more: dict[str, set[str]], unresolved: str,
+              cache: Cache, problems: Problems) -> dict[str, _Chapter]:
+    """Each note's chapter body: from the shared HTML writer, rebuilt as XHTML (xhtml.py), its
+    links to other chapters settled. A chapter depends on its note's blocks (note.ident) and on
+    where its links and images go in this book: the cache keeps it with those answers, and
+    gives it back while they still hold and every link still lands on an id that exists."""
+    images = {name for name, _, _ in assets.values()}
+
+    def image(a: str) -> str | None:
+        return assets[a][0] if a in assets else None
+
+    keys = {n.id: store.key("epub-chapter", store.code(), n.ident, n.title, unresolved) for n in notes}
+    found = cache.get_many(list(keys.values())) if cache.enabled else {}
+    entries: dict[str, dict[str, Any]] = {}
+    for n in notes:
+        try:
+            entry = orjson.loads(found[keys[n.id]]) if keys[n.id] in found else None
+        except orjson.JSONDecodeError:
+            entry = None
+        if entry and all(href(nid, a) == answer for nid, a, answer in entry["hrefs"]) and all(
+                image(a) == answer for a, answer in entry["images"]):
+            entries[n.id] = entry
+    todo = [n for n in notes if n.id not in entries]
+    seen: dict[str, dict[str, list[list[Any]]]] = {}
+    pending: dict[str, list[list[Any]]] = {"hrefs": [], "images": []}
+
+    def recorded_href(nid: str, a: str) -> str | None:
+        answer = href(nid, a)
+        pending["hrefs"].append([nid, a, answer])
+        return answer
+
+    def recorded_image(a: str) -> str | None:
+        answer = image(a)
+        pending["images"].append([a, answer])
+        return answer
+
+    def shape(note: Note, blocks: list[Block]) -> list[Block]:
+        # the writer settles a note's links, then shapes it: what was asked belongs to it
+        seen[note.id] = {"hrefs": pending["hrefs"], "images": pending["images"]}
+        pending["hrefs"], pending["images"] = [], []
+        return _shape(note, blocks)
+
+    pages: dict[str, xhtml.Page] = {}
+    made: dict[str, bytes] = {}
+    for f in render(todo, "epub", recorded_href, recorded_image, shape, unresolved, cache):
+        if f.failed:
+            problems.append(("over-budget", f.note.path, f"pandoc {f.failed}; the note is left out of the book"))
+        page = pages[f.note.id] = xhtml.page(f.note.id, files[f.note.id], f.html, images)
+        if not f.failed and cache.enabled:
+            made[keys[f.note.id]] = orjson.dumps({
+                **seen[f.note.id], "html": f.html, "xml": str(xhtml.serialize(page.body)),
+                "ids": sorted(page.ids), "links": [a.get("href") for a in page.links],
+                "math": page.math, "removed": sorted(page.removed)})
+    cache.put_many(made)
+    ids = {files[nid]: set(e["ids"]) for nid, e in entries.items()} | more
+    ids |= {p.file: p.ids for p in pages.values()}
+    out: dict[str, _Chapter] = {}
+    for nid, entry in entries.items():
+        if all(xhtml.lands(href_, files[nid], ids) for href_ in entry["links"]):
+            out[nid] = _Chapter(Markup(entry["xml"]), entry["math"], entry["removed"])
+        else:  # a link that no longer lands: the chapter is settled again
+            pages[nid] = xhtml.page(nid, files[nid], entry["html"], images)
+    xhtml.settle(list(pages.values()), ids)
+    for nid, page in pages.items():
+        out[nid] = _Chapter(xhtml.serialize(page.body), page.math, sorted(page.removed))
+    return out
+
+
 def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta,
             theme: Theme | None = None, epoch: int | None = None, unresolved: str = "text",
             cache: Cache | None = None) -> Built:
@@ -229,14 +309,8 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
         return _item(uid, f"{uid}.xhtml", title, xhtml, math)
 
     # chapters: the shared HTML writer (one batched pandoc run), rebuilt as XHTML
-    fragments = render(notes, "epub", href, lambda a: assets[a][0] if a in assets else None,
-                       _shape, unresolved, cache)
-    built.problems += [("over-budget", f.note.path, f"pandoc {f.failed}; the note is left out of the book")
-                       for f in fragments if f.failed]
-    images = {name for name, _, _ in assets.values()}
-    pages = {f.note.id: xhtml.page(f.note.id, files[f.note.id], f.html, images) for f in fragments}
-    more = {f"part-{i}.xhtml": {f"part-{i}"} for i in range(1, len(groups) + 1)}
-    xhtml.settle(list(pages.values()), {"sources.xhtml": {"sources"}} | more)
+    more = {f"part-{i}.xhtml": {f"part-{i}"} for i in range(1, len(groups) + 1)} | {"sources.xhtml": {"sources"}}
+    pages = _chapters(notes, files, assets, href, more, unresolved, cache or Cache.off(), built.problems)
 
     book = epub.EpubBook()
     book.set_identifier(_identifier(collection.root, notes, meta, assets))
@@ -278,9 +352,9 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
         for n in members:
             p = pages[n.id]
             built.problems += [("unsafe-content", n.path, f"removed from the EPUB: {what}")
-                               for what in sorted(p.removed)]
+                               for what in p.removed]
             body.append(page("chapter", n.id, n.label, n.lang if n.lang and LANG.match(n.lang)
-                             else lang, p.math, note=n, body=xhtml.serialize(p.body),
+                             else lang, p.math, note=n, body=p.body,
                              video_url=n.source.url if n.source else None))
     if sources := collection.sources(notes):
         cited: dict[str, list[Note]] = {}

@@ -181,14 +181,20 @@ def _keep(page: Page, el: etree._Element, key: str, value: str, tag: str, math: 
                 or (key in ATTRS.get(tag, ()) and (key not in NUMERIC or value.isdigit())))
 
 
+def lands(href: str, here: str, ids: dict[str, set[str]]) -> bool:
+    """Does an in-book href point at a page of the book and an id in it?"""
+    file, _, frag = href.partition("#")
+    target = file or here
+    return target in ids and bool(file or frag) and (not frag or frag in ids[target])
+
+
 def settle(pages: list[Page], more_ids: dict[str, set[str]]) -> None:
     """Every in-book href points at a page of the book and an id in it; else it becomes text."""
     ids = {p.file: p.ids for p in pages} | more_ids
     for page in pages:
         for a in page.links:
             file, _, frag = a.get("href", "").partition("#")
-            target = file or page.file
-            if target in ids and (file or frag) and (not frag or frag in ids[target]):
+            if lands(a.get("href", ""), page.file, ids):
                 continue
             if file in ids:
                 a.set("href", file)  # the note is in the book, its heading is not: go to the note
