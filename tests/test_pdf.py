@@ -601,7 +601,7 @@ def _facts(data: bytes) -> tuple[int, list[str], list[tuple[int, str, int]], lis
 @pytest.mark.parametrize("vault", [SAMPLE_VAULT, HOSTILE_VAULT], ids=["sample", "hostile"])
 def test_parts_joined_match_one_pass_over_the_same_html(vault: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pdf, "PART_BYTES", 1)  # a part per note: as many joins as can be
+    monkeypatch.setattr(pdf, "STRIDE", 1)  # a part per note: as many joins as can be
     collection, _ = collect(vault, Options())
     plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Joined", "sub", "me", 1700000000))
     assert len(plan.parts) >= 4
@@ -618,7 +618,7 @@ def test_parts_joined_match_one_pass_over_the_same_html(vault: Path, tmp_path: P
 
 def test_parts_never_depend_on_the_number_of_workers(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pdf, "PART_BYTES", 20_000)
+    monkeypatch.setattr(pdf, "STRIDE", 2)
     collection, _ = collect(SAMPLE_VAULT, Options())
     plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Jobs", epoch=1700000000))
     for jobs in (1, 2):

@@ -34,11 +34,12 @@ from exporter.theme import Theme
 from exporter.writers import html as html_writer
 
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
-# HTML per dossier part: about PARTS parts, each within these bounds (so a worker holds a few
-# notes, never the book). Parts depend on the notes alone, never on --jobs, nor do the bytes.
-PARTS = 12
-PART_BYTES = 60_000  # 5-8 notes: small enough to share out, big enough to amortize a document
-PART_MAX = 200_000
+# Where a dossier is cut into parts depends on the notes alone (never on --jobs, so neither do
+# the bytes), and on each note by itself: a part ends before a note whose id hashes to 0 modulo
+# STRIDE, or when it would pass PART_BYTES of HTML. An edit then changes the parts that hold
+# the notes it touches, not every part after it. A worker holds a part, never the book.
+STRIDE = 3
+PART_BYTES = 200_000
 SECONDS = 20.0  # render budget of a document: this, plus SECONDS_PER_MB of its HTML
 SECONDS_PER_MB = 60.0  # (WeasyPrint lays out about 1 MB of our HTML in 12 s)
 Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents are grouped
@@ -346,10 +347,9 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         return _prepared(collection, theme, html if not css else _isolate(html), meta.epoch)
 
     runs: list[list[Note]] = []
-    limit = min(max(PART_BYTES, sum(len(f.html) for f in fragments) // PARTS), PART_MAX)
-    size = limit
+    size = 0
     for f in fragments:
-        if size + len(f.html) > limit and (not runs or runs[-1]):
+        if not runs or (runs[-1] and (size + len(f.html) > PART_BYTES or _cut_before(f.note.id))):
             runs.append([])
             size = 0
         runs[-1].append(f.note)
@@ -381,6 +381,10 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
 HREF = re.compile(r'href="#([^"]*)"')
 ID = re.compile(r'\sid="([^"]*)"')
 BOTTOM_CENTRE = re.compile(r"@bottom-center\s*\{[^{}]*\}")
+
+
+def _cut_before(note_id: str) -> bool:
+    return int.from_bytes(hashlib.blake2b(note_id.encode(), digest_size=4).digest(), "big") % STRIDE == 0
 
 
 def _isolate(html: str) -> str:
