@@ -126,7 +126,7 @@ class Cache:
                 chunk = unique[i:i + BATCH]
                 marks = ",".join("?" * len(chunk))
                 for k, value in db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk):
-                    payload = _open(k, bytes(value))
+                    payload = _open(k, value) if isinstance(value, bytes) else None
                     if payload is None:
                         damaged.append(k)
                     else:
@@ -136,7 +136,7 @@ class Cache:
                                      "dropped and computed again")
                 self._delete(damaged)
         except sqlite3.DatabaseError as e:
-            self.warnings.append(f"cache {self.where} could not be read ({e}); computing again")
+            self.warnings.append(f"cache {self.where} could not be read ({e}); computed again")
             return {}
         self._used.update(found)
         self.hits += len(found)
@@ -191,12 +191,14 @@ class Cache:
                 db.execute(f"UPDATE entries SET used = ? WHERE key IN ({','.join('?' * len(chunk))})",
                            [now, *chunk])
             total = db.execute("SELECT coalesce(sum(size), 0) FROM entries").fetchone()[0]
-            while total > self.cap:
-                over = db.execute("SELECT key, size FROM entries ORDER BY used LIMIT 200").fetchall()
-                if not over:
-                    break
-                self._delete(k for k, _ in over)
-                total -= sum(size for _, size in over)
+            if total > self.cap:  # least recently used out, until the rest fits
+                out: list[str] = []
+                for k, size in db.execute("SELECT key, size FROM entries ORDER BY used, key"):
+                    if total <= self.cap:
+                        break
+                    out.append(k)
+                    total -= size
+                self._delete(out)
             db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             self._rollback(db)

@@ -110,8 +110,7 @@ def renderer() -> str:
             parts.append(f"{dist}={metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist}=none")
-    found = [p for d in ("/usr/lib", "/usr/lib64", "/usr/local/lib") for name in LIBRARIES
-             for p in Path(d).glob(f"**/lib{name}.so*") if p.is_file()]
+    found = [Path(p) for p in _libraries() if any(f"lib{name}.so" in p for name in LIBRARIES)]
     for folder in FONT_DIRS:
         root = Path(folder).expanduser()
         found += [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
@@ -119,6 +118,21 @@ def renderer() -> str:
         st = path.stat()
         parts.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
     return store.key("renderer", *parts)
+
+
+def _libraries() -> list[str]:
+    """Shared libraries the system would load, from the linker's cache (no walk of /usr/lib)."""
+    import shutil
+    import subprocess
+
+    ldconfig = shutil.which("ldconfig") or ("/sbin/ldconfig" if Path("/sbin/ldconfig").exists() else None)
+    if ldconfig is None:
+        return []
+    try:
+        listing = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.rpartition("=> ")[2].strip() for line in listing.splitlines() if "=> " in line]
 
 
 def render_key(prepared: Prepared) -> str:

@@ -1,0 +1,217 @@
+"""The cache: a cached build of any vault is the same bytes as a --no-cache one, after any
+sequence of edits; damaged, truncated or foreign entries are noticed and computed again; builds
+at once share one cache; `exporter cache info` and `clear`."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exporter.cli import main
+from tests.conftest import write_vault
+
+STAMP = '<a class="yt-timestamp" data-t="00:01:{s:02d}">[00:01:{s:02d}]</a>'
+BASE: dict[str, str | bytes] = {
+    "alpha.md": "---\ntitle: Alpha\nvideoId: AlphaVideo1\n---\n\nFrom: [[chan]]\n\n# Alpha\n\n"
+                "Alpha opens " + STAMP.format(s=1) + ".\n\n## Lamps\n\nSee [[beta]] and [[gamma#Towers]].\n",
+    "beta.md": "---\ntitle: Beta\n---\n\nBeta links back to [[alpha|the first]] and to [[alpha#Lamps]].\n\n"
+               "![[gamma#Towers]]\n",
+    "gamma.md": "---\ntitle: Gamma\nvideoId: GammaVideo1\n---\n\n## Towers\n\nTowers " + STAMP.format(s=3) +
+                ".\n\n## Fog\n\nFog horns and [[delta]].\n",
+    "sub/delta.md": "---\ntitle: Delta\naliases: [D]\n---\n\nDelta is short. [[missing note]]\n",
+}
+
+
+def _build(args: list[str], out: Path, cache: Path | None) -> tuple[int, str]:
+    env = {"SOURCE_DATE_EPOCH": "1700000000", "EXPORTER_CACHE_DIR": str(cache or out / "unused")}
+    extra = [] if cache else ["--no-cache"]
+    r = CliRunner(env=env).invoke(main, [*args, *extra])
+    return r.exit_code, r.output
+
+
+def _products(vault: Path, out: Path, cache: Path | None, theme: str, pdf: bool = False) -> dict[str, bytes]:
+    """Every product of the vault, as bytes by name (and what check printed)."""
+    runs = {"bundle": ["bundle", str(vault), "-o", str(out / "bundle"), "--theme", theme, "-q"],
+            "epub": ["epub", str(vault), "-o", str(out / "book.epub"), "--theme", theme, "-q"],
+            "check": ["check", str(vault)]}
+    if pdf:
+        runs["pdf"] = ["pdf", str(vault), "-o", str(out / "d.pdf"), "--theme", theme, "-q", "-j", "2"]
+    found: dict[str, bytes] = {}
+    for name, args in runs.items():
+        code, output = _build(args, out, cache)
+        assert "Traceback" not in output, output
+        found[f"{name}:exit"] = str(code).encode()
+        if name == "check":
+            found["check"] = output.encode()
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and "cache" not in path.parts and "unused" not in path.parts:
+            found[path.relative_to(out).as_posix()] = path.read_bytes()
+    return found
+
+
+def _edit(vault: Path, kind: str, k: int) -> None:
+    """One edit of the kinds a vault sees; k varies the text."""
+    notes = sorted(p for p in vault.rglob("*.md"))
+    if not notes and kind not in ("new",):
+        kind = "new"
+    pick = notes[k % len(notes)] if notes else None
+    if kind == "body" and pick:
+        pick.write_text(pick.read_text("utf-8") + f"\nMore text {k}, with " + STAMP.format(s=k % 60) + ".\n", "utf-8")
+    elif kind == "title" and pick:
+        text = pick.read_text("utf-8")
+        if text.startswith("---\n") and "\ntitle:" in text:
+            head, _, rest = text.partition("\ntitle:")
+            text = head + f"\ntitle: Retitled {k}" + rest[rest.index("\n"):]
+        else:
+            text = f"---\ntitle: Retitled {k}\n---\n\n" + text
+        pick.write_text(text, "utf-8")
+    elif kind == "heading" and pick:
+        pick.write_text(pick.read_text("utf-8").replace("## Towers", f"## Towers {k}").replace(
+            "## Lamps", f"## Lamplight {k}"), "utf-8")
+    elif kind == "rename" and pick:
+        pick.rename(pick.with_name(f"renamed_{k}.md"))
+    elif kind == "delete" and pick:
+        pick.unlink()
+    elif kind == "embed" and pick:
+        others = [p.stem for p in notes if p != pick]
+        text = pick.read_text("utf-8")
+        text = text.replace("![[", "[[") if "![[" in text else text + f"\n![[{others[k % len(others)] if others else 'x'}]]\n"
+        pick.write_text(text, "utf-8")
+    else:
+        (vault / f"new_{k}.md").write_text(f"---\ntitle: New {k}\n---\n\nNew note pointing at [[alpha]] and "
+                                           f"[[Retitled {k - 1}]].\n", "utf-8")
+
+
+EDITS = st.lists(st.tuples(st.sampled_from(["body", "title", "heading", "rename", "delete", "embed", "new",
+                                            "theme"]), st.integers(0, 50)), min_size=1, max_size=3)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(EDITS)
+def test_cached_builds_equal_clean_builds_after_any_edits(edits: list[tuple[str, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        vault = write_vault(root / "vault", BASE)
+        cache = root / "cache"
+        theme = "serif"
+        _products(vault, root / "warm0", cache, theme)  # fills the cache
+        for step, (kind, k) in enumerate(edits, 1):
+            if kind == "theme":
+                theme = "sans" if theme == "serif" else "serif"
+            else:
+                _edit(vault, kind, k)
+            cached = _products(vault, root / f"cached{step}", cache, theme)
+            clean = _products(vault, root / f"clean{step}", None, theme)
+            assert cached.keys() == clean.keys()
+            for name in clean:
+                assert cached[name] == clean[name], f"{name} differs after {edits[:step]}"
+
+
+def test_cached_dossiers_equal_clean_dossiers_after_edits(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "vault", BASE)
+    cache = tmp_path / "cache"
+    _products(vault, tmp_path / "warm", cache, "serif", pdf=True)
+    for step, (kind, k) in enumerate([("body", 1), ("title", 2), ("embed", 1), ("heading", 3)], 1):
+        _edit(vault, kind, k)
+        cached = _products(vault, tmp_path / f"cached{step}", cache, "serif", pdf=True)
+        clean = _products(vault, tmp_path / f"clean{step}", None, "serif", pdf=True)
+        assert cached["d.pdf"] == clean["d.pdf"], f"dossier differs after {kind}"
+        assert cached == clean
+
+
+def _damage(db: Path, how: str) -> None:
+    if how == "truncated":
+        data = db.read_bytes()
+        db.write_bytes(data[: len(data) // 3])
+        for extra in ("-wal", "-shm"):
+            Path(str(db) + extra).unlink(missing_ok=True)
+        return
+    con = sqlite3.connect(db)
+    if how == "flipped":  # every value's payload changed, its seal kept
+        con.execute("UPDATE entries SET value = CAST(substr(value, 1, length(value) - 3) || x'010203' AS BLOB)")
+    elif how == "text":  # values that are not even bytes
+        con.execute("UPDATE entries SET value = 'exporter-cache-1 but text'")
+    elif how == "foreign":  # values moved under each other's keys
+        rows = con.execute("SELECT key, value FROM entries ORDER BY key").fetchall()
+        for (k, _), (_, v) in zip(rows, rows[1:] + rows[:1], strict=True):
+            con.execute("UPDATE entries SET value = ? WHERE key = ?", (v, k))
+    elif how == "garbage":
+        con.execute("UPDATE entries SET value = x'00'")
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("how", ["flipped", "foreign", "garbage", "text", "truncated"])
+def test_a_damaged_cache_is_noticed_and_never_used(tmp_path: Path, how: str) -> None:
+    vault = write_vault(tmp_path / "vault", BASE)
+    cache = tmp_path / "cache"
+    _products(vault, tmp_path / "warm", cache, "serif", pdf=True)
+    _damage(cache / "cache.sqlite", how)
+    env = {"SOURCE_DATE_EPOCH": "1700000000", "EXPORTER_CACHE_DIR": str(cache)}
+    r = CliRunner(env=env).invoke(main, ["bundle", str(vault), "-o", str(tmp_path / "again" / "b")])
+    assert r.exit_code == 0 and "Traceback" not in r.output
+    assert "[cache]" in r.stderr and ("computed again" in r.stderr or "starting a new one" in r.stderr)
+    cached = _products(vault, tmp_path / "after", cache, "serif", pdf=True)
+    clean = _products(vault, tmp_path / "clean", None, "serif", pdf=True)
+    assert cached == clean
+
+
+def test_two_builds_at_once_share_one_cache(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "vault", BASE)
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "EXPORTER_CACHE_DIR": str(tmp_path / "cache")}
+    jobs = [[sys.executable, "-m", "exporter", "bundle", str(vault), "-o", str(tmp_path / f"b{i}"), "-q"]
+            for i in range(2)]
+    jobs += [[sys.executable, "-m", "exporter", "epub", str(vault), "-o", str(tmp_path / f"e{i}.epub"), "-q"]
+             for i in range(2)]
+    procs = [subprocess.Popen(j, env=env, stderr=subprocess.PIPE) for j in jobs]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    assert (tmp_path / "e0.epub").read_bytes() == (tmp_path / "e1.epub").read_bytes()
+    clean = _products(vault, tmp_path / "clean", None, "serif")
+    assert (tmp_path / "e0.epub").read_bytes() == clean["book.epub"]
+    for name in ("index.md", "alpha.md", "manifest.json"):
+        assert (tmp_path / "b0" / name).read_bytes() == clean[f"bundle/{name}"]
+
+
+def test_cache_info_and_clear(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "vault", BASE)
+    env = {"EXPORTER_CACHE_DIR": str(tmp_path / "cache")}
+    runner = CliRunner(env=env)
+    assert runner.invoke(main, ["bundle", str(vault), "-o", str(tmp_path / "b"), "-q"]).exit_code == 0
+    info = runner.invoke(main, ["cache", "info"])
+    assert info.exit_code == 0 and str(tmp_path / "cache") in info.output
+    entries = int(info.output.split(": ", 1)[1].split(" entries")[0])
+    assert entries > 0
+    cleared = runner.invoke(main, ["cache", "clear"])
+    assert cleared.exit_code == 0 and f"removed {entries} entries" in cleared.stderr
+    assert ": 0 entries" in runner.invoke(main, ["cache", "info"]).output
+
+
+def test_the_cache_stays_under_its_cap_dropping_what_was_used_least_recently(tmp_path: Path) -> None:
+    from exporter.cache import Cache
+
+    store = Cache(tmp_path / "c", cap=10_000)
+    store.put_many({f"k{i}": bytes(1000) for i in range(8)})
+    store.close()
+    store = Cache(tmp_path / "c", cap=10_000)
+    assert len(store.get_many(["k0", "k1"])) == 2  # used now: the newest
+    store.close()
+    store = Cache(tmp_path / "c", cap=10_000)
+    store.put_many({f"n{i}": bytes(1000) for i in range(6)})
+    store.close()
+    store = Cache(tmp_path / "c", cap=10_000)
+    entries, size = store.info()
+    assert size <= 10_000
+    kept = store.get_many(["k0", "k1", *[f"k{i}" for i in range(2, 8)]])
+    assert {"k0", "k1"} <= set(kept) and len(kept) < 8
+    store.close()
