@@ -37,6 +37,7 @@ def main() -> None:
             "-o",
             str(Path(tmp) / "out" / "archive"),
             "--quiet",
+            "--no-cache",  # a clean build every time: pandoc has no cache either
         ]
         pandoc = [pypandoc.get_pandoc_path(), "-f", "commonmark_x", "-t", "commonmark_x"]
         ours, base = [], []

@@ -166,7 +166,8 @@ def main() -> None:
         env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
         joined = tmp / "pandoc-input.md"
         _pandoc_input(paths, joined)
-        ours_cmd = [str(EXPORTER), "epub", str(vault), "-o", str(tmp / "ours.epub"), "--quiet"]
+        ours_cmd = [str(EXPORTER), "epub", str(vault), "-o", str(tmp / "ours.epub"), "--quiet",
+                    "--no-cache"]  # a clean build every time: pandoc has no cache either
         theirs_cmd = [str(pypandoc.get_pandoc_path()), "-f", "commonmark_x", "-t", "epub3",
                       "--metadata", "title=Bench", str(joined), "-o", str(tmp / "pandoc.epub")]
         ours, theirs = [], []

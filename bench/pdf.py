@@ -115,7 +115,7 @@ def memory(tmp: Path) -> None:
     for n in (100, 1000):
         vault = make_vault(tmp / str(n), n)
         out = tmp / f"{n}.pdf"
-        r = run([sys.executable, "-m", "exporter", "pdf", str(vault), "-o", str(out), "-q"], env)
+        r = run([sys.executable, "-m", "exporter", "pdf", str(vault), "-o", str(out), "-q", "--no-cache"], env)
         by = ", ".join(f"{k} {v:.0f}" for k, v in sorted(r.peaks.items(), key=lambda kv: -kv[1]))
         print(f"{n:<12}{_pages(out):>7}{r.seconds:>9.1f}  {by}")
 
@@ -144,7 +144,7 @@ def rows(tmp: Path, notes: int, repeat: int) -> None:
     vault = make_vault(tmp, notes)
     env = environment()
     cores = os.cpu_count() or 1
-    exporter = [sys.executable, "-m", "exporter", "pdf", str(vault), "-q"]
+    exporter = [sys.executable, "-m", "exporter", "pdf", str(vault), "-q", "--no-cache"]  # clean builds
     html, dossier = tmp / "dossier.html", tmp / "dossier.pdf"
     run([sys.executable, "-m", "exporter", "bundle", str(vault), "-o", str(tmp / "bundle"), "-q"], env)
 
