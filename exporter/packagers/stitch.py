@@ -170,7 +170,8 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes]) -> byt
             out.Root.Lang = first.Root.Lang
     buffer = io.BytesIO()
     version = max((src.pdf_version for src in opened), default="1.7")
-    out.save(buffer, deterministic_id=True, fix_metadata_version=False, min_version=version)
+    out.save(buffer, deterministic_id=True, fix_metadata_version=False, min_version=version,
+             object_stream_mode=pikepdf.ObjectStreamMode.generate)  # as compact as WeasyPrint writes
     for src in opened:
         src.close()
     return buffer.getvalue()

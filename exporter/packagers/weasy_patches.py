@@ -300,5 +300,6 @@ def identity_encoding(data: bytes) -> bytes:
             obj.DescendantFonts[0].CIDToGIDMap = pdf.make_stream(bytes(gids))
             obj.Encoding = pikepdf.Name.Identity_H
         out = io.BytesIO()
-        pdf.save(out, deterministic_id=True, fix_metadata_version=False)
+        pdf.save(out, deterministic_id=True, fix_metadata_version=False,
+                 object_stream_mode=pikepdf.ObjectStreamMode.generate)
     return out.getvalue()
