@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -27,8 +28,12 @@ def bundle_paths(notes: list[Note]) -> dict[str, str]:
     return {nid: stem + ".md" for nid, stem in file_stems(notes, reserved=("index",)).items()}
 
 
+@lru_cache(maxsize=65536)
 def relative(from_path: str, to_path: str) -> str:
-    """Percent-encoded relative URL between two bundle files."""
+    """Percent-encoded relative URL between two bundle files (asked again for every link a
+    cached file holds, hence remembered)."""
+    if posixpath.dirname(from_path) == posixpath.dirname(to_path):  # the common case, no os calls
+        return quote(posixpath.basename(to_path), safe="/")
     rel = posixpath.relpath(to_path, posixpath.dirname(from_path) or ".")
     return quote(rel, safe="/")
 
