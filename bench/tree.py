@@ -28,9 +28,10 @@ class Tree:
 
 def _children(pid: int) -> list[int]:
     kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):  # the process ended meanwhile
-            kids += [int(k) for k in (task / "children").read_text().split()]
+    with contextlib.suppress(OSError):  # the process ended meanwhile
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                kids += [int(k) for k in (task / "children").read_text().split()]
     return kids
 
 
