@@ -34,6 +34,7 @@ from exporter.theme import Theme
 from exporter.writers import html as html_writer
 
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
+KEYWORDS = 64  # channels and tags in the PDF metadata, at most (a note may list thousands)
 # Where a dossier is cut into parts depends on the notes alone (never on --jobs, so neither do
 # the bytes), and on each note by itself: a part ends before a note whose id hashes to 0 modulo
 # STRIDE, or when it would pass PART_BYTES of HTML. An edit then changes the parts that hold
@@ -293,7 +294,7 @@ def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
                 keywords.append(word)
     langs = {n.lang or "en" for n in notes}
     return {"title": meta.title, "subtitle": meta.subtitle, "author": meta.author,
-            "subject": meta.subtitle or subject, "keywords": keywords,
+            "subject": meta.subtitle or subject, "keywords": keywords[:KEYWORDS],
             "date": f"{t.tm_mday} {time.strftime('%B %Y', t)}",
             "date_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", t),
             "lang": langs.pop() if len(langs) == 1 else "en",
