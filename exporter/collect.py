@@ -90,10 +90,6 @@ def _too_deep(blocks: list[Block], limit: int, when: str = "") -> str | None:
     return f"{pandoc.TOO_DEEP}{when} ({deep} levels, over {limit})"
 
 
-def _unsafe(verdict: images.Verdict | None) -> bool:
-    return verdict is not None and verdict.kind != "large"
-
-
 def _stat(path: Path) -> list[int]:
     try:
         st = path.stat()
@@ -133,14 +129,20 @@ class _Stage:
 
 
 class _Blocks:
-    """Blocks kept in the cache under their identity; loaded when a product asks for them."""
+    """What the stages make for the cache, written at the end in one go; and blocks loaded from
+    it under their identity when a product asks for them."""
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
         self.made: dict[str, bytes] = {}
 
     def keep(self, ident: str, blocks: list[Block]) -> None:
-        self.made[ident] = orjson.dumps(blocks)
+        if self.cache.enabled:
+            self.made[ident] = orjson.dumps(blocks)
+
+    def stage(self, key: str, stage: _Stage) -> None:
+        if self.cache.enabled:
+            self.made[key] = stage.dump()
 
     def loader(self, ident: str, again: Callable[[], list[Block]]) -> Callable[[], list[Block]]:
         """Load from the cache; should the entry have gone (or be damaged), compute again."""
@@ -156,6 +158,7 @@ class _Blocks:
         return load
 
     def flush(self) -> None:
+        """Everything made, in one write to the cache."""
         self.cache.put_many(self.made)
         self.made = {}
 
@@ -222,7 +225,7 @@ def collect(
 
         if stage is None or not _replay(stage.trace, ctx, files):
             stage, result = relink()
-            cache.put(k, stage.dump())
+            blocks.stage(k, stage)
             linked[raw.path] = _given(result)
         else:
             linked[raw.path] = _once(blocks.loader(stage.ident, _second(relink)))
@@ -262,7 +265,7 @@ def collect(
 
         if stage is None or not _replay_embeds(stage.trace, raw.path, index, sources, budget):
             stage, result = embed()
-            cache.put(k, stage.dump())
+            blocks.stage(k, stage)
             note.blocks = result
         else:
             note.load_later(_once(blocks.loader(stage.ident, _second(embed))))
@@ -333,7 +336,7 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
         i = missed[n]
         a = local.normalize(raws[i], result, options)
         out[i] = (a, _given(a.blocks))
-        if a.error is None or not a.error.startswith(pandoc.OVER):  # a run past its budget may pass later
+        if cache.enabled and (a.error is None or not a.error.startswith(pandoc.OVER)):  # a run past its budget may pass later
             face, body = local.dump(a)
             made[store.key("face", keys[i])] = face
             made[store.key("blocks", keys[i])] = body

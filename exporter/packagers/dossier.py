@@ -9,6 +9,7 @@ is rendered again note by note, and a note past its own budget is left out and n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from exporter.cache import Cache
@@ -21,14 +22,7 @@ from exporter.writers.html import anchor_id
 FOOTER_PAGES = 200  # pages per footer document
 
 
-class _Renderer:
-    """The workers, with the cache in front of them."""
-
-    def __init__(self, workers: Workers, cache: Cache | None) -> None:
-        self.workers, self.cache = workers, cache
-
-    def __call__(self, docs: list[Prepared]) -> list[Outcome[Rendered]]:
-        return rendered(self.workers, docs, self.cache)
+Render = Callable[[list[Prepared]], list[Outcome[Rendered]]]
 
 
 def _pdf(outcome: Outcome[Rendered], what: str, done: Written) -> bytes:
@@ -38,36 +32,33 @@ def _pdf(outcome: Outcome[Rendered], what: str, done: Written) -> bytes:
     return outcome.value.pdf
 
 
-def _parts(plan: Plan, _run: _Renderer, done: Written
-           ) -> tuple[Outcome[Rendered], list[tuple[Part, bytes]]]:
+def _parts(plan: Plan, run: Render, done: Written
+           ) -> tuple[Outcome[Rendered], list[tuple[Part, bytes]], set[str]]:
     """Render the parts (and a first front, for its page count); a part past its budget again
-    note by note; notes past their own budget are left out, and their sources with them."""
+    note by note. Returns the front, the parts rendered, and the ids of the notes left out:
+    those past their own budget (their sources go with them)."""
     appendix = plan.appendix(set())
     parts = plan.parts + ([appendix] if appendix else [])
-    first, *outcomes = _run([plan.front({}, set()), *(p.prepared for p in parts)])
+    first, *outcomes = run([plan.front({}, set()), *(p.prepared for p in parts)])
     kept: list[tuple[Part, Outcome[Rendered]]] = []
     for part, outcome in zip(parts, outcomes, strict=True):
         if outcome.value is None and outcome.over and len(part.notes) > 1:
             alone = [plan.part([n]) for n in part.notes]
-            kept += zip(alone, _run([a.prepared for a in alone]), strict=True)
+            kept += zip(alone, run([a.prepared for a in alone]), strict=True)
         else:
             kept.append((part, outcome))
+    left: set[str] = set()
     for part, outcome in kept:
-        if outcome.value is None and outcome.over and part.notes:
+        if outcome.value is None and outcome.over and part.notes:  # a single note, here
             done.over[part.notes[0].path] = outcome.error or "no PDF"
-    gone = {n.id for p in plan.parts for n in p.notes if n.path in done.over}
-    if gone and appendix:
-        again = plan.appendix(gone)
+            left.add(part.notes[0].id)
+    if left and appendix:
         kept = [k for k in kept if k[0] is not appendix]
-        if again:
-            kept += zip([again], _run([again.prepared]), strict=True)
-    rendered: list[tuple[Part, bytes]] = []
-    for part, outcome in kept:
-        if part.notes and part.notes[0].path in done.over:
-            continue
-        names = ", ".join(n.path for n in part.notes) or "the Sources appendix"
-        rendered.append((part, _pdf(outcome, names, done)))
-    return first, rendered
+        if again := plan.appendix(left):
+            kept += zip([again], run([again.prepared]), strict=True)
+    made = [(part, _pdf(outcome, ", ".join(n.path for n in part.notes) or "the Sources appendix", done))
+            for part, outcome in kept if not (part.notes and part.notes[0].id in left)]
+    return first, made, left
 
 
 def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | None = None) -> Written:
@@ -78,11 +69,13 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         done.refused = write(plan.whole, target, workers, cache)
         done.paths.append(target)
         return done
-    _run = _Renderer(workers, cache)
-    first, parts = _parts(plan, _run, done)
+    def run(docs: list[Prepared]) -> list[Outcome[Rendered]]:
+        return rendered(workers, docs, cache)
+
+    first, parts, left = _parts(plan, run, done)
     front_pages = stitch.anchors(_pdf(first, "the contents", done))[0]
     counted = [stitch.anchors(data) for _, data in parts]
-    gone = {anchor_id(n.id) for part in plan.parts for n in part.notes if n.path in done.over}
+    gone = {anchor_id(nid) for nid in left}
     if not any(p.notes for p, _ in parts):
         raise PdfError("every note ran past its budget")
     for _ in range(3):  # the contents' own length moves every number after it; it settles at once
@@ -95,7 +88,7 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         docs = [plan.front(numbers, gone)] + [
             plan.footers(p, min(FOOTER_PAGES, total - p + 1), total)
             for p in range(1, total + 1, FOOTER_PAGES)]
-        front, *footers = _run(docs)
+        front, *footers = run(docs)
         front_pdf = _pdf(front, "the contents", done)
         pages = stitch.anchors(front_pdf)[0]
         if pages == front_pages:

@@ -239,34 +239,15 @@ def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[
                 image(a) == answer for a, answer in entry["images"]):
             entries[n.id] = entry
     todo = [n for n in notes if n.id not in entries]
-    seen: dict[str, dict[str, list[list[Any]]]] = {}
-    pending: dict[str, list[list[Any]]] = {"hrefs": [], "images": []}
-
-    def recorded_href(nid: str, a: str) -> str | None:
-        answer = href(nid, a)
-        pending["hrefs"].append([nid, a, answer])
-        return answer
-
-    def recorded_image(a: str) -> str | None:
-        answer = image(a)
-        pending["images"].append([a, answer])
-        return answer
-
-    def shape(note: Note, blocks: list[Block]) -> list[Block]:
-        # the writer settles a note's links, then shapes it: what was asked belongs to it
-        seen[note.id] = {"hrefs": pending["hrefs"], "images": pending["images"]}
-        pending["hrefs"], pending["images"] = [], []
-        return _shape(note, blocks)
-
     pages: dict[str, xhtml.Page] = {}
     made: dict[str, bytes] = {}
-    for f in render(todo, "epub", recorded_href, recorded_image, shape, unresolved, cache):
+    for f in render(todo, "epub", href, image, _shape, unresolved, cache):
         if f.failed:
             problems.append(("over-budget", f.note.path, f"pandoc {f.failed}; the note is left out of the book"))
         page = pages[f.note.id] = xhtml.page(f.note.id, files[f.note.id], f.html, images)
         if not f.failed and cache.enabled:
             made[keys[f.note.id]] = orjson.dumps({
-                **seen[f.note.id], "html": f.html, "xml": str(xhtml.serialize(page.body)),
+                "hrefs": f.links, "images": f.images, "html": f.html, "xml": str(xhtml.serialize(page.body)),
                 "ids": sorted(page.ids), "links": [a.get("href") for a in page.links],
                 "math": page.math, "removed": sorted(page.removed)})
     cache.put_many(made)

@@ -136,9 +136,20 @@ def _libraries() -> list[str]:
     return [line.rpartition("=> ")[2].strip() for line in listing.splitlines() if "=> " in line]
 
 
-def render_key(prepared: Prepared) -> str:
+def _folders(roots: tuple[str, ...]) -> str:
+    """The theme folders' files (the vault's are named in the HTML), by path, size and date."""
+    seen = []
+    for root in roots[1:]:
+        for path in sorted(Path(root).rglob("*")):
+            if path.is_file():
+                st = path.stat()
+                seen.append(f"{path}\0{st.st_size}\0{st.st_mtime_ns}")
+    return store.key("folders", *seen)
+
+
+def render_key(prepared: Prepared, folders: str) -> str:
     """Everything a render reads: the HTML and its settings, the files it names, the theme
-    folders, the renderer and this code."""
+    folders (see _folders), the renderer and this code."""
     files = []
     for url in sorted(set(FILE_URL.findall(prepared.html))):
         path = Path(unquote(url.removeprefix("file://")))
@@ -146,19 +157,15 @@ def render_key(prepared: Prepared) -> str:
             files.append(f"{path}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
         except OSError:
             files.append(f"{path}\0missing".encode())
-    for root in prepared.roots[1:]:  # the theme folders (the vault's files are named above)
-        for path in sorted(Path(root).rglob("*")):
-            if path.is_file():
-                st = path.stat()
-                files.append(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
     return store.key("pdf", store.code(), renderer(), prepared.html, prepared.base_url,
-                     "\0".join(prepared.roots), str(prepared.epoch), *files)
+                     "\0".join(prepared.roots), str(prepared.epoch), folders, *files)
 
 
 def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None) -> list[Outcome[Rendered]]:
     """Render documents on their budgets; the cache gives back those rendered before."""
     cache = cache or Cache.off()
-    keys = [render_key(d) for d in docs] if cache.enabled else []
+    folders = {d.roots: _folders(d.roots) for d in docs} if cache.enabled else {}
+    keys = [render_key(d, folders[d.roots]) for d in docs] if cache.enabled else []
     found = cache.get_many(keys)
     out: list[Outcome[Rendered] | None] = [None] * len(docs)
     for i, k in enumerate(keys):
@@ -434,27 +441,14 @@ class Written:
     over: dict[str, str] = field(default_factory=dict)  # note path -> budget it ran past (exit 1)
 
 
-def write(prepared: Prepared, target: Path, workers: Workers | None = None,
-          cache: Cache | None = None) -> list[str]:
+def write(prepared: Prepared, target: Path, workers: Workers, cache: Cache | None = None) -> list[str]:
     """Render one document on a budget, then write atomically; returns the URLs refused."""
-    with Workers(1) if workers is None else _borrowed(workers) as pool:
-        (outcome,) = rendered(pool, [prepared], cache)
+    (outcome,) = rendered(workers, [prepared], cache)
     if outcome.value is None:
         raise PdfError(outcome.error or "the renderer gave no PDF")
     with atomic_file(target) as tmp:
         tmp.write_bytes(outcome.value.pdf)
     return list(outcome.value.refused)
-
-
-class _borrowed:  # noqa: N801 - a context manager that leaves a caller's pool open
-    def __init__(self, workers: Workers) -> None:
-        self.workers = workers
-
-    def __enter__(self) -> Workers:
-        return self.workers
-
-    def __exit__(self, *exc: object) -> None:
-        pass
 
 
 def brief_paths(notes: list[Note]) -> dict[str, str]:

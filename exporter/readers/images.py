@@ -25,6 +25,8 @@ HREFS = ("href", "{http://www.w3.org/1999/xlink}href")
 URL = re.compile(r"url\(\s*['\"]?([^'\")]*)['\"]?\s*\)", re.I)
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 MARKERS = ("marker-start", "marker-mid", "marker-end", "marker")
+MARKER_STYLE = re.compile(r"marker(?:-start|-mid|-end)?\s*:", re.I)
+RULE = re.compile(r"([^{}]*)\{([^{}]*)\}")  # a CSS rule, read loosely (see _rules)
 ACTIVE = frozenset(("script", "foreignObject", "iframe", "object", "embed", "handler", "listener"))
 
 
@@ -117,14 +119,8 @@ def _svg(path: Path) -> Verdict | None:
     return _expansion(root, ids, name, sheet)
 
 
-MARKER_STYLE = re.compile(r"marker(?:-start|-mid|-end)?\s*:", re.I)
-
-
 def _vertices(el: etree._Element) -> int:
     return max(2, len(NUMBER.findall(el.get("d", "") + " " + el.get("points", ""))) // 2)
-
-
-RULE = re.compile(r"([^{}]*)\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)

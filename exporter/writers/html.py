@@ -8,7 +8,7 @@ Footnotes are settled here, per target: for print they become inline ``span.foot
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Literal
 
@@ -33,6 +33,10 @@ class Fragment:
     note: Note
     html: str
     failed: str | None = None  # why the body could not be written (html is then a notice)
+    # what the note's links and images were settled to: [note id, anchor, href] and
+    # [asset, href], so a cache can tell whether the same note would come out the same
+    links: list[list[Any]] = field(default_factory=list)
+    images: list[list[Any]] = field(default_factory=list)
 
 
 def _prefix_ids(blocks: list[Block], note_id: str) -> list[Block]:
@@ -138,9 +142,25 @@ def render(
     href(note_id, anchor) gives the link for a note in the product, or None for plain text.
     """
 
+    asked: list[tuple[list[list[Any]], list[list[Any]]]] = []
+
     def docs() -> Iterator[list[Block]]:
         for note in notes:
-            blocks = settle(note.blocks, href, asset, unresolved)
+            links: list[list[Any]] = []
+            images: list[list[Any]] = []
+            asked.append((links, images))
+
+            def link(nid: str, anchor: str, links: list[list[Any]] = links) -> str | None:
+                answer = href(nid, anchor)
+                links.append([nid, anchor, answer])
+                return answer
+
+            def image(path: str, images: list[list[Any]] = images) -> str | None:
+                answer = asset(path)
+                images.append([path, answer])
+                return answer
+
+            blocks = settle(note.blocks, link, image, unresolved)
             blocks = _prefix_ids(blocks, note.id)
             blocks = _footnotes(blocks, note.id, target)
             yield transform(note, blocks) if transform else blocks
@@ -151,4 +171,4 @@ def render(
                          cache=cache)
     for i, why in failed.items():
         htmls[i] = f'<p class="missing-embed">{escape(pandoc.notice(why))}</p>\n'
-    return [Fragment(n, h, failed.get(i)) for i, (n, h) in enumerate(zip(notes, htmls, strict=True))]
+    return [Fragment(n, h, failed.get(i), *asked[i]) for i, (n, h) in enumerate(zip(notes, htmls, strict=True))]

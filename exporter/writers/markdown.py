@@ -207,9 +207,11 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
     by_id = {n.id: n for n in notes}
     anchors: dict[str, dict[str, str]] = {}
 
+    keep: dict[str, bytes] = {}  # what goes into the cache, in one write at the end
+
     def anchors_of(nid: str) -> dict[str, str]:
         if nid not in anchors:
-            anchors[nid] = _anchors(by_id[nid], cache)
+            anchors[nid] = _anchors(by_id[nid], cache, keep)
         return anchors[nid]
 
     def href_from(here: str, nid: str, anchor: str) -> str | None:
@@ -253,7 +255,6 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
 
     problems: dict[int, str] = {}
     made = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(todo)), failed=problems, cache=cache)
-    keep: dict[str, bytes] = {}
     for i, (note, text) in enumerate(zip(todo, made, strict=True)):
         if i in problems:
             text = pandoc.notice(problems[i]) + "\n"
@@ -282,7 +283,7 @@ def _entry(data: bytes | None) -> tuple[list[list[Any]], str] | None:
         return None
 
 
-def _anchors(note: Note, cache: Cache) -> dict[str, str]:
+def _anchors(note: Note, cache: Cache, keep: dict[str, bytes]) -> dict[str, str]:
     """viewer_anchors, kept in the cache by the note's blocks and title."""
     key = store.key("viewer-anchors", store.code(), note.ident, note.title)
     data = cache.get(key) if cache.enabled else None
@@ -293,5 +294,5 @@ def _anchors(note: Note, cache: Cache) -> dict[str, str]:
             pass
     found = viewer_anchors(note)
     if cache.enabled:
-        cache.put(key, orjson.dumps(found))
+        keep[key] = orjson.dumps(found)
     return found

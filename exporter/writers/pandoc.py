@@ -350,7 +350,7 @@ def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chun
         count = 0
         for d in docs:
             data = orjson.dumps(ast.map_inlines(d, runs))
-            keys[count] = store.key(salt, data)
+            keys[count] = store.key(salt, data) if cache.enabled else ""
             batch.append((count, data))
             count += 1
             if len(batch) >= size:
@@ -362,7 +362,7 @@ def write(docs: Iterable[list[Block]], fmt: str, extra: Sequence[str] = (), chun
         for fut in futures:
             for i, text in fut.result():
                 results[i] = text
-                if failed is None or i not in failed:
+                if cache.enabled and (failed is None or i not in failed):
                     made[keys[i]] = text.encode("utf-8")
     cache.put_many(made)
     return [results[i] for i in range(count)]
