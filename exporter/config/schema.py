@@ -42,7 +42,7 @@ class Defaults:
         'Citation wording, overriding the theme\'s; placeholders {title}, {channel}, {moments}. Example: "{title} ({channel}), {moments}."',
         None,
     )
-    jobs: int = doc("Parallel jobs for PDF briefs; 0 means one per core.", 0)
+    jobs: int = doc("Documents rendered at once for PDFs (dossier parts, briefs); 0 means one per core.", 0)
 
 
 @dataclass(frozen=True)
