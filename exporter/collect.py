@@ -31,6 +31,7 @@ from exporter.model.document import LABEL_MAX, Block, Collection, Note
 from exporter.readers import RawNote, images, read_note, walk
 from exporter.readers.walk import VaultFiles
 from exporter.transforms import embeds, links, local
+from exporter.transforms.citations import shorten
 from exporter.transforms.images import refuse
 from exporter.vault import Index
 from exporter.writers import pandoc
@@ -261,7 +262,7 @@ def collect(
         stage = _Stage.load(found.get(k))
 
         def embed(note: Note = note, budget: embeds.Budget = budget) -> tuple[_Stage, list[Block]]:
-            return _embed(note, linked[note.path](), index, sources, budget, blocks)
+            return _embed(note, linked[note.path](), index, sources, budget, blocks, options)
 
         if stage is None or not _replay_embeds(stage.trace, raw.path, index, sources, budget):
             stage, result = embed()
@@ -423,14 +424,15 @@ def _replay(trace: list[list[Any]], ctx: links.Context, files: VaultFiles) -> bo
 
 
 def _embed(note: Note, linked: list[Block], index: Index, sources: dict[str, embeds.Source],
-           budget: embeds.Budget, blocks: _Blocks) -> tuple[_Stage, list[Block]]:
+           budget: embeds.Budget, blocks: _Blocks, options: Options) -> tuple[_Stage, list[Block]]:
     trace: list[list[Any]] = []
     done = embeds.transclude(note.path, linked, index, sources, budget, trace)
     ident = store.key("embedded-blocks", note.ident, orjson.dumps(trace))
     deep = _too_deep(done.blocks, MAX_EXPANDED, " once its embeds are expanded")
+    result = done.blocks if deep else shorten(done.blocks, options.wording)  # embeds moved citations
     if deep is None:  # a note too deep is left out; its blocks could not even be stored
-        blocks.keep(ident, done.blocks)
-    return _Stage(trace, list(done.problems), ident, notes=sorted(done.notes), deep=deep), done.blocks
+        blocks.keep(ident, result)
+    return _Stage(trace, list(done.problems), ident, notes=sorted(done.notes), deep=deep), result
 
 
 def _replay_embeds(trace: list[list[Any]], path: str, index: Index, sources: dict[str, embeds.Source],

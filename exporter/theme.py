@@ -95,6 +95,8 @@ class Theme:
             if wording
             else cite.get("without_channel", Wording.without_channel),
             moment_separator=cite.get("separator", Wording.moment_separator),
+            repeat=cite.get("repeat", Wording.repeat),
+            short_repeats=cite.get("repeats", "short") != "full",
         )
         return cls(folder.name, folder.resolve(), tokens, extra_css, words)
 

@@ -25,6 +25,7 @@ from exporter.transforms.timestamps import (
 
 DEFAULT_WORDING = "“{title}”, {channel}, at {moments}."
 DEFAULT_WORDING_NO_CHANNEL = "“{title}”, at {moments}."
+DEFAULT_REPEAT = "At {moments}."
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Wording:
     with_channel: str = DEFAULT_WORDING
     without_channel: str = DEFAULT_WORDING_NO_CHANNEL
     moment_separator: str = ", "
+    repeat: str = DEFAULT_REPEAT  # a later citation of a video the note already cited
+    short_repeats: bool = True  # False: every citation in full
 
 
 @dataclass
@@ -44,9 +47,10 @@ class Cited:
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, needle, message)
 
 
-def render(c: Citation, wording: Wording) -> list[Inline]:
-    """Footnote inlines: the wording with title, channel and each moment as a deep link."""
-    template = wording.with_channel if c.channel else wording.without_channel
+def render(c: Citation, wording: Wording, repeat: bool = False) -> list[Inline]:
+    """Footnote inlines: the wording with title, channel and each moment as a deep link;
+    a repeat names only the moments (the title is in the first citation and the header)."""
+    template = wording.repeat if repeat else wording.with_channel if c.channel else wording.without_channel
     out: list[Inline] = []
     text = ""  # runs of text go as one Str
     for literal, name, _, _ in _parse(template):
@@ -234,13 +238,13 @@ def cite(
                 c = Citation(video_id, title, channel, tuple(moments))
                 n = len(result.citations)
                 result.citations.append(c)
-                span = ast.Span(render(c, wording), ast.attr("", ["citation"], {"n": str(n)}))
+                span = ast.Span(render(c, wording), ast.attr("", ["citation"], _facts(c, n)))
                 out.append({"t": "Note", "c": [ast.Para([span])]})
             pos = tail_start
         return [x for x in out + inlines[pos:] if x["t"] != "Str" or x["c"]]
 
     # lists come bottom-up: a label's citations exist by the time the list holding its link is seen
-    result.blocks = ast.map_inlines(blocks, lambda xs: _notes_out_of_links(visit(xs)))
+    result.blocks = shorten(ast.map_inlines(blocks, lambda xs: _notes_out_of_links(visit(xs))), wording)
     if result.citations and not video_id:
         result.problems.append(
             (
@@ -250,3 +254,52 @@ def cite(
             )
         )
     return result
+
+
+def _facts(c: Citation, n: int) -> dict[str, str]:
+    """What a citation span carries so that shorten() can word it again after embeds move it."""
+    return {"n": str(n), "video": c.video_id or "", "title": c.title, "channel": c.channel or "",
+            "at": " ".join(str(m.seconds) for m in c.moments)}
+
+
+def _citation_of(span: Inline) -> Citation | None:
+    kv = dict(span["c"][0][2])
+    try:
+        seconds = [int(t) for t in kv["at"].split()]
+    except (KeyError, ValueError):
+        return None
+    vid = kv.get("video") or None
+    return Citation(vid, kv.get("title", ""), kv.get("channel") or None,
+                    tuple(Moment(t, human(t), f"{YOUTUBE}{vid}&t={t}s" if vid else None) for t in seconds))
+
+
+def _span_of(note: Inline) -> Inline | None:
+    body = note["c"]
+    if len(body) == 1 and body[0]["t"] == "Para" and len(body[0]["c"]) == 1:
+        x = body[0]["c"][0]
+        if x["t"] == "Span" and "citation" in x["c"][0][1]:
+            return x  # type: ignore[no-any-return]
+    return None
+
+
+def shorten(blocks: list[Block], wording: Wording) -> list[Block]:
+    """The first citation of a video in reading order is full, later ones short.
+
+    Pure and idempotent, so it runs again once embeds have moved citations from note to note:
+    an embedded repeat may be the host's first citation of its video, and the other way round.
+    """
+    seen: set[str] = set()
+    new: dict[int, Inline] = {}  # id of a citation Note -> the Note as it should read
+    for note in ast.iter_nodes(blocks, "Note"):
+        span = _span_of(note)
+        c = _citation_of(span) if span is not None else None
+        if span is None or c is None:
+            continue
+        video = c.video_id or ""
+        inlines = render(c, wording, repeat=wording.short_repeats and video in seen)
+        seen.add(video)
+        if inlines != span["c"][1]:
+            new[id(note)] = {"t": "Note", "c": [ast.Para([ast.Span(inlines, span["c"][0])])]}
+    if not new:
+        return blocks
+    return ast.map_notes(blocks, lambda note: [new.get(id(note), note)])

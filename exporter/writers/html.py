@@ -77,7 +77,8 @@ def _simple_html(inlines: list[Any]) -> str | None:
             if ident or (kv and t == "Link"):
                 return None
             cls = f' class="{escape(" ".join(classes))}"' if classes else ""
-            cls += "".join(f' data-{escape(k)}="{escape(v)}"' for k, v in kv)
+            if "citation" not in classes:  # what a citation span carries is for the transforms
+                cls += "".join(f' data-{escape(k)}="{escape(v)}"' for k, v in kv)
             if t == "Link":
                 out.append(f'<a href="{escape(x["c"][2][0])}"{cls}>{inner}</a>')
             else:

@@ -168,3 +168,53 @@ def test_stamp_in_link_label_puts_footnote_after_the_link(vault) -> None:  # typ
     assert not iter_nodes(para[k]["c"][1], "Note")
     assert para[k + 1]["t"] == "Note"
     assert len(iter_nodes(n.blocks, "Note")) == 1
+
+
+def footnotes(n) -> list[str]:  # type: ignore[no-untyped-def]
+    return [stringify(x["c"]) for x in iter_nodes(n.blocks, "Note")]
+
+
+def test_repeat_citations_of_a_video_are_short(vault) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, f"A {ts('00:01:14')}. *B {ts('00:02:05')}*, C {ts('00:03:01')}, {ts('00:03:30')}.")
+    assert footnotes(n) == ["“T”, chan, at 1:14.", "At 2:05.", "At 3:01, 3:30."]
+    repeat = iter_nodes(n.blocks, "Note")[2]
+    links = [x for x in iter_nodes(repeat["c"], "Link") if "moment" in x["c"][0][1]]
+    assert [x["c"][2][0] for x in links] == [f"https://www.youtube.com/watch?v={VID}&t={t}s" for t in (181, 210)]
+
+
+def test_repeats_in_full_when_the_theme_says_so(vault) -> None:  # type: ignore[no-untyped-def]
+    from exporter.transforms.citations import Wording
+
+    n, _ = one_with(vault, f"A {ts('00:01:14')}. B {ts('00:02:05')}.", Wording(short_repeats=False))
+    assert footnotes(n) == ["“T”, chan, at 1:14.", "“T”, chan, at 2:05."]
+
+
+def one_with(vault, body: str, wording):  # type: ignore[no-untyped-def]
+    coll, report = vault({"n.md": f"---\ntitle: T\nvideoId: {VID}\n---\nFrom: [[chan]] <br/>\n\n{body}\n"},
+                         wording=wording)
+    return note(coll, "n"), report
+
+
+def test_embeds_are_worded_in_the_host_s_reading_order(vault) -> None:  # type: ignore[no-untyped-def]
+    other = "abcdefghijk"
+    coll, _ = vault({
+        "host.md": f"---\ntitle: Host\nvideoId: {VID}\n---\nFrom: [[chan]] <br/>\n\n"
+                   f"First {ts('00:00:10')}.\n\n![[guest#Later]]\n\nAgain {ts('00:00:21')}.\n",
+        "guest.md": f"---\ntitle: Guest\nvideoId: {other}\n---\nFrom: [[other]] <br/>\n\n"
+                    f"Opening {ts('00:01:01')}.\n\n## Later\n\nMore {ts('00:02:02')}.\n",
+    })
+    assert footnotes(note(coll, "guest")) == ["“Guest”, other, at 1:01.", "At 2:02."]
+    # in the host, the guest's repeat is the first citation of its video: full again
+    assert footnotes(note(coll, "host")) == ["“Host”, chan, at 0:10.", "“Guest”, other, at 2:02.", "At 0:21."]
+
+
+def test_shorten_is_idempotent_and_keeps_unchanged_blocks(vault) -> None:  # type: ignore[no-untyped-def]
+    from exporter.transforms.citations import Wording, shorten
+
+    n, _ = one(vault, f"A {ts('00:01:14')}. B {ts('00:02:05')}. C {ts('00:02:05')}.")
+    once = n.blocks
+    assert shorten(once, Wording()) is once
+    full = shorten(once, Wording(short_repeats=False))
+    assert footnotes(type(n)(**{**n.__dict__, "_blocks": full})) == ["“T”, chan, at 1:14.", "“T”, chan, at 2:05.",
+                                                                    "“T”, chan, at 2:05."]
+    assert shorten(full, Wording()) == once

@@ -1,4 +1,5 @@
-"""Properties of the normalizer: words survive into the bundle; one footnote per stamp run."""
+"""Properties of the normalizer: words survive into the bundle; one footnote per stamp run,
+and only the first of them names the video."""
 
 from __future__ import annotations
 
@@ -78,3 +79,4 @@ def test_words_survive_and_one_footnote_per_run(
         for w in words:
             assert body_text.count(w) >= words.count(w), (w, md)
         assert len(re.findall(r"^\[\^\d+\]:", md, re.M)) == runs, md
+        assert len(re.findall(r"^\[\^\d+\]: “N", md, re.M)) == min(runs, 1), md
