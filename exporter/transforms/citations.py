@@ -278,7 +278,7 @@ def _span_of(note: Inline) -> Inline | None:
     if len(body) == 1 and body[0]["t"] == "Para" and len(body[0]["c"]) == 1:
         x = body[0]["c"][0]
         if x["t"] == "Span" and "citation" in x["c"][0][1]:
-            return x  # type: ignore[no-any-return]
+            return x
     return None
 
 
