@@ -200,6 +200,15 @@ def test_metadata_cover_and_layout(books: dict[str, tuple[Book, dict]]) -> None:
     assert "Traceback" not in book.stderr
 
 
+@pytest.mark.parametrize("name", ["sample", "hostile"])
+def test_every_image_says_what_it_is(books: dict[str, tuple[Book, dict]], name: str) -> None:
+    alts = [(file, img.get("alt")) for file, root in books[name][0].pages().items()
+            for img in root.xpath("//x:img[not(contains(@class, 'cover'))]", namespaces=NS)]
+    assert alts and all(alt and alt.strip() for _, alt in alts), alts
+    if name == "sample":  # ![[images/lighthouse.png]]: no caption, so its name in words
+        assert ("n-lighthouse-history-overview.xhtml", "lighthouse") in alts
+
+
 def test_hostile_notes_leave_no_script_handler_or_remote_resource(
         books: dict[str, tuple[Book, dict]]) -> None:
     book = books["hostile"][0]

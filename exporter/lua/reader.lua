@@ -28,10 +28,14 @@ function Reader(input, opts)
     -- progress for the caller's watchdog: which note is being parsed now
     io.stderr:write('@@', it.id, '\n')
     io.stderr:flush()
-    local ok, doc = pcall(pandoc.read, it.text, FORMAT)
+    -- pandoc's own command line ends every input with a newline; without one, a note's last
+    -- table row would be read as a paragraph
+    local text = it.text
+    if text:sub(-1) ~= '\n' then text = text .. '\n' end
+    local ok, doc = pcall(pandoc.read, text, FORMAT)
     local attr = pandoc.Attr(it.id, {'note'})
     if ok then
-      if it.text:find(LABEL_MARKUP) then
+      if text:find(LABEL_MARKUP) then
         doc = doc:walk({Link = relabel})
       end
       blocks[#blocks + 1] = pandoc.Div(doc.blocks, attr)

@@ -109,6 +109,13 @@ def anchor_for(target: Target, fragment: str) -> str | None:
     return None
 
 
+def readable(ref: str) -> str:
+    """A file name as words, for an image's alt text: figures/lens_room-2.png -> "lens room 2"."""
+    name = unquote(ref.rsplit("/", 1)[-1])
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    return " ".join(re.sub(r"[_\-.+]+", " ", stem).split()) or name
+
+
 def _internal(label: list[Inline], note: str, anchor: str | None) -> Inline:
     return ast.Link(label, "", ast.attr("", ["internal"], {"note": note, "anchor": anchor or ""}))
 
@@ -225,6 +232,8 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         scheme = urlsplit(ref).scheme.lower()
         if scheme in ("http", "https"):  # never fetched: a link to it instead
             return ast.Link(alt or [ast.Str(ref)], ref, ast.attr("", ["remote-image"]))
+        if not ast.stringify(alt).strip():  # every image says what it is, to screen readers too
+            alt = ast.text_inlines(readable(ref))
         asset, outside = (None, False) if scheme else ctx.asset(ref)
         if asset is None:
             code = "outside-vault" if outside else "missing-embed"
@@ -269,14 +278,18 @@ def link(blocks: list[Block], ctx: Context) -> Linked:
         a, label, (url, _) = x["c"]
         raw = url.strip().rstrip("\\").strip()
         written = ast.stringify(label).strip()
-        size = written if written != raw and WIDTH.match(written) else None
         name = raw.partition("#")[0].strip()
         if not raw.strip("#").strip():
             out.problems.append(("missing-embed", f"![[{raw}]]", f"![[{raw}]] names no note"))
             return ast.Span([])
         asset, _ = ctx.asset(name) if name and "." in name else (None, False)
         if asset and not name.lower().endswith((".md", ".markdown", ".txt")):
-            return image(x, asset, [], WIDTH.match(size).group(1) if size else None)  # type: ignore[union-attr]
+            # ![[a.png|300]], ![[a.png|caption]], ![[a.png|caption|300x200]]
+            caption, _, last = written.rpartition("|") if written != raw else ("", "", "")
+            size = WIDTH.match(last)
+            if size is None:
+                caption = written if written != raw else ""
+            return image(x, asset, ast.text_inlines(caption.strip()), size.group(1) if size else None)
         out.embeds += 1
         return ast.Span([], ast.attr("", ["embed"], {"target": raw}))
 

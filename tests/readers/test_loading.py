@@ -96,6 +96,13 @@ def test_bom_crlf_and_no_final_newline(vault) -> None:  # type: ignore[no-untype
     assert a.title == "A" and a.channel == "c"
 
 
+def test_a_table_at_the_very_end_keeps_its_last_row(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, _ = vault({"a.md": "---\ntitle: A\n---\n\n| a | b |\n|---|---|\n| one | two |\n| last | row |"})
+    blocks = note(coll, "a").blocks
+    assert [b["t"] for b in blocks] == ["Table"]
+    assert "last" in stringify(blocks[0]) and "row" in stringify(blocks[0])
+
+
 def test_frontmatter_that_is_not_a_mapping_or_not_closed(vault) -> None:  # type: ignore[no-untyped-def]
     coll, report = vault(
         {

@@ -158,3 +158,16 @@ def test_image_with_encoded_hash_in_path(vault) -> None:  # type: ignore[no-unty
     n, _, report = run(vault, "![pic](img/a%20%23b.png)", **{"img/a #b.png": b"\x89PNG"})
     assert [kv(x["c"][0]).get("asset") for x in iter_nodes(n.blocks, "Image")] == ["img/a #b.png"]
     assert not [d for d in report.items if d.code == "missing-embed"]
+
+
+def test_every_image_gets_alt_text(vault) -> None:  # type: ignore[no-untyped-def]
+    body = ("![[figures/lens_room-2.png]] ![[figures/lens_room-2.png|300]] ![[figures/lens_room-2.png|The lens room]]"
+            " ![[figures/lens_room-2.png|Lens room|300x200]] ![](figures/lens_room-2.png) ![Given](figures/lens_room-2.png)"
+            " ![](https://example.org/p.png) ![Remote](https://example.org/q.png)\n\n"
+            "| a | b |\n|---|---|\n| ![[figures/lens_room-2.png\\|In a table]] | x |")
+    n, _, _ = run(vault, body, **{"figures/lens_room-2.png": b"\x89PNG"})
+    images = [(stringify(x["c"][1]), kv(x["c"][0]).get("width")) for x in iter_nodes(n.blocks, "Image")]
+    assert images == [("lens room 2", None), ("lens room 2", "300"), ("The lens room", None),
+                      ("Lens room", "300"), ("lens room 2", None), ("Given", None), ("In a table", None)]
+    remote = [stringify(x["c"][1]) for x in iter_nodes(n.blocks, "Link") if "remote-image" in x["c"][0][1]]
+    assert remote == ["https://example.org/p.png", "Remote"]
