@@ -377,7 +377,7 @@ def _note(raw: RawNote, a: local.Local, ident: str, report: Report) -> Note:
     note = Note(id=ident, path=raw.path, title=raw.title, meta=raw.meta, channel=raw.channel,
                 channel_name=raw.channel_name, video_id=raw.video_id,
                 lang=lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else None,
-                headings=a.headings, citations=a.citations, reading=a.reading)
+                headings=a.headings, citations=a.citations, reading=a.reading, front=raw.front)
     _problems(report, raw, a.problems)
     for what in a.removed:
         report.add("unsafe-content", raw.path, f"removed {what}")

@@ -89,6 +89,7 @@ class Note:
     citations: list[Citation] = field(default_factory=list)
     assets: list[str] = field(default_factory=list)  # vault-relative paths this note embeds
     reading: str = "none"  # timestamp reading chosen: "H:MM:SS", "MM:SS", "mixed", "none"
+    front: str = ""  # the frontmatter block exactly as the file holds it (archives keep it)
     # the identity of the blocks for the caches: same ident, same blocks (see collect.py)
     ident: str = ""
     _blocks: list[Block] | None = field(default=None, repr=False)

@@ -36,6 +36,7 @@ class RawNote:
     channel: str | None = None
     channel_name: str | None = None
     video_id: str | None = None
+    front: str = ""  # the frontmatter block as the file holds it, fences and line ends included
     warnings: list[Diagnostic] = field(default_factory=list)  # for collect to report
 
     def line_of(self, needle: str, start: int = 0) -> int | None:
@@ -178,6 +179,30 @@ def _first_h1(body: str) -> str | None:
     return None
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
+_FENCE = re.compile(r"-{3,}\s*")  # python-frontmatter's boundary line
+
+
+def _verbatim(text: str) -> str:
+    """The closed frontmatter block of text exactly as written (not NFC-normalized, line ends as
+    they are): archives keep it for tools that read frontmatter line by line."""
+    start = end = -1
+    for m in _LINE.finditer(text):
+        line = m.group(0).rstrip("\r\n")
+        if start < 0:
+            if not line.strip():
+                continue
+            if not _FENCE.fullmatch(line):
+                return ""
+            start = m.start()
+        elif _FENCE.fullmatch(line):
+            end = m.end()
+            break
+        if m.end() == len(text):
+            break
+    return text[start:end] if start >= 0 and end > start else ""
+
+
 def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     path = root / rel
     try:
@@ -221,7 +246,8 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     meta = _plain(meta)
     start = text.find(body) if body else len(text)
     body_line = text.count("\n", 0, max(start, 0)) + 1
-    note = RawNote(path=rel, body=body, body_line=body_line, source=text, meta=meta)
+    note = RawNote(path=rel, body=body, body_line=body_line, source=text, meta=meta,
+                   front=_verbatim(data.decode("utf-8").lstrip("\ufeff")) if block is not None else "")
     if unclosed:
         why = "frontmatter opened with --- is never closed: read as text"
         note.warnings.append(Diagnostic("unclosed-frontmatter", rel, why, 1))

@@ -148,6 +148,9 @@ def _footnotes(blocks: list[Block]) -> list[Block]:
 
 
 def front(note: Note) -> str:
+    """The source's frontmatter, byte for byte, so tools reading it line by line see the same."""
+    if note.front:
+        return note.front + ("" if note.front.endswith(("\n", "\r")) else "\n") + "\n"
     if not note.meta:
         return ""
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: many times faster
@@ -270,7 +273,7 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
 def _key(note: Note, path: str) -> str:
     """What a note's file depends on besides its links (recorded with it, see write_notes)."""
     return store.key("bundle-note", store.code(), note.ident, note.title, note.channel_name or "",
-                     note.video_id or "", orjson.dumps(note.meta), path)
+                     note.video_id or "", orjson.dumps(note.meta), note.front, path)
 
 
 def _entry(data: bytes | None) -> tuple[list[list[Any]], str] | None:

@@ -163,6 +163,47 @@ def test_zip_is_reproducible_and_matches_folder(built: tuple[Path, Path], tmp_pa
         assert all(i.date_time == (2023, 11, 14, 22, 13, 20) for i in z.infolist())
 
 
+def test_every_note_starts_with_its_frontmatter_byte_for_byte(built: tuple[Path, Path]) -> None:
+    out, _ = built
+    for src in SAMPLE.rglob("*.md"):
+        if "drafts" in src.parts:  # not in the sample's archive
+            continue
+        raw = src.read_bytes()
+        end = raw.find(b"\n---\n", 4)
+        if raw.startswith(b"---\n") and end > 0:
+            assert (out / src.relative_to(SAMPLE)).read_bytes().startswith(raw[: end + 5]), src
+
+
+def test_odd_frontmatter_is_kept_as_written(tmp_path: Path) -> None:
+    long = "A title long enough that a YAML dumper folds it onto two lines " * 3
+    notes = {
+        "crlf.md": f"---\r\ntitle: '{long}'\r\n# a comment\r\ntags: [b,   a]\r\n---\r\nbody\r\n",
+        "cr.md": "---\rtitle: Old Mac\r---\rbody\r",
+        "nfd.md": "---\ntitle: Cafe\u0301\nquoted: \"x\"\ndate: 2024-01-02\n---   \nbody",
+        "spaced.md": "\n\n---\ntitle: Spaced\n---\nbody\n",
+        "only.md": "---\ntitle: Only\n---",
+        "none.md": "no frontmatter here\n",
+    }
+    root = tmp_path / "v"
+    root.mkdir()
+    for name, text in notes.items():
+        (root / name).write_bytes(b"\xef\xbb\xbf" * (name == "crlf.md") + text.encode())
+    coll, _ = collect(root)
+    out = tmp_path / "out" / "b"
+    package(coll, coll.notes, out, "T")
+    got = {p.name: p.read_bytes() for p in out.glob("*.md") if p.name != "index.md"}
+    expect = {
+        "crlf.md": notes["crlf.md"].split("---\r\n")[1].join(["---\r\n", "---\r\n"]),
+        "cr.md": "---\rtitle: Old Mac\r---\r",
+        "nfd.md": "---\ntitle: Cafe\u0301\nquoted: \"x\"\ndate: 2024-01-02\n---   \n",
+        "spaced.md": "---\ntitle: Spaced\n---\n",
+        "only.md": "---\ntitle: Only\n---\n",
+    }
+    for name, front in expect.items():
+        assert got[name].startswith(front.encode() + b"\n#"), (name, got[name][:200])
+    assert got["none.md"].startswith(b"# none")
+
+
 def test_outputs_are_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     coll, _ = collect(SAMPLE)
     out = tmp_path / "archive"
