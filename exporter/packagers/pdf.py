@@ -31,6 +31,7 @@ from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.pool import Outcome, Workers
 from exporter.select import part_of
 from exporter.theme import Theme
+from exporter.transforms import math
 from exporter.writers import html as html_writer
 
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
@@ -223,10 +224,10 @@ class Plan:
 
 
 def _shape(note: Note, blocks: list[Block], own_links_only: bool,
-           unresolved: Unresolved = "text") -> list[Block]:
+           unresolved: Unresolved, theme: Theme) -> list[Block]:
     """Fit a note body under its template title: drop a first H1 that repeats the title (its
-    id stays as an anchor), push other H1s down a level, in briefs unlink other notes, and
-    with unresolved="plain" drop the unresolved styling."""
+    id stays as an anchor), push other H1s down a level, in briefs unlink other notes,
+    with unresolved="plain" drop the unresolved styling, and typeset math in the text colour."""
     if note.opens_with_title and blocks and blocks[0]["t"] == "Header":
         ident = blocks[0]["c"][1][0]
         blocks = ([{"t": "Div", "c": [ast.attr(ident), []]}] if ident else []) + blocks[1:]
@@ -254,7 +255,8 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
         return out
 
     blocks = ast.map_each_block(blocks, heading)
-    return ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
+    blocks = ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
+    return math.typeset(blocks, str(theme.tokens.get("colours", {}).get("text", "black")))
 
 
 def _label(inlines: list[Any]) -> str:
@@ -333,7 +335,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     ids = {n.id for n in notes}
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
-        _asset(collection), lambda n, b: _shape(n, b, False, unresolved), cache=cache)
+        _asset(collection), lambda n, b: _shape(n, b, False, unresolved, theme), cache=cache)
     names = channel_names(collection.notes)
     toc: list[dict[str, Any]] = []  # notes, with a group line where the part changes
     channels: list[str] = []
@@ -468,7 +470,7 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
     theme = theme or Theme.load()
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
-        lambda n, b: _shape(n, b, True, unresolved), cache=cache)
+        lambda n, b: _shape(n, b, True, unresolved, theme), cache=cache)
     names = channel_names(collection.notes)
     prepared = [_brief(collection, theme, f, names, author, epoch) for f in fragments]
     paths = brief_paths(notes)

@@ -14,7 +14,7 @@ from exporter import cache as store
 from exporter.config import Options
 from exporter.model.document import Block, Citation, Heading, Moment, short
 from exporter.readers import RawNote
-from exporter.transforms import sanitize, structure
+from exporter.transforms import math, sanitize, structure
 from exporter.transforms.citations import cite
 from exporter.writers import pandoc
 
@@ -43,8 +43,8 @@ def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options) -> Local:
     # or copy from notes already made safe (embeds), so nothing unsafe comes back
     clean = sanitize.sanitize(cited.blocks)
     numbered, headings = structure.number_headings(clean.blocks)
-    return Local(numbered, headings, cited.citations, cited.reading, block_ids, cited.problems,
-                 sorted(set(clean.removed)))
+    return Local(numbered, headings, cited.citations, cited.reading, block_ids,
+                 cited.problems + math.problems(numbered), sorted(set(clean.removed)))
 
 
 def key(raw: RawNote, options: Options) -> str:

@@ -1,0 +1,86 @@
+"""Math: typeset as images in PDFs (TeX as alt text), MathML in EPUB, $...$ in bundles;
+a formula that cannot be typeset stays TeX, with a warning naming its line."""
+
+from __future__ import annotations
+
+import base64
+import re
+import zipfile
+from pathlib import Path
+
+import pypdf
+from click.testing import CliRunner
+from lxml import etree
+
+from exporter.cli import main
+from exporter.model.ast import iter_nodes
+from exporter.transforms import math
+from tests.conftest import note, write_vault
+
+NOTE = """---
+title: Standard error
+videoId: abcdefghijk
+---
+From: [[stats]] <br/>
+
+The standard error is $\\sigma_{\\bar{x}} = \\frac{\\sigma}{\\sqrt{n}}$ for $n$ draws.
+A book costs $5 and a course $10.
+
+$$ \\int_0^1 x^2\\,dx = \\frac{1}{3} $$
+
+Unknown here: $\\notacommand{q}$.
+"""
+
+
+def test_problem_names_what_cannot_be_typeset() -> None:
+    assert math.problem(r"\sigma_{\bar{x}} = \frac{\sigma}{\sqrt{n}}") is None
+    assert math.problem(r"\begin{pmatrix}a & b\\ c & d\end{pmatrix}") is None
+    assert "unknown command \\notacommand" in (math.problem(r"x + \notacommand{y}") or "")
+    assert "cannot read" in (math.problem(r"\left( x") or "")
+    assert "over" in (math.problem("x+" * 2000) or "")
+
+
+def test_dollar_amounts_stay_text_and_bad_formulas_are_reported_with_their_line(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, report = vault({"n.md": NOTE})
+    tex = [x["c"][1].strip() for x in iter_nodes(note(coll, "n").blocks, "Math")]
+    assert tex == [r"\sigma_{\bar{x}} = \frac{\sigma}{\sqrt{n}}", "n", r"\int_0^1 x^2\,dx = \frac{1}{3}",
+                   r"\notacommand{q}"]
+    found = [(d.line, d.message) for d in report.items if d.code == "math"]
+    assert found == [(12, "formula kept as TeX: unknown command \\notacommand")]
+
+
+def test_typeset_gives_sized_images_on_the_baseline_with_tex_as_alt(vault) -> None:  # type: ignore[no-untyped-def]
+    coll, _ = vault({"n.md": NOTE})
+    blocks = math.typeset(note(coll, "n").blocks, "#1d1d1b")
+    raws = [x["c"][1] for x in iter_nodes(blocks, "RawInline")]
+    imgs = [r for r in raws if "<img" in r]
+    assert len(imgs) == 3
+    assert [x["c"][1] for x in iter_nodes(blocks, "Math")] == [r"\notacommand{q}"]  # left as TeX
+    first = imgs[0]
+    assert 'alt="\\sigma_{\\bar{x}} = \\frac{\\sigma}{\\sqrt{n}}"' in first
+    style = re.search(r'style="width:([\d.]+)em;height:([\d.]+)em;vertical-align:(-[\d.]+)em"', first)
+    assert style and float(style.group(2)) > 1 and float(style.group(3)) < 0  # a fraction reaches below
+    svg = etree.fromstring(base64.b64decode(first.split("base64,")[1].split('"')[0]))
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert not svg.xpath("//*[local-name()='text']")  # glyphs are outlines: no TeX in the PDF text
+    assert "#1d1d1b" in etree.tostring(svg).decode()
+    assert raws[[i for i, r in enumerate(raws) if "<img" in r][2]].startswith('<span class="math display">')
+
+
+def test_products_carry_math_each_in_its_own_way(tmp_path: Path) -> None:
+    root = write_vault(tmp_path / "v", {"n.md": NOTE})
+    runner = CliRunner()
+    for args in (["pdf", str(root), "-o", str(tmp_path / "d.pdf")], ["epub", str(root), "-o", str(tmp_path / "b.epub")],
+                 ["bundle", str(root), "-o", str(tmp_path / "a")]):
+        result = runner.invoke(main, [*args, "-q", "--no-cache"])
+        assert result.exit_code == 0, result.output
+    text = " ".join(p.extract_text() for p in pypdf.PdfReader(tmp_path / "d.pdf").pages)
+    assert "The standard error is" in text and "$5 and a course $10" in text
+    assert "\\frac" not in text and "\\sigma" not in text and "\\int" not in text  # typeset
+    assert "\\notacommand{q}" in text  # kept as source
+    with zipfile.ZipFile(tmp_path / "b.epub") as z:
+        chapter = next(z.read(n).decode() for n in z.namelist() if n.endswith("n-n.xhtml"))
+    assert chapter.count("<math") == 3 and "<img" not in chapter  # pandoc's MathML
+    assert "$\\notacommand{q}$" in chapter  # what pandoc cannot convert stays TeX here too
+    md = (tmp_path / "a" / "n.md").read_text("utf-8")
+    assert "$\\sigma_{\\bar{x}} = \\frac{\\sigma}{\\sqrt{n}}$" in md and "$$" in md
