@@ -681,3 +681,22 @@ def test_fonts_are_subset_without_the_system_harfbuzz(dossier: Built) -> None:
     with pikepdf.open(dossier.path) as doc:
         files = [o for o in doc.objects if isinstance(o, pikepdf.Stream) and "/Length1" in o]
         assert files and all(len(f.read_bytes()) < 150_000 for f in files)  # subsets, not whole fonts
+
+
+def test_text_extractors_read_every_script_even_with_glyphs_no_font_has(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A character missing from every font once made WeasyPrint encode the whole font with a
+    custom CMap, and pypdf read every word in it as byte garbage."""
+    vault = write_vault(tmp_path / "v", {"a.md": "---\ntitle: Φάρος και маяк 𓀀\n---\n"
+                                         "Greek Φάρος της Αλεξάνδρειας, Russian Радиоизотопные маяки, "
+                                         "and glyphs no font has: 𓀀 🜂 ꙮ ⟁.\n"})
+    out = tmp_path / "a.pdf"
+    result = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(out), "-q", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    with pikepdf.open(out) as doc:
+        encodings = {str(f.get("/Encoding")) for p in doc.pages for f in p.Resources.Font.values()}
+    assert encodings == {"/Identity-H"}
+    with caplog.at_level(logging.WARNING, logger="pypdf"):
+        text = " ".join(p.extract_text() for p in pypdf.PdfReader(out).pages)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    assert "Φάρος της Αλεξάνδρειας" in text and "Радиоизотопные маяки" in text and "Φάρος και маяк" in text

@@ -298,7 +298,7 @@ def identity_encoding(data: bytes) -> bytes:
             for code in range(len(gids) // 2):
                 gids[2 * code:2 * code + 2] = pairs.get(code, code).to_bytes(2, "big")
             obj.DescendantFonts[0].CIDToGIDMap = pdf.make_stream(bytes(gids))
-            obj.Encoding = pikepdf.Name.Identity_H
+            obj.Encoding = pikepdf.Name("/Identity-H")  # pikepdf.Name.Identity_H would be /Identity_H
         out = io.BytesIO()
         pdf.save(out, deterministic_id=True, fix_metadata_version=False,
                  object_stream_mode=pikepdf.ObjectStreamMode.generate)
