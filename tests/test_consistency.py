@@ -136,3 +136,22 @@ def test_three_products_word_citations_the_same(
         "sans": "harbour_lights: “Fresnel lenses and the range of a light”, 3:57.",
     }[theme]
     assert wording == expected
+    # the second citation of the same video names only its moment, in every product
+    second = re.search(r"^\[\^2\]: (.*)$", md, re.M)
+    assert second and re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", second.group(1)) == "At 5:12."
+    asides = re.findall(r'<aside[^>]*epub:type="footnote"[^>]*>(.*?)</aside>', xhtml, re.S)
+    assert re.sub(r"<[^>]+>", "", asides[1]).replace("↩", "").strip() == "At 5:12."
+    assert "2. At 5:12." in pdf_text
+
+
+def test_a_theme_token_gives_every_citation_in_full(tmp_path: Path) -> None:
+    theme = tmp_path / "full"
+    theme.mkdir()
+    tokens = (SAMPLE.parent / "styles" / "serif" / "theme.toml").read_text("utf-8")
+    (theme / "theme.toml").write_text(tokens.replace('repeats = "short"', 'repeats = "full"'), "utf-8")
+    out = tmp_path / "archive"
+    result = CliRunner().invoke(main, ["bundle", str(SAMPLE), "-o", str(out), "--theme", str(theme), "-q"])
+    assert result.exit_code == 0, result.output
+    md = (out / f"{NOTE}.md").read_text("utf-8")
+    defs = re.findall(r"^\[\^\d+\]: (.*)$", md, re.M)
+    assert len(defs) > 5 and all(d.startswith("“Fresnel lenses") for d in defs)
