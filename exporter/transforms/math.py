@@ -47,7 +47,7 @@ def problems(blocks: list[Block]) -> list[tuple[str, str, str]]:
         tex = x["c"][1]
         why = problem(tex)
         if why:
-            found.append(("math", tex[:40], f"formula kept as TeX: {why}"))
+            found.append(("math", tex[:40], f"formula kept as TeX in PDFs: {why}"))
     return found
 
 

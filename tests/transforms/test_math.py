@@ -46,7 +46,7 @@ def test_dollar_amounts_stay_text_and_bad_formulas_are_reported_with_their_line(
     assert tex == [r"\sigma_{\bar{x}} = \frac{\sigma}{\sqrt{n}}", "n", r"\int_0^1 x^2\,dx = \frac{1}{3}",
                    r"\notacommand{q}"]
     found = [(d.line, d.message) for d in report.items if d.code == "math"]
-    assert found == [(12, "formula kept as TeX: unknown command \\notacommand")]
+    assert found == [(12, "formula kept as TeX in PDFs: unknown command \\notacommand")]
 
 
 def test_typeset_gives_sized_images_on_the_baseline_with_tex_as_alt(vault) -> None:  # type: ignore[no-untyped-def]
