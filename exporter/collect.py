@@ -274,6 +274,9 @@ def collect(
         _problems(after, raw, stage.problems)
         note.ident = stage.ident
         note.assets = sorted(set(note.assets).union(*(by_path[p].assets for p in stage.notes if p in by_path)))
+        for p in stage.notes:  # an embed is a link too, for the backlinks
+            if p in by_path and p != note.path:
+                by_path[p].linked_from.append(note.id)
         if stage.deep:  # embeds nest notes in notes: only now is the whole depth known
             after.add("unreadable", raw.path, stage.deep)
             too_deep.add(note.path)
@@ -282,6 +285,11 @@ def collect(
         report.add("reading", raws[i].path, f"timestamp reading: {note.reading}")
     if progress:
         progress("normalize", len(notes), len(notes))
+    by_note_id = {n.id: n for n in notes}
+    for note, stage in zip(notes, staged, strict=True):
+        for target_id in stage.links:
+            if target_id in by_note_id:
+                by_note_id[target_id].linked_from.append(note.id)
     if too_deep:  # left out after linking: links to them become text in every product
         notes = [n for n in notes if n.path not in too_deep]
         for path in sorted(too_deep):

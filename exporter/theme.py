@@ -114,6 +114,11 @@ class Theme:
             loader=loader, autoescape=_markup, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
         )
 
+    @property
+    def backlinks(self) -> bool:
+        """Show "Linked from" under each note ([backlinks] show = false turns it off)."""
+        return bool(self.tokens.get("backlinks", {}).get("show", True))
+
     def render(self, template: str, **values: Any) -> str:
         try:
             return self.env.get_template(template).render(**values)

@@ -140,7 +140,8 @@ def _product(
 
         failed: dict[str, str] = {}
         try:
-            zip_path = package(collection, notes, out_dir / name, title, failed=failed, cache=cache)
+            zip_path = package(collection, notes, out_dir / name, title, failed=failed, cache=cache,
+                               backlinks=theme.backlinks)
         except OutputError as e:
             raise BuildError(str(e)) from None
         _left_out(built, failed)

@@ -60,7 +60,8 @@ def bundle(vault: Path, output: Path, title: str | None, theme: str, reading: st
     notes = select(collection, [])
     failed: dict[str, str] = {}
     try:
-        zip_path = package(collection, notes, output, title or vault.resolve().name, failed=failed, cache=cache)
+        zip_path = package(collection, notes, output, title or vault.resolve().name, failed=failed, cache=cache,
+                           backlinks=look.backlinks)
     except OSError as e:
         raise Failed(f"cannot write {output}: {e.strerror or e}") from None
     left_out(report, failed)

@@ -90,6 +90,7 @@ class Note:
     assets: list[str] = field(default_factory=list)  # vault-relative paths this note embeds
     reading: str = "none"  # timestamp reading chosen: "H:MM:SS", "MM:SS", "mixed", "none"
     front: str = ""  # the frontmatter block exactly as the file holds it (archives keep it)
+    linked_from: list[str] = field(default_factory=list)  # ids of the notes linking to or embedding it
     # the identity of the blocks for the caches: same ident, same blocks (see collect.py)
     ident: str = ""
     _blocks: list[Block] | None = field(default=None, repr=False)
@@ -158,6 +159,15 @@ class Collection:
                 if c.video_id and c.video_id not in seen:
                     seen[c.video_id] = Source(c.video_id, c.title, c.channel)
         return list(seen.values())
+
+
+def backlinks(notes: list[Note]) -> dict[str, list[Note]]:
+    """Note id -> the notes of this product that link to it or embed it, in product order;
+    notes outside the product are not listed (a reader could not follow them)."""
+    order = {n.id: i for i, n in enumerate(notes)}
+    by_id = {n.id: n for n in notes}
+    return {n.id: [by_id[k] for k in sorted((k for k in set(n.linked_from) if k in by_id and k != n.id),
+                                             key=order.__getitem__)] for n in notes}
 
 
 def channel_names(notes: list[Note]) -> dict[str, str]:

@@ -53,13 +53,13 @@ def _zip(folder: Path, target: Path, epoch: int) -> None:
 
 def package(
     collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None,
-    failed: dict[str, str] | None = None, cache: Cache | None = None,
+    failed: dict[str, str] | None = None, cache: Cache | None = None, backlinks: bool = True,
 ) -> Path:
     """Write out/ (a folder) and out.zip; returns the zip path. Notes pandoc could not write
     within their budget are named in failed (note path -> why)."""
     check_replaceable(out, Path(collection.root))
     paths = markdown.bundle_paths(notes)
-    texts = markdown.write_notes(notes, paths, failed, cache)
+    texts = markdown.write_notes(notes, paths, failed, cache, backlinks)
     manifest = []
     with atomic_dir(out) as tmp:
         for note in notes:

@@ -32,7 +32,7 @@ from PIL import Image, UnidentifiedImageError
 from exporter import cache as store
 from exporter.cache import Cache
 from exporter.model import ast
-from exporter.model.document import Block, Collection, Note, channel_names
+from exporter.model.document import Block, Collection, Note, backlinks, channel_names
 from exporter.packagers import cover, xhtml
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.xhtml import EPUB_TYPE, LANG
@@ -322,6 +322,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     # body: part pages when asked, one chapter per note; then the Sources appendix
     body: list[epub.EpubHtml] = []
     toc: list[Any] = []
+    back = backlinks(notes) if theme.backlinks else {}
     for i, (label, members) in enumerate(groups, 1):
         links = [epub.Link(files[n.id], n.label.strip() or "Untitled", "toc-" + n.id)
                  for n in members]
@@ -336,7 +337,8 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
                                for what in p.removed]
             body.append(page("chapter", n.id, n.label, n.lang if n.lang and LANG.match(n.lang)
                              else lang, p.math, note=n, body=p.body,
-                             video_url=n.source.url if n.source else None))
+                             video_url=n.source.url if n.source else None,
+                             backlinks=[(x.label, files[x.id]) for x in back.get(n.id, [])]))
     if sources := collection.sources(notes):
         cited: dict[str, list[Note]] = {}
         for n in notes:

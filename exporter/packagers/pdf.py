@@ -26,7 +26,16 @@ from exporter import __version__
 from exporter import cache as store
 from exporter.cache import Cache
 from exporter.model import ast
-from exporter.model.document import Block, Collection, Note, Source, channel_names, file_stems, short
+from exporter.model.document import (
+    Block,
+    Collection,
+    Note,
+    Source,
+    backlinks,
+    channel_names,
+    file_stems,
+    short,
+)
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.pool import Outcome, Workers
 from exporter.select import part_of
@@ -277,8 +286,9 @@ def _sources(collection: Collection, notes: list[Note]) -> list[Source]:
     return collection.sources(cited)
 
 
-def _item(fragment: html_writer.Fragment, names: dict[str, str]) -> dict[str, Any]:
-    """What the templates need of one note."""
+def _item(fragment: html_writer.Fragment, names: dict[str, str], linked: list[Note] | None = None
+          ) -> dict[str, Any]:
+    """What the templates need of one note; linked: the notes of the dossier linking to it."""
     n = fragment.note
     shown = n.headings[1:] if n.opens_with_title else n.headings
     headings = [{"id": html_writer.anchor_id(n.id, h.id), "text": short(h.text)} for h in shown]
@@ -287,6 +297,7 @@ def _item(fragment: html_writer.Fragment, names: dict[str, str]) -> dict[str, An
         "channel": names.get(n.channel or "", n.channel_name), "html": Markup(fragment.html),
         "video_url": n.source.url if n.source else None,
         "toc": headings if len(headings) >= BRIEF_TOC_MIN else [],
+        "backlinks": [{"id": html_writer.anchor_id(x.id), "label": x.label} for x in linked or []],
     }
 
 
@@ -352,7 +363,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     subject = f"{len(notes)} notes" + (f" from {', '.join(channels)}" if channels else "")
     doc = _doc(meta, theme, notes, subject, names)
     sources = _sources(collection, notes)
-    items = {f.note.id: _item(f, names) for f in fragments}
+    back = backlinks(notes) if theme.backlinks else {}
+    items = {f.note.id: _item(f, names, back.get(f.note.id)) for f in fragments}
 
     def page(members: list[Note], *, css: str = "", contents: bool = False, appendix: bool = False,
              numbers: dict[str, int] | None = None, gone: frozenset[str] = frozenset(),

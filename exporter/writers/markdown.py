@@ -15,7 +15,7 @@ import yaml
 from exporter import cache as store
 from exporter.cache import Cache
 from exporter.model import ast
-from exporter.model.document import Block, Note, file_stems
+from exporter.model.document import Block, Note, backlinks, file_stems
 from exporter.transforms.structure import slug, unique_anchors
 from exporter.writers import pandoc
 from exporter.writers.links import AssetHref, Href, settle_inlines
@@ -196,7 +196,7 @@ def viewer_anchors(note: Note) -> dict[str, str]:
 
 
 def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str] | None = None,
-                cache: Cache | None = None) -> dict[str, str]:
+                cache: Cache | None = None, show_backlinks: bool = True) -> dict[str, str]:
     """Bundle path -> markdown text, for every note, in one pandoc call.
 
     paths maps the id of every note in the bundle to its file (see bundle_paths). A note pandoc
@@ -225,7 +225,10 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
             anchor = anchors_of(nid).get(anchor, anchor) if nid in by_id else anchor
         return url + (f"#{quote(anchor.lstrip('^'))}" if anchor else "") or "#"
 
-    keys = {n.id: _key(n, paths[n.id]) for n in notes}
+    # "Linked from": the notes of the bundle linking here, as relative links at the end
+    back = {n.id: [[x.label, relative(paths[n.id], paths[x.id])] for x in linked]
+            for n, linked in ((by_id[k], v) for k, v in backlinks(notes).items())} if show_backlinks else {}
+    keys = {n.id: _key(n, paths[n.id], back.get(n.id, [])) for n in notes}
     found = cache.get_many(list(keys.values())) if cache.enabled else {}
     texts: dict[str, str] = {}
     todo: list[Note] = []
@@ -254,7 +257,7 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
                 return _plain_inlines(settle_inlines(xs, h, a))
 
             blocks = ast.map_inlines(_portable(note.blocks), plain)
-            yield _with_header(note, _footnotes(blocks))
+            yield _with_header(note, _footnotes(blocks) + _linked_from(back.get(note.id, [])))
 
     problems: dict[int, str] = {}
     made = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(todo)), failed=problems, cache=cache)
@@ -270,10 +273,19 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
     return {paths[n.id]: texts[paths[n.id]] for n in notes}
 
 
-def _key(note: Note, path: str) -> str:
+def _key(note: Note, path: str, linked: list[list[str]]) -> str:
     """What a note's file depends on besides its links (recorded with it, see write_notes)."""
     return store.key("bundle-note", store.code(), note.ident, note.title, note.channel_name or "",
-                     note.video_id or "", orjson.dumps(note.meta), note.front, path)
+                     note.video_id or "", orjson.dumps(note.meta), note.front, path, orjson.dumps(linked))
+
+
+def _linked_from(linked: list[list[str]]) -> list[Block]:
+    """A section at the end: the notes linking here, each a relative link."""
+    if not linked:
+        return []
+    items = [[{"t": "Plain", "c": [ast.Link(ast.text_inlines(label), href)]}] for label, href in linked]
+    return [{"t": "Header", "c": [2, ["", [], []], ast.text_inlines("Linked from")]},
+            {"t": "BulletList", "c": items}]
 
 
 def _entry(data: bytes | None) -> tuple[list[list[Any]], str] | None:
