@@ -73,3 +73,12 @@ def test_unwritable_output_is_one_line_exit_3(tmp_path: Path) -> None:
 def test_quiet_bundle_prints_nothing_on_success(tmp_path: Path) -> None:
     code, out, err = run("bundle", str(SAMPLE), "-o", str(tmp_path / "a"), "--quiet")
     assert code == 0 and out == "" and err == ""
+
+
+def test_default_titles_read_as_titles(tmp_path: Path) -> None:
+    from exporter.commands.shared import folder_title
+
+    for name, title in [("notes", "Notes"), ("my_lighthouse-notes", "My Lighthouse Notes"),
+                        ("keeper's log", "Keeper's Log"), ("ΦΆΡΟΙ", "ΦΆΡΟΙ"), ("___", "Notes")]:
+        (tmp_path / name).mkdir()
+        assert folder_title(tmp_path / name) == title

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from exporter.cache import Cache
 from exporter.collect import collect
+from exporter.commands.shared import folder_title
 from exporter.config import Config, Options, Publication
 from exporter.diagnostics import Report
 from exporter.model.document import Collection, Note
@@ -43,7 +44,7 @@ class Built:
 def implicit(config: Config, vault: Path) -> dict[str, Publication]:
     """Without publications: the whole vault, every format, named after its folder."""
     name = re.sub(r"[^\w.-]+", "-", vault.resolve().name).strip("-") or "vault"
-    return {name: Publication(title=vault.resolve().name, formats=("pdf", "briefs", "epub", "bundle"))}
+    return {name: Publication(title=folder_title(vault), formats=("pdf", "briefs", "epub", "bundle"))}
 
 
 def theme_for(config: Config, pub: Publication) -> Theme:

@@ -12,6 +12,7 @@ from exporter.commands.shared import (
     READING,
     VAULT,
     Failed,
+    folder_title,
     left_out,
     load,
     open_cache,
@@ -60,7 +61,7 @@ def bundle(vault: Path, output: Path, title: str | None, theme: str, reading: st
     notes = select(collection, [])
     failed: dict[str, str] = {}
     try:
-        zip_path = package(collection, notes, output, title or vault.resolve().name, failed=failed, cache=cache,
+        zip_path = package(collection, notes, output, title or folder_title(vault), failed=failed, cache=cache,
                            backlinks=look.backlinks)
     except OSError as e:
         raise Failed(f"cannot write {output}: {e.strerror or e}") from None

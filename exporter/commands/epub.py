@@ -15,6 +15,7 @@ from exporter.commands.shared import (
     THEME,
     VAULT,
     Failed,
+    folder_title,
     load,
     open_cache,
     pick,
@@ -66,7 +67,7 @@ def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
     collection, report = load(vault, quiet, reading, look.wording, cache)
     chosen = pick(collection, notes, order)
     meta = packager.BookMeta(
-        title=(title or vault.resolve().name).strip() or "Notes", subtitle=subtitle,
+        title=(title or folder_title(vault)).strip() or "Notes", subtitle=subtitle,
         author=author, lang=lang, parts=parts)
     try:
         built = packager.package(collection, chosen, output, meta, look, cache=cache)

@@ -17,6 +17,7 @@ from exporter.commands.shared import (
     THEME,
     VAULT,
     Failed,
+    folder_title,
     load,
     open_cache,
     pick,
@@ -103,7 +104,7 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         out = output or Path("dist/dossier.pdf")
         if out.is_dir():
             raise Failed(f"cannot write {out}: it is a folder (give a .pdf file name)")
-        meta = packager.Meta(title or vault.resolve().name, subtitle, author)
+        meta = packager.Meta(title or folder_title(vault), subtitle, author)
         try:
             plan = packager.plan_dossier(collection, chosen, meta, look, cache=cache)
             if dump_html:

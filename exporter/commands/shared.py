@@ -7,6 +7,7 @@ not be written (nothing half-written is left behind).
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,12 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+def folder_title(vault: Path) -> str:
+    """A title that reads as one from the vault folder's name: my_lighthouse-notes -> My Lighthouse Notes."""
+    words = re.sub(r"[_\-.]+", " ", vault.resolve().name).split()
+    return " ".join(w[:1].upper() + w[1:] for w in words) or "Notes"
 
 
 def open_cache(no_cache: bool) -> Cache:

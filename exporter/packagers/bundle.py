@@ -21,7 +21,7 @@ def _index(title: str, notes: list[Note], collection: Collection, paths: dict[st
     names = channel_names(notes)
     for n in notes:
         groups.setdefault(n.channel or "", []).append(n)
-    lines = [f"# {title}", "", f"{len(notes)} notes from {len([g for g in groups if g])} channels.", ""]
+    lines = [f"# {_escape(title)}", "", _count(len(notes), len([g for g in groups if g])), ""]
     for channel in sorted(groups, key=lambda c: (c == "", (names.get(c) or c).casefold())):
         lines += [f"## {_escape(names.get(channel, '')) or 'Other notes'}", ""]
         for n in sorted(groups[channel], key=lambda n: n.title.casefold()):
@@ -35,6 +35,12 @@ def _index(title: str, notes: list[Note], collection: Collection, paths: dict[st
             lines.append(f"{i}. “{_escape(s.title)}”{who}: <{s.url}>")
         lines.append("")
     return "\n".join(lines)
+
+
+def _count(notes: int, channels: int) -> str:
+    """20 notes from 3 channels. / 1 note. / 20 notes."""
+    said = f"{notes} note{'s' * (notes != 1)}"
+    return said + (f" from {channels} channel{'s' * (channels != 1)}." if channels else ".")
 
 
 def _escape(text: str) -> str:

@@ -288,3 +288,10 @@ def test_callouts_stay_callouts_for_viewers_that_know_them(built: tuple[Path, Pa
     text = (out / "keepers" / "daily_watch_routine.md").read_text("utf-8")
     assert re.search(r"^> \[!note\] Handing over the watch\[\^\d+\]$", text, re.M)
     assert "\\[!" not in text
+
+
+def test_index_counts_read_right_without_channels(tmp_path: Path) -> None:
+    files = _bundle(tmp_path, {"a.md": "alpha", "b.md": "beta"})
+    assert "\n2 notes.\n" in files["index.md"]
+    files = _bundle(tmp_path / "one", {"a.md": "From: [[chan]] <br/>\n\nalpha"})
+    assert "\n1 note from 1 channel.\n" in files["index.md"]
