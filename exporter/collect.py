@@ -384,7 +384,7 @@ def _note(raw: RawNote, a: local.Local, ident: str, report: Report) -> Note:
     lang = raw.meta.get("lang") or raw.meta.get("language")
     note = Note(id=ident, path=raw.path, title=raw.title, meta=raw.meta, channel=raw.channel,
                 channel_name=raw.channel_name, video_id=raw.video_id,
-                lang=lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else None,
+                lang=lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else a.lang,
                 headings=a.headings, citations=a.citations, reading=a.reading, front=raw.front)
     _problems(report, raw, a.problems)
     for what in a.removed:

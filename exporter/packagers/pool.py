@@ -97,7 +97,10 @@ class Workers:
 
     def start(self) -> None:
         """Start the workers in the background: the fork server imports WeasyPrint while the
-        caller reads the notes."""
+        caller reads the notes. Not with plain fork (tests use it): a process forked while
+        another thread starts pandoc keeps that pipe open, and the start never returns."""
+        if _context().get_start_method() == "fork":
+            return
 
         def warm() -> None:
             pool = self._executor()

@@ -14,7 +14,7 @@ from exporter import cache as store
 from exporter.config import Options
 from exporter.model.document import Block, Citation, Heading, Moment, short
 from exporter.readers import RawNote
-from exporter.transforms import math, sanitize, structure
+from exporter.transforms import language, math, sanitize, structure
 from exporter.transforms.citations import cite
 from exporter.writers import pandoc
 
@@ -29,6 +29,7 @@ class Local:
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, needle, message)
     removed: list[str] = field(default_factory=list)  # what the sanitizer took out
     error: str | None = None  # why the note cannot be used (then nothing else is set)
+    lang: str | None = None  # the language its text reads in (used when the frontmatter names none)
 
 
 def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options) -> Local:
@@ -44,7 +45,13 @@ def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options) -> Local:
     clean = sanitize.sanitize(cited.blocks)
     numbered, headings = structure.number_headings(clean.blocks)
     return Local(numbered, headings, cited.citations, cited.reading, block_ids,
-                 cited.problems + math.problems(numbered), sorted(set(clean.removed)))
+                 cited.problems + math.problems(numbered), sorted(set(clean.removed)),
+                 lang=None if _declared(raw) else language.guess(numbered))
+
+
+def _declared(raw: RawNote) -> bool:
+    lang = raw.meta.get("lang") or raw.meta.get("language")
+    return isinstance(lang, str) and bool(lang.strip())
 
 
 def key(raw: RawNote, options: Options) -> str:
@@ -60,7 +67,7 @@ def dump(local: Local) -> tuple[bytes, bytes]:
     face = orjson.dumps({
         "headings": [[h.level, h.text, h.id] for h in local.headings], "citations": cites,
         "reading": local.reading, "block_ids": local.block_ids, "problems": local.problems,
-        "removed": local.removed, "error": local.error})
+        "removed": local.removed, "error": local.error, "lang": local.lang})
     return face, orjson.dumps(local.blocks)
 
 
@@ -70,4 +77,4 @@ def load_face(data: bytes) -> Local:
     return Local(
         [], [Heading(*h) for h in d["headings"]],
         [Citation(v, t, c, tuple(Moment(*m) for m in ms)) for v, t, c, ms in d["citations"]],
-        d["reading"], d["block_ids"], [tuple(p) for p in d["problems"]], d["removed"], d["error"])
+        d["reading"], d["block_ids"], [tuple(p) for p in d["problems"]], d["removed"], d["error"], d.get("lang"))
