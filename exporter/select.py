@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from pathlib import Path
 
 from exporter.config.schema import Publication
@@ -103,13 +104,14 @@ def for_publication(collection: Collection, pub: Publication) -> list[Note]:
     return chosen
 
 
-def part_of(note: Note, parts: str, names: dict[str, str]) -> str | None:
-    """The part a note is grouped under in a product (None: no parts); names from channel_names."""
+def part_of(note: Note, parts: str, names: dict[str, str], t: Callable[[str], str] = str) -> str | None:
+    """The part a note is grouped under in a product (None: no parts); names from channel_names,
+    t says the fixed labels in the product's language (exporter.i18n.Words)."""
     if parts == "channel":
-        return names.get(note.channel or "", "Other notes")
+        return names.get(note.channel or "", t("Other notes"))
     if parts == "folder":
-        return note.folder or "Top level"
+        return note.folder or t("Top level")
     if parts == "tag":
         tags = _tags(note)
-        return short(tags[0], 100) if tags else "Untagged"
+        return short(tags[0], 100) if tags else t("Untagged")
     return None

@@ -120,6 +120,11 @@ class Theme:
         return bool(self.tokens.get("backlinks", {}).get("show", True))
 
     def render(self, template: str, **values: Any) -> str:
+        """A page template; t (exporter.i18n.Words) says the fixed strings, English by default."""
+        if "t" not in values:
+            from exporter.i18n import Words
+
+            values["t"] = Words()
         try:
             return self.env.get_template(template).render(**values)
         except jinja2.TemplateError as e:

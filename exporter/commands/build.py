@@ -19,6 +19,7 @@ from exporter.collect import collect
 from exporter.commands.shared import folder_title
 from exporter.config import Config, Options, Publication
 from exporter.diagnostics import Report
+from exporter.i18n import localize
 from exporter.model.document import Collection, Note
 from exporter.packagers.pool import Workers
 from exporter.select import SelectionError, for_publication
@@ -135,6 +136,7 @@ def _product(
     cache: Cache | None = None,
 ) -> list[Path]:
     title = pub.title or name
+    collection, notes, lang = localize(collection, notes, theme.wording, pub.language, per_note=fmt == "briefs")
     if fmt == "bundle":
         from exporter.packagers.bundle import package
         from exporter.packagers.output import OutputError
@@ -142,7 +144,7 @@ def _product(
         failed: dict[str, str] = {}
         try:
             zip_path = package(collection, notes, out_dir / name, title, failed=failed, cache=cache,
-                               backlinks=theme.backlinks)
+                               backlinks=theme.backlinks, lang=lang)
         except OutputError as e:
             raise BuildError(str(e)) from None
         _left_out(built, failed)
@@ -151,7 +153,7 @@ def _product(
         from exporter.packagers import pdf
         from exporter.packagers.dossier import write_dossier
 
-        meta = pdf.Meta(title, pub.subtitle, pub.author)
+        meta = pdf.Meta(title, pub.subtitle, pub.author, lang=lang)
         target = out_dir / f"{name}.pdf"
         try:
             plan = pdf.plan_dossier(
@@ -170,7 +172,7 @@ def _product(
         folder = out_dir / f"{name}-briefs"
         written = pdf.write_briefs(
             collection, notes, folder, workers, theme, pub.author, unresolved=config.defaults.unresolved,
-            cache=cache,
+            cache=cache, lang=pub.language,
         )
         _rendered(built, folder, written)
         for path, why in written.failed.items():
@@ -182,7 +184,7 @@ def _product(
         from exporter.packagers import epub
 
         book = epub.BookMeta(
-            title=title, subtitle=pub.subtitle, author=pub.author, lang=pub.language, parts=pub.parts
+            title=title, subtitle=pub.subtitle, author=pub.author, lang=lang, parts=pub.parts
         )
         target = out_dir / f"{name}.epub"
         try:

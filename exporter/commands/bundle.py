@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from exporter.commands.shared import (
+    LANG,
     NO_CACHE,
     QUIET,
     READING,
@@ -18,6 +19,7 @@ from exporter.commands.shared import (
     open_cache,
     report_and_exit,
 )
+from exporter.i18n import localize
 from exporter.select import select
 
 
@@ -38,11 +40,12 @@ from exporter.select import select
     show_default=True,
     help="Theme whose citation wording the notes use (see `exporter themes`).",
 )
+@LANG
 @READING
 @NO_CACHE
 @QUIET
-def bundle(vault: Path, output: Path, title: str | None, theme: str, reading: str, no_cache: bool,
-           quiet: bool) -> None:
+def bundle(vault: Path, output: Path, title: str | None, theme: str, lang: str | None, reading: str,
+           no_cache: bool, quiet: bool) -> None:
     """Write an offline markdown archive of VAULT: a folder and a reproducible zip."""
     from exporter.packagers.bundle import package
     from exporter.packagers.output import OutputError, check_replaceable
@@ -59,10 +62,11 @@ def bundle(vault: Path, output: Path, title: str | None, theme: str, reading: st
     cache = open_cache(no_cache)
     collection, report = load(vault, quiet, reading, look.wording, cache)
     notes = select(collection, [])
+    collection, notes, lang = localize(collection, notes, look.wording, lang)
     failed: dict[str, str] = {}
     try:
         zip_path = package(collection, notes, output, title or folder_title(vault), failed=failed, cache=cache,
-                           backlinks=look.backlinks)
+                           backlinks=look.backlinks, lang=lang)
     except OSError as e:
         raise Failed(f"cannot write {output}: {e.strerror or e}") from None
     left_out(report, failed)

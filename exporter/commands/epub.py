@@ -8,6 +8,7 @@ import click
 
 from exporter.commands.shared import (
     CSS,
+    LANG,
     NO_CACHE,
     ORDER,
     QUIET,
@@ -21,6 +22,7 @@ from exporter.commands.shared import (
     pick,
     report_and_exit,
 )
+from exporter.i18n import localize
 
 
 @click.command()
@@ -32,8 +34,7 @@ from exporter.commands.shared import (
 @click.option("--subtitle", help="Subtitle, on the cover and the title page.")
 @click.option("--author",
               help="dc:creator (default: the channel when there is only one, else 'Various').")
-@click.option("--lang", help="Book language, a BCP 47 tag such as en or el (default: the most "
-                             "common note language, counting notes without one as en).")
+@LANG
 @click.option("--parts", type=click.Choice(["channel", "folder", "none"]), default="channel",
               show_default=True, help="Group chapters into parts, one per channel or folder.")
 @ORDER
@@ -54,9 +55,6 @@ def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
     from exporter.packagers import epub as packager
     from exporter.theme import Theme, ThemeError
 
-    if lang is not None and not packager.LANG.match(lang):
-        raise click.BadParameter(f"{lang!r} is not a language tag such as en, el or pt-BR",
-                                 param_hint="--lang")
     try:
         look = Theme.load(theme, extra_css=css)
     except ThemeError as e:
@@ -66,6 +64,7 @@ def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
     cache = open_cache(no_cache)
     collection, report = load(vault, quiet, reading, look.wording, cache)
     chosen = pick(collection, notes, order)
+    collection, chosen, lang = localize(collection, chosen, look.wording, lang)
     meta = packager.BookMeta(
         title=(title or folder_title(vault)).strip() or "Notes", subtitle=subtitle,
         author=author, lang=lang, parts=parts)

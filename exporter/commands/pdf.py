@@ -10,6 +10,7 @@ import click
 
 from exporter.commands.shared import (
     CSS,
+    LANG,
     NO_CACHE,
     ORDER,
     QUIET,
@@ -24,6 +25,7 @@ from exporter.commands.shared import (
     report_and_exit,
 )
 from exporter.diagnostics import Report
+from exporter.i18n import localize
 
 if TYPE_CHECKING:
     from exporter.packagers.pdf import Written
@@ -54,13 +56,14 @@ def outcome(report: Report, where: Path, written: Written) -> None:
               help="Documents rendered at once, dossier parts or briefs (default: number of cores).")
 @click.option("--dump-html", type=click.Path(path_type=Path, dir_okay=False), hidden=True,
               help="Also write the final dossier HTML here (for debugging and the benchmark).")
+@LANG
 @READING
 @NO_CACHE
 @QUIET
 def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         title: str | None, subtitle: str | None, author: str | None, order: Path | None,
-        theme: str, css: Path | None, jobs: int | None, dump_html: Path | None, reading: str,
-        no_cache: bool, quiet: bool) -> None:
+        theme: str, css: Path | None, jobs: int | None, dump_html: Path | None, lang: str | None,
+        reading: str, no_cache: bool, quiet: bool) -> None:
     """Write a PDF dossier of VAULT, or with --briefs one PDF per note.
 
     NOTE selects notes by path, file stem or title; none means the whole vault, ordered by
@@ -81,13 +84,15 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         cache = open_cache(no_cache)
         collection, report = load(vault, quiet, reading, look.wording, cache)
         chosen = pick(collection, notes, order)
+        collection, chosen, book_lang = localize(collection, chosen, look.wording, lang, per_note=briefs)
 
         if briefs:
             out = output or Path("dist/briefs")
             if out.exists() and not out.is_dir():
                 raise Failed(f"cannot write briefs into {out}: it is a file")
             try:
-                written = packager.write_briefs(collection, chosen, out, workers, look, author, cache=cache)
+                written = packager.write_briefs(collection, chosen, out, workers, look, author, cache=cache,
+                                                lang=lang)
             except ThemeError as e:
                 raise Failed(str(e)) from None
             except OSError as e:
@@ -104,7 +109,7 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         out = output or Path("dist/dossier.pdf")
         if out.is_dir():
             raise Failed(f"cannot write {out}: it is a folder (give a .pdf file name)")
-        meta = packager.Meta(title or folder_title(vault), subtitle, author)
+        meta = packager.Meta(title or folder_title(vault), subtitle, author, lang=book_lang)
         try:
             plan = packager.plan_dossier(collection, chosen, meta, look, cache=cache)
             if dump_html:

@@ -128,6 +128,18 @@ def report_and_exit(report: Report, quiet: bool, done: str | None = None, cache:
 
 VAULT = click.argument("vault", type=click.Path(path_type=Path, file_okay=False))
 QUIET = click.option("--quiet", "-q", is_flag=True, help="Print errors only.")
+
+
+def _lang(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}", value):
+        raise click.BadParameter(f"{value!r} is not a language tag such as en, el or pt-BR")
+    return value
+
+
+LANG = click.option("--lang", callback=_lang,
+                    help="Language of the fixed strings (contents, sources, bylines, citations, dates), "
+                         "a BCP 47 tag such as de or pt-BR; default: the most common note language. "
+                         "Catalogs: en, de, fr, es, it, pt, ru, el, zh, ja.")
 NO_CACHE = click.option("--no-cache", is_flag=True,
                         help="Compute everything afresh, without reading or writing the cache.")
 READING = click.option(

@@ -52,7 +52,9 @@ class Publication:
     title: str | None = doc("Title on the cover and in metadata; default: the publication name.", None)
     subtitle: str | None = doc("Subtitle on the cover.", None)
     author: str | None = doc("Author or editor in metadata and on the cover.", None)
-    language: str | None = doc("Language code (en, el, ru...); default: from the notes.", None)
+    language: str | None = doc(
+        "Language of the fixed strings and metadata (en, de, el, pt-BR...; also `lang`); default: the "
+        "most common note language.", None)
     formats: tuple[Format, ...] = doc(
         "Products to build: pdf, briefs, epub, bundle.", ("pdf", "epub", "bundle")
     )
@@ -126,6 +128,9 @@ def _check(value: Any, hint: Any) -> tuple[Any, str | None]:
     return value, None
 
 
+ALIASES = {"lang": "language"}  # the same word as the --lang option
+
+
 def build(
     cls: type,
     data: dict[str, Any],
@@ -139,9 +144,10 @@ def build(
     hints = get_type_hints(cls)
     names = [f.name for f in fields(cls)]
     values: dict[str, Any] = {}
-    for key, value in data.items():
-        line = _line(text, key, section)
+    for written, value in data.items():
+        line = _line(text, written, section)
         at = f"{file}:{line}" if line else file
+        key = ALIASES[written] if written not in names and ALIASES.get(written) in names else written
         if key not in names:
             near = difflib.get_close_matches(key, names, n=1)
             hint = f"did you mean {near[0]!r}? " if near else ""

@@ -11,25 +11,26 @@ from pathlib import Path
 from urllib.parse import quote
 
 from exporter.cache import Cache
+from exporter.i18n import Words, language
 from exporter.model.document import Collection, Note, channel_names
 from exporter.packagers.output import GENERATOR, atomic_dir, atomic_file, check_replaceable, source_date_epoch
 from exporter.writers import markdown
 
 
-def _index(title: str, notes: list[Note], collection: Collection, paths: dict[str, str]) -> str:
+def _index(title: str, notes: list[Note], collection: Collection, paths: dict[str, str], words: Words) -> str:
     groups: dict[str, list[Note]] = {}
     names = channel_names(notes)
     for n in notes:
         groups.setdefault(n.channel or "", []).append(n)
-    lines = [f"# {_escape(title)}", "", _count(len(notes), len([g for g in groups if g])), ""]
+    lines = [f"# {_escape(title)}", "", _count(len(notes), len([g for g in groups if g]), words), ""]
     for channel in sorted(groups, key=lambda c: (c == "", (names.get(c) or c).casefold())):
-        lines += [f"## {_escape(names.get(channel, '')) or 'Other notes'}", ""]
+        lines += [f"## {_escape(names.get(channel, '')) or words('Other notes')}", ""]
         for n in sorted(groups[channel], key=lambda n: n.title.casefold()):
             lines.append(f"- [{_escape(n.label)}]({quote(paths[n.id], safe='/')})")
         lines.append("")
     sources = collection.sources(notes)
     if sources:
-        lines += ["## Sources", ""]
+        lines += [f"## {words('Sources')}", ""]
         for i, s in enumerate(sources, 1):
             who = f", {_escape(s.channel)}" if s.channel else ""
             lines.append(f"{i}. “{_escape(s.title)}”{who}: <{s.url}>")
@@ -37,10 +38,10 @@ def _index(title: str, notes: list[Note], collection: Collection, paths: dict[st
     return "\n".join(lines)
 
 
-def _count(notes: int, channels: int) -> str:
-    """20 notes from 3 channels. / 1 note. / 20 notes."""
-    said = f"{notes} note{'s' * (notes != 1)}"
-    return said + (f" from {channels} channel{'s' * (channels != 1)}." if channels else ".")
+def _count(notes: int, channels: int, words: Words) -> str:
+    """20 notes · 3 channels / 1 note / 20 notes (as the EPUB cover says it)."""
+    said = words.notes(notes)
+    return said + (" · " + words.count("%(n)d channel", "%(n)d channels", channels) if channels else "")
 
 
 def _escape(text: str) -> str:
@@ -60,12 +61,14 @@ def _zip(folder: Path, target: Path, epoch: int) -> None:
 def package(
     collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None,
     failed: dict[str, str] | None = None, cache: Cache | None = None, backlinks: bool = True,
+    lang: str | None = None,
 ) -> Path:
     """Write out/ (a folder) and out.zip; returns the zip path. Notes pandoc could not write
     within their budget are named in failed (note path -> why)."""
     check_replaceable(out, Path(collection.root))
     paths = markdown.bundle_paths(notes)
-    texts = markdown.write_notes(notes, paths, failed, cache, backlinks)
+    words = Words(language(notes, lang))
+    texts = markdown.write_notes(notes, paths, failed, cache, backlinks, words)
     manifest = []
     with atomic_dir(out) as tmp:
         for note in notes:
@@ -89,7 +92,7 @@ def package(
         for a in assets:
             (tmp / a).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(collection.assets[a], tmp / a)
-        (tmp / "index.md").write_text(_index(title, notes, collection, paths), encoding="utf-8")
+        (tmp / "index.md").write_text(_index(title, notes, collection, paths, words), encoding="utf-8")
         doc = {"generator": GENERATOR, "title": title, "notes": manifest, "assets": assets}
         (tmp / "manifest.json").write_text(
             json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

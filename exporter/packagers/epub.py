@@ -16,7 +16,6 @@ import re
 import unicodedata
 import uuid
 import zipfile
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
 from exporter import cache as store
+from exporter import i18n
 from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, backlinks, channel_names
@@ -130,10 +130,7 @@ def _damaged(data: bytes) -> str | None:
 
 def language(notes: list[Note], lang: str | None) -> str:
     """--lang, else the most common note language (notes without one count as "en")."""
-    if lang and LANG.match(lang):
-        return lang
-    votes = Counter(n.lang if n.lang and LANG.match(n.lang) else "en" for n in notes)
-    return votes.most_common(1)[0][0] if votes else "en"
+    return i18n.language(notes, lang if lang and LANG.match(lang) else None)
 
 
 def _identifier(root: str, notes: list[Note], meta: BookMeta, assets: dict[str, Any]) -> str:
@@ -148,13 +145,13 @@ def _identifier(root: str, notes: list[Note], meta: BookMeta, assets: dict[str, 
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'exporter:epub:' + h.hexdigest())}"
 
 
-def _groups(notes: list[Note], parts: str) -> tuple[list[str], list[tuple[str, list[Note]]]]:
+def _groups(notes: list[Note], parts: str, words: i18n.Words) -> tuple[list[str], list[tuple[str, list[Note]]]]:
     """Channel names (a label that differs from the slug wins, as in the PDF), and the parts in
     order of first appearance, each keeping the notes' order."""
     names = channel_names(notes)
     groups: dict[str, list[Note]] = {}
     for n in notes:
-        groups.setdefault(part_of(n, parts, names) or "", []).append(n)
+        groups.setdefault(part_of(n, parts, names, words) or "", []).append(n)
     return list(names.values()), list(groups.items())
 
 
@@ -187,9 +184,9 @@ class _Writer(epub.EpubWriter):
     """EbookLib's writer with our zip (not write_epub, which swallows errors), a fixed
     dcterms:modified, and landmarks hidden from readers that show the nav as a page."""
 
-    def __init__(self, name: str, book: epub.EpubBook, epoch: int) -> None:
+    def __init__(self, name: str, book: epub.EpubBook, epoch: int, landmarks: str = "Landmarks") -> None:
         super().__init__(name, book, {"mtime": datetime.fromtimestamp(epoch, UTC),
-                                      "epub3_pages": False, "landmark_title": "Landmarks",
+                                      "epub3_pages": False, "landmark_title": landmarks,
                                       "play_order": {"enabled": True, "start_from": 1}})
         self.stamp = datetime.fromtimestamp(max(epoch, 315532800), UTC).timetuple()[:6]
 
@@ -275,8 +272,9 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     css, lang, date = {f"css/{k}": v for k, v in theme.css("epub").items()}, language(notes, meta.lang), datetime.fromtimestamp(epoch, UTC)
     assets = _assets(collection, notes, built.problems)
     files = {n.id: f"{n.id}.xhtml" for n in notes}
-    channels, groups = _groups(notes, meta.parts)
-    author = meta.author or (channels[0] if len(channels) == 1 else "Various")
+    words = i18n.Words(lang)
+    channels, groups = _groups(notes, meta.parts, words)
+    author = meta.author or (channels[0] if len(channels) == 1 else words("Various"))
 
     def href(note_id: str, anchor: str) -> str | None:
         file = files.get(note_id)
@@ -284,9 +282,9 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
 
     def page(kind: str, uid: str, title: str, page_lang: str = lang, math: bool = False,
              **values: Any) -> epub.EpubHtml:
-        title = title.strip() or "Untitled"
+        title = title.strip() or words("Untitled")
         xhtml = theme.render(f"epub-{kind}.xhtml.j2", uid=uid, title=title, kind=kind, book=meta,
-                             lang=page_lang, styles=list(css), author=author, **values)
+                             lang=page_lang, styles=list(css), author=author, t=words, **values)
         return _item(uid, f"{uid}.xhtml", title, xhtml, math)
 
     # chapters: the shared HTML writer (one batched pandoc run), rebuilt as XHTML
@@ -307,15 +305,15 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
                                     media_type=media_type, content=data))
 
     # front matter: the generated cover (image and page), title page, contents
-    facts = f"{len(notes)} note{'s' * (len(notes) != 1)}" + (
-        f" · {len(channels)} channel{'s' * (len(channels) != 1)}" if channels else "")
+    facts = words.notes(len(notes)) + (
+        f" · {words.count('%(n)d channel', '%(n)d channels', len(channels))}" if channels else "")
     book.set_cover("cover.png", cover.draw(meta.title, meta.subtitle, facts, author,
                                            cover.palette("\n".join(css.values()))),
                    create_page=False)
     front = [page("cover", "cover", meta.title, image="cover.png"),
              page("title", "title", meta.title, count=len(notes), channels=channels,
-                  date=f"{date.day} {date:%B %Y}")]
-    nav = epub.EpubNav(title="Contents")
+                  date=words.date(date))]
+    nav = epub.EpubNav(title=words("Contents"))
     for name in css:
         nav.add_link(href=name, rel="stylesheet", type="text/css")
 
@@ -324,7 +322,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     toc: list[Any] = []
     back = backlinks(notes) if theme.backlinks else {}
     for i, (label, members) in enumerate(groups, 1):
-        links = [epub.Link(files[n.id], n.label.strip() or "Untitled", "toc-" + n.id)
+        links = [epub.Link(files[n.id], n.label.strip() or words("Untitled"), "toc-" + n.id)
                  for n in members]
         if meta.parts == "none":
             toc += links
@@ -344,19 +342,19 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
         for n in notes:
             for vid in dict.fromkeys(c.video_id for c in n.citations if c.video_id):
                 cited.setdefault(vid, []).append(n)
-        body.append(page("sources", "sources", "Sources", sources=sources, cited=cited,
+        body.append(page("sources", "sources", words("Sources"), sources=sources, cited=cited,
                          files=files))
-        toc.append(epub.Link("sources.xhtml", "Sources", "toc-sources"))
+        toc.append(epub.Link("sources.xhtml", words("Sources"), "toc-sources"))
 
     for item in [*front, *body, epub.EpubNcx(), nav]:
         book.add_item(item)
     book.toc, book.spine = toc, [*front, nav, *body]
-    book.guide = [{"type": "cover", "href": "cover.xhtml", "title": "Cover"},
-                  {"type": "toc", "href": "nav.xhtml", "title": "Contents"},
-                  {"type": "text", "href": body[0].file_name, "title": "Start"}]
+    book.guide = [{"type": "cover", "href": "cover.xhtml", "title": words("Cover")},
+                  {"type": "toc", "href": "nav.xhtml", "title": words("Contents")},
+                  {"type": "text", "href": body[0].file_name, "title": words("Start")}]
     try:
         with atomic_file(out) as tmp:
-            _Writer(str(tmp), book, epoch).write()
+            _Writer(str(tmp), book, epoch, words("Landmarks")).write()
     except (OSError, ValueError, etree.LxmlError, zipfile.BadZipFile, epub.EpubException) as e:
         raise EpubError(f"cannot write {out}: {getattr(e, 'strerror', None) or e}") from e
     return built

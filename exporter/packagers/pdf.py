@@ -9,11 +9,13 @@ everything else (network, file:// elsewhere, symlinks out).
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +27,7 @@ from markupsafe import Markup
 from exporter import __version__
 from exporter import cache as store
 from exporter.cache import Cache
+from exporter.i18n import Words, language
 from exporter.model import ast
 from exporter.model.document import (
     Block,
@@ -203,6 +206,7 @@ class Meta:
     subtitle: str | None = None
     author: str | None = None
     epoch: int | None = None  # None: SOURCE_DATE_EPOCH, else a fixed date
+    lang: str | None = None  # the fixed strings' language; None: the most common note language
 
 
 def budget(prepared: Prepared) -> float:
@@ -302,7 +306,7 @@ def _item(fragment: html_writer.Fragment, names: dict[str, str], linked: list[No
 
 
 def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
-         names: dict[str, str]) -> dict[str, Any]:
+         names: dict[str, str], words: Words) -> dict[str, Any]:
     """Cover facts and PDF metadata; dates come from SOURCE_DATE_EPOCH, never the clock."""
     t = time.gmtime(source_date_epoch(meta.epoch))
     keywords: list[str] = []
@@ -312,12 +316,11 @@ def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
             word = short(str(w).strip(), 100)
             if word and word not in keywords:
                 keywords.append(word)
-    langs = {n.lang or "en" for n in notes}
     return {"title": meta.title, "subtitle": meta.subtitle, "author": meta.author,
             "subject": meta.subtitle or subject, "keywords": keywords[:KEYWORDS],
-            "date": f"{t.tm_mday} {time.strftime('%B %Y', t)}",
+            "date": words.date(datetime.fromtimestamp(calendar.timegm(t), UTC)),
             "date_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", t),
-            "lang": langs.pop() if len(langs) == 1 else "en",
+            "lang": words.lang,
             "generator": f"exporter {__version__}", "stylesheets": [Markup(css) for css in theme.css("pdf").values()]}
 
 
@@ -343,6 +346,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
                  unresolved: Unresolved = "text", cache: Cache | None = None) -> Plan:
     """The dossier as one document, and as parts that render alone and join into the same."""
     theme = theme or Theme.load()
+    words = Words(language(notes, meta.lang))
     ids = {n.id for n in notes}
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
@@ -352,16 +356,18 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     channels: list[str] = []
     group = None
     for n in notes:
-        name = names.get(n.channel or "", "Other notes")
-        part = part_of(n, parts, names)
+        name = names.get(n.channel or "", words("Other notes"))
+        part = part_of(n, parts, names, words)
         if part is not None and part != group:
             toc.append({"group": part})
             group = part
         toc.append({"id": html_writer.anchor_id(n.id), "title": n.label})
         if n.channel and name not in channels:
             channels.append(name)
-    subject = f"{len(notes)} notes" + (f" from {', '.join(channels)}" if channels else "")
-    doc = _doc(meta, theme, notes, subject, names)
+    subject = words.notes(len(notes))
+    if channels:
+        subject = words("%(notes)s from %(channels)s") % {"notes": subject, "channels": ", ".join(channels)}
+    doc = _doc(meta, theme, notes, subject, names, words)
     sources = _sources(collection, notes)
     back = backlinks(notes) if theme.backlinks else {}
     items = {f.note.id: _item(f, names, back.get(f.note.id)) for f in fragments}
@@ -375,7 +381,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         if numbers is not None:
             entries = [{**e, "page": numbers.get(e["id"], 0)} if "id" in e else e for e in entries]
         sheets = doc["stylesheets"] + ([Markup(css)] if css else [])
-        html = theme.render("dossier.html.j2", doc={**doc, "stylesheets": sheets}, count=len(notes),
+        html = theme.render("dossier.html.j2", doc={**doc, "stylesheets": sheets}, count=len(notes), t=words,
                             channels=channels, contents=contents, toc=entries,
                             appendix=bool(sources), appendix_page=(numbers or {}).get("sources"),
                             notes=[items[n.id] for n in members],
@@ -435,12 +441,13 @@ def _numbers_at_bottom_centre(sheets: list[str]) -> bool:
 
 
 def _brief(collection: Collection, theme: Theme, fragment: html_writer.Fragment,
-           names: dict[str, str], author: str | None, epoch: int | None) -> Prepared:
+           names: dict[str, str], author: str | None, epoch: int | None, lang: str | None) -> Prepared:
     """One note as its own document."""
     n = fragment.note
     meta = Meta(n.label, None, author or names.get(n.channel or ""), epoch)
-    subject = f"Notes on {n.source.url}" if n.source else "Notes"
-    html = theme.render("brief.html.j2", doc=_doc(meta, theme, [n], subject, names),
+    words = Words(language([n], lang))
+    subject = f"{words('Notes')}: {n.source.url}" if n.source else words("Notes")
+    html = theme.render("brief.html.j2", doc=_doc(meta, theme, [n], subject, names, words), t=words,
                         item=_item(fragment, names), sources=_sources(collection, [n]))
     return _prepared(collection, theme, html, epoch)
 
@@ -473,8 +480,9 @@ def brief_paths(notes: list[Note]) -> dict[str, str]:
 def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: Workers,
                  theme: Theme | None = None, author: str | None = None,
                  epoch: int | None = None, *, unresolved: Unresolved = "text",
-                 cache: Cache | None = None) -> Written:
-    """Write one PDF per note under out/, rendered by the workers, each on its budget.
+                 cache: Cache | None = None, lang: str | None = None) -> Written:
+    """Write one PDF per note under out/, rendered by the workers, each on its budget; each
+    brief speaks lang, else its note's language.
 
     Each file is written atomically; a brief that fails leaves no file and does not stop the
     others: a renderer error is in `failed`, a note past its budget in `over`.
@@ -484,7 +492,7 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
         lambda n, b: _shape(n, b, True, unresolved, theme), cache=cache)
     names = channel_names(collection.notes)
-    prepared = [_brief(collection, theme, f, names, author, epoch) for f in fragments]
+    prepared = [_brief(collection, theme, f, names, author, epoch, lang) for f in fragments]
     paths = brief_paths(notes)
     done = Written(over={f.note.path: f"pandoc {f.failed}" for f in fragments if f.failed})
     outcomes = rendered(workers, prepared, cache)

@@ -14,6 +14,7 @@ import yaml
 
 from exporter import cache as store
 from exporter.cache import Cache
+from exporter.i18n import Words
 from exporter.model import ast
 from exporter.model.document import Block, Note, backlinks, file_stems
 from exporter.transforms.structure import slug, unique_anchors
@@ -157,26 +158,26 @@ def front(note: Note) -> str:
     return "---\n" + yaml.dump(note.meta, Dumper=dumper, sort_keys=False, allow_unicode=True) + "---\n\n"
 
 
-def header(note: Note) -> list[Block]:
+def header(note: Note, words: Words) -> list[Block]:
     """The title as H1 (unless the body opens with it), the byline as a line under it."""
     blocks: list[Block] = [] if note.opens_with_title else [
         {"t": "Header", "c": [1, ["", [], []], ast.text_inlines(note.title)]}
     ]
     byline: list[Any] = []
     if note.channel_name:
-        byline += [ast.Str("From:"), ast.SPACE, {"t": "Emph", "c": ast.text_inlines(note.channel_name)}]
+        byline += [*ast.text_inlines(words("From:")), ast.SPACE, {"t": "Emph", "c": ast.text_inlines(note.channel_name)}]
     if note.video_id:
         sep = [ast.SPACE, ast.Str("·"), ast.SPACE] if byline else []
         byline += sep + [
-            ast.Link(ast.text_inlines("watch the video"), f"https://www.youtube.com/watch?v={note.video_id}")
+            ast.Link(ast.text_inlines(words("Watch the video")), f"https://www.youtube.com/watch?v={note.video_id}")
         ]
     if byline:
         blocks.append(ast.Para(byline))
     return blocks
 
 
-def _with_header(note: Note, blocks: list[Block]) -> list[Block]:
-    head = header(note)
+def _with_header(note: Note, blocks: list[Block], words: Words) -> list[Block]:
+    head = header(note, words)
     if note.opens_with_title:  # the byline goes under the note's own H1
         return blocks[:1] + head + blocks[1:]
     return head + blocks
@@ -196,7 +197,8 @@ def viewer_anchors(note: Note) -> dict[str, str]:
 
 
 def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str] | None = None,
-                cache: Cache | None = None, show_backlinks: bool = True) -> dict[str, str]:
+                cache: Cache | None = None, show_backlinks: bool = True, words: Words | None = None,
+                ) -> dict[str, str]:
     """Bundle path -> markdown text, for every note, in one pandoc call.
 
     paths maps the id of every note in the bundle to its file (see bundle_paths). A note pandoc
@@ -207,6 +209,7 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
     the links it wrote, and gives it back while those links still come out the same.
     """
     cache = cache or Cache.off()
+    words = words or Words()
     by_id = {n.id: n for n in notes}
     anchors: dict[str, dict[str, str]] = {}
 
@@ -228,7 +231,7 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
     # "Linked from": the notes of the bundle linking here, as relative links at the end
     back = {n.id: [[x.label, relative(paths[n.id], paths[x.id])] for x in linked]
             for n, linked in ((by_id[k], v) for k, v in backlinks(notes).items())} if show_backlinks else {}
-    keys = {n.id: _key(n, paths[n.id], back.get(n.id, [])) for n in notes}
+    keys = {n.id: _key(n, paths[n.id], back.get(n.id, []), words.lang) for n in notes}
     found = cache.get_many(list(keys.values())) if cache.enabled else {}
     texts: dict[str, str] = {}
     todo: list[Note] = []
@@ -257,7 +260,7 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
                 return _plain_inlines(settle_inlines(xs, h, a))
 
             blocks = ast.map_inlines(_portable(note.blocks), plain)
-            yield _with_header(note, _footnotes(blocks) + _linked_from(back.get(note.id, [])))
+            yield _with_header(note, _footnotes(blocks) + _linked_from(back.get(note.id, []), words), words)
 
     problems: dict[int, str] = {}
     made = pandoc.write(docs(), FORMAT, chunk=pandoc.chunk_size(len(todo)), failed=problems, cache=cache)
@@ -273,18 +276,18 @@ def write_notes(notes: list[Note], paths: dict[str, str], failed: dict[str, str]
     return {paths[n.id]: texts[paths[n.id]] for n in notes}
 
 
-def _key(note: Note, path: str, linked: list[list[str]]) -> str:
+def _key(note: Note, path: str, linked: list[list[str]], lang: str) -> str:
     """What a note's file depends on besides its links (recorded with it, see write_notes)."""
     return store.key("bundle-note", store.code(), note.ident, note.title, note.channel_name or "",
-                     note.video_id or "", orjson.dumps(note.meta), note.front, path, orjson.dumps(linked))
+                     note.video_id or "", orjson.dumps(note.meta), note.front, path, orjson.dumps(linked), lang)
 
 
-def _linked_from(linked: list[list[str]]) -> list[Block]:
+def _linked_from(linked: list[list[str]], words: Words) -> list[Block]:
     """A section at the end: the notes linking here, each a relative link."""
     if not linked:
         return []
     items = [[{"t": "Plain", "c": [ast.Link(ast.text_inlines(label), href)]}] for label, href in linked]
-    return [{"t": "Header", "c": [2, ["", [], []], ast.text_inlines("Linked from")]},
+    return [{"t": "Header", "c": [2, ["", [], []], ast.text_inlines(words("Linked from"))]},
             {"t": "BulletList", "c": items}]
 
 

@@ -292,6 +292,6 @@ def test_callouts_stay_callouts_for_viewers_that_know_them(built: tuple[Path, Pa
 
 def test_index_counts_read_right_without_channels(tmp_path: Path) -> None:
     files = _bundle(tmp_path, {"a.md": "alpha", "b.md": "beta"})
-    assert "\n2 notes.\n" in files["index.md"]
+    assert "\n2 notes\n" in files["index.md"]
     files = _bundle(tmp_path / "one", {"a.md": "From: [[chan]] <br/>\n\nalpha"})
-    assert "\n1 note from 1 channel.\n" in files["index.md"]
+    assert "\n1 note · 1 channel\n" in files["index.md"]
