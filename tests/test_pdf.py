@@ -651,8 +651,9 @@ def test_a_note_past_its_render_budget_is_left_out_and_named(
     assert "Heavy" not in texts[1] and "Light" in texts[1]  # the contents
     assert all(f"{i} / {pages}" in _flat(t) for i, t in enumerate(texts[1:], start=2))
     light = next(p for d, t, p in outline if t == "Light")
-    assert [target for page, _, target in links if page == light] == [next(
-        p for d, t, p in outline if t == "Other")]  # the link to Heavy is gone, its label stays
+    other = next(p for d, t, p in outline if t == "Other")
+    # the link to Heavy is gone, its label stays; Other's two: the text's, and "Linked from"
+    assert [target for page, _, target in links if page == light] == [other, other]
     assert "See Heavy and Other" in _flat(texts[light])
 
 
