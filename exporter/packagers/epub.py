@@ -133,6 +133,25 @@ def language(notes: list[Note], lang: str | None) -> str:
     return i18n.language(notes, lang if lang and LANG.match(lang) else None)
 
 
+def accessibility(images: bool, math: bool, words: i18n.Words) -> list[tuple[str, str]]:
+    """schema.org accessibility metadata that says what the book is (EPUB Accessibility 1.1):
+    text first, with structure to move through it; images with alt text; MathML where there is
+    math; nothing that flashes, moves or sounds."""
+    modes = ["textual", *(["visual"] if images else [])]
+    features = ["structuralNavigation", "tableOfContents", "readingOrder", "displayTransformability",
+                *(["alternativeText"] if images else []), *(["MathML"] if math else [])]
+    return [*(("schema:accessMode", m) for m in modes),
+            ("schema:accessModeSufficient", "textual"),
+            *((("schema:accessModeSufficient", "textual,visual"),) if images else ()),
+            *(("schema:accessibilityFeature", f) for f in features),
+            ("schema:accessibilityHazard", "none"),
+            # Ace by DAISY finds no violation in books made from the sample, real and hostile notes
+            ("dcterms:conformsTo", "EPUB Accessibility 1.1 - WCAG 2.1 Level AA"),
+            ("schema:accessibilitySummary", words(
+                "Text with headings, a table of contents, footnotes that link both ways and images "
+                "described by alternative text; no flashing, motion or sound."))]
+
+
 def _identifier(root: str, notes: list[Note], meta: BookMeta, assets: dict[str, Any]) -> str:
     """A urn:uuid from titles, paths and bytes: the same book keeps its identity in libraries."""
     h = hashlib.sha256(f"{meta.title}\0{meta.author}\0{meta.parts}".encode())
@@ -197,6 +216,11 @@ class _Writer(epub.EpubWriter):
             self._write_opf()
             self._write_items()
 
+    def _write_opf_file(self, root: Any) -> None:
+        """The package says its language too (xml:lang), as accessibility checkers expect."""
+        root.set("{http://www.w3.org/XML/1998/namespace}lang", self.book.language)
+        super()._write_opf_file(root)
+
     def _get_nav(self, item: Any) -> bytes:
         root = etree.fromstring(super()._get_nav(item))
         for nav in root.iter("{http://www.w3.org/1999/xhtml}nav"):
@@ -214,7 +238,7 @@ class _Chapter:
 
 def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[str, str, bytes]],
               href: Callable[[str, str], str | None], more: dict[str, set[str]], unresolved: str,
-              cache: Cache, problems: Problems) -> dict[str, _Chapter]:
+              cache: Cache, problems: Problems, words: i18n.Words) -> dict[str, _Chapter]:
     """Each note's chapter body: from the shared HTML writer, rebuilt as XHTML (xhtml.py), its
     links to other chapters settled. A chapter depends on its note's blocks (note.ident) and on
     where its links and images go in this book: the cache keeps it with those answers, and
@@ -224,7 +248,7 @@ def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[
     def image(a: str) -> str | None:
         return assets[a][0] if a in assets else None
 
-    keys = {n.id: store.key("epub-chapter", store.code(), n.ident, n.title, unresolved) for n in notes}
+    keys = {n.id: store.key("epub-chapter", store.code(), n.ident, n.title, unresolved, words.lang) for n in notes}
     found = cache.get_many(list(keys.values())) if cache.enabled else {}
     entries: dict[str, dict[str, Any]] = {}
     for n in notes:
@@ -238,7 +262,7 @@ def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[
     todo = [n for n in notes if n.id not in entries]
     pages: dict[str, xhtml.Page] = {}
     made: dict[str, bytes] = {}
-    for f in render(todo, "epub", href, image, _shape, unresolved, cache):
+    for f in render(todo, "epub", href, image, _shape, unresolved, cache, words("Back to the text")):
         if f.failed:
             problems.append(("over-budget", f.note.path, f"pandoc {f.failed}; the note is left out of the book"))
         page = pages[f.note.id] = xhtml.page(f.note.id, files[f.note.id], f.html, images)
@@ -289,7 +313,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
 
     # chapters: the shared HTML writer (one batched pandoc run), rebuilt as XHTML
     more = {f"part-{i}.xhtml": {f"part-{i}"} for i in range(1, len(groups) + 1)} | {"sources.xhtml": {"sources"}}
-    pages = _chapters(notes, files, assets, href, more, unresolved, cache or Cache.off(), built.problems)
+    pages = _chapters(notes, files, assets, href, more, unresolved, cache or Cache.off(), built.problems, words)
 
     book = epub.EpubBook()
     book.set_identifier(_identifier(collection.root, notes, meta, assets))
@@ -299,6 +323,8 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     book.add_metadata("DC", "date", f"{date:%Y-%m-%dT%H:%M:%SZ}")
     if meta.subtitle:
         book.add_metadata("DC", "description", meta.subtitle)
+    for prop, value in accessibility(bool(assets), any(p.math for p in pages.values()), words):
+        book.add_metadata(None, "meta", value, {"property": prop})
     for name, media_type, data in [(n, "text/css", t.encode()) for n, t in css.items()] + \
             list(assets.values()):
         book.add_item(epub.EpubItem(uid=re.sub(r"[/.]", "-", name), file_name=name,

@@ -140,7 +140,9 @@ def _rebuild(src: Any, parent: etree._Element, math: bool, images: set[str], rem
 
 def _clean(page: Page, root: etree._Element, images: set[str]) -> bool:
     """Keep only safe, valid attributes, unique ids and in-book links, in place; False when an
-    element is not allowed as it is (the page is then rebuilt)."""
+    element is not allowed as it is (the page is then rebuilt). A link with nothing to say (the
+    anchors pandoc puts on each line of highlighted code) goes: a screen reader could not name it."""
+    silent: list[etree._Element] = []
     for el in root.iterdescendants():
         tag = el.tag
         math = isinstance(tag, str) and tag.startswith(MATH)
@@ -150,7 +152,9 @@ def _clean(page: Page, root: etree._Element, images: set[str]) -> bool:
         for key, value in el.items():
             if not _keep(page, el, key, value, tag, math):
                 del el.attrib[key]
-        if tag == "a" and el.get("href") is not None:
+        if tag == "a" and el.get("href") is not None and not len(el) and not "".join(el.itertext()).strip():
+            silent.append(el)
+        elif tag == "a" and el.get("href") is not None:
             href = el.get("href", "").strip()
             if EXTERNAL.match(href):
                 el.set("href", quote(href, safe=":/?#[]@!$&'()*+,;=%~"))
@@ -159,6 +163,14 @@ def _clean(page: Page, root: etree._Element, images: set[str]) -> bool:
         elif tag == "img" and el.get("alt") is None:
             el.set("alt", "")
         page.math = page.math or math
+    for el in silent:
+        parent, previous = el.getparent(), el.getprevious()
+        if el.tail:
+            if previous is not None:
+                previous.tail = (previous.tail or "") + el.tail
+            else:
+                parent.text = (parent.text or "") + el.tail
+        parent.remove(el)
     return True
 
 
@@ -174,7 +186,7 @@ def _keep(page: Page, el: etree._Element, key: str, value: str, tag: str, math: 
         return unique
     if key == "align" and value.lower() in ("left", "right", "center", "justify"):
         el.set("style", f"text-align: {value.lower()};")
-    return bool(key in ("class", "title") or (key.startswith("data-") and NAME.match(key))
+    return bool(key in ("class", "title", "aria-label") or (key.startswith("data-") and NAME.match(key))
                 or (key == "role" and value in ROLES) or (key == "lang" and LANG.match(value))
                 or (key == "dir" and value in ("ltr", "rtl", "auto"))
                 or (key == "style" and not UNSAFE_STYLE.search(value))

@@ -88,7 +88,7 @@ def _simple_html(inlines: list[Any]) -> str | None:
     return "".join(out)
 
 
-def _footnotes(blocks: list[Block], note_id: str, target: Target) -> list[Block]:
+def _footnotes(blocks: list[Block], note_id: str, target: Target, back_label: str) -> list[Block]:
     asides: list[Block] = []
     count = 0
 
@@ -104,7 +104,8 @@ def _footnotes(blocks: list[Block], note_id: str, target: Target) -> list[Block]
         count += 1
         k = count
         fn, ref = f"{note_id}--fn{k}", f"{note_id}--fnref{k}"
-        back = f' <a class="backlink" role="doc-backlink" href="#{ref}">↩</a>'
+        back = (f' <a class="backlink" role="doc-backlink" href="#{ref}" aria-label="{escape(back_label)}"'
+                f' title="{escape(back_label)}">↩</a>')
         aside = f'<aside epub:type="footnote" role="doc-footnote" class="footnote" id="{fn}">'
         if simple is not None:
             asides.append({"t": "RawBlock", "c": ["html", f"{aside}<p>{simple}{back}</p></aside>"]})
@@ -137,6 +138,7 @@ def render(
     transform: Callable[[Note, list[Block]], list[Block]] | None = None,
     unresolved: str = "text",
     cache: Cache | None = None,
+    back_label: str = "Back to the text",
 ) -> list[Fragment]:
     """HTML body fragments (no title or byline: templates add those), one per note.
 
@@ -163,7 +165,7 @@ def render(
 
             blocks = settle(note.blocks, link, image, unresolved)
             blocks = _prefix_ids(blocks, note.id)
-            blocks = _footnotes(blocks, note.id, target)
+            blocks = _footnotes(blocks, note.id, target, back_label)
             yield transform(note, blocks) if transform else blocks
 
     extra = ["--mathml"] if target == "epub" else []
