@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -616,6 +617,50 @@ def test_parts_joined_match_one_pass_over_the_same_html(vault: Path, tmp_path: P
     assert texts == _facts(whole)[1]
     total = pages
     assert all(f"{i} / {total}" in _flat(t) for i, t in enumerate(texts[1:], start=2))
+    assert _structure(joined)[:2] == _structure(whole)[:2]  # the same tags, headings on the same pages
+
+
+def _structure(data: bytes) -> tuple[Counter[str], list[tuple[str, int]], dict[str, Any]]:
+    """Tags by kind, the headings (tag, page) in order, and the document's accessibility keys."""
+    with pikepdf.open(io.BytesIO(data)) as doc:
+        pages = {p.obj.objgen: k for k, p in enumerate(doc.pages)}
+        kinds: Counter[str] = Counter()
+        headings: list[tuple[str, int]] = []
+        langs: list[tuple[int, str]] = []
+        stack = [doc.Root.StructTreeRoot.K]
+        while stack:
+            e = stack.pop()
+            if isinstance(e, pikepdf.Array):
+                stack += reversed(list(e))
+                continue
+            if not isinstance(e, pikepdf.Dictionary) or "/S" not in e:
+                continue
+            kind = str(e.S)
+            kinds[kind] += 1
+            if re.fullmatch(r"/H\d", kind):
+                headings.append((kind, pages[e.Pg.objgen]))
+            if "/Lang" in e:
+                langs.append((pages[e.Pg.objgen], str(e.Lang)))
+            kids = e.get("/K")
+            stack += reversed(list(kids)) if isinstance(kids, pikepdf.Array) else [kids]
+        assert all(e.Pg.objgen in pages for e in doc.objects if isinstance(e, pikepdf.Dictionary) and "/Pg" in e)
+        keys = {"marked": bool(doc.Root.MarkInfo.Marked), "title": bool(doc.Root.ViewerPreferences.DisplayDocTitle),
+                "lang": str(doc.Root.Lang), "langs": langs,
+                "artifact": all(b"/Artifact BMC" in p.obj.Contents.read_bytes() if isinstance(p.obj.Contents, pikepdf.Stream)
+                                else any(b"/Artifact BMC" in c.read_bytes() for c in p.obj.Contents) for p in doc.pages[1:])}
+        return kinds, headings, keys
+
+
+def test_the_dossier_is_tagged_with_its_titles_as_headings_and_each_note_s_language(dossier: Built) -> None:
+    kinds, headings, keys = _structure(dossier.path.read_bytes())
+    assert keys["marked"] and keys["title"] and keys["lang"] == "en" and keys["artifact"]
+    starts = {t: p for d, t, p in _outline(dossier.reader) if d == 0}
+    h1 = [p for kind, p in headings if kind == "/H1"]
+    assert all(starts[n.title] in h1 for n in dossier.notes)  # every note title is a heading, where it starts
+    assert kinds["/P"] > 20 and kinds["/L"] and kinds["/Link"] > 20
+    note = {_stem(n): n for n in dossier.notes}
+    assert (starts[note["gamma"].title], "el") in keys["langs"] and (starts[note["delta"].title], "ru") in keys["langs"]
+    assert (starts[note["alpha"].title], "en") in keys["langs"]
 
 
 def test_parts_never_depend_on_the_number_of_workers(tmp_path: Path,

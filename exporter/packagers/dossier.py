@@ -96,8 +96,10 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         front_pages = pages
     else:
         raise PdfError("the contents page count did not settle")
+    langs: list[list[tuple[int, str]]] = [[]] + [sorted((found[anchor_id(n.id)], n.lang or "en") for n in part.notes if anchor_id(n.id) in found)
+                    for (part, _), (_, found) in zip(parts, counted, strict=True)]
     joined = stitch.stitch([(front_pdf, False), *((data, True) for _, data in parts)],
-                           [_pdf(f, "the page numbers", done) for f in footers])
+                           [_pdf(f, "the page numbers", done) for f in footers], langs)
     with atomic_file(target) as tmp:
         tmp.write_bytes(joined)
     done.paths.append(target)

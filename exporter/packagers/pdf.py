@@ -81,6 +81,7 @@ class Prepared:
     base_url: str
     roots: tuple[str, ...]
     epoch: int  # build time, for the metadata and the fonts' own timestamps
+    tagged: bool = True  # a structure tree for screen readers (footer overlays go without)
 
     @property
     def identifier(self) -> bytes:
@@ -171,7 +172,7 @@ def render_key(prepared: Prepared, folders: str) -> str:
         except OSError:
             files.append(f"{path}\0missing".encode())
     return store.key("pdf", store.code(), renderer(), prepared.html, prepared.base_url,
-                     "\0".join(prepared.roots), str(prepared.epoch), folders, *files)
+                     "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged), folders, *files)
 
 
 def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None) -> list[Outcome[Rendered]]:
@@ -329,9 +330,9 @@ def _asset(collection: Collection) -> Callable[[str], str | None]:
     return lambda path: Path(p).as_uri() if (p := collection.assets.get(path)) else None
 
 
-def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None) -> Prepared:
+def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None, tagged: bool = True) -> Prepared:
     roots = (collection.root, *(str(f) for f in theme.folders))
-    return Prepared(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch))
+    return Prepared(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch), tagged)
 
 
 def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
@@ -413,7 +414,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
             '<div class="footer-page"></div>' * (count - (first == 1))
         html = (f'<!DOCTYPE html><html lang="{doc["lang"]}"><head><meta charset="utf-8"><style>'
                 f"{css}{FOOTER_CSS}{start}</style></head><body class=\"dossier\">{pages}</body></html>")
-        return _prepared(collection, theme, html, meta.epoch)
+        return _prepared(collection, theme, html, meta.epoch, tagged=False)
 
     whole = page(notes, contents=True, appendix=True)
     failed = {f.note.path: f.failed for f in fragments if f.failed}

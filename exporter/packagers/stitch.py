@@ -84,7 +84,97 @@ def _overlay(out: pikepdf.Pdf, page: pikepdf.Page, footer: pikepdf.Page) -> None
     resources.XObject = objects
     page.obj.Resources = resources
     page.contents_add(b"q\n", prepend=True)  # the page's own transform ends before the footer
-    page.contents_add(f"Q\nq {FOOTER} Do Q\n".encode())
+    page.contents_add(f"Q\nq /Artifact BMC {FOOTER} Do EMC Q\n".encode())  # page furniture, not text
+
+
+@dataclass
+class _Tree:
+    """The structure trees of the parts, joined: their top elements under one Document, their
+    parent trees renumbered one after the other."""
+
+    kids: list[Any] = field(default_factory=list)
+    nums: list[tuple[int, Any]] = field(default_factory=list)
+    next_key: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # the first part's RoleMap, Namespaces
+
+    def add(self, out: pikepdf.Pdf, src: pikepdf.Pdf, skip: bool, first: int, langs: Sequence[tuple[int, str]]) -> None:
+        """src's tree, without its first page's elements when skip (the cover, dropped);
+        first: src's page 1 in out; langs: (page in src, language) where each note starts."""
+        tree = src.Root.get("/StructTreeRoot")
+        if tree is None:
+            return
+        top = tree.get("/K")
+        doc = top[0] if isinstance(top, Array) and len(top) == 1 else top
+        if not isinstance(doc, Dictionary):
+            return
+        index = {p.obj.objgen: k for k, p in enumerate(src.pages)}
+        kids = doc.K if isinstance(doc.get("/K"), Array) else [doc.K]
+        dropped = src.pages[0].obj.objgen if skip else None
+        offset = self.next_key
+        for kid in kids:
+            page = kid.get("/Pg") if isinstance(kid, Dictionary) else None
+            if page is None or page.objgen == dropped:
+                continue
+            if "/P" in kid:
+                del kid["/P"]  # copied alone: the old Document would pull in the cover
+            lang = next((lg for at, lg in reversed(langs) if at <= index.get(page.objgen, 0)), None)
+            copy = out.copy_foreign(kid)
+            if lang:
+                copy.Lang = String(lang)
+            self.kids.append(copy)
+        for key, value in _numbers(tree.get("/ParentTree")):
+            if dropped is not None and key == src.pages[0].obj.get("/StructParents"):
+                continue
+            if isinstance(value, Array):
+                value = Array([out.copy_foreign(v) if v.is_indirect else v for v in value])
+            elif value.is_indirect:
+                value = out.copy_foreign(value)
+            self.nums.append((key + offset, value))
+            self.next_key = max(self.next_key, key + offset + 1)
+        for k in range(int(skip), len(src.pages)):
+            target = out.pages[first + k - skip].obj
+            if "/StructParents" in target:
+                target.StructParents = int(target.StructParents) + offset
+            for annot in target.get("/Annots", Array()):
+                if "/StructParent" in annot:
+                    annot.StructParent = int(annot.StructParent) + offset
+        for name in ("/RoleMap", "/Namespaces"):
+            if name in tree and name not in self.extra:
+                value = tree[name]
+                self.extra[name] = out.copy_foreign(value) if value.is_indirect else value
+
+    def write(self, out: pikepdf.Pdf) -> None:
+        if not self.kids:
+            return
+        root = out.make_indirect(Dictionary(Type=Name.StructTreeRoot))
+        doc = out.make_indirect(Dictionary(Type=Name.StructElem, S=Name.Document, P=root, K=Array(self.kids)))
+        for kid in self.kids:
+            kid.P = doc
+        flat = Array()
+        for key, value in sorted(self.nums, key=lambda kv: kv[0]):
+            flat.append(key)
+            flat.append(value)
+        root.K = doc
+        root.ParentTree = out.make_indirect(Dictionary(Nums=flat))
+        root.ParentTreeNextKey = self.next_key
+        for name, value in self.extra.items():
+            if name == "/RoleMap":
+                root.RoleMap = value
+        out.Root.StructTreeRoot = root
+        out.Root.MarkInfo = Dictionary(Marked=True)
+        out.Root.ViewerPreferences = Dictionary(DisplayDocTitle=True)
+
+
+def _numbers(tree: Any) -> list[tuple[int, Any]]:
+    """The (key, value) pairs of a number tree, its kids walked."""
+    if not isinstance(tree, Dictionary):
+        return []
+    found: list[tuple[int, Any]] = []
+    nums = tree.get("/Nums", Array())
+    found += [(int(nums[k]), nums[k + 1]) for k in range(0, len(nums) - 1, 2)]
+    for kid in tree.get("/Kids", Array()):
+        found += _numbers(kid)
+    return found
 
 
 def _draws(page: pikepdf.Page) -> bool:
@@ -102,10 +192,13 @@ def anchors(data: bytes) -> tuple[int, dict[str, int]]:
         return len(src.pages), found
 
 
-def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes]) -> bytes:
+def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
+           langs: Sequence[Sequence[tuple[int, str]]] = ()) -> bytes:
     """One PDF from parts (in order; True: without its first page) with the pages of footers
-    laid over its pages, one each."""
+    laid over its pages, one each. langs[i]: (page in part i, language) where each of its notes
+    starts, set on their elements of the joined structure tree."""
     out = pikepdf.new()
+    structure = _Tree()
     names: dict[str, tuple[int, Any, Any]] = {}
     outline: list[_Item] = []
     first: pikepdf.Pdf | None = None
@@ -118,6 +211,7 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes]) -> byt
         with warnings.catch_warnings():  # named destinations are joined below
             warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
             out.pages.extend(src.pages[1:] if skip else src.pages)
+        structure.add(out, src, skip, offset + skip, langs[len(opened) - 1] if len(opened) <= len(langs) else ())
         tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
         for k in range(0, len(tree) - 1, 2):
             dest = tree[k + 1]
@@ -164,6 +258,7 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes]) -> byt
             if n < len(out.pages) and _draws(footer):
                 _overlay(out, out.pages[n], footer)
             n += 1
+    structure.write(out)
     if first is not None:
         out.docinfo = out.copy_foreign(first.docinfo)  # type: ignore[assignment]
         if "/Lang" in first.Root:

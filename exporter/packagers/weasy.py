@@ -36,7 +36,7 @@ def render(prepared: Prepared) -> Rendered:
             document.metadata.attachments = []  # never embed a file a note merely names
             for page in document.pages:
                 page.links = [link for link in page.links if link[0] != "attachment"]
-            data = document.write_pdf(pdf_identifier=prepared.identifier)
+            data = document.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)
     except MemoryError:
         raise  # the worker's budget says so, with the limit
     except Exception as e:  # WeasyPrint raises many kinds; the user gets one line
