@@ -658,6 +658,7 @@ def test_the_dossier_is_tagged_with_its_titles_as_headings_and_each_note_s_langu
     h1 = [p for kind, p in headings if kind == "/H1"]
     assert all(starts[n.title] in h1 for n in dossier.notes)  # every note title is a heading, where it starts
     assert kinds["/P"] > 20 and kinds["/L"] and kinds["/Link"] > 20
+    assert kinds["/Note"] >= sum(len(n.citations) for n in dossier.notes)  # every footnote is a Note
     note = {_stem(n): n for n in dossier.notes}
     assert (starts[note["gamma"].title], "el") in keys["langs"] and (starts[note["delta"].title], "ru") in keys["langs"]
     assert (starts[note["alpha"].title], "en") in keys["langs"]

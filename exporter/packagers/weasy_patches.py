@@ -24,6 +24,41 @@ def apply() -> None:
     footnotes_laid_out_once()
     leaders_as_one_run()
     fonts_subset_by_harfbuzz()
+    footnotes_tagged_as_notes()
+
+
+def footnotes_tagged_as_notes() -> None:
+    """Tag footnotes as /Note in the structure tree.
+
+    WeasyPrint 70 maps tags by element name only: the footnote area of a page (a box without an
+    element) becomes /NonStruct and each footnote in it a /Span, so a screen reader cannot tell
+    a footnote from text. After its tree is built, each /Span directly in a page's footnote area
+    (a /NonStruct under the Document) becomes /Note.
+    """
+    import weasyprint.pdf as wpdf
+
+    original = wpdf.add_tags
+    if getattr(original, "patched", False):
+        return
+
+    def add_tags(pdf: Any, document: Any, pdf_version: Any, page_streams: Any) -> None:
+        original(pdf, document, pdf_version, page_streams)
+        by_ref: dict[Any, Any] = {getattr(obj, "reference", None): obj for obj in pdf.objects if isinstance(obj, dict)}
+        root = by_ref.get(pdf.catalog.get("StructTreeRoot"))
+        if root is None:
+            return
+        doc = by_ref.get(root["K"][0])
+        for ref in doc["K"] if doc is not None else ():
+            area = by_ref.get(ref)
+            if area is None or area.get("S") != "/NonStruct":
+                continue
+            for kid in area.get("K", ()):
+                note = by_ref.get(kid) if isinstance(kid, bytes) else kid if isinstance(kid, dict) else None
+                if isinstance(note, dict) and note.get("S") == "/Span":
+                    note["S"] = "/Note"
+
+    add_tags.patched = True  # type: ignore[attr-defined]
+    wpdf.add_tags = add_tags
 
 
 def leaders_as_one_run() -> None:

@@ -168,7 +168,7 @@ def test_watch_sees_a_custom_theme_folder_and_extra_css(tmp_path: Path) -> None:
     t.start()
     note = tmp_path / "out" / "a" / "a.md"
     try:
-        assert _wait_for(lambda: note.is_file())
+        assert _wait_for(lambda: note.is_file() and (tmp_path / "out" / "a.zip").is_file())  # folder, then zip
         zip_time = (tmp_path / "out" / "a.zip").stat().st_mtime_ns
         time.sleep(0.3)
         head = toml.split("[citation]")[0]
