@@ -2,7 +2,7 @@
 
 Rows: `exporter pdf` (a dossier rendered in parts on all cores), the same with --jobs 1,
 WeasyPrint alone rendering the dossier's whole HTML in one pass (dumped by the hidden
---dump-html), pandoc -> Typst on the markdown bundle of the same notes (page footnotes and an
+--dump-html), tagged as the dossier is and again untagged (the cost of tagging), pandoc -> Typst on the markdown bundle of the same notes (page footnotes and an
 outline; `typst` comes with the `bench` extra), and briefs on all cores against --jobs 1.
 
 Targets (2 cores): 60 notes, dossier <= 3.0x pandoc -> Typst and <= 0.6x its own --jobs 1;
@@ -42,9 +42,9 @@ ALONE = """
 import sys
 from weasyprint import HTML
 from exporter.packagers.weasy import SafeFetcher
-html, base, out, *roots = sys.argv[1:]
+html, base, out, tags, *roots = sys.argv[1:]
 text = open(html, encoding="utf-8").read()
-HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out)
+HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out, pdf_tags=tags == "tagged")
 """
 
 # pandoc -> Typst on the bundle: one markdown-to-typst call over the notes, then one compile.
@@ -155,7 +155,9 @@ def rows(tmp: Path, notes: int, repeat: int) -> None:
         f"dossier, --jobs {cores}": [*exporter, "-o", str(dossier), "--dump-html", str(html)],
         "dossier, --jobs 1": [*exporter, "-o", str(tmp / "one.pdf"), "-j", "1"],
         "WeasyPrint alone, one pass": [sys.executable, "-c", ALONE, str(html),
-                                       vault.resolve().as_uri() + "/", str(tmp / "alone.pdf"), *roots],
+                                       vault.resolve().as_uri() + "/", str(tmp / "alone.pdf"), "tagged", *roots],
+        "  the same, untagged": [sys.executable, "-c", ALONE, str(html), vault.resolve().as_uri() + "/",
+                                 str(tmp / "untagged.pdf"), "untagged", *roots],
         "pandoc -> Typst, the bundle": [sys.executable, "-c", TYPST, pypandoc.get_pandoc_path(),
                                         str(tmp / "bundle"), str(tmp / "typst.pdf")],
         f"briefs, --jobs {cores}": [*exporter, "--briefs", "-o", str(tmp / "b2")],
@@ -183,6 +185,8 @@ def rows(tmp: Path, notes: int, repeat: int) -> None:
         ("dossier / WeasyPrint alone", d / t["WeasyPrint alone, one pass"], 0.55),
         ("briefs / their --jobs 1", t[f"briefs, --jobs {cores}"] / t["briefs, --jobs 1"], 0.65),
     ]
+    print(f"\ntagging costs WeasyPrint {t['WeasyPrint alone, one pass'] / t['  the same, untagged']:.2f}x "
+          f"the untagged one pass ({(tmp / 'untagged.pdf').stat().st_size / 1e6:.1f} MB untagged)")
     print()
     for name, ratio, target in checks:
         print(f"{name:<34}{ratio:>9.2f}  (target <= {target}){'  ok' if ratio <= target else '  OVER'}")
