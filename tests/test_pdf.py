@@ -31,7 +31,7 @@ from exporter.collect import collect
 from exporter.config import Options
 from exporter.model.document import Collection, Note
 from exporter.packagers import pdf, pool, weasy
-from exporter.packagers.dossier import write_dossier
+from exporter.packagers.dossier import one_pass, write_dossier
 from exporter.packagers.pool import Workers
 from exporter.select import select
 from exporter.theme import STYLES, Theme
@@ -608,9 +608,9 @@ def test_parts_joined_match_one_pass_over_the_same_html(vault: Path, tmp_path: P
     collection, _ = collect(vault, Options())
     plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Joined", "sub", "me", 1700000000))
     assert len(plan.parts) >= 4
-    whole = pdf.render(plan.whole).pdf
     with Workers(2) as workers:
         write_dossier(plan, tmp_path / "joined.pdf", workers)
+        whole = one_pass(plan, lambda docs: pdf.rendered(workers, docs), pdf.Written())  # numbered alike
     joined = (tmp_path / "joined.pdf").read_bytes()
     pages, texts, outline, links = _facts(joined)
     assert (pages, outline, links) == _facts(whole)[0:1] + _facts(whole)[2:]
@@ -649,6 +649,21 @@ def _structure(data: bytes) -> tuple[Counter[str], list[tuple[str, int]], dict[s
                 "artifact": all(b"/Artifact BMC" in p.obj.Contents.read_bytes() if isinstance(p.obj.Contents, pikepdf.Stream)
                                 else any(b"/Artifact BMC" in c.read_bytes() for c in p.obj.Contents) for p in doc.pages[1:])}
         return kinds, headings, keys
+
+
+def test_backlinks_carry_the_page_where_each_linking_note_starts(dossier: Built) -> None:
+    from exporter.model.document import backlinks
+
+    starts = {t: p for d, t, p in _outline(dossier.reader) if d == 0}
+    expected = sorted(starts[x.title] + 1 for linked in backlinks(dossier.notes).values() for x in linked)
+    assert expected  # the test dossier's notes link to each other
+    shown = []  # the numbers laid over a page come after its own "n / N"
+    for k, text in enumerate(dossier.texts):
+        lines = text.splitlines()
+        footer = next((i for i, line in enumerate(lines) if line.strip() == f"{k + 1} / {len(dossier.texts)}"), None)
+        if footer is not None:
+            shown += [int(x) for x in lines[footer + 1:] if x.strip().isdigit()]
+    assert sorted(shown) == expected
 
 
 def test_the_dossier_is_tagged_with_its_titles_as_headings_and_each_note_s_language(dossier: Built) -> None:

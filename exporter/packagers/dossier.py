@@ -15,7 +15,7 @@ from pathlib import Path
 from exporter.cache import Cache
 from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
-from exporter.packagers.pdf import Part, PdfError, Plan, Prepared, Rendered, Written, rendered, write
+from exporter.packagers.pdf import Part, PdfError, Plan, Prepared, Rendered, Written, rendered
 from exporter.packagers.pool import Outcome, Workers
 from exporter.writers.html import anchor_id
 
@@ -61,16 +61,42 @@ def _parts(plan: Plan, run: Render, done: Written
     return first, made, left
 
 
+def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: dict[str, int]
+             ) -> tuple[Prepared, list[int]] | None:
+    """The page numbers of the backlinks, as pages to lay over the dossier's, and which pages."""
+    by_page: dict[int, list[tuple[float, float, str]]] = {}
+    for page, x, top, target in slots:
+        if anchor_id(target) in numbers:
+            by_page.setdefault(page, []).append((x, top, str(numbers[anchor_id(target)])))
+    if not by_page:
+        return None
+    pages = sorted(by_page)
+    return plan.numbers([by_page[p] for p in pages]), pages
+
+
+def one_pass(plan: Plan, run: Render, done: Written) -> bytes:
+    """The whole dossier rendered as one document, its backlinks numbered as in the joined one."""
+    data = _pdf(run([plan.whole])[0], "the dossier", done)
+    size = stitch.heights(data)
+    numbers = {name: k + 1 for name, k in stitch.anchors(data)[1].items()}
+    overlay = _numbers(plan, [(k, x, size[k] - y, t) for k, x, y, t in stitch.slots(data)], numbers)
+    if overlay is None:
+        return data
+    return stitch.number(data, _pdf(run([overlay[0]])[0], "the backlinks' page numbers", done), overlay[1])
+
+
 def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | None = None) -> Written:
     """Render and join the dossier, then write it atomically. Parts rendered before come from
     the cache: after an edit, only the parts that changed are rendered again."""
     done = Written(over={path: f"pandoc {why}" for path, why in plan.failed.items()})
-    if not plan.joinable:  # a theme that numbers pages elsewhere: one document
-        done.refused = write(plan.whole, target, workers, cache)
-        done.paths.append(target)
-        return done
     def run(docs: list[Prepared]) -> list[Outcome[Rendered]]:
         return rendered(workers, docs, cache)
+
+    if not plan.joinable:  # a theme that numbers pages elsewhere: one document
+        with atomic_file(target) as tmp:
+            tmp.write_bytes(one_pass(plan, run, done))
+        done.paths.append(target)
+        return done
 
     first, parts, left = _parts(plan, run, done)
     front_pages = stitch.anchors(_pdf(first, "the contents", done))[0]
@@ -78,17 +104,23 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
     gone = {anchor_id(nid) for nid in left}
     if not any(p.notes for p, _ in parts):
         raise PdfError("every note ran past its budget")
+    holes = [stitch.slots(data) for _, data in parts]
+    sizes = [stitch.heights(data) for _, data in parts]
     for _ in range(3):  # the contents' own length moves every number after it; it settles at once
         numbers: dict[str, int] = {}
+        slots: list[tuple[int, float, float, str]] = []  # (page in the dossier, x, top, target)
         start = front_pages + 1
-        for pages, found in counted:
+        for (pages, found), here, size in zip(counted, holes, sizes, strict=True):
             numbers.update({name: start + k - 1 for name, k in found.items()})
+            slots += [(start + k - 2, x, size[k] - y, target) for k, x, y, target in here]
             start += pages - 1  # each part opens with the cover, which is dropped
         total = start - 1
         docs = [plan.front(numbers, gone)] + [
             plan.footers(p, min(FOOTER_PAGES, total - p + 1), total)
             for p in range(1, total + 1, FOOTER_PAGES)]
-        front, *footers = run(docs)
+        overlay = _numbers(plan, slots, numbers)
+        front, *footers = run(docs + ([overlay[0]] if overlay else []))
+        numbered = _pdf(footers.pop(), "the backlinks' page numbers", done) if overlay else None
         front_pdf = _pdf(front, "the contents", done)
         pages = stitch.anchors(front_pdf)[0]
         if pages == front_pages:
@@ -100,6 +132,8 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
                     for (part, _), (_, found) in zip(parts, counted, strict=True)]
     joined = stitch.stitch([(front_pdf, False), *((data, True) for _, data in parts)],
                            [_pdf(f, "the page numbers", done) for f in footers], langs)
+    if overlay and numbered:
+        joined = stitch.number(joined, numbered, overlay[1])
     with atomic_file(target) as tmp:
         tmp.write_bytes(joined)
     done.paths.append(target)

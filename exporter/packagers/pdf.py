@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from html import escape
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -67,6 +68,15 @@ FOOTER_CSS = "@page { background: none !important; " + " ".join(
         "left-middle", "left-bottom", "right-top", "right-middle", "right-bottom",
         "bottom-left-corner", "bottom-left", "bottom-right", "bottom-right-corner")) + (
     " } html, body { background: none !important; } .footer-page { break-before: page; }")
+
+
+# The backlinks' page numbers: pages with no margin, each number where its slot was laid out.
+NUMBERS_CSS = ("@page { margin: 0 !important; @bottom-center { content: none !important; } } "
+               "html, body { margin: 0 !important; padding: 0 !important; } "
+               ".numbers-page { position: relative; break-before: page; height: 1px; } "
+               ".numbers-page:first-child { break-before: auto; } "
+               ".linked-from-number { position: absolute; font-size: 0.9em; "
+               "white-space: nowrap; margin: 0; padding: 0; }")
 
 
 class PdfError(Exception):
@@ -234,6 +244,7 @@ class Plan:
     front: Callable[[dict[str, int], set[str]], Prepared]  # cover and contents: (page by anchor, left out)
     footers: Callable[[int, int, int], Prepared]  # footer pages: (first page, count, total)
     joinable: bool  # the theme numbers pages only at the bottom centre, where footers go
+    numbers: Callable[[list[list[tuple[float, float, str]]]], Prepared]  # backlinks' page numbers, see below
     failed: dict[str, str] = field(default_factory=dict)  # note path -> why pandoc could not write it
 
 
@@ -418,7 +429,20 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
 
     whole = page(notes, contents=True, appendix=True)
     failed = {f.note.path: f.failed for f in fragments if f.failed}
-    return Plan(whole, [run_of(run) for run in runs], run_of, appendix, front, footers, _numbers_at_bottom_centre(doc["stylesheets"]), failed)
+    def numbers(pages: list[list[tuple[float, float, str]]]) -> Prepared:
+        """Pages holding only the page numbers of backlinks, each at (left, top) in pt, to be
+        laid over the pages whose backlinks they number (their places are known only once the
+        dossier is laid out, its parts in parallel)."""
+        css = "".join(doc["stylesheets"])
+        body = "".join('<div class="numbers-page">' + "".join(
+            f'<span class="linked-from-number" style="left: {x:.2f}pt; top: {y:.2f}pt">{escape(text)}</span>'
+            for x, y, text in page) + "</div>" for page in pages)
+        html = (f'<!DOCTYPE html><html lang="{doc["lang"]}"><head><meta charset="utf-8"><style>'
+                f"{css}{FOOTER_CSS}{NUMBERS_CSS}</style></head><body class=\"dossier\">{body}</body></html>")
+        return _prepared(collection, theme, html, meta.epoch, tagged=False)
+
+    return Plan(whole, [run_of(run) for run in runs], run_of, appendix, front, footers,
+                _numbers_at_bottom_centre(doc["stylesheets"]), numbers, failed)
 
 
 HREF = re.compile(r'href="#([^"]*)"')

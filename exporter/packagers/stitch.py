@@ -22,6 +22,8 @@ from pikepdf import Array, Dictionary, Name, String
 
 XREF = "xref:"
 FOOTER = Name("/ExporterFooter")
+NUMBERS = Name("/ExporterNumbers")
+SLOT = "--lf"  # ids of the slots where backlinks' page numbers go: <note>--lf<k>--<target>
 INERT = frozenset(("q", "Q", "cm", "gs"))  # operators that draw nothing by themselves
 
 
@@ -74,17 +76,48 @@ def _write_outline(out: pikepdf.Pdf, items: list[_Item], parent: Any) -> int:
     return count
 
 
-def _overlay(out: pikepdf.Pdf, page: pikepdf.Page, footer: pikepdf.Page) -> None:
+def _overlay(out: pikepdf.Pdf, page: pikepdf.Page, footer: pikepdf.Page, name: Name = FOOTER) -> None:
     """Draw footer over page, under a fixed name (pikepdf's add_overlay picks a random one)."""
     form = out.copy_foreign(footer.as_form_xobject())
     shared = page.obj.get("/Resources", Dictionary())  # WeasyPrint shares one among all pages
     resources = Dictionary({k: v for k, v in shared.items()})
     objects = Dictionary({k: v for k, v in shared.get("/XObject", Dictionary()).items()})
-    objects[FOOTER] = form
+    objects[name] = form
     resources.XObject = objects
     page.obj.Resources = resources
     page.contents_add(b"q\n", prepend=True)  # the page's own transform ends before the footer
-    page.contents_add(f"Q\nq /Artifact BMC {FOOTER} Do EMC Q\n".encode())  # page furniture, not text
+    page.contents_add(f"Q\nq /Artifact BMC {name} Do EMC Q\n".encode())  # page furniture, not text
+
+
+def slots(data: bytes) -> list[tuple[int, float, float, str]]:
+    """Where a rendered document left room for backlinks' page numbers: (page, x, y, target id),
+    x and y the slot's top left in PDF points."""
+    found = []
+    with _open(data) as src:
+        pages = {p.obj.objgen: k for k, p in enumerate(src.pages)}
+        tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
+        for k in range(0, len(tree) - 1, 2):
+            name, dest = str(tree[k]), tree[k + 1]
+            if SLOT in name and isinstance(dest, Array) and dest[0].objgen in pages:
+                found.append((pages[dest[0].objgen], float(dest[2]), float(dest[3]), name.rsplit("--", 1)[1]))
+    return sorted(found)
+
+
+def heights(data: bytes) -> list[float]:
+    """Each page's height in points."""
+    with _open(data) as src:
+        return [float(p.mediabox[3]) - float(p.mediabox[1]) for p in src.pages]
+
+
+def number(data: bytes, numbers: bytes, pages: Sequence[int]) -> bytes:
+    """data with the pages of numbers laid over its pages (numbers' k-th over data's pages[k])."""
+    with _open(data) as out, _open(numbers) as src:
+        for k, at in enumerate(pages):
+            _overlay(out, out.pages[at], src.pages[k], NUMBERS)
+        buffer = io.BytesIO()
+        out.save(buffer, deterministic_id=True, fix_metadata_version=False,
+                 object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    return buffer.getvalue()
 
 
 @dataclass
@@ -215,7 +248,7 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
         tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
         for k in range(0, len(tree) - 1, 2):
             dest = tree[k + 1]
-            if isinstance(dest, Array) and dest[0].objgen in pages:
+            if isinstance(dest, Array) and dest[0].objgen in pages and SLOT not in str(tree[k]):
                 names.setdefault(str(tree[k]), (pages[dest[0].objgen], dest[2], dest[3]))
         if "/Outlines" in src.Root:
             outline += _outline(src.Root.Outlines, pages)
