@@ -106,3 +106,18 @@ def test_lang_picks_the_catalog_whatever_the_notes(tmp_path: Path) -> None:
     assert "Περιεχόμενα" in epub and "Συνδέσεις προς εδώ" in epub
     result = CliRunner().invoke(main, ["epub", str(tmp_path / "v"), "--lang", "not a tag", "-o", str(tmp_path / "x")])
     assert result.exit_code == 2 and "is not a language tag" in result.output
+
+
+def test_build_speaks_lang_from_the_command_line_or_the_config(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "v", NOTES)
+    runner = CliRunner()
+    result = runner.invoke(main, ["build", "--vault", str(vault), "-o", str(tmp_path / "out"), "--format", "bundle",
+                                  "--lang", "fr", "-q", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    index = next((tmp_path / "out").glob("*/index.md")).read_text("utf-8")
+    assert "3 notes · 2 chaînes" in index and "Autres notes" in index
+    (tmp_path / "exporter.toml").write_text('[defaults]\nvault = "v"\noutput = "cfg"\nlang = "es"\n'
+                                            '[publications.libro]\nformats = ["bundle"]\n', encoding="utf-8")
+    result = runner.invoke(main, ["build", "--config", str(tmp_path / "exporter.toml"), "-q", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    assert "3 notas · 2 canales" in (tmp_path / "cfg" / "libro" / "index.md").read_text("utf-8")

@@ -136,7 +136,8 @@ def _product(
     cache: Cache | None = None,
 ) -> list[Path]:
     title = pub.title or name
-    collection, notes, lang = localize(collection, notes, theme.wording, pub.language, per_note=fmt == "briefs")
+    asked = pub.language or config.defaults.language
+    collection, notes, lang = localize(collection, notes, theme.wording, asked, per_note=fmt == "briefs")
     if fmt == "bundle":
         from exporter.packagers.bundle import package
         from exporter.packagers.output import OutputError
@@ -172,7 +173,7 @@ def _product(
         folder = out_dir / f"{name}-briefs"
         written = pdf.write_briefs(
             collection, notes, folder, workers, theme, pub.author, unresolved=config.defaults.unresolved,
-            cache=cache, lang=pub.language,
+            cache=cache, lang=asked,
         )
         _rendered(built, folder, written)
         for path, why in written.failed.items():

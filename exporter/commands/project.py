@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -14,7 +15,16 @@ from rich.table import Table
 
 from exporter.cache import Cache
 from exporter.commands.build import BuildError, Built, build, theme_for
-from exporter.commands.shared import NO_CACHE, QUIET, Failed, close_cache, err, open_cache, report_and_exit
+from exporter.commands.shared import (
+    LANG,
+    NO_CACHE,
+    QUIET,
+    Failed,
+    close_cache,
+    err,
+    open_cache,
+    report_and_exit,
+)
 from exporter.config import Config, ConfigError, Defaults, Publication, load_config, with_overrides
 from exporter.config.schema import describe
 from exporter.theme import ThemeError, available
@@ -89,6 +99,7 @@ def _summary(built: Built, quiet: bool) -> str:
     help="Build only these formats (repeatable).",
 )
 @click.option("--watch", is_flag=True, help="Rebuild what changed, until interrupted.")
+@LANG
 @NO_CACHE
 @QUIET
 def build_command(
@@ -99,6 +110,7 @@ def build_command(
     theme: str | None,
     formats: tuple[str, ...],
     watch: bool,
+    lang: str | None,
     no_cache: bool,
     quiet: bool,
 ) -> None:
@@ -107,7 +119,9 @@ def build_command(
     Without a config, the whole vault is built into every format: a PDF dossier, PDF
     briefs, an EPUB and a markdown bundle, named after the vault folder.
     """
-    config = with_overrides(_config(config_path), theme=theme)
+    config = with_overrides(_config(config_path), theme=theme, language=lang)
+    if lang:  # --lang wins over the publications' own too
+        config = replace(config, publications={k: replace(p, language=lang) for k, p in config.publications.items()})
     only = set(formats) or None
     cache = open_cache(no_cache)
     if watch:

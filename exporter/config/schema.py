@@ -43,6 +43,9 @@ class Defaults:
         None,
     )
     jobs: int = doc("Documents rendered at once for PDFs (dossier parts, briefs); 0 means one per core.", 0)
+    language: str | None = doc(
+        "Language of the fixed strings for every publication that names none (de, pt-BR...; also `lang`); "
+        "default: the most common note language.", None)
 
 
 @dataclass(frozen=True)
