@@ -66,7 +66,7 @@ title = 3
     f = str(path)
     assert e.value.problems == [
         f"{f}:3: defaults.readng: unknown key; did you mean 'reading'? allowed: vault, output, theme, css, "
-        "reading, unresolved, citation, jobs",
+        "reading, unresolved, citation, jobs, language",
         f"{f}:4: defaults.unresolved: must be one of 'text', 'plain', 'error' (got 'maybe')",
         f"{f}:5: defaults.jobs: must be a whole number, 0 or more (got -1)",
         f"{f}:8: publications.a.formats: item 'epubb' must be one of 'pdf', 'briefs', 'epub', 'bundle' "
