@@ -131,9 +131,8 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
     langs: list[list[tuple[int, str]]] = [[]] + [sorted((found[anchor_id(n.id)], n.lang or "en") for n in part.notes if anchor_id(n.id) in found)
                     for (part, _), (_, found) in zip(parts, counted, strict=True)]
     joined = stitch.stitch([(front_pdf, False), *((data, True) for _, data in parts)],
-                           [_pdf(f, "the page numbers", done) for f in footers], langs)
-    if overlay and numbered:
-        joined = stitch.number(joined, numbered, overlay[1])
+                           [_pdf(f, "the page numbers", done) for f in footers], langs,
+                           (numbered, overlay[1]) if overlay and numbered else None)
     with atomic_file(target) as tmp:
         tmp.write_bytes(joined)
     done.paths.append(target)

@@ -226,10 +226,12 @@ def anchors(data: bytes) -> tuple[int, dict[str, int]]:
 
 
 def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
-           langs: Sequence[Sequence[tuple[int, str]]] = ()) -> bytes:
+           langs: Sequence[Sequence[tuple[int, str]]] = (), numbers: tuple[bytes, Sequence[int]] | None = None
+           ) -> bytes:
     """One PDF from parts (in order; True: without its first page) with the pages of footers
     laid over its pages, one each. langs[i]: (page in part i, language) where each of its notes
-    starts, set on their elements of the joined structure tree."""
+    starts, set on their elements of the joined structure tree. numbers: the backlinks' page
+    numbers, and the page each of its pages goes over (see number())."""
     out = pikepdf.new()
     structure = _Tree()
     names: dict[str, tuple[int, Any, Any]] = {}
@@ -291,6 +293,11 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
             if n < len(out.pages) and _draws(footer):
                 _overlay(out, out.pages[n], footer)
             n += 1
+    if numbers is not None:
+        src = _open(numbers[0])
+        opened.append(src)
+        for k, at in enumerate(numbers[1]):
+            _overlay(out, out.pages[at], src.pages[k], NUMBERS)
     structure.write(out)
     if first is not None:
         out.docinfo = out.copy_foreign(first.docinfo)  # type: ignore[assignment]
