@@ -46,7 +46,6 @@ Progress = Callable[[str, int, int], None]
 MAX_DEPTH = 160
 MAX_EXPANDED = 200
 ORJSON_MAX = 254  # the deepest JSON orjson.dumps writes
-LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")  # BCP 47, loosely
 
 
 def note_ids(paths: list[str]) -> dict[str, str]:
@@ -240,9 +239,12 @@ def collect(
     for found_here in per:
         report.extend(found_here.items)
     linked_from: dict[str, set[str]] = {}  # note id -> paths of the notes linking to it
+    by_id = {n.id: n for n in notes}
     for note, stage in zip(notes, staged, strict=True):
         for target_id in stage.links:
             linked_from.setdefault(target_id, set()).add(note.path)
+            if target_id in by_id:  # for the backlinks
+                by_id[target_id].linked_from.append(note.id)
     for path in sorted(unusable):  # a note that could not be read is no link target
         for source in sorted(linked_from.get(ids[path], ())):
             report.add("unresolved-link", source, f"links to {path}, which could not be parsed, stay text")
@@ -285,11 +287,6 @@ def collect(
         report.add("reading", raws[i].path, f"timestamp reading: {note.reading}")
     if progress:
         progress("normalize", len(notes), len(notes))
-    by_note_id = {n.id: n for n in notes}
-    for note, stage in zip(notes, staged, strict=True):
-        for target_id in stage.links:
-            if target_id in by_note_id:
-                by_note_id[target_id].linked_from.append(note.id)
     if too_deep:  # left out after linking: links to them become text in every product
         notes = [n for n in notes if n.path not in too_deep]
         for path in sorted(too_deep):
@@ -381,10 +378,9 @@ def _note(raw: RawNote, a: local.Local, ident: str, report: Report) -> Note:
     if len(raw.title) > LABEL_MAX:
         report.add("too-large", raw.path, f"title of {len(raw.title):,} characters cut to {LABEL_MAX} "
                    "in contents, headers, outline, links and citations", raw.line_of("title"))
-    lang = raw.meta.get("lang") or raw.meta.get("language")
     note = Note(id=ident, path=raw.path, title=raw.title, meta=raw.meta, channel=raw.channel,
                 channel_name=raw.channel_name, video_id=raw.video_id,
-                lang=lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else a.lang,
+                lang=raw.lang or a.lang,
                 headings=a.headings, citations=a.citations, reading=a.reading, front=raw.front)
     _problems(report, raw, a.problems)
     for what in a.removed:

@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import gettext
 import io
-import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from importlib.resources import files
 
 from exporter import cache as store
-from exporter.model.document import Collection, Note
+from exporter.model.document import LANG, Collection, Note
 from exporter.transforms.citations import Wording, shorten
-
-LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "ru", "el", "zh", "ja")  # with a catalog, or English
-_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 
 
 def base(lang: str | None) -> str:
     """The language of a BCP 47 tag, lower case: "pt-BR" -> "pt"; nonsense -> "en"."""
-    if not lang or not _TAG.match(lang.strip()):
+    if not lang or not LANG.match(lang.strip()):
         return "en"
-    return re.split(r"[-_]", lang.strip())[0].lower()
+    return lang.strip().split("-")[0].lower()
 
 
 @cache
@@ -74,6 +71,9 @@ class Words:
     def notes(self, n: int) -> str:
         return self.count("%(n)d note", "%(n)d notes", n)
 
+    def channels(self, n: int) -> str:
+        return self.count("%(n)d channel", "%(n)d channels", n)
+
     def wording(self, theme: Wording) -> Wording:
         """The theme's citation templates in this language (a custom wording stays as written)."""
         return replace(theme, with_channel=self(theme.with_channel), without_channel=self(theme.without_channel),
@@ -83,13 +83,10 @@ class Words:
 def language(notes: list[Note], asked: str | None) -> str:
     """The product's language: the one asked for, else the most common note language (a note
     without one, declared or guessed, counts as English)."""
-    if asked and _TAG.match(asked.strip()):
+    if asked and LANG.match(asked.strip()):
         return asked.strip()
-    votes: dict[str, int] = {}
-    for n in notes:
-        lang = n.lang if n.lang and _TAG.match(n.lang) else "en"
-        votes[lang] = votes.get(lang, 0) + 1
-    return max(votes, key=lambda k: (votes[k], -list(votes).index(k))) if votes else "en"
+    votes = Counter(n.lang or "en" for n in notes)  # Note.lang is a tag or None; ties: first seen
+    return votes.most_common(1)[0][0] if votes else "en"
 
 
 def reworded(note: Note, theme: Wording, words: Words) -> Note:

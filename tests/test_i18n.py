@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from lxml import etree
 
 from exporter.cli import main
-from exporter.i18n import LANGUAGES, Words, base
+from exporter.i18n import Words, base
+from exporter.transforms.language import LANGUAGES
 from tests.conftest import write_vault
 
 VID, OTHER = "abcdefghijk", "bcdefghijkl"

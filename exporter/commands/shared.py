@@ -24,6 +24,7 @@ from exporter.cache import folder as cache_folder
 from exporter.collect import collect
 from exporter.config import Options
 from exporter.diagnostics import KINDS, Report, Severity
+from exporter.model.document import LANG as TAG
 from exporter.model.document import Collection
 from exporter.select import SelectionError, select
 from exporter.transforms.citations import Wording
@@ -131,7 +132,7 @@ QUIET = click.option("--quiet", "-q", is_flag=True, help="Print errors only.")
 
 
 def _lang(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}", value):
+    if value is not None and not TAG.match(value):
         raise click.BadParameter(f"{value!r} is not a language tag such as en, el or pt-BR")
     return value
 

@@ -15,6 +15,7 @@ A note body is a list of pandoc JSON blocks (the pandoc AST, as dicts), already 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ Block = dict[str, Any]
 Inline = dict[str, Any]
 
 YOUTUBE = "https://www.youtube.com/watch?v="
+LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")  # a language tag (BCP 47, loosely)
 LABEL_MAX = 200  # characters of a title or heading that chrome shows (contents, headers, outline)
 
 

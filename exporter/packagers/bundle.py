@@ -41,7 +41,7 @@ def _index(title: str, notes: list[Note], collection: Collection, paths: dict[st
 def _count(notes: int, channels: int, words: Words) -> str:
     """20 notes · 3 channels / 1 note / 20 notes (as the EPUB cover says it)."""
     said = words.notes(notes)
-    return said + (" · " + words.count("%(n)d channel", "%(n)d channels", channels) if channels else "")
+    return said + (" · " + words.channels(channels) if channels else "")
 
 
 def _escape(text: str) -> str:

@@ -77,9 +77,8 @@ def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: di
 def one_pass(plan: Plan, run: Render, done: Written) -> bytes:
     """The whole dossier rendered as one document, its backlinks numbered as in the joined one."""
     data = _pdf(run([plan.whole])[0], "the dossier", done)
-    size = stitch.heights(data)
-    numbers = {name: k + 1 for name, k in stitch.anchors(data)[1].items()}
-    overlay = _numbers(plan, [(k, x, size[k] - y, t) for k, x, y, t in stitch.slots(data)], numbers)
+    found = stitch.facts(data)
+    overlay = _numbers(plan, found.slots, {name: k + 1 for name, k in found.anchors.items()})
     if overlay is None:
         return data
     return stitch.number(data, _pdf(run([overlay[0]])[0], "the backlinks' page numbers", done), overlay[1])
@@ -99,21 +98,19 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         return done
 
     first, parts, left = _parts(plan, run, done)
-    front_pages = stitch.anchors(_pdf(first, "the contents", done))[0]
-    counted = [stitch.anchors(data) for _, data in parts]
+    front_pages = stitch.facts(_pdf(first, "the contents", done)).pages
+    counted = [stitch.facts(data) for _, data in parts]
     gone = {anchor_id(nid) for nid in left}
     if not any(p.notes for p, _ in parts):
         raise PdfError("every note ran past its budget")
-    holes = [stitch.slots(data) for _, data in parts]
-    sizes = [stitch.heights(data) for _, data in parts]
     for _ in range(3):  # the contents' own length moves every number after it; it settles at once
         numbers: dict[str, int] = {}
         slots: list[tuple[int, float, float, str]] = []  # (page in the dossier, x, top, target)
         start = front_pages + 1
-        for (pages, found), here, size in zip(counted, holes, sizes, strict=True):
-            numbers.update({name: start + k - 1 for name, k in found.items()})
-            slots += [(start + k - 2, x, size[k] - y, target) for k, x, y, target in here]
-            start += pages - 1  # each part opens with the cover, which is dropped
+        for found in counted:
+            numbers.update({name: start + k - 1 for name, k in found.anchors.items()})
+            slots += [(start + k - 2, x, top, target) for k, x, top, target in found.slots]
+            start += found.pages - 1  # each part opens with the cover, which is dropped
         total = start - 1
         docs = [plan.front(numbers, gone)] + [
             plan.footers(p, min(FOOTER_PAGES, total - p + 1), total)
@@ -122,14 +119,16 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         front, *footers = run(docs + ([overlay[0]] if overlay else []))
         numbered = _pdf(footers.pop(), "the backlinks' page numbers", done) if overlay else None
         front_pdf = _pdf(front, "the contents", done)
-        pages = stitch.anchors(front_pdf)[0]
+        pages = stitch.facts(front_pdf).pages
         if pages == front_pages:
             break
         front_pages = pages
     else:
         raise PdfError("the contents page count did not settle")
-    langs: list[list[tuple[int, str]]] = [[]] + [sorted((found[anchor_id(n.id)], n.lang or "en") for n in part.notes if anchor_id(n.id) in found)
-                    for (part, _), (_, found) in zip(parts, counted, strict=True)]
+    langs: list[list[tuple[int, str]]] = [[]]  # where each note starts in its part, and its language
+    for (part, _), found in zip(parts, counted, strict=True):
+        langs.append(sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes
+                            if anchor_id(n.id) in found.anchors))
     joined = stitch.stitch([(front_pdf, False), *((data, True) for _, data in parts)],
                            [_pdf(f, "the page numbers", done) for f in footers], langs,
                            (numbered, overlay[1]) if overlay and numbered else None)

@@ -35,7 +35,7 @@ from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, backlinks, channel_names
 from exporter.packagers import cover, xhtml
 from exporter.packagers.output import atomic_file, source_date_epoch
-from exporter.packagers.xhtml import EPUB_TYPE, LANG
+from exporter.packagers.xhtml import EPUB_TYPE
 from exporter.readers.images import MAX_PIXELS
 from exporter.select import part_of
 from exporter.theme import Theme
@@ -126,11 +126,6 @@ def _damaged(data: bytes) -> str | None:
         why = re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>", "", str(e)).strip() or type(e).__name__
         return f"a damaged image ({why})"
     return None
-
-
-def language(notes: list[Note], lang: str | None) -> str:
-    """--lang, else the most common note language (notes without one count as "en")."""
-    return i18n.language(notes, lang if lang and LANG.match(lang) else None)
 
 
 def accessibility(images: bool, math: bool, words: i18n.Words) -> list[tuple[str, str]]:
@@ -293,7 +288,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     if not notes:
         raise EpubError("no notes to put in the book")
     theme, epoch, built = theme or Theme.load(), source_date_epoch(epoch), Built(out, len(notes))
-    css, lang, date = {f"css/{k}": v for k, v in theme.css("epub").items()}, language(notes, meta.lang), datetime.fromtimestamp(epoch, UTC)
+    css, lang, date = {f"css/{k}": v for k, v in theme.css("epub").items()}, i18n.language(notes, meta.lang), datetime.fromtimestamp(epoch, UTC)
     assets = _assets(collection, notes, built.problems)
     files = {n.id: f"{n.id}.xhtml" for n in notes}
     words = i18n.Words(lang)
@@ -331,8 +326,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
                                     media_type=media_type, content=data))
 
     # front matter: the generated cover (image and page), title page, contents
-    facts = words.notes(len(notes)) + (
-        f" · {words.count('%(n)d channel', '%(n)d channels', len(channels))}" if channels else "")
+    facts = words.notes(len(notes)) + (f" · {words.channels(len(channels))}" if channels else "")
     book.set_cover("cover.png", cover.draw(meta.title, meta.subtitle, facts, author,
                                            cover.palette("\n".join(css.values()))),
                    create_page=False)
@@ -359,8 +353,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
             p = pages[n.id]
             built.problems += [("unsafe-content", n.path, f"removed from the EPUB: {what}")
                                for what in p.removed]
-            body.append(page("chapter", n.id, n.label, n.lang if n.lang and LANG.match(n.lang)
-                             else lang, p.math, note=n, body=p.body,
+            body.append(page("chapter", n.id, n.label, n.lang or lang, p.math, note=n, body=p.body,
                              video_url=n.source.url if n.source else None,
                              backlinks=[(x.label, files[x.id]) for x in back.get(n.id, [])]))
     if sources := collection.sources(notes):

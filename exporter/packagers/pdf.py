@@ -9,10 +9,8 @@ everything else (network, file:// elsewhere, symlinks out).
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -320,7 +318,7 @@ def _item(fragment: html_writer.Fragment, names: dict[str, str], linked: list[No
 def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
          names: dict[str, str], words: Words) -> dict[str, Any]:
     """Cover facts and PDF metadata; dates come from SOURCE_DATE_EPOCH, never the clock."""
-    t = time.gmtime(source_date_epoch(meta.epoch))
+    when = datetime.fromtimestamp(source_date_epoch(meta.epoch), UTC)
     keywords: list[str] = []
     for n in notes:
         tags = n.meta.get("tags") or []
@@ -330,8 +328,7 @@ def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
                 keywords.append(word)
     return {"title": meta.title, "subtitle": meta.subtitle, "author": meta.author,
             "subject": meta.subtitle or subject, "keywords": keywords[:KEYWORDS],
-            "date": words.date(datetime.fromtimestamp(calendar.timegm(t), UTC)),
-            "date_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", t),
+            "date": words.date(when), "date_iso": f"{when:%Y-%m-%dT%H:%M:%SZ}",
             "lang": words.lang,
             "generator": f"exporter {__version__}", "stylesheets": [Markup(css) for css in theme.css("pdf").values()]}
 

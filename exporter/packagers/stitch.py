@@ -89,35 +89,12 @@ def _overlay(out: pikepdf.Pdf, page: pikepdf.Page, footer: pikepdf.Page, name: N
     page.contents_add(f"Q\nq /Artifact BMC {name} Do EMC Q\n".encode())  # page furniture, not text
 
 
-def slots(data: bytes) -> list[tuple[int, float, float, str]]:
-    """Where a rendered document left room for backlinks' page numbers: (page, x, y, target id),
-    x and y the slot's top left in PDF points."""
-    found = []
-    with _open(data) as src:
-        pages = {p.obj.objgen: k for k, p in enumerate(src.pages)}
-        tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
-        for k in range(0, len(tree) - 1, 2):
-            name, dest = str(tree[k]), tree[k + 1]
-            if SLOT in name and isinstance(dest, Array) and dest[0].objgen in pages:
-                found.append((pages[dest[0].objgen], float(dest[2]), float(dest[3]), name.rsplit("--", 1)[1]))
-    return sorted(found)
-
-
-def heights(data: bytes) -> list[float]:
-    """Each page's height in points."""
-    with _open(data) as src:
-        return [float(p.mediabox[3]) - float(p.mediabox[1]) for p in src.pages]
-
-
 def number(data: bytes, numbers: bytes, pages: Sequence[int]) -> bytes:
     """data with the pages of numbers laid over its pages (numbers' k-th over data's pages[k])."""
     with _open(data) as out, _open(numbers) as src:
         for k, at in enumerate(pages):
             _overlay(out, out.pages[at], src.pages[k], NUMBERS)
-        buffer = io.BytesIO()
-        out.save(buffer, deterministic_id=True, fix_metadata_version=False,
-                 object_stream_mode=pikepdf.ObjectStreamMode.generate)
-    return buffer.getvalue()
+        return _save(out)
 
 
 @dataclass
@@ -128,7 +105,7 @@ class _Tree:
     kids: list[Any] = field(default_factory=list)
     nums: list[tuple[int, Any]] = field(default_factory=list)
     next_key: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)  # the first part's RoleMap, Namespaces
+    role_map: Any = None  # the first part's, if any
 
     def add(self, out: pikepdf.Pdf, src: pikepdf.Pdf, skip: bool, first: int, langs: Sequence[tuple[int, str]]) -> None:
         """src's tree, without its first page's elements when skip (the cover, dropped);
@@ -155,7 +132,7 @@ class _Tree:
             if lang:
                 copy.Lang = String(lang)
             self.kids.append(copy)
-        for key, value in _numbers(tree.get("/ParentTree")):
+        for key, value in _number_tree(tree.get("/ParentTree")):
             if dropped is not None and key == src.pages[0].obj.get("/StructParents"):
                 continue
             if isinstance(value, Array):
@@ -171,10 +148,9 @@ class _Tree:
             for annot in target.get("/Annots", Array()):
                 if "/StructParent" in annot:
                     annot.StructParent = int(annot.StructParent) + offset
-        for name in ("/RoleMap", "/Namespaces"):
-            if name in tree and name not in self.extra:
-                value = tree[name]
-                self.extra[name] = out.copy_foreign(value) if value.is_indirect else value
+        if self.role_map is None and "/RoleMap" in tree:
+            value = tree.RoleMap
+            self.role_map = out.copy_foreign(value) if value.is_indirect else value
 
     def write(self, out: pikepdf.Pdf) -> None:
         if not self.kids:
@@ -190,15 +166,14 @@ class _Tree:
         root.K = doc
         root.ParentTree = out.make_indirect(Dictionary(Nums=flat))
         root.ParentTreeNextKey = self.next_key
-        for name, value in self.extra.items():
-            if name == "/RoleMap":
-                root.RoleMap = value
+        if self.role_map is not None:
+            root.RoleMap = self.role_map
         out.Root.StructTreeRoot = root
         out.Root.MarkInfo = Dictionary(Marked=True)
         out.Root.ViewerPreferences = Dictionary(DisplayDocTitle=True)
 
 
-def _numbers(tree: Any) -> list[tuple[int, Any]]:
+def _number_tree(tree: Any) -> list[tuple[int, Any]]:
     """The (key, value) pairs of a number tree, its kids walked."""
     if not isinstance(tree, Dictionary):
         return []
@@ -206,7 +181,7 @@ def _numbers(tree: Any) -> list[tuple[int, Any]]:
     nums = tree.get("/Nums", Array())
     found += [(int(nums[k]), nums[k + 1]) for k in range(0, len(nums) - 1, 2)]
     for kid in tree.get("/Kids", Array()):
-        found += _numbers(kid)
+        found += _number_tree(kid)
     return found
 
 
@@ -215,14 +190,44 @@ def _draws(page: pikepdf.Page) -> bool:
     return any(str(op.operator) not in INERT for op in pikepdf.parse_content_stream(page))
 
 
-def anchors(data: bytes) -> tuple[int, dict[str, int]]:
-    """A rendered part's page count, and the page index of each of its anchors."""
+@dataclass(frozen=True)
+class Facts:
+    """What a rendered document tells the joining: its pages, where its anchors are, and where
+    it left slots for backlinks' page numbers."""
+
+    pages: int
+    anchors: dict[str, int]  # name -> page index
+    slots: list[tuple[int, float, float, str]]  # (page index, x, y from the page's top, target id), points
+
+
+def _dests(src: pikepdf.Pdf) -> list[tuple[str, int, Any, Any]]:
+    """The named destinations on src's pages: (name, page index, x, y as written)."""
+    pages = {p.obj.objgen: k for k, p in enumerate(src.pages)}
+    tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
+    return [(str(tree[k]), pages[dest[0].objgen], dest[2], dest[3]) for k in range(0, len(tree) - 1, 2)
+            if isinstance(dest := tree[k + 1], Array) and dest[0].objgen in pages]
+
+
+def facts(data: bytes) -> Facts:
+    """A rendered document's Facts, read in one opening."""
     with _open(data) as src:
-        pages = {p.obj.objgen: k for k, p in enumerate(src.pages)}
-        tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
-        found = {str(tree[k]): pages[tree[k + 1][0].objgen] for k in range(0, len(tree) - 1, 2)
-                 if isinstance(tree[k + 1], Array) and tree[k + 1][0].objgen in pages}
-        return len(src.pages), found
+        heights = [float(p.mediabox[3]) - float(p.mediabox[1]) for p in src.pages]
+        anchors: dict[str, int] = {}
+        slots = []
+        for name, page, x, y in _dests(src):
+            if SLOT in name:
+                slots.append((page, float(x), heights[page] - float(y), name.rsplit("--", 1)[1]))
+            else:
+                anchors[name] = page
+        return Facts(len(src.pages), anchors, sorted(slots))
+
+
+def _save(pdf: pikepdf.Pdf, min_version: str = "") -> bytes:
+    """Deterministic bytes, as compact as WeasyPrint writes them."""
+    buffer = io.BytesIO()
+    pdf.save(buffer, deterministic_id=True, fix_metadata_version=False, min_version=min_version,
+             object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    return buffer.getvalue()
 
 
 def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
@@ -238,7 +243,7 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
     outline: list[_Item] = []
     first: pikepdf.Pdf | None = None
     opened = []
-    for data, skip in parts:
+    for i, (data, skip) in enumerate(parts):
         src = _open(data)
         opened.append(src)
         offset = len(out.pages) - skip
@@ -246,12 +251,10 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
         with warnings.catch_warnings():  # named destinations are joined below
             warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
             out.pages.extend(src.pages[1:] if skip else src.pages)
-        structure.add(out, src, skip, offset + skip, langs[len(opened) - 1] if len(opened) <= len(langs) else ())
-        tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
-        for k in range(0, len(tree) - 1, 2):
-            dest = tree[k + 1]
-            if isinstance(dest, Array) and dest[0].objgen in pages and SLOT not in str(tree[k]):
-                names.setdefault(str(tree[k]), (pages[dest[0].objgen], dest[2], dest[3]))
+        structure.add(out, src, skip, offset + skip, langs[i] if i < len(langs) else ())
+        for name, k, x, y in _dests(src):
+            if k >= skip and SLOT not in name:
+                names.setdefault(name, (offset + k, x, y))
         if "/Outlines" in src.Root:
             outline += _outline(src.Root.Outlines, pages)
         first = first or src
@@ -303,10 +306,7 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
         out.docinfo = out.copy_foreign(first.docinfo)  # type: ignore[assignment]
         if "/Lang" in first.Root:
             out.Root.Lang = first.Root.Lang
-    buffer = io.BytesIO()
-    version = max((src.pdf_version for src in opened), default="1.7")
-    out.save(buffer, deterministic_id=True, fix_metadata_version=False, min_version=version,
-             object_stream_mode=pikepdf.ObjectStreamMode.generate)  # as compact as WeasyPrint writes
+    data = _save(out, max((src.pdf_version for src in opened), default="1.7"))
     for src in opened:
         src.close()
-    return buffer.getvalue()
+    return data

@@ -152,9 +152,10 @@ def _clean(page: Page, root: etree._Element, images: set[str]) -> bool:
         for key, value in el.items():
             if not _keep(page, el, key, value, tag, math):
                 del el.attrib[key]
-        if tag == "a" and el.get("href") is not None and not len(el) and not "".join(el.itertext()).strip():
-            silent.append(el)
-        elif tag == "a" and el.get("href") is not None:
+        if tag == "a" and el.get("href") is not None:
+            if not len(el) and not "".join(el.itertext()).strip():
+                silent.append(el)
+                continue
             href = el.get("href", "").strip()
             if EXTERNAL.match(href):
                 el.set("href", quote(href, safe=":/?#[]@!$&'()*+,;=%~"))

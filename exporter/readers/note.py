@@ -14,7 +14,7 @@ import frontmatter
 import yaml
 
 from exporter.diagnostics import Diagnostic
-from exporter.model.document import short
+from exporter.model.document import LANG, short
 
 BYLINE = re.compile(
     r"\A[ \t]*From:[ \t]*\[\[[ \t]*([^\]|#]+?)[ \t]*(?:\\?\|[ \t]*([^\]]*?)[ \t]*)?\]\][ \t]*"
@@ -38,6 +38,12 @@ class RawNote:
     video_id: str | None = None
     front: str = ""  # the frontmatter block as the file holds it, fences and line ends included
     warnings: list[Diagnostic] = field(default_factory=list)  # for collect to report
+
+    @property
+    def lang(self) -> str | None:
+        """The language the frontmatter names (lang or language), when it is a language tag."""
+        lang = self.meta.get("lang") or self.meta.get("language")
+        return lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else None
 
     def line_of(self, needle: str, start: int = 0) -> int | None:
         """Line of the first occurrence of needle in the file, for diagnostics."""
@@ -215,12 +221,12 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     if b"\x00" in data[:8192]:
         return Diagnostic("unreadable", rel, "binary file (contains NUL bytes), not a text note")
     try:
-        text = data.decode("utf-8")
+        written = data.decode("utf-8").lstrip("\ufeff")  # as the file holds it (its frontmatter is kept so)
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         return Diagnostic("unreadable", rel, f"not UTF-8 (byte 0x{data[e.start]:02x})", line)
     # CRLF (Windows) and lone CR (old Mac) line ends both become LF
-    text = unicodedata.normalize("NFC", text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n"))
+    text = unicodedata.normalize("NFC", written.replace("\r\n", "\n").replace("\r", "\n"))
     opened = YAML.detect(text.strip())  # what python-frontmatter looks at
     try:
         meta, body = frontmatter.parse(text, handler=YAML if opened else None)
@@ -247,7 +253,7 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
     start = text.find(body) if body else len(text)
     body_line = text.count("\n", 0, max(start, 0)) + 1
     note = RawNote(path=rel, body=body, body_line=body_line, source=text, meta=meta,
-                   front=_verbatim(data.decode("utf-8").lstrip("\ufeff")) if block is not None else "")
+                   front=_verbatim(written) if block is not None else "")
     if unclosed:
         why = "frontmatter opened with --- is never closed: read as text"
         note.warnings.append(Diagnostic("unclosed-frontmatter", rel, why, 1))

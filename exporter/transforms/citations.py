@@ -244,7 +244,9 @@ def cite(
         return [x for x in out + inlines[pos:] if x["t"] != "Str" or x["c"]]
 
     # lists come bottom-up: a label's citations exist by the time the list holding its link is seen
-    result.blocks = shorten(ast.map_inlines(blocks, lambda xs: _notes_out_of_links(visit(xs))), wording)
+    result.blocks = ast.map_inlines(blocks, lambda xs: _notes_out_of_links(visit(xs)))
+    if len(result.citations) > 1:  # a first citation is worded in full already
+        result.blocks = shorten(result.blocks, wording)
     if result.citations and not video_id:
         result.problems.append(
             (

@@ -13,7 +13,7 @@ from typing import Any
 from exporter.model import ast
 from exporter.model.document import Block
 
-LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "ru", "el", "zh", "ja")  # those the chrome speaks
+LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "ru", "el", "zh", "ja")  # those with a catalog (exporter/locale)
 MIN_CHARS = 80  # below this a guess is too often wrong
 MAX_CHARS = 4000  # enough to tell; a long note costs no more
 

@@ -46,12 +46,7 @@ def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options) -> Local:
     numbered, headings = structure.number_headings(clean.blocks)
     return Local(numbered, headings, cited.citations, cited.reading, block_ids,
                  cited.problems + math.problems(numbered), sorted(set(clean.removed)),
-                 lang=None if _declared(raw) else language.guess(numbered))
-
-
-def _declared(raw: RawNote) -> bool:
-    lang = raw.meta.get("lang") or raw.meta.get("language")
-    return isinstance(lang, str) and bool(lang.strip())
+                 lang=None if raw.lang else language.guess(numbered))
 
 
 def key(raw: RawNote, options: Options) -> str:
