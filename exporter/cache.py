@@ -4,7 +4,8 @@ An entry's key is a hash of everything that can change it: the inputs, and finge
 this code, of pandoc and of the PDF renderer (see key()). Values are stored with a digest of
 their key and bytes, so a damaged, truncated or foreign entry is noticed, dropped and computed
 again (with a warning), never used. The store is SQLite in WAL mode, so builds running at once
-share it safely; past the size cap, the least recently used entries go.
+share it safely; past the size cap, the least recently used entries go. When each entry was last
+used is kept apart from its value: SQLite rewrites a whole row on update, blob included.
 
 Where it lives: $EXPORTER_CACHE_DIR, else $XDG_CACHE_HOME/exporter, else ~/.cache/exporter.
 """
@@ -67,6 +68,24 @@ def _open(k: str, value: bytes) -> bytes | None:
     return payload
 
 
+def _schema(db: sqlite3.Connection) -> None:
+    """Values in `entries`, size and last use in `uses`; a store of the first layout, which
+    kept them in one row, starts again empty."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if "used" in [row[1] for row in db.execute("PRAGMA table_info(entries)")]:
+            db.execute("DROP TABLE entries")
+        db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS uses (key TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+                   "used INTEGER NOT NULL) WITHOUT ROWID")
+        db.execute("CREATE INDEX IF NOT EXISTS by_use ON uses (used)")
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.DatabaseError):
+            db.execute("ROLLBACK")
+        raise
+
+
 class Cache:
     """get_many / put_many of bytes by key; `warnings` says what was found damaged."""
 
@@ -96,9 +115,7 @@ class Cache:
                 db = sqlite3.connect(path, timeout=60, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
-                db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, "
-                           "value BLOB NOT NULL, size INTEGER NOT NULL, used INTEGER NOT NULL)")
-                db.execute("CREATE INDEX IF NOT EXISTS by_use ON entries (used)")
+                _schema(db)
                 db.execute("SELECT count(*) FROM entries").fetchone()
                 self._db = db
                 return db
@@ -154,7 +171,9 @@ class Cache:
         rows = [(k, _seal(k, v), len(v), now) for k, v in items.items()]
         try:
             db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR REPLACE INTO entries (key, value, size, used) VALUES (?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)", [r[:2] for r in rows])
+            db.executemany("INSERT OR REPLACE INTO uses (key, size, used) VALUES (?, ?, ?)",
+                           [(k, size, used) for k, _, size, used in rows])
             db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             self._rollback(db)
@@ -170,7 +189,9 @@ class Cache:
         keys = list(keys)
         for i in range(0, len(keys), BATCH):
             chunk = keys[i:i + BATCH]
-            db.execute(f"DELETE FROM entries WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            marks = ",".join("?" * len(chunk))
+            db.execute(f"DELETE FROM entries WHERE key IN ({marks})", chunk)
+            db.execute(f"DELETE FROM uses WHERE key IN ({marks})", chunk)
 
     @staticmethod
     def _rollback(db: sqlite3.Connection) -> None:
@@ -188,12 +209,12 @@ class Cache:
             db.execute("BEGIN IMMEDIATE")
             for i in range(0, len(used), BATCH):
                 chunk = used[i:i + BATCH]
-                db.execute(f"UPDATE entries SET used = ? WHERE key IN ({','.join('?' * len(chunk))})",
+                db.execute(f"UPDATE uses SET used = ? WHERE key IN ({','.join('?' * len(chunk))})",
                            [now, *chunk])
-            total = db.execute("SELECT coalesce(sum(size), 0) FROM entries").fetchone()[0]
+            total = db.execute("SELECT coalesce(sum(size), 0) FROM uses").fetchone()[0]
             if total > self.cap:  # least recently used out, until the rest fits
                 out: list[str] = []
-                for k, size in db.execute("SELECT key, size FROM entries ORDER BY used, key"):
+                for k, size in db.execute("SELECT key, size FROM uses ORDER BY used, key"):
                     if total <= self.cap:
                         break
                     out.append(k)
@@ -213,11 +234,12 @@ class Cache:
         db = self._connect()
         if db is None:
             return 0, 0
-        n, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM entries").fetchone()
+        n, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM uses").fetchone()
         return int(n), int(size)
 
     def clear(self) -> None:
         db = self._connect()
         if db is not None:
             db.execute("DELETE FROM entries")
+            db.execute("DELETE FROM uses")
             db.execute("VACUUM")

@@ -215,3 +215,22 @@ def test_the_cache_stays_under_its_cap_dropping_what_was_used_least_recently(tmp
     kept = store.get_many(["k0", "k1", *[f"k{i}" for i in range(2, 8)]])
     assert {"k0", "k1"} <= set(kept) and len(kept) < 8
     store.close()
+
+
+def test_a_store_of_the_first_layout_starts_again_empty(tmp_path: Path) -> None:
+    """Value, size and last use once shared a row; such a store is emptied, never misread."""
+    from exporter.cache import Cache
+
+    (tmp_path / "c").mkdir()
+    with sqlite3.connect(tmp_path / "c" / "cache.sqlite") as con:
+        con.execute("CREATE TABLE entries (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
+                    "size INTEGER NOT NULL, used INTEGER NOT NULL)")
+        con.execute("CREATE INDEX by_use ON entries (used)")
+        con.execute("INSERT INTO entries VALUES ('old', x'00', 1, 1)")
+    store = Cache(tmp_path / "c")
+    assert store.get_many(["old"]) == {} and store.info() == (0, 0)
+    store.put_many({"new": b"payload"})
+    store.close()
+    store = Cache(tmp_path / "c")
+    assert store.get_many(["new"]) == {"new": b"payload"} and store.info() == (1, 7)
+    store.close()

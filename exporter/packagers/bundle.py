@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 import zipfile
@@ -58,6 +59,18 @@ def _zip(folder: Path, target: Path, epoch: int) -> None:
             z.writestr(info, path.read_bytes(), compresslevel=6)
 
 
+def _reuse(old: Path, new: Path, data: bytes) -> bool:
+    """Link new to the file of the output being replaced when that already holds data: after
+    an edit, most files of a large bundle are the same, and a link costs a seventh of a write."""
+    try:
+        if old.is_symlink() or not old.is_file() or old.stat().st_size != len(data) or old.read_bytes() != data:
+            return False
+        os.link(old, new, follow_symlinks=False)
+    except OSError:  # no hard links on this file system: write it
+        return False
+    return True
+
+
 def package(
     collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None,
     failed: dict[str, str] | None = None, cache: Cache | None = None, backlinks: bool = True,
@@ -70,13 +83,16 @@ def package(
     words = Words(language(notes, lang))
     texts = markdown.write_notes(notes, paths, failed, cache, backlinks, words)
     manifest = []
+    before = out if out.is_dir() else None  # ours: check_replaceable says so
     with atomic_dir(out) as tmp:
         for note in notes:
             rel = paths[note.id]
             data = texts[rel].encode("utf-8")
             dest = tmp / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
+            if "/" in rel:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            if before is None or not _reuse(before / rel, dest, data):
+                dest.write_bytes(data)
             manifest.append(
                 {
                     "path": rel,

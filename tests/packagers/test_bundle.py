@@ -295,3 +295,25 @@ def test_index_counts_read_right_without_channels(tmp_path: Path) -> None:
     assert "\n2 notes\n" in files["index.md"]
     files = _bundle(tmp_path / "one", {"a.md": "From: [[chan]] <br/>\n\nalpha"})
     assert "\n1 note · 1 channel\n" in files["index.md"]
+
+
+def test_a_rebuild_reuses_unchanged_files_but_never_what_a_link_in_the_old_output_names(tmp_path: Path) -> None:
+    """Files the last bundle already holds are linked into the new one, not written again; a
+    symlink planted in the old bundle is never followed, and its target stays untouched."""
+    coll, _ = collect(SAMPLE)
+    out = tmp_path / "archive"
+    package(coll, coll.notes, out, "Sample", epoch=1700000000)
+    first = {p: p.read_bytes() for p in sorted(out.rglob("*.md"))}
+    inode = {p: p.stat().st_ino for p in first}
+    outside = tmp_path / "outside.md"
+    planted = sorted(p for p in first if p.name != "index.md")[0]
+    outside.write_bytes(first[planted])
+    planted.unlink()
+    planted.symlink_to(outside)
+
+    package(coll, coll.notes, out, "Sample", epoch=1700000000)
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*.md"))} == first
+    assert not planted.is_symlink() and planted.stat().st_ino != outside.stat().st_ino
+    assert outside.stat().st_nlink == 1 and outside.read_bytes() == first[planted]
+    notes = [p for p in first if p.name != "index.md" and p != planted]
+    assert all(p.stat().st_ino == inode[p] for p in notes)  # linked, not written
