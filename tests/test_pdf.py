@@ -735,6 +735,20 @@ def test_footnotes_laid_out_once_give_the_same_bytes(dossier: Built, monkeypatch
     assert fast == slow
 
 
+def test_stylesheets_parsed_once_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker keeps the stylesheets it parsed for the next document: the whole dossier and a
+    part with its own @page rule, each rendered after the other and twice, must come out as
+    WeasyPrint makes them parsing every sheet."""
+    plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t", epoch=1700000000))
+    docs = [plan.whole, plan.parts[0].prepared, plan.whole, plan.parts[0].prepared]
+    kept = [pdf.render(d).pdf for d in docs]
+    assert getattr(weasyprint.CSS.__init__, "patched", False)
+    with monkeypatch.context() as m:
+        m.setattr(weasyprint.CSS, "__init__", weasyprint.CSS.__init__.original)
+        parsed = [pdf.render(d).pdf for d in docs[:2]]
+    assert kept == parsed * 2
+
+
 def test_fonts_are_subset_without_the_system_harfbuzz(dossier: Built) -> None:
     from weasyprint.pdf import fonts
 
