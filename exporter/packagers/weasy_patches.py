@@ -82,7 +82,7 @@ def stylesheets_parsed_once() -> None:
 
     init.patched = True  # type: ignore[attr-defined]
     init.original = original  # type: ignore[attr-defined]
-    weasyprint.CSS.__init__ = init  # type: ignore[method-assign]
+    weasyprint.CSS.__init__ = init
 
 
 def streams_compressed_at_level_6() -> None:
@@ -104,7 +104,7 @@ def streams_compressed_at_level_6() -> None:
         def compressobj(level: int = -1, *args: Any, **kwargs: Any) -> Any:
             return zlib.compressobj(min(level, 6), *args, **kwargs)
 
-    pydyf.zlib = Zlib()  # type: ignore[assignment]
+    pydyf.zlib = Zlib()
 
 
 def footnotes_tagged_as_notes() -> None:
