@@ -19,7 +19,7 @@ from exporter.packagers.pdf import Part, PdfError, Plan, Prepared, Rendered, Wri
 from exporter.packagers.pool import Outcome, Workers
 from exporter.writers.html import anchor_id
 
-FOOTER_PAGES = 200  # pages per footer document
+OVERLAY_PAGES = 50  # pages per document of footers or of backlink numbers (several: every core draws)
 
 
 Render = Callable[[list[Prepared]], list[Outcome[Rendered]]]
@@ -62,26 +62,28 @@ def _parts(plan: Plan, run: Render, done: Written
 
 
 def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: dict[str, int]
-             ) -> tuple[Prepared, list[int]] | None:
-    """The page numbers of the backlinks, as pages to lay over the dossier's, and which pages."""
+             ) -> list[tuple[Prepared, list[int]]]:
+    """The page numbers of the backlinks, as documents whose pages go over the dossier's, and
+    which pages each goes over."""
     by_page: dict[int, list[tuple[float, float, str]]] = {}
     for page, x, top, target in slots:
         if anchor_id(target) in numbers:
             by_page.setdefault(page, []).append((x, top, str(numbers[anchor_id(target)])))
-    if not by_page:
-        return None
     pages = sorted(by_page)
-    return plan.numbers([by_page[p] for p in pages]), pages
+    chunks = [pages[k:k + OVERLAY_PAGES] for k in range(0, len(pages), OVERLAY_PAGES)]
+    return [(plan.numbers([by_page[p] for p in chunk]), chunk) for chunk in chunks]
 
 
 def one_pass(plan: Plan, run: Render, done: Written) -> bytes:
     """The whole dossier rendered as one document, its backlinks numbered as in the joined one."""
     data = _pdf(run([plan.whole])[0], "the dossier", done)
     found = stitch.facts(data)
-    overlay = _numbers(plan, found.slots, {name: k + 1 for name, k in found.anchors.items()})
-    if overlay is None:
+    overlays = _numbers(plan, found.slots, {name: k + 1 for name, k in found.anchors.items()})
+    if not overlays:
         return data
-    return stitch.number(data, _pdf(run([overlay[0]])[0], "the backlinks' page numbers", done), overlay[1])
+    drawn = run([doc for doc, _ in overlays])
+    return stitch.number(data, [(_pdf(o, "the backlinks' page numbers", done), pages)
+                                for o, (_, pages) in zip(drawn, overlays, strict=True)])
 
 
 def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | None = None) -> Written:
@@ -112,12 +114,12 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
             slots += [(start + k - 2, x, top, target) for k, x, top, target in found.slots]
             start += found.pages - 1  # each part opens with the cover, which is dropped
         total = start - 1
-        docs = [plan.front(numbers, gone)] + [
-            plan.footers(p, min(FOOTER_PAGES, total - p + 1), total)
-            for p in range(1, total + 1, FOOTER_PAGES)]
-        overlay = _numbers(plan, slots, numbers)
-        front, *footers = run(docs + ([overlay[0]] if overlay else []))
-        numbered = _pdf(footers.pop(), "the backlinks' page numbers", done) if overlay else None
+        footers = [plan.footers(p, min(OVERLAY_PAGES, total - p + 1), total)
+                   for p in range(1, total + 1, OVERLAY_PAGES)]
+        overlays = _numbers(plan, slots, numbers)
+        front, *drawn = run([plan.front(numbers, gone), *footers, *(doc for doc, _ in overlays)])
+        numbered = [(_pdf(o, "the backlinks' page numbers", done), pages)
+                    for o, (_, pages) in zip(drawn[len(footers):], overlays, strict=True)]
         front_pdf = _pdf(front, "the contents", done)
         pages = stitch.facts(front_pdf).pages
         if pages == front_pages:
@@ -130,8 +132,7 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         langs.append(sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes
                             if anchor_id(n.id) in found.anchors))
     joined = stitch.stitch([(front_pdf, False), *((data, True) for _, data in parts)],
-                           [_pdf(f, "the page numbers", done) for f in footers], langs,
-                           (numbered, overlay[1]) if overlay and numbered else None)
+                           [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]], langs, numbered)
     with atomic_file(target) as tmp:
         tmp.write_bytes(joined)
     done.paths.append(target)

@@ -135,7 +135,9 @@ class Workers:
         """fn(arg) for each (arg, seconds); in order, each a value or the reason it has none."""
         todo = list(tasks)
         outcomes: list[Outcome[R] | None] = [None] * len(todo)
-        pending = list(range(len(todo)))
+        # the longest first (by budget, which grows with the task's size): the last tasks to
+        # finish are short ones, so no core waits long for another at the end
+        pending = sorted(range(len(todo)), key=lambda i: -todo[i][1])
         alone = self.jobs == 1
         while pending:
             if alone:  # after a crash: one at a time, so the crash names its task

@@ -89,12 +89,28 @@ def _overlay(out: pikepdf.Pdf, page: pikepdf.Page, footer: pikepdf.Page, name: N
     page.contents_add(f"Q\nq /Artifact BMC {name} Do EMC Q\n".encode())  # page furniture, not text
 
 
-def number(data: bytes, numbers: bytes, pages: Sequence[int]) -> bytes:
-    """data with the pages of numbers laid over its pages (numbers' k-th over data's pages[k])."""
-    with _open(data) as out, _open(numbers) as src:
+Numbers = Sequence[tuple[bytes, Sequence[int]]]  # overlay PDFs, and the page each of their pages goes over
+
+
+def number(data: bytes, numbers: Numbers) -> bytes:
+    """data with the pages of numbers laid over its pages (a PDF's k-th page over pages[k])."""
+    with _open(data) as out:
+        opened = _numbered(out, numbers)
+        try:
+            return _save(out)
+        finally:
+            for src in opened:
+                src.close()
+
+
+def _numbered(out: pikepdf.Pdf, numbers: Numbers) -> list[pikepdf.Pdf]:
+    opened = []
+    for data, pages in numbers:
+        src = _open(data)
+        opened.append(src)
         for k, at in enumerate(pages):
             _overlay(out, out.pages[at], src.pages[k], NUMBERS)
-        return _save(out)
+    return opened
 
 
 @dataclass
@@ -231,8 +247,7 @@ def _save(pdf: pikepdf.Pdf, min_version: str = "") -> bytes:
 
 
 def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
-           langs: Sequence[Sequence[tuple[int, str]]] = (), numbers: tuple[bytes, Sequence[int]] | None = None
-           ) -> bytes:
+           langs: Sequence[Sequence[tuple[int, str]]] = (), numbers: Numbers = ()) -> bytes:
     """One PDF from parts (in order; True: without its first page) with the pages of footers
     laid over its pages, one each. langs[i]: (page in part i, language) where each of its notes
     starts, set on their elements of the joined structure tree. numbers: the backlinks' page
@@ -296,11 +311,7 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
             if n < len(out.pages) and _draws(footer):
                 _overlay(out, out.pages[n], footer)
             n += 1
-    if numbers is not None:
-        src = _open(numbers[0])
-        opened.append(src)
-        for k, at in enumerate(numbers[1]):
-            _overlay(out, out.pages[at], src.pages[k], NUMBERS)
+    opened += _numbered(out, numbers)
     structure.write(out)
     if first is not None:
         out.docinfo = out.copy_foreign(first.docinfo)  # type: ignore[assignment]
