@@ -392,6 +392,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         sheets = doc["stylesheets"] + ([Markup(css)] if css else [])
         html = theme.render("dossier.html.j2", doc={**doc, "stylesheets": sheets}, count=len(notes), t=words,
                             channels=channels, contents=contents, toc=entries,
+                            cover_dropped=bool(css) and not contents,
                             appendix=bool(sources), appendix_page=(numbers or {}).get("sources"),
                             notes=[items[n.id] for n in members],
                             sources=cited if appendix else [])
