@@ -679,6 +679,28 @@ def test_the_dossier_is_tagged_with_its_titles_as_headings_and_each_note_s_langu
     assert (starts[note["alpha"].title], "en") in keys["langs"]
 
 
+def test_a_long_note_is_a_part_of_its_own_and_short_notes_share_parts(tmp_path: Path) -> None:
+    """After an edit, only the parts holding the notes it changed are rendered again: a note of
+    some length is a part alone; short notes share one, cut where their ids say."""
+    long = " ".join(f"Sentence {k} about the lamp room and its clockwork." for k in range(120))
+    files = {f"long{i}.md": f"---\ntitle: Long {i}\n---\n\n{long}\n" for i in range(3)}
+    files.update({f"short{i}.md": f"---\ntitle: Short {i}\n---\n\nA line.\n" for i in range(12)})
+    vault = write_vault(tmp_path / "v", files)
+
+    def parts() -> list[tuple[str, ...]]:
+        collection, _ = collect(vault, Options())
+        plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Parts", epoch=1700000000))
+        return [tuple(n.title for n in p.notes) for p in plan.parts]
+
+    before = parts()
+    assert [p for p in before if any(t.startswith("Long") for t in p)] == [("Long 0",), ("Long 1",), ("Long 2",)]
+    assert len(before) < 15 and {t for p in before for t in p} == {f"Long {i}" for i in range(3)} | {
+        f"Short {i}" for i in range(12)}
+    (vault / "long1.md").write_text(f"---\ntitle: Long 1\n---\n\n{long} One more.\n", encoding="utf-8")
+    (vault / "short5.md").write_text("---\ntitle: Short 5\n---\n\nA longer line than before.\n", encoding="utf-8")
+    assert parts() == before  # the same cuts: each note's part depends on the notes before it in its run
+
+
 def test_parts_never_depend_on_the_number_of_workers(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pdf, "STRIDE", 2)
