@@ -26,14 +26,18 @@ Render = Callable[[list[Prepared]], list[Outcome[Rendered]]]
 
 
 def _pdf(outcome: Outcome[Rendered], what: str, done: Written) -> bytes:
+    return _made(outcome, what, done).pdf
+
+
+def _made(outcome: Outcome[Rendered], what: str, done: Written) -> Rendered:
     if outcome.value is None:
         raise PdfError(f"{what}: {outcome.error}")
     done.refused += outcome.value.refused
-    return outcome.value.pdf
+    return outcome.value
 
 
 def _parts(plan: Plan, run: Render, done: Written
-           ) -> tuple[Outcome[Rendered], list[tuple[Part, bytes]], set[str]]:
+           ) -> tuple[Outcome[Rendered], list[tuple[Part, Rendered]], set[str]]:
     """Render the parts (and a first front, for its page count); a part past its budget again
     note by note. Returns the front, the parts rendered, and the ids of the notes left out:
     those past their own budget (their sources go with them)."""
@@ -56,7 +60,7 @@ def _parts(plan: Plan, run: Render, done: Written
         kept = [k for k in kept if k[0] is not appendix]
         if again := plan.appendix(left):
             kept += zip([again], run([again.prepared]), strict=True)
-    made = [(part, _pdf(outcome, ", ".join(n.path for n in part.notes) or "the Sources appendix", done))
+    made = [(part, _made(outcome, ", ".join(n.path for n in part.notes) or "the Sources appendix", done))
             for part, outcome in kept if not (part.notes and part.notes[0].id in left)]
     return first, made, left
 
@@ -76,8 +80,8 @@ def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: di
 
 def one_pass(plan: Plan, run: Render, done: Written) -> bytes:
     """The whole dossier rendered as one document, its backlinks numbered as in the joined one."""
-    data = _pdf(run([plan.whole])[0], "the dossier", done)
-    found = stitch.facts(data)
+    whole = _made(run([plan.whole])[0], "the dossier", done)
+    data, found = whole.pdf, whole.facts
     overlays = _numbers(plan, found.slots, {name: k + 1 for name, k in found.anchors.items()})
     if not overlays:
         return data
@@ -100,8 +104,8 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         return done
 
     first, parts, left = _parts(plan, run, done)
-    front_pages = stitch.facts(_pdf(first, "the contents", done)).pages
-    counted = [stitch.facts(data) for _, data in parts]
+    front_pages = _made(first, "the contents", done).facts.pages
+    counted = [made.facts for _, made in parts]
     gone = {anchor_id(nid) for nid in left}
     if not any(p.notes for p, _ in parts):
         raise PdfError("every note ran past its budget")
@@ -120,8 +124,8 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         front, *drawn = run([plan.front(numbers, gone), *footers, *(doc for doc, _ in overlays)])
         numbered = [(_pdf(o, "the backlinks' page numbers", done), pages)
                     for o, (_, pages) in zip(drawn[len(footers):], overlays, strict=True)]
-        front_pdf = _pdf(front, "the contents", done)
-        pages = stitch.facts(front_pdf).pages
+        front_made = _made(front, "the contents", done)
+        front_pdf, pages = front_made.pdf, front_made.facts.pages
         if pages == front_pages:
             break
         front_pages = pages
@@ -131,7 +135,7 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
     for (part, _), found in zip(parts, counted, strict=True):
         langs.append(sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes
                             if anchor_id(n.id) in found.anchors))
-    joined = stitch.stitch([(front_pdf, False), *((data, True) for _, data in parts)],
+    joined = stitch.stitch([(front_pdf, False), *((made.pdf, True) for _, made in parts)],
                            [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]], langs, numbered)
     with atomic_file(target) as tmp:
         tmp.write_bytes(joined)

@@ -104,9 +104,20 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """What a rendered document tells the joining: its pages, where its anchors are, and where
+    it left slots for backlinks' page numbers (see stitch.facts)."""
+
+    pages: int
+    anchors: dict[str, int]  # name -> page index
+    slots: list[tuple[int, float, float, str]]  # (page index, x, y from the page's top, target id), points
+
+
+@dataclass(frozen=True)
 class Rendered:
     pdf: bytes
     refused: tuple[str, ...]  # URLs the fetcher refused
+    facts: Facts  # read where it was rendered (in parallel), and kept with it in the cache
 
 
 def render(prepared: Prepared) -> Rendered:
@@ -196,15 +207,20 @@ def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None)
         if k in found:
             head, _, data = found[k].partition(b"\n")
             try:
-                out[i] = Outcome(Rendered(data, tuple(orjson.loads(head))))
-            except orjson.JSONDecodeError:
+                told = orjson.loads(head)
+                pages, anchors, slots = told["facts"]
+                facts = Facts(pages, anchors, [tuple(slot) for slot in slots])
+                out[i] = Outcome(Rendered(data, tuple(told["refused"]), facts))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 cache.warnings.append("a cache entry that did not decode was computed again")
     todo = [i for i, o in enumerate(out) if o is None]
     made: dict[str, bytes] = {}
     for i, outcome in zip(todo, workers.run(render, [(docs[i], budget(docs[i])) for i in todo]), strict=True):
         out[i] = outcome
         if outcome.value is not None and keys:
-            made[keys[i]] = orjson.dumps(list(outcome.value.refused)) + b"\n" + outcome.value.pdf
+            value = outcome.value
+            told = {"refused": list(value.refused), "facts": [value.facts.pages, value.facts.anchors, value.facts.slots]}
+            made[keys[i]] = orjson.dumps(told) + b"\n" + value.pdf
     cache.put_many(made)
     return [o if o is not None else Outcome(error="not rendered") for o in out]
 

@@ -20,6 +20,8 @@ from urllib.parse import unquote
 import pikepdf
 from pikepdf import Array, Dictionary, Name, String
 
+from exporter.packagers.pdf import Facts
+
 XREF = "xref:"
 FOOTER = Name("/ExporterFooter")
 NUMBERS = Name("/ExporterNumbers")
@@ -206,16 +208,6 @@ def _draws(page: pikepdf.Page) -> bool:
     return any(str(op.operator) not in INERT for op in pikepdf.parse_content_stream(page))
 
 
-@dataclass(frozen=True)
-class Facts:
-    """What a rendered document tells the joining: its pages, where its anchors are, and where
-    it left slots for backlinks' page numbers."""
-
-    pages: int
-    anchors: dict[str, int]  # name -> page index
-    slots: list[tuple[int, float, float, str]]  # (page index, x, y from the page's top, target id), points
-
-
 def _dests(src: pikepdf.Pdf) -> list[tuple[str, int, Any, Any]]:
     """The named destinations on src's pages: (name, page index, x, y as written)."""
     pages = {p.obj.objgen: k for k, p in enumerate(src.pages)}
@@ -225,7 +217,7 @@ def _dests(src: pikepdf.Pdf) -> list[tuple[str, int, Any, Any]]:
 
 
 def facts(data: bytes) -> Facts:
-    """A rendered document's Facts, read in one opening."""
+    """A rendered document's Facts, read in one opening (by the worker that rendered it)."""
     with _open(data) as src:
         heights = [float(p.mediabox[3]) - float(p.mediabox[1]) for p in src.pages]
         anchors: dict[str, int] = {}

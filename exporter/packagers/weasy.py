@@ -19,7 +19,7 @@ from urllib.request import DataHandler, Request
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from exporter.packagers import weasy_patches
+from exporter.packagers import stitch, weasy_patches
 from exporter.packagers.pdf import PdfError, Prepared, Rendered
 
 weasy_patches.apply()
@@ -50,7 +50,8 @@ def render(prepared: Prepared) -> Rendered:
         message = " ".join(str(e).split())[:200] or type(e).__name__
         raise PdfError(f"WeasyPrint could not render the PDF: {message}") from None
     assert isinstance(data, bytes)
-    return Rendered(weasy_patches.identity_encoding(data), tuple(fetcher.refused))
+    pdf = weasy_patches.identity_encoding(data)
+    return Rendered(pdf, tuple(fetcher.refused), stitch.facts(pdf))
 
 
 def warm() -> None:
