@@ -14,11 +14,12 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
-
-import jinja2
+from typing import TYPE_CHECKING, Any, Literal
 
 from exporter.transforms.citations import Wording
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def _styles() -> Path:
@@ -107,6 +108,8 @@ class Theme:
 
     @cached_property
     def env(self) -> jinja2.Environment:
+        import jinja2  # here: a bundle never renders a template, and starts faster
+
         loader = jinja2.FileSystemLoader(
             [str(self.folder / "templates"), str(COMMON / "templates"), str(self.folder), str(COMMON)]
         )
@@ -125,12 +128,16 @@ class Theme:
             from exporter.i18n import Words
 
             values["t"] = Words()
+        import jinja2
+
         try:
             return self.env.get_template(template).render(**values)
         except jinja2.TemplateError as e:
             raise ThemeError(f"theme {self.name!r}: template {template}: {e}") from None
 
     def _css(self, template: str) -> str:
+        import jinja2
+
         try:
             tpl = self.env.get_template(template)
             return tpl.render(**self.tokens)

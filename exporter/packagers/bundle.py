@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
 from exporter.cache import Cache
 from exporter.i18n import Words, language
 from exporter.model.document import Collection, Note, channel_names
-from exporter.packagers.output import GENERATOR, atomic_dir, atomic_file, check_replaceable, source_date_epoch
+from exporter.packagers.output import GENERATOR, atomic_dir, check_replaceable, source_date_epoch, write_bytes
 from exporter.writers import markdown
 
 
@@ -49,14 +51,19 @@ def _escape(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_[]<>#|!" else c for c in text)
 
 
-def _zip(folder: Path, target: Path, epoch: int) -> None:
+def _zip(name: str, files: dict[str, bytes], assets: dict[str, str], epoch: int) -> bytes:
+    """The bundle as a reproducible zip, from what the folder gets (run beside the folder's
+    writing: zlib lets go of the interpreter while it compresses)."""
     stamp = time.gmtime(epoch)[:6]
-    with atomic_file(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(f"{folder.name}/{path.relative_to(folder).as_posix()}", stamp)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+        for rel in sorted([*files, *assets], key=lambda r: r.split("/")):
+            info = zipfile.ZipInfo(f"{name}/{rel}", stamp)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, path.read_bytes(), compresslevel=6)
+            data = files[rel] if rel in files else Path(assets[rel]).read_bytes()
+            z.writestr(info, data, compresslevel=6)
+    return buffer.getvalue()
 
 
 def _reuse(old: Path, new: Path, data: bytes) -> bool:
@@ -82,37 +89,27 @@ def package(
     paths = markdown.bundle_paths(notes)
     words = Words(language(notes, lang))
     texts = markdown.write_notes(notes, paths, failed, cache, backlinks, words)
-    manifest = []
+    files = {paths[n.id]: texts[paths[n.id]].encode("utf-8") for n in notes}
+    manifest = [{"path": paths[n.id], "source": n.path, "title": n.title, "videoId": n.video_id,
+                 "channel": n.channel, "url": n.source.url if n.source else None,
+                 "sha256": hashlib.sha256(files[paths[n.id]]).hexdigest()} for n in notes]
+    assets = {a: collection.assets[a] for a in sorted({a for n in notes for a in n.assets if a in collection.assets})}
+    doc = {"generator": GENERATOR, "title": title, "notes": manifest, "assets": list(assets)}
+    files["index.md"] = _index(title, notes, collection, paths, words).encode("utf-8")
+    files["manifest.json"] = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     before = out if out.is_dir() else None  # ours: check_replaceable says so
-    with atomic_dir(out) as tmp:
-        for note in notes:
-            rel = paths[note.id]
-            data = texts[rel].encode("utf-8")
-            dest = tmp / rel
-            if "/" in rel:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-            if before is None or not _reuse(before / rel, dest, data):
-                dest.write_bytes(data)
-            manifest.append(
-                {
-                    "path": rel,
-                    "source": note.path,
-                    "title": note.title,
-                    "videoId": note.video_id,
-                    "channel": note.channel,
-                    "url": note.source.url if note.source else None,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                }
-            )
-        assets = sorted({a for n in notes for a in n.assets if a in collection.assets})
-        for a in assets:
-            (tmp / a).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(collection.assets[a], tmp / a)
-        (tmp / "index.md").write_text(_index(title, notes, collection, paths, words), encoding="utf-8")
-        doc = {"generator": GENERATOR, "title": title, "notes": manifest, "assets": assets}
-        (tmp / "manifest.json").write_text(
-            json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
     zip_path = out.with_name(out.name + ".zip")
-    _zip(out, zip_path, source_date_epoch(epoch))
+    with ThreadPoolExecutor(1) as beside:
+        zipped = beside.submit(_zip, out.name, files, assets, source_date_epoch(epoch))
+        with atomic_dir(out) as tmp:
+            for rel, data in files.items():
+                dest = tmp / rel
+                if "/" in rel:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                if before is None or not _reuse(before / rel, dest, data):
+                    dest.write_bytes(data)
+            for rel, source in assets.items():
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, tmp / rel)
+        write_bytes(zip_path, zipped.result())
     return zip_path

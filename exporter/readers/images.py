@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from lxml import etree
-from PIL import Image
+if TYPE_CHECKING:  # imported where used: most vaults have no image, every command starts faster
+    from lxml import etree
 
 MAX_PIXELS = 50_000_000
 MAX_SVG_BYTES = 4 << 20
@@ -57,6 +58,8 @@ def inspect(path: Path) -> Verdict | None:
 
 
 def _raster(path: Path) -> Verdict | None:
+    from PIL import Image
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DecompressionBombWarning: we judge size ourselves
@@ -72,11 +75,17 @@ def _raster(path: Path) -> Verdict | None:
     return None
 
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                          remove_comments=True, remove_pis=True)
+@cache
+def _parser() -> etree.XMLParser:
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                           remove_comments=True, remove_pis=True)
 
 
 def _svg(path: Path) -> Verdict | None:
+    from lxml import etree
+
     name = path.name
     if path.suffix.lower() == ".svgz":
         return Verdict("expands", f"image {name}: compressed SVG is not drawn")
@@ -85,7 +94,7 @@ def _svg(path: Path) -> Verdict | None:
         if size > MAX_SVG_BYTES:
             return Verdict("expands", f"image {name} is an SVG of {size / 2**20:.1f} MiB, over "
                            f"{MAX_SVG_BYTES >> 20} MiB")
-        tree = etree.parse(str(path), _PARSER)
+        tree = etree.parse(str(path), _parser())
     except (OSError, etree.XMLSyntaxError) as e:
         return Verdict("expands", f"image {name} is not well-formed SVG ({str(e)[:80]})")
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
@@ -156,6 +165,8 @@ def _rules(css: str) -> list[_Rule]:
 def _refs(el: etree._Element, sheet: list[_Rule]) -> tuple[list[str], list[str], int]:
     """Ids an element draws by reference, from its attributes and from the <style> rules that
     reach it, and how many times: a marker is drawn at every vertex."""
+    from lxml import etree
+
     own: list[str] = []
     repeat = 1
     for key, value in el.attrib.items():
