@@ -50,7 +50,7 @@ def _outline(node: Any, pages: dict[tuple[int, int], int]) -> list[_Item]:
         if isinstance(dest, Array) and len(dest) >= 4 and dest[0].objgen in pages:
             where = (pages[dest[0].objgen], dest[2], dest[3])
         count = int(item.get("/Count", 0))
-        items.append(_Item(item.Title, where, count < 0, _outline(item, pages)))
+        items.append(_Item(String(bytes(item.Title)), where, count < 0, _outline(item, pages)))  # its part closes
         item = item.get("/Next")
     return items
 
@@ -230,6 +230,23 @@ def facts(data: bytes) -> Facts:
         return Facts(len(src.pages), anchors, sorted(slots))
 
 
+def _mark(out: pikepdf.Pdf) -> int:
+    """The number the next object copied into out will get (out.objects would list them all,
+    at a cost that grows with the book). The mark itself is an empty object nothing refers to,
+    which is not written."""
+    return int(out.make_indirect(Dictionary()).objgen[0]) + 1
+
+
+def _detach(out: pikepdf.Pdf, known: int) -> None:
+    """Give the streams copied into out from `known` on their data, which qpdf otherwise reads
+    from the source when saving (so the source must stay open until then)."""
+    for number in range(known, _mark(out)):  # copies are numbered after what was there
+        obj = out.get_object(number, 0)
+        if isinstance(obj, pikepdf.Stream):
+            how: Any = (obj.get("/Filter"), obj.get("/DecodeParms"))  # as the bytes are: still encoded
+            obj.write(obj.read_raw_bytes(), filter=how[0], decode_parms=how[1], type_check=False)
+
+
 def _save(pdf: pikepdf.Pdf, min_version: str = "") -> bytes:
     """Deterministic bytes, as compact as WeasyPrint writes them."""
     buffer = io.BytesIO()
@@ -250,9 +267,11 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
     outline: list[_Item] = []
     first: pikepdf.Pdf | None = None
     opened = []
+    versions = []
     for i, (data, skip) in enumerate(parts):
         src = _open(data)
-        opened.append(src)
+        versions.append(src.pdf_version)
+        known = _mark(out)
         offset = len(out.pages) - skip
         pages = {p.obj.objgen: offset + k for k, p in enumerate(src.pages) if k >= skip}
         with warnings.catch_warnings():  # named destinations are joined below
@@ -264,7 +283,12 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
                 names.setdefault(name, (offset + k, x, y))
         if "/Outlines" in src.Root:
             outline += _outline(src.Root.Outlines, pages)
-        first = first or src
+        if first is None:
+            first = src
+            opened.append(src)
+        else:  # the copies' streams take their bytes now: the part can go, and the book is not held twice
+            _detach(out, known)
+            src.close()
 
     for page in out.pages:
         annots = page.obj.get("/Annots")
@@ -309,7 +333,7 @@ def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
         out.docinfo = out.copy_foreign(first.docinfo)  # type: ignore[assignment]
         if "/Lang" in first.Root:
             out.Root.Lang = first.Root.Lang
-    data = _save(out, max((src.pdf_version for src in opened), default="1.7"))
+    data = _save(out, max([*versions, *(src.pdf_version for src in opened)], default="1.7"))
     for src in opened:
         src.close()
     return data
