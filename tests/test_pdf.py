@@ -605,6 +605,7 @@ def _facts(data: bytes) -> tuple[int, list[str], list[tuple[int, str, int]], lis
 def test_parts_joined_match_one_pass_over_the_same_html(vault: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pdf, "STRIDE", 1)  # a part per note: as many joins as can be
+    monkeypatch.setattr("exporter.packagers.dossier.OVERLAY_PAGES", 3)  # footers and numbers in many documents
     collection, _ = collect(vault, Options())
     plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Joined", "sub", "me", 1700000000))
     assert len(plan.parts) >= 4
