@@ -80,7 +80,11 @@ def run(argv: list[str], env: dict[str, str] | None = None) -> Tree:
 
 
 def environment() -> dict[str, str]:
-    """Reproducible dates, and this checkout first on the path (for `python -c` baselines)."""
+    """Reproducible dates, and this checkout first on the path (for `python -c` baselines).
+    Bytecode is written as an installed package has it: with PYTHONDONTWRITEBYTECODE set (as
+    some shells have it), every run would compile this package again, a cost no user pays."""
     here = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "SOURCE_DATE_EPOCH": "1700000000",
-            "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000",
+           "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
