@@ -168,12 +168,12 @@ class Cache:
         if db is None or not items:
             return
         now = time.time_ns()
-        rows = [(k, _seal(k, v), len(v), now) for k, v in items.items()]
         try:
             db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)", [r[:2] for r in rows])
+            db.executemany("INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)",
+                           [(k, _seal(k, v)) for k, v in items.items()])
             db.executemany("INSERT OR REPLACE INTO uses (key, size, used) VALUES (?, ?, ?)",
-                           [(k, size, used) for k, _, size, used in rows])
+                           [(k, len(v), now) for k, v in items.items()])
             db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             self._rollback(db)

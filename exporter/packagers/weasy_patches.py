@@ -37,6 +37,7 @@ def apply() -> None:
 # profiles): a sheet holding one is parsed for each document, as WeasyPrint does.
 _REACHING = ("@font-face", "@counter-style", "@import", "@layer", "@color-profile")
 SHEETS = 32  # parsed stylesheets a worker keeps
+_SOURCES = ("guess", "filename", "url", "file_obj", "matcher", "layer")  # a sheet not from a string, or bound elsewhere
 
 
 def stylesheets_parsed_once() -> None:
@@ -54,24 +55,18 @@ def stylesheets_parsed_once() -> None:
         return
     made: dict[tuple[str, str, str], tuple[Any, list[Any], Any]] = {}
 
-    def init(self: Any, guess: Any = None, filename: Any = None, url: Any = None, file_obj: Any = None,
-             string: str | None = None, encoding: Any = None, base_url: Any = None, url_fetcher: Any = None,
-             _check_mime_type: bool = False, media_type: str = "print", font_config: Any = None,
-             counter_style: Any = None, color_profiles: Any = None, matcher: Any = None,
-             page_rules: list[Any] | None = None, layers: list[Any] | None = None, layer: Any = None) -> None:
-        if (string is None or guess is not None or filename is not None or url is not None
-                or file_obj is not None or matcher is not None or layer is not None
-                or any(at in string.lower() for at in _REACHING)):
-            original(self, guess, filename, url, file_obj, string, encoding, base_url, url_fetcher,
-                     _check_mime_type, media_type, font_config, counter_style, color_profiles, matcher,
-                     page_rules, layers, layer)
+    def init(self: Any, *args: Any, string: str | None = None, base_url: Any = None, media_type: str = "print",
+             page_rules: list[Any] | None = None, layers: list[Any] | None = None, **kwargs: Any) -> None:
+        key = (string or "", str(base_url), media_type)
+        plain = not args and string is not None and all(kwargs.get(k) is None for k in _SOURCES)
+        if not plain or (key not in made and any(at in key[0].lower() for at in _REACHING)):
+            original(self, *args, string=string, base_url=base_url, media_type=media_type,
+                     page_rules=page_rules, layers=layers, **kwargs)
             return
-        key = (string, str(base_url), media_type)
         if key not in made:
             rules: list[Any] = []
-            original(self, string=string, base_url=base_url, url_fetcher=url_fetcher, media_type=media_type,
-                     font_config=font_config, counter_style=counter_style, color_profiles=color_profiles,
-                     page_rules=rules, layers=layers)
+            original(self, string=string, base_url=base_url, media_type=media_type, page_rules=rules,
+                     layers=layers, **kwargs)
             if len(made) >= SHEETS:
                 made.clear()
             made[key] = (self.matcher, rules, self.base_url)
