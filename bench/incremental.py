@@ -10,7 +10,7 @@ Each rebuild's output is compared byte for byte with a --no-cache build of the e
 Targets (2 cores): after one body edit plus one title change, bundle <= 0.10x a clean
 build, EPUB <= 0.15x, dossier <= 0.15x.
 
-Usage: .venv/bin/python bench/incremental.py [--notes 1000] [--dossier-notes 100] [--keep]
+Usage: .venv/bin/python bench/incremental.py [--notes 1000] [--dossier-notes 100] [--only bundle,epub] [--keep]
 """
 
 from __future__ import annotations
@@ -88,8 +88,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--notes", type=int, default=1000)
     ap.add_argument("--dossier-notes", type=int, default=100)
+    ap.add_argument("--only", default="bundle,epub,dossier",
+                    help="products to run, comma-separated (default: all three)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    if only - {"bundle", "epub", "dossier"}:
+        ap.error(f"--only: unknown product {', '.join(sorted(only - {'bundle', 'epub', 'dossier'}))}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-incremental-"))
     try:
         big = _vault(tmp / "big", args.notes)
@@ -97,9 +102,12 @@ def main() -> None:
         print(f"vaults: {args.notes} and {args.dossier_notes} notes; {SHOWN_BY} notes show {TARGET}'s "
               f"title in a link; {os.cpu_count()} cores")
         started = time.perf_counter()
-        product("bundle", ["bundle", str(big), "-o", "{out}/archive"], tmp / "bundle", big, tmp)
-        product("epub", ["epub", str(big), "-o", "{out}/book.epub"], tmp / "epub", big, tmp)
-        product("dossier", ["pdf", str(small), "-o", "{out}/dossier.pdf"], tmp / "dossier", small, tmp)
+        if "bundle" in only:
+            product("bundle", ["bundle", str(big), "-o", "{out}/archive"], tmp / "bundle", big, tmp)
+        if "epub" in only:
+            product("epub", ["epub", str(big), "-o", "{out}/book.epub"], tmp / "epub", big, tmp)
+        if "dossier" in only:
+            product("dossier", ["pdf", str(small), "-o", "{out}/dossier.pdf"], tmp / "dossier", small, tmp)
         print(f"\n(bench ran {time.perf_counter() - started:.0f} s)")
     finally:
         if not args.keep:
