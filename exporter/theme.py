@@ -107,6 +107,20 @@ class Theme:
         return (self.folder, COMMON.resolve())
 
     @cached_property
+    def fingerprint(self) -> str:
+        """The theme's files (tokens, templates, stylesheets) and the extra CSS, by content: a
+        cached page or stylesheet made from this theme is good while this is the same."""
+        from exporter import cache as store
+
+        parts: list[bytes] = []
+        for root in self.folders:
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                parts += [str(path).encode(), path.read_bytes()]
+        if self.extra_css:
+            parts += [str(self.extra_css).encode(), self.extra_css.read_bytes()]
+        return store.key("theme", *parts)
+
+    @cached_property
     def env(self) -> jinja2.Environment:
         import jinja2  # here: a bundle never renders a template, and starts faster
 

@@ -5,6 +5,7 @@ at once share one cache; `exporter cache info` and `clear`."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exporter.cli import main
@@ -91,12 +92,27 @@ def _edit(vault: Path, kind: str, k: int) -> None:
                                            f"[[Retitled {k - 1}]].\n", "utf-8")
 
 
+def _own_theme(folder: Path, k: int) -> str:
+    """A theme folder of one's own whose chapter template and colours say k: a page or cover
+    made from the template or stylesheet before must not come back from the cache."""
+    from exporter.theme import COMMON, STYLES
+
+    (folder / "templates").mkdir(parents=True, exist_ok=True)
+    tokens = (STYLES / "serif" / "theme.toml").read_text("utf-8")
+    (folder / "theme.toml").write_text(re.sub(r'"#[0-9a-fA-F]{6}"', f'"#{k % 256:02x}3344"', tokens), "utf-8")
+    chapter = (COMMON / "templates" / "epub-chapter.xhtml.j2").read_text("utf-8")
+    (folder / "templates" / "epub-chapter.xhtml.j2").write_text(
+        chapter.replace('class="note"', f'class="note v{k}"'), "utf-8")
+    return str(folder)
+
+
 EDITS = st.lists(st.tuples(st.sampled_from(["body", "title", "heading", "rename", "delete", "embed", "new",
-                                            "theme"]), st.integers(0, 50)), min_size=1, max_size=3)
+                                            "theme", "template"]), st.integers(0, 50)), min_size=1, max_size=3)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(EDITS)
+@example([("body", 1), ("title", 2), ("template", 3)])  # the edits of bench/incremental.py, then a theme's own
 def test_cached_builds_equal_clean_builds_after_any_edits(edits: list[tuple[str, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -107,6 +123,8 @@ def test_cached_builds_equal_clean_builds_after_any_edits(edits: list[tuple[str,
         for step, (kind, k) in enumerate(edits, 1):
             if kind == "theme":
                 theme = "sans" if theme == "serif" else "serif"
+            elif kind == "template":
+                theme = _own_theme(root / "own-theme", k)
             else:
                 _edit(vault, kind, k)
             cached = _products(vault, root / f"cached{step}", cache, theme)

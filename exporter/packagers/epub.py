@@ -9,6 +9,7 @@ derived from its content and the zip is written with fixed dates: same input, sa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -281,6 +282,38 @@ def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[
     return out
 
 
+def _pages(notes: list[Note], chapters: dict[str, _Chapter], files: dict[str, str],
+           back: dict[str, list[Note]], fill: Callable[..., str], cache: Cache, salt: str,
+           words: i18n.Words) -> dict[str, str]:
+    """Each note's chapter page, from the chapter template. A page depends on the book (salt:
+    its metadata, theme and stylesheets) and on what the template is given; the note itself
+    by its ident (its file, links and embeds) and what other notes make of it (id, title,
+    channel name, language, backlinks). The cache keeps pages under a key of all that."""
+    given: dict[str, dict[str, Any]] = {}
+    keys: dict[str, str] = {}
+    for n in notes:
+        title = n.label.strip() or words("Untitled")
+        values = given[n.id] = {"title": title, "page_lang": n.lang or words.lang, "note": n,
+                                "body": chapters[n.id].body, "video_url": n.source.url if n.source else None,
+                                "backlinks": [(x.label, files[x.id]) for x in back.get(n.id, [])]}
+        keys[n.id] = store.key(salt, n.id, n.ident, n.title, n.channel_name or "\0", n.lang or "\0",
+                               "\0".join(n.linked_from), title, values["page_lang"], values["body"],
+                               values["video_url"] or "\0", orjson.dumps(values["backlinks"]))
+    found = cache.get_many(list(keys.values())) if cache.enabled else {}
+    out: dict[str, str] = {}
+    made: dict[str, bytes] = {}
+    for n in notes:
+        with contextlib.suppress(UnicodeDecodeError):  # not a page: made again
+            if (data := found.get(keys[n.id])) is not None:
+                out[n.id] = data.decode("utf-8")
+        if n.id not in out:
+            values = given[n.id]
+            out[n.id] = fill("chapter", n.id, values.pop("title"), values.pop("page_lang"), **values)
+            made[keys[n.id]] = out[n.id].encode("utf-8")
+    cache.put_many(made)
+    return out
+
+
 def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta,
             theme: Theme | None = None, epoch: int | None = None, unresolved: str = "text",
             cache: Cache | None = None) -> Built:
@@ -299,12 +332,13 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
         file = files.get(note_id)
         return file and file + ("#" + anchor_id(note_id, anchor) if anchor else "")
 
-    def page(kind: str, uid: str, title: str, page_lang: str = lang, math: bool = False,
-             **values: Any) -> epub.EpubHtml:
+    def fill(kind: str, uid: str, title: str, page_lang: str, **values: Any) -> str:
+        return theme.render(f"epub-{kind}.xhtml.j2", uid=uid, title=title, kind=kind, book=meta,
+                            lang=page_lang, styles=list(css), author=author, t=words, **values)
+
+    def page(kind: str, uid: str, title: str, page_lang: str = lang, **values: Any) -> epub.EpubHtml:
         title = title.strip() or words("Untitled")
-        xhtml = theme.render(f"epub-{kind}.xhtml.j2", uid=uid, title=title, kind=kind, book=meta,
-                             lang=page_lang, styles=list(css), author=author, t=words, **values)
-        return _item(uid, f"{uid}.xhtml", title, xhtml, math)
+        return _item(uid, f"{uid}.xhtml", title, fill(kind, uid, title, page_lang, **values))
 
     # chapters: the shared HTML writer (one batched pandoc run), rebuilt as XHTML
     more = {f"part-{i}.xhtml": {f"part-{i}"} for i in range(1, len(groups) + 1)} | {"sources.xhtml": {"sources"}}
@@ -341,6 +375,8 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     body: list[epub.EpubHtml] = []
     toc: list[Any] = []
     back = backlinks(notes) if theme.backlinks else {}
+    chapters = _pages(notes, pages, files, back, fill, cache or Cache.off(), store.key(
+        "epub-page", store.code(), theme.fingerprint, repr(meta), author, lang, *css), words)
     for i, (label, members) in enumerate(groups, 1):
         links = [epub.Link(files[n.id], n.label.strip() or words("Untitled"), "toc-" + n.id)
                  for n in members]
@@ -353,9 +389,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
             p = pages[n.id]
             built.problems += [("unsafe-content", n.path, f"removed from the EPUB: {what}")
                                for what in p.removed]
-            body.append(page("chapter", n.id, n.label, n.lang or lang, p.math, note=n, body=p.body,
-                             video_url=n.source.url if n.source else None,
-                             backlinks=[(x.label, files[x.id]) for x in back.get(n.id, [])]))
+            body.append(_item(n.id, files[n.id], n.label.strip() or words("Untitled"), chapters[n.id], p.math))
     if sources := collection.sources(notes):
         cited: dict[str, list[Note]] = {}
         for n in notes:
