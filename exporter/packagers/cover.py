@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from PIL import Image, ImageColor, ImageDraw, ImageFont
+import PIL
+from PIL import Image, ImageColor, ImageDraw, ImageFont, features
+
+from exporter import cache as store
+from exporter.cache import Cache
 
 SIZE = (1600, 2400)  # 2:3, what most stores and readers expect
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".fonts"))
@@ -108,8 +112,9 @@ def _fit(text: str, width: int, sizes: range, max_lines: int, bold: bool) -> tup
 
 
 def draw(title: str, subtitle: str | None, facts: str, author: str | None,
-         colours: Palette) -> bytes:
-    """The cover as PNG bytes."""
+         colours: Palette, cache: Cache | None = None) -> bytes:
+    """The cover as PNG bytes. Encoding is most of the cost, so the cache keeps the PNG of
+    each picture, keyed on its pixels (the fonts drawn with are in them)."""
     w, h = SIZE
     margin = w // 10
     text_w = w - 2 * margin
@@ -143,6 +148,13 @@ def draw(title: str, subtitle: str | None, facts: str, author: str | None,
     font = _font(facts, 52, bold=False)
     pen.text((margin, bottom - 70), facts, font=font, fill=colours.facts)
 
+    cache = cache or Cache.off()
+    key = store.key("cover-png", store.code(), PIL.__version__, features.version("zlib") or "", img.mode,
+                    repr(img.size), img.tobytes()) if cache.enabled else ""
+    if key and (png := cache.get(key)) is not None:
+        return png
     out = io.BytesIO()
     img.save(out, "PNG", optimize=False)
+    if key:
+        cache.put(key, out.getvalue())
     return out.getvalue()
