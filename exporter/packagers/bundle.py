@@ -7,8 +7,6 @@ import io
 import json
 import os
 import shutil
-import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -16,7 +14,15 @@ from urllib.parse import quote
 from exporter.cache import Cache
 from exporter.i18n import Words, language
 from exporter.model.document import Collection, Note, channel_names
-from exporter.packagers.output import GENERATOR, atomic_dir, check_replaceable, source_date_epoch, write_bytes
+from exporter.packagers.output import (
+    GENERATOR,
+    Deflate,
+    Zip,
+    atomic_dir,
+    check_replaceable,
+    source_date_epoch,
+    write_bytes,
+)
 from exporter.writers import markdown
 
 
@@ -51,18 +57,13 @@ def _escape(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_[]<>#|!" else c for c in text)
 
 
-def _zip(name: str, files: dict[str, bytes], assets: dict[str, str], epoch: int) -> bytes:
+def _zip(name: str, files: dict[str, bytes], assets: dict[str, str], epoch: int, deflate: Deflate) -> bytes:
     """The bundle as a reproducible zip, from what the folder gets (run beside the folder's
     writing: zlib lets go of the interpreter while it compresses)."""
-    stamp = time.gmtime(epoch)[:6]
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+    with Zip(buffer, epoch, deflate) as z:
         for rel in sorted([*files, *assets], key=lambda r: r.split("/")):
-            info = zipfile.ZipInfo(f"{name}/{rel}", stamp)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            data = files[rel] if rel in files else Path(assets[rel]).read_bytes()
-            z.writestr(info, data, compresslevel=6)
+            z.writestr(f"{name}/{rel}", files[rel] if rel in files else Path(assets[rel]).read_bytes())
     return buffer.getvalue()
 
 
@@ -99,8 +100,9 @@ def package(
     files["manifest.json"] = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     before = out if out.is_dir() else None  # ours: check_replaceable says so
     zip_path = out.with_name(out.name + ".zip")
+    deflate = Deflate(6, cache, files.values())  # the cache is read here, in its thread
     with ThreadPoolExecutor(1) as beside:
-        zipped = beside.submit(_zip, out.name, files, assets, source_date_epoch(epoch))
+        zipped = beside.submit(_zip, out.name, files, assets, source_date_epoch(epoch), deflate)
         with atomic_dir(out) as tmp:
             for rel, data in files.items():
                 dest = tmp / rel
@@ -112,4 +114,5 @@ def package(
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, tmp / rel)
         write_bytes(zip_path, zipped.result())
+    deflate.keep()
     return zip_path

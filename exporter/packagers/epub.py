@@ -35,7 +35,7 @@ from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block, Collection, Note, backlinks, channel_names
 from exporter.packagers import cover, xhtml
-from exporter.packagers.output import atomic_file, source_date_epoch
+from exporter.packagers.output import Deflate, Zip, atomic_file, source_date_epoch
 from exporter.packagers.xhtml import EPUB_TYPE
 from exporter.readers.images import MAX_PIXELS
 from exporter.select import part_of
@@ -173,44 +173,32 @@ def _groups(notes: list[Note], parts: str, words: i18n.Words) -> tuple[list[str]
 def _item(uid: str, file: str, title: str, xhtml: str, math: bool = False) -> epub.EpubHtml:
     """A page finished here: EbookLib's EpubHtml would re-parse it as HTML and lose MathML."""
     item = epub.EpubHtml(uid=uid, file_name=file, title=title)
-    item.get_content = lambda *_: xhtml.encode("utf-8")
+    data = xhtml.encode("utf-8")
+    item.get_content = lambda *_: data
     item.properties = ["mathml"] if math else []
     return item
-
-
-class _Zip(zipfile.ZipFile):
-    """Every entry with the same date, permissions and system, whatever the clock says."""
-
-    def __init__(self, file: str, stamp: tuple[int, ...]) -> None:
-        super().__init__(file, "w", zipfile.ZIP_DEFLATED, compresslevel=9)
-        self.stamp = stamp
-
-    def writestr(self, zinfo_or_arcname: Any, data: Any, compress_type: int | None = None,
-                 compresslevel: int | None = None) -> None:
-        if isinstance(zinfo_or_arcname, str):
-            info = zipfile.ZipInfo(zinfo_or_arcname, self.stamp)  # type: ignore[arg-type]
-            info.external_attr, info.create_system = 0o644 << 16, 3
-            info.compress_type = compress_type or zipfile.ZIP_DEFLATED
-            zinfo_or_arcname = info
-        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
 
 
 class _Writer(epub.EpubWriter):
     """EbookLib's writer with our zip (not write_epub, which swallows errors), a fixed
     dcterms:modified, and landmarks hidden from readers that show the nav as a page."""
 
-    def __init__(self, name: str, book: epub.EpubBook, epoch: int, landmarks: str = "Landmarks") -> None:
+    def __init__(self, name: str, book: epub.EpubBook, epoch: int, landmarks: str = "Landmarks",
+                 cache: Cache | None = None) -> None:
         super().__init__(name, book, {"mtime": datetime.fromtimestamp(epoch, UTC),
                                       "epub3_pages": False, "landmark_title": landmarks,
                                       "play_order": {"enabled": True, "start_from": 1}})
-        self.stamp = datetime.fromtimestamp(max(epoch, 315532800), UTC).timetuple()[:6]
+        self.epoch = epoch  # level 6: what books were always deflated at (zipfile's default for a ZipInfo)
+        self.deflate = Deflate(6, cache, [i.get_content() for i in book.get_items()
+                                          if not isinstance(i, epub.EpubNcx | epub.EpubNav)])
 
     def write(self) -> None:
-        with _Zip(self.file_name, self.stamp) as self.out:
+        with Zip(self.file_name, self.epoch, self.deflate) as self.out:
             self.out.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
             self._write_container()
             self._write_opf()
             self._write_items()
+        self.deflate.keep()
 
     def _write_opf_file(self, root: Any) -> None:
         """The package says its language too (xml:lang), as accessibility checkers expect."""
@@ -362,7 +350,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     # front matter: the generated cover (image and page), title page, contents
     facts = words.notes(len(notes)) + (f" · {words.channels(len(channels))}" if channels else "")
     book.set_cover("cover.png", cover.draw(meta.title, meta.subtitle, facts, author,
-                                           cover.palette("\n".join(css.values()))),
+                                           cover.palette("\n".join(css.values())), cache),
                    create_page=False)
     front = [page("cover", "cover", meta.title, image="cover.png"),
              page("title", "title", meta.title, count=len(notes), channels=channels,
@@ -407,7 +395,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
                   {"type": "text", "href": body[0].file_name, "title": words("Start")}]
     try:
         with atomic_file(out) as tmp:
-            _Writer(str(tmp), book, epoch, words("Landmarks")).write()
+            _Writer(str(tmp), book, epoch, words("Landmarks"), cache).write()
     except (OSError, ValueError, etree.LxmlError, zipfile.BadZipFile, epub.EpubException) as e:
         raise EpubError(f"cannot write {out}: {getattr(e, 'strerror', None) or e}") from e
     return built

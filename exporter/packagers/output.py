@@ -7,8 +7,15 @@ import json
 import os
 import shutil
 import tempfile
+import time
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO, Any
+
+from exporter import cache as store
+from exporter.cache import Cache
 
 DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest date a zip entry can hold
 
@@ -122,3 +129,73 @@ def prune(folder: Path, keep: Iterable[str]) -> list[str]:
     if folder.is_dir():
         write_bytes(record, (json.dumps(keep, ensure_ascii=False, indent=0) + "\n").encode("utf-8"))
     return removed
+
+
+class Deflate:
+    """Raw deflate streams as zipfile makes them (one compress call, then flush), the ones of
+    blobs named beforehand kept in the cache: after an edit most entries of a zip are the
+    same, and compressing them is most of its writing. Lookups happen here, in the thread
+    that owns the cache; compressing may happen in another (zlib lets go of the interpreter)."""
+
+    def __init__(self, level: int, cache: Cache | None = None, blobs: Iterable[bytes] = ()) -> None:
+        self.level, self.cache = level, cache or Cache.off()
+        self.wanted: dict[bytes, str] = {}  # blob -> its key, for those named beforehand
+        self.made: dict[str, bytes] = {}
+        self.ready: dict[bytes, bytes] = {}  # blob -> its stream, found in the cache
+        if self.cache.enabled:
+            salt = store.key("deflate", str(level), zlib.ZLIB_RUNTIME_VERSION)
+            self.wanted = {b: store.key(salt, b) for b in blobs}
+            found = self.cache.get_many(list(self.wanted.values()))
+            self.ready = {b: found[k] for b, k in self.wanted.items() if k in found}
+
+    def __call__(self, data: bytes) -> bytes:
+        if (packed := self.ready.get(data)) is not None:
+            return packed
+        squeeze = zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        packed = squeeze.compress(data) + squeeze.flush()
+        if (k := self.wanted.get(data)) is not None:
+            self.made[k] = packed
+        return packed
+
+    def keep(self) -> None:
+        """What was compressed of the blobs named beforehand, into the cache (in its thread)."""
+        self.cache.put_many(self.made)
+        self.made = {}
+
+
+class Zip(zipfile.ZipFile):
+    """A reproducible zip: every entry with one date (the epoch's), -rw-r--r--, made on Unix,
+    whatever the clock says; deflated entries compressed by a Deflate, so the same bytes
+    whether their streams came from the cache or not."""
+
+    def __init__(self, file: str | IO[bytes], epoch: int, deflate: Deflate) -> None:
+        super().__init__(file, "w", zipfile.ZIP_DEFLATED, compresslevel=deflate.level)
+        self.stamp = time.gmtime(max(epoch, DEFAULT_EPOCH))[:6]
+        self.deflate = deflate
+
+    def writestr(self, zinfo_or_arcname: Any, data: Any, compress_type: int | None = None,
+                 compresslevel: int | None = None) -> None:
+        data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        info = zinfo_or_arcname
+        if isinstance(info, str):
+            info = zipfile.ZipInfo(info, self.stamp)
+            info.external_attr, info.create_system = 0o644 << 16, 3
+            info.compress_type = zipfile.ZIP_DEFLATED if compress_type is None else compress_type
+        small = len(data) * 1.05 <= zipfile.ZIP64_LIMIT  # no zip64 header
+        if info.compress_type != zipfile.ZIP_DEFLATED or not small or not getattr(self, "_seekable", False):
+            return super().writestr(info, data, compress_type, compresslevel)
+        if (fp := self.fp) is None:
+            raise ValueError("Attempt to write to ZIP archive that was already closed")
+        packed = self.deflate(data)
+        info.file_size, info.compress_size, info.CRC, info.flag_bits = len(data), len(packed), zlib.crc32(data), 0
+        with self._lock:  # type: ignore[attr-defined]  # what writestr writes, its stream given: header, stream, in the directory
+            fp.seek(self.start_dir)
+            info.header_offset = fp.tell()
+            self._writecheck(info)  # type: ignore[attr-defined]
+            self._didModify = True
+            fp.write(info.FileHeader(False))
+            fp.write(packed)
+            self.start_dir = fp.tell()
+            self.filelist.append(info)
+            self.NameToInfo[info.filename] = info
+        return None

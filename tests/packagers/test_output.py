@@ -1,11 +1,16 @@
-"""Outputs: a rerun removes only what an earlier run wrote and no longer belongs."""
+"""Outputs: a rerun removes only what an earlier run wrote and no longer belongs; zips are the
+same bytes whether their streams came from the cache or not."""
 
 from __future__ import annotations
 
+import io
 import json
+import time
+import zipfile
 from pathlib import Path
 
-from exporter.packagers.output import RECORD, prune
+from exporter.cache import Cache
+from exporter.packagers.output import RECORD, Deflate, Zip, prune
 
 
 def test_prune_removes_only_recorded_files_that_left_the_output(tmp_path: Path) -> None:
@@ -21,3 +26,33 @@ def test_prune_removes_only_recorded_files_that_left_the_output(tmp_path: Path) 
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [RECORD, "a.pdf", "mine.pdf"]
     assert (tmp_path / "outside.pdf").read_bytes() == b"keep me"  # a tampered record cannot reach out
     assert json.loads((out / RECORD).read_text("utf-8")) == ["a.pdf"]
+
+
+def test_a_zip_is_the_bytes_zipfile_writes_whether_its_streams_come_from_the_cache_or_not(tmp_path: Path) -> None:
+    """Zip writes entries itself (given their streams), with zipfile's private parts: this says
+    they still do what zipfile's own writestr does."""
+    blobs = {"mimetype": b"application/epub+zip", "a/b.md": "Déjà vu. ".encode() * 500, "empty.txt": b"",
+             "c.xhtml": bytes(range(256)) * 40}
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as z:
+        for name, data in blobs.items():
+            info = zipfile.ZipInfo(name, time.gmtime(1_700_000_000)[:6])
+            info.external_attr, info.create_system = 0o644 << 16, 3
+            info.compress_type = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
+            z.writestr(info, data, compresslevel=6)
+    cache = Cache(tmp_path / "cache")
+    for _ in range(2):  # the streams compressed, then from the cache
+        deflate = Deflate(6, cache, blobs.values())
+        out = io.BytesIO()
+        with Zip(out, 1_700_000_000, deflate) as z:
+            for name, data in blobs.items():
+                z.writestr(name, data, zipfile.ZIP_STORED if name == "mimetype" else None)
+        deflate.keep()
+        assert out.getvalue() == plain.getvalue()
+    assert cache.hits == len(blobs) - 1  # the second time, every deflated entry (mimetype is stored)
+    cache.close()
+    off = io.BytesIO()
+    with Zip(off, 1_700_000_000, Deflate(6)) as z:
+        for name, data in blobs.items():
+            z.writestr(name, data, zipfile.ZIP_STORED if name == "mimetype" else None)
+    assert off.getvalue() == plain.getvalue()
