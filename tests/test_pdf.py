@@ -270,6 +270,8 @@ def test_metadata_and_dates_come_from_source_date_epoch(dossier: Built) -> None:
 def test_structure_is_valid_and_nothing_is_attached(dossier: Built) -> None:
     with pikepdf.open(dossier.path) as doc:
         assert doc.check_pdf_syntax() == []
+        assert all(o is not None for o in doc.objects)  # every object read: its cross-reference entry is right
+        assert doc.get_warnings() == []  # nothing qpdf had to repair
         assert "/EmbeddedFiles" not in doc.Root.get("/Names", {})
     if shutil.which("qpdf"):
         r = subprocess.run(["qpdf", "--check", str(dossier.path)], capture_output=True, text=True)

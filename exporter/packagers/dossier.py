@@ -86,8 +86,8 @@ def one_pass(plan: Plan, run: Render, done: Written) -> bytes:
     if not overlays:
         return data
     drawn = run([doc for doc, _ in overlays])
-    return stitch.number(data, [(_pdf(o, "the backlinks' page numbers", done), pages)
-                                for o, (_, pages) in zip(drawn, overlays, strict=True)])
+    return stitch.number(data, found, [(_pdf(o, "the backlinks' page numbers", done), pages)
+                                       for o, (_, pages) in zip(drawn, overlays, strict=True)])
 
 
 def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | None = None) -> Written:
@@ -135,10 +135,10 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
     for (part, _), found in zip(parts, counted, strict=True):
         langs.append(sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes
                             if anchor_id(n.id) in found.anchors))
-    joined = stitch.stitch([(front_pdf, False), *((made.pdf, True) for _, made in parts)],
-                           [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]], langs, numbered)
-    with atomic_file(target) as tmp:
-        tmp.write_bytes(joined)
+    footed = [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]]
+    with atomic_file(target) as tmp, tmp.open("wb") as into:  # written as it is joined
+        stitch.stitch([(front_pdf, False, front_made.facts), *((made.pdf, True, made.facts) for _, made in parts)],
+                      footed, langs, numbered, into)
     done.paths.append(target)
     return done
 

@@ -6,15 +6,22 @@ rendered once the page counts are known. Here the pages are joined in order; eve
 into one sorted name tree, as WeasyPrint writes it for a single document; `xref:` links become
 links to those names (or go, when their target is not in the dossier); the outlines are joined;
 the footers are laid over their pages; metadata and language come from the first part.
+
+The joined PDF is written as it is made, one part at a time (_Out): only what the end needs
+(page numbers, anchors, outline, structure) is held, so joining costs the memory of one part,
+not of the book. Objects are copied as qpdf writes them (unparse), their references renumbered.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
-import warnings
+import re
+import zlib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 import pikepdf
@@ -23,18 +30,159 @@ from pikepdf import Array, Dictionary, Name, String
 from exporter.packagers.pdf import Facts
 
 XREF = "xref:"
-FOOTER = Name("/ExporterFooter")
-NUMBERS = Name("/ExporterNumbers")
+FOOTER = b"/ExporterFooter"
+NUMBERS = b"/ExporterNumbers"
 SLOT = "--lf"  # ids of the slots where backlinks' page numbers go: <note>--lf<k>--<target>
 INERT = frozenset(("q", "Q", "cm", "gs"))  # operators that draw nothing by themselves
+PACKED = 100  # objects per object stream, as qpdf packs them
+# A string (qpdf escapes every parenthesis in one), a hex string, or a reference: only the last
+# is renumbered, the strings are matched so that nothing inside them is.
+TOKEN = re.compile(rb"\((?:[^\\()]|\\.)*\)|<[0-9A-Fa-f\s]*>|(\d+) (\d+) R", re.S)
+LENGTH = re.compile(rb"/Length \d+(?: \d+ R)?")
+VERSION = re.compile(rb"%PDF-(\d\.\d)")
+
+
+class _Out:
+    """The joined PDF on its way to a file: objects get numbers when first referred to; streams
+    are written at once, other objects packed into compressed object streams; a cross-reference
+    stream ends it, with an /ID from everything before it."""
+
+    def __init__(self, file: BinaryIO, version: bytes) -> None:
+        self.file = file
+        self.pos = 0
+        self.digest = hashlib.md5(usedforsecurity=False)
+        self.where: list[tuple[int, int, int]] = [(0, 0, 65535)]  # by number: xref (type, field 2, field 3)
+        self.packed: list[tuple[int, bytes]] = []
+        self._write(b"%PDF-" + version + b"\n%\xe2\xe3\xcf\xd3\n")
+
+    def _write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.digest.update(data)
+        self.pos += len(data)
+
+    def number(self) -> int:
+        self.where.append((0, 0, 0))
+        return len(self.where) - 1
+
+    def put(self, number: int, body: bytes) -> None:
+        self.packed.append((number, body))
+        if len(self.packed) == PACKED:
+            self._pack()
+
+    def stream(self, number: int, head: bytes, data: bytes) -> None:
+        """head: the stream's dictionary without /Length, which is data's."""
+        self.where[number] = (1, self.pos, 0)
+        self._write(b"%d 0 obj\n%s /Length %d >>\nstream\n" % (number, head[:-2].rstrip(), len(data))
+                    + data + b"\nendstream\nendobj\n")
+
+    def _pack(self) -> None:
+        if not self.packed:
+            return
+        number = self.number()
+        heads, at = [], 0
+        for k, (n, body) in enumerate(self.packed):
+            heads.append(b"%d %d" % (n, at))
+            at += len(body) + 1
+            self.where[n] = (2, number, k)
+        head = b" ".join(heads) + b"\n"
+        data = zlib.compress(head + b"\n".join(body for _, body in self.packed), 6)
+        self.packed = []
+        self.stream(number, b"<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode >>" % (len(heads), len(head)),
+                    data)
+
+    def close(self, root: int, info: int | None) -> None:
+        self._pack()
+        number = self.number()  # the cross-reference stream's own
+        self.where[number] = (1, self.pos, 0)
+        assert all(kind for kind, _, _ in self.where[1:-1]), "an object was numbered but not written"
+        wide = max(1, (max(f for _, f, _ in self.where).bit_length() + 7) // 8)
+        rows = b"".join(bytes([kind]) + f.to_bytes(wide, "big") + g.to_bytes(2, "big") for kind, f, g in self.where)
+        ident = self.digest.hexdigest().encode()  # the same bytes before it give the same /ID
+        data = zlib.compress(rows, 6)
+        start = self.pos
+        self._write(b"%d 0 obj\n<< /Type /XRef /Size %d /W [ 1 %d 2 ] /Root %d 0 R%s /ID [ <%s> <%s> ] "
+                    b"/Filter /FlateDecode /Length %d >>\nstream\n" % (
+                        number, len(self.where), wide, root, b" /Info %d 0 R" % info if info else b"",
+                        ident, ident, len(data)) + data + b"\nendstream\nendobj\n")
+        self._write(b"startxref\n%d\n%%%%EOF\n" % start)
+
+
+class _Source:
+    """One PDF whose objects are copied into out: each gets its number there when first referred
+    to, and is written when drained. Objects in cut are never copied (references to them become
+    null); extra[objgen] is added to that dictionary's entries as it is written."""
+
+    def __init__(self, pdf: pikepdf.Pdf, out: _Out, cut: Sequence[Any] = ()) -> None:
+        self.pdf, self.out = pdf, out
+        # "n" or "n g" as written in pdf -> the reference written in out (the hot path: bytes in, bytes out)
+        self.refs: dict[bytes, bytes] = {_key(*c.objgen): b"null" for c in cut if c is not None and c.is_indirect}
+        self.todo: deque[tuple[int, int, int]] = deque()  # (number, generation) in pdf, number in out
+        self.extra: dict[tuple[int, int], bytes] = {}
+
+    def ref(self, obj: Any) -> int:
+        """obj's number in out; a direct object is made one of its own."""
+        if obj.is_indirect:
+            return self._number(*obj.objgen)
+        number = self.out.number()
+        self.out.put(number, self.value(obj))
+        return number
+
+    def _number(self, num: int, gen: int) -> int:
+        key = _key(num, gen)
+        known = self.refs.get(key)
+        if known is not None:
+            return int(known.split()[0])
+        number = self.out.number()
+        self.refs[key] = b"%d 0 R" % number
+        self.todo.append((num, gen, number))
+        return number
+
+    def value(self, obj: Any) -> bytes:
+        """obj as PDF syntax, in out's numbers."""
+        if isinstance(obj, pikepdf.Object) and obj.is_indirect:
+            return b"%d 0 R" % self.ref(obj)
+        return TOKEN.sub(self._renumber, obj.unparse(resolved=True))
+
+    def _renumber(self, m: re.Match[bytes]) -> bytes:
+        num = m[1]
+        if num is None:
+            return m[0]  # a string
+        gen = m[2]
+        known = self.refs.get(num if gen == b"0" else num + b" " + gen)
+        return known if known is not None else b"%d 0 R" % self._number(int(num), int(gen))
+
+    def drain(self) -> None:
+        """Write every object referred to so far, and those they refer to."""
+        while self.todo:
+            num, gen, number = self.todo.popleft()
+            obj = self.pdf.get_object(num, gen)
+            extra = self.extra.get((num, gen), b"")
+            if isinstance(obj, pikepdf.Stream):
+                head = LENGTH.sub(b"", TOKEN.sub(self._renumber, obj.stream_dict.unparse(resolved=True)))
+                self.out.stream(number, head[:-2] + extra + b">>", obj.read_raw_bytes())
+                continue
+            body = TOKEN.sub(self._renumber, obj.unparse(resolved=True))
+            if extra:
+                assert body.endswith(b">>"), "extra entries go to a dictionary"
+                body = body[:-2] + extra + b" >>"
+            self.out.put(number, body)
+
+
+def _key(num: int, gen: int) -> bytes:
+    return b"%d" % num if gen == 0 else b"%d %d" % (num, gen)
 
 
 @dataclass
 class _Item:
-    title: Any  # the pikepdf String as written, encoding kept
-    dest: tuple[int, Any, Any] | None  # (page in the dossier, x, y)
+    title: bytes  # as written, encoding kept
+    dest: tuple[int, bytes, bytes] | None  # (page object in out, x, y)
     closed: bool
     children: list[_Item] = field(default_factory=list)
+
+
+def _syntax(value: Any) -> bytes:
+    """A number (or null) as PDF syntax: pikepdf hands them out as Python values."""
+    return bytes(Array([value]).unparse()[1:-1].strip())
 
 
 def _open(data: bytes) -> pikepdf.Pdf:
@@ -48,147 +196,35 @@ def _outline(node: Any, pages: dict[tuple[int, int], int]) -> list[_Item]:
         dest = item.get("/Dest")
         where = None
         if isinstance(dest, Array) and len(dest) >= 4 and dest[0].objgen in pages:
-            where = (pages[dest[0].objgen], dest[2], dest[3])
+            where = (pages[dest[0].objgen], _syntax(dest[2]), _syntax(dest[3]))
         count = int(item.get("/Count", 0))
-        items.append(_Item(String(bytes(item.Title)), where, count < 0, _outline(item, pages)))  # its part closes
+        items.append(_Item(String(bytes(item.Title)).unparse(), where, count < 0, _outline(item, pages)))
         item = item.get("/Next")
     return items
 
 
-def _write_outline(out: pikepdf.Pdf, items: list[_Item], parent: Any) -> int:
-    """WeasyPrint's outline shape: /Count is the open descendants, negative when closed."""
-    made: list[Any] = []
+def _write_outline(out: _Out, items: list[_Item], parent: int) -> tuple[int, int, int]:
+    """WeasyPrint's outline shape: /Count is the open descendants, negative when closed.
+    Returns the count, and the first and last items' numbers."""
+    numbers = [out.number() for _ in items]
     count = len(items)
-    for it in items:
-        node = out.make_indirect(Dictionary(Title=it.title))
+    for k, (it, number) in enumerate(zip(items, numbers, strict=True)):
+        body = [b"/Title " + it.title, b"/Parent %d 0 R" % parent]
         if it.dest is not None:
             page, x, y = it.dest
-            node.Dest = Array([out.pages[page].obj, Name.XYZ, x, y, 0])
-        below = _write_outline(out, it.children, node)
-        node.Count = -below if it.closed else below
+            body.append(b"/Dest [ %d 0 R /XYZ %s %s 0 ]" % (page, x, y))
+        below, first, last = _write_outline(out, it.children, number)
+        body.append(b"/Count %d" % (-below if it.closed else below))
         if not it.closed:
             count += below
-        node.Parent = parent
-        if made:
-            node.Prev = made[-1]
-            made[-1].Next = node
-        made.append(node)
-    if made:
-        parent.First, parent.Last = made[0], made[-1]
-    return count
-
-
-def _overlay(out: pikepdf.Pdf, page: pikepdf.Page, footer: pikepdf.Page, name: Name = FOOTER) -> None:
-    """Draw footer over page, under a fixed name (pikepdf's add_overlay picks a random one)."""
-    form = out.copy_foreign(footer.as_form_xobject())
-    shared = page.obj.get("/Resources", Dictionary())  # WeasyPrint shares one among all pages
-    resources = Dictionary({k: v for k, v in shared.items()})
-    objects = Dictionary({k: v for k, v in shared.get("/XObject", Dictionary()).items()})
-    objects[name] = form
-    resources.XObject = objects
-    page.obj.Resources = resources
-    page.contents_add(b"q\n", prepend=True)  # the page's own transform ends before the footer
-    page.contents_add(f"Q\nq /Artifact BMC {name} Do EMC Q\n".encode())  # page furniture, not text
-
-
-Numbers = Sequence[tuple[bytes, Sequence[int]]]  # overlay PDFs, and the page each of their pages goes over
-
-
-def number(data: bytes, numbers: Numbers) -> bytes:
-    """data with the pages of numbers laid over its pages (a PDF's k-th page over pages[k])."""
-    with _open(data) as out:
-        opened = _numbered(out, numbers)
-        try:
-            return _save(out)
-        finally:
-            for src in opened:
-                src.close()
-
-
-def _numbered(out: pikepdf.Pdf, numbers: Numbers) -> list[pikepdf.Pdf]:
-    opened = []
-    for data, pages in numbers:
-        src = _open(data)
-        opened.append(src)
-        for k, at in enumerate(pages):
-            _overlay(out, out.pages[at], src.pages[k], NUMBERS)
-    return opened
-
-
-@dataclass
-class _Tree:
-    """The structure trees of the parts, joined: their top elements under one Document, their
-    parent trees renumbered one after the other."""
-
-    kids: list[Any] = field(default_factory=list)
-    nums: list[tuple[int, Any]] = field(default_factory=list)
-    next_key: int = 0
-    role_map: Any = None  # the first part's, if any
-
-    def add(self, out: pikepdf.Pdf, src: pikepdf.Pdf, skip: bool, first: int, langs: Sequence[tuple[int, str]]) -> None:
-        """src's tree, without its first page's elements when skip (the cover, dropped);
-        first: src's page 1 in out; langs: (page in src, language) where each note starts."""
-        tree = src.Root.get("/StructTreeRoot")
-        if tree is None:
-            return
-        top = tree.get("/K")
-        doc = top[0] if isinstance(top, Array) and len(top) == 1 else top
-        if not isinstance(doc, Dictionary):
-            return
-        index = {p.obj.objgen: k for k, p in enumerate(src.pages)}
-        kids = doc.K if isinstance(doc.get("/K"), Array) else [doc.K]
-        dropped = src.pages[0].obj.objgen if skip else None
-        offset = self.next_key
-        for kid in kids:
-            page = kid.get("/Pg") if isinstance(kid, Dictionary) else None
-            if page is None or page.objgen == dropped:
-                continue
-            if "/P" in kid:
-                del kid["/P"]  # copied alone: the old Document would pull in the cover
-            lang = next((lg for at, lg in reversed(langs) if at <= index.get(page.objgen, 0)), None)
-            copy = out.copy_foreign(kid)
-            if lang:
-                copy.Lang = String(lang)
-            self.kids.append(copy)
-        for key, value in _number_tree(tree.get("/ParentTree")):
-            if dropped is not None and key == src.pages[0].obj.get("/StructParents"):
-                continue
-            if isinstance(value, Array):
-                value = Array([out.copy_foreign(v) if v.is_indirect else v for v in value])
-            elif value.is_indirect:
-                value = out.copy_foreign(value)
-            self.nums.append((key + offset, value))
-            self.next_key = max(self.next_key, key + offset + 1)
-        for k in range(int(skip), len(src.pages)):
-            target = out.pages[first + k - skip].obj
-            if "/StructParents" in target:
-                target.StructParents = int(target.StructParents) + offset
-            for annot in target.get("/Annots", Array()):
-                if "/StructParent" in annot:
-                    annot.StructParent = int(annot.StructParent) + offset
-        if self.role_map is None and "/RoleMap" in tree:
-            value = tree.RoleMap
-            self.role_map = out.copy_foreign(value) if value.is_indirect else value
-
-    def write(self, out: pikepdf.Pdf) -> None:
-        if not self.kids:
-            return
-        root = out.make_indirect(Dictionary(Type=Name.StructTreeRoot))
-        doc = out.make_indirect(Dictionary(Type=Name.StructElem, S=Name.Document, P=root, K=Array(self.kids)))
-        for kid in self.kids:
-            kid.P = doc
-        flat = Array()
-        for key, value in sorted(self.nums, key=lambda kv: kv[0]):
-            flat.append(key)
-            flat.append(value)
-        root.K = doc
-        root.ParentTree = out.make_indirect(Dictionary(Nums=flat))
-        root.ParentTreeNextKey = self.next_key
-        if self.role_map is not None:
-            root.RoleMap = self.role_map
-        out.Root.StructTreeRoot = root
-        out.Root.MarkInfo = Dictionary(Marked=True)
-        out.Root.ViewerPreferences = Dictionary(DisplayDocTitle=True)
+        if first:
+            body += [b"/First %d 0 R" % first, b"/Last %d 0 R" % last]
+        if k:
+            body.append(b"/Prev %d 0 R" % numbers[k - 1])
+        if k + 1 < len(items):
+            body.append(b"/Next %d 0 R" % numbers[k + 1])
+        out.put(number, b"<< " + b" ".join(body) + b" >>")
+    return count, (numbers[0] if numbers else 0), (numbers[-1] if numbers else 0)
 
 
 def _number_tree(tree: Any) -> list[tuple[int, Any]]:
@@ -230,110 +266,211 @@ def facts(data: bytes) -> Facts:
         return Facts(len(src.pages), anchors, sorted(slots))
 
 
-def _mark(out: pikepdf.Pdf) -> int:
-    """The number the next object copied into out will get (out.objects would list them all,
-    at a cost that grows with the book). The mark itself is an empty object nothing refers to,
-    which is not written."""
-    return int(out.make_indirect(Dictionary()).objgen[0]) + 1
+def _version(data: bytes) -> bytes:
+    found = VERSION.match(data)
+    return found.group(1) if found else b"1.7"
 
 
-def _detach(out: pikepdf.Pdf, known: int) -> None:
-    """Give the streams copied into out from `known` on their data, which qpdf otherwise reads
-    from the source when saving (so the source must stay open until then)."""
-    for number in range(known, _mark(out)):  # copies are numbered after what was there
-        obj = out.get_object(number, 0)
-        if isinstance(obj, pikepdf.Stream):
-            how: Any = (obj.get("/Filter"), obj.get("/DecodeParms"))  # as the bytes are: still encoded
-            obj.write(obj.read_raw_bytes(), filter=how[0], decode_parms=how[1], type_check=False)
+class _Overlays:
+    """Pages laid over the dossier's (footers, backlinks' numbers): each becomes a form drawn
+    over its page as page furniture, under a fixed name."""
+
+    def __init__(self, out: _Out, docs: Sequence[bytes], at: Sequence[Sequence[int]] | None, name: bytes) -> None:
+        self.out, self.name = out, name
+        self.opened = [_open(d) for d in docs]
+        self.sources = [_Source(pdf, out) for pdf in self.opened]
+        self.by_page: dict[int, tuple[_Source, pikepdf.Page]] = {}
+        n = 0
+        for k, (pdf, source) in enumerate(zip(self.opened, self.sources, strict=True)):
+            for i, page in enumerate(pdf.pages):
+                where = at[k][i] if at is not None else n
+                if at is not None or _draws(page):
+                    self.by_page[where] = (source, page)
+                n += 1
+
+    def form(self, page: int) -> int | None:
+        """The number in out of the form to draw over the dossier's page (0-based), if any."""
+        if page not in self.by_page:
+            return None
+        source, over = self.by_page.pop(page)
+        number = source.ref(over.as_form_xobject())
+        source.drain()
+        return number
+
+    def close(self) -> None:
+        for pdf in self.opened:
+            pdf.close()
 
 
-def _save(pdf: pikepdf.Pdf, min_version: str = "") -> bytes:
-    """Deterministic bytes, as compact as WeasyPrint writes them."""
+def _page(source: _Source, page: Any, parent: int, forms: list[tuple[bytes, int]], wrap: dict[bytes, int]) -> int:
+    """A page of source for out: its parent the joined page tree, and forms (name, number) drawn
+    over it, each inside its own q/Q so that the page's transform ends before them."""
+    extra = [b"/Parent %d 0 R" % parent]
+    del page["/Parent"]
+    if forms:
+        shared = page.get("/Resources", Dictionary())  # WeasyPrint shares one among all pages
+        resources = [Name(k).unparse() + b" " + source.value(v) for k, v in shared.items() if k != "/XObject"]
+        objects = [Name(k).unparse() + b" " + source.value(v)
+                   for k, v in shared.get("/XObject", Dictionary()).items()]
+        objects += [b"%s %d 0 R" % (name, number) for name, number in forms]
+        resources.append(b"/XObject << " + b" ".join(objects) + b" >>")
+        contents = page.get("/Contents")
+        own = [source.value(c) for c in contents] if isinstance(contents, Array) else [source.value(contents)]
+        pieces = [b"%d 0 R" % wrap[b"q\n" * len(forms)], *own,
+                  *(b"%d 0 R" % wrap[b"Q\nq /Artifact BMC %s Do EMC Q\n" % name] for name, _ in forms)]
+        extra += [b"/Resources << " + b" ".join(resources) + b" >>", b"/Contents [ " + b" ".join(pieces) + b" ]"]
+        del page["/Resources"]
+        del page["/Contents"]
+    source.extra[page.objgen] = b" " + b" ".join(extra)
+    return source.ref(page)
+
+
+Numbers = Sequence[tuple[bytes, Sequence[int]]]  # overlay PDFs, and the page each of their pages goes over
+Part = tuple[bytes, bool, Facts]  # a rendered PDF, whether its first page (the cover) is dropped, its facts
+
+
+def number(data: bytes, found: Facts, numbers: Numbers) -> bytes:
+    """data with the pages of numbers laid over its pages (a PDF's k-th page over pages[k])."""
     buffer = io.BytesIO()
-    pdf.save(buffer, deterministic_id=True, fix_metadata_version=False, min_version=min_version,
-             object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    stitch([(data, False, found)], [], (), numbers, buffer)
     return buffer.getvalue()
 
 
-def stitch(parts: Sequence[tuple[bytes, bool]], footers: Sequence[bytes],
-           langs: Sequence[Sequence[tuple[int, str]]] = (), numbers: Numbers = ()) -> bytes:
-    """One PDF from parts (in order; True: without its first page) with the pages of footers
-    laid over its pages, one each. langs[i]: (page in part i, language) where each of its notes
-    starts, set on their elements of the joined structure tree. numbers: the backlinks' page
-    numbers, and the page each of its pages goes over (see number())."""
-    out = pikepdf.new()
-    structure = _Tree()
-    names: dict[str, tuple[int, Any, Any]] = {}
+def stitch(parts: Sequence[Part], footers: Sequence[bytes], langs: Sequence[Sequence[tuple[int, str]]],
+           numbers: Numbers, into: BinaryIO) -> None:
+    """One PDF from parts (in order) written to into, with the pages of footers laid over its
+    pages, one each. langs[i]: (page in part i, language) where each of its notes starts, set on
+    their elements of the joined structure tree. numbers: the backlinks' page numbers, and the
+    page each of its pages goes over (see number())."""
+    datas = [d for d, _, _ in parts] + list(footers) + [d for d, _ in numbers]
+    out = _Out(into, max(_version(d) for d in datas))
+    known = {name for _, skip, found in parts for name, k in found.anchors.items() if k >= skip}
+    overlays = [_Overlays(out, footers, None, FOOTER), _Overlays(out, [d for d, _ in numbers],
+                                                                   [p for _, p in numbers], NUMBERS)]
+    wrap: dict[bytes, int] = {}
+    for piece in (b"q\n", b"q\nq\n", *(b"Q\nq /Artifact BMC %s Do EMC Q\n" % o.name for o in overlays)):
+        wrap[piece] = out.number()
+        out.stream(wrap[piece], b"<< >>", piece)
+    tree, document = out.number(), out.number()  # the joined page tree and structure's Document
+    kids: list[int] = []  # the pages
+    elements: list[int] = []  # the Document's children
+    nums: list[tuple[int, bytes]] = []  # the parent tree
+    next_key = 0
+    role_map = info = None
+    lang = b""
+    names: dict[str, tuple[int, bytes, bytes]] = {}
     outline: list[_Item] = []
-    first: pikepdf.Pdf | None = None
-    opened = []
-    versions = []
-    for i, (data, skip) in enumerate(parts):
-        src = _open(data)
-        versions.append(src.pdf_version)
-        known = _mark(out)
-        offset = len(out.pages) - skip
-        pages = {p.obj.objgen: offset + k for k, p in enumerate(src.pages) if k >= skip}
-        with warnings.catch_warnings():  # named destinations are joined below
-            warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
-            out.pages.extend(src.pages[1:] if skip else src.pages)
-        structure.add(out, src, skip, offset + skip, langs[i] if i < len(langs) else ())
-        for name, k, x, y in _dests(src):
-            if k >= skip and SLOT not in name:
-                names.setdefault(name, (offset + k, x, y))
-        if "/Outlines" in src.Root:
-            outline += _outline(src.Root.Outlines, pages)
-        if first is None:
-            first = src
-            opened.append(src)
-        else:  # the copies' streams take their bytes now: the part can go, and the book is not held twice
-            _detach(out, known)
-            src.close()
+    for i, (data, skip, _) in enumerate(parts):
+        with _open(data) as src:
+            pages = list(src.pages)
+            structure = src.Root.get("/StructTreeRoot")
+            top = structure.get("/K") if structure is not None else None
+            doc = top[0] if isinstance(top, Array) and len(top) == 1 else top
+            source = _Source(src, out, [src.Root, src.Root.get("/Pages"), structure, doc, src.Root.get("/Outlines"),
+                                        *([pages[0].obj] if skip else [])])
+            if i == 0:
+                if "/Info" in src.trailer:
+                    info = source.ref(src.trailer.Info)
+                lang = source.value(src.Root.Lang) if "/Lang" in src.Root else b""
+            offset = next_key
+            if structure is not None and isinstance(doc, Dictionary):
+                elements += _elements(source, doc, pages, skip, langs[i] if i < len(langs) else (), document)
+                for key, value in _number_tree(structure.get("/ParentTree")):
+                    if skip and key == pages[0].obj.get("/StructParents"):
+                        continue
+                    nums.append((key + offset, source.value(value)))
+                    next_key = max(next_key, key + offset + 1)
+                if role_map is None and "/RoleMap" in structure:
+                    role_map = source.value(structure.RoleMap)
+            page_numbers: dict[tuple[int, int], int] = {}
+            for page in pages[skip:]:
+                obj = page.obj
+                for inherited in ("/Resources", "/MediaBox", "/CropBox", "/Rotate"):  # from the page tree
+                    if inherited not in obj and inherited in src.Root.Pages:
+                        obj[inherited] = src.Root.Pages[inherited]
+                if "/StructParents" in obj:
+                    obj.StructParents = int(obj.StructParents) + offset
+                if "/Annots" in obj:
+                    obj.Annots = _links(obj.Annots, known, offset)
+                at = len(kids)
+                forms = [(o.name, f) for o in overlays if (f := o.form(at)) is not None]
+                kids.append(_page(source, obj, tree, forms, wrap))
+                page_numbers[obj.objgen] = kids[-1]
+            for name, k, x, y in _dests(src):
+                if k >= skip and SLOT not in name:
+                    names.setdefault(name, (page_numbers[pages[k].obj.objgen], _syntax(x), _syntax(y)))
+            if "/Outlines" in src.Root:
+                outline += _outline(src.Root.Outlines, page_numbers)
+            source.drain()
+    for o in overlays:
+        o.close()
 
-    for page in out.pages:
-        annots = page.obj.get("/Annots")
-        if annots is None:
-            continue
-        kept = Array()
-        for annot in annots:
-            action = annot.get("/A")
-            uri = str(action.get("/URI", "")) if action is not None else ""
-            if uri.startswith(XREF):
-                target = unquote(uri[len(XREF):])
-                if target not in names:
-                    continue  # its note is not in the dossier: the label stays, the link goes
-                del annot["/A"]
-                annot.Dest = String(target)
-            kept.append(annot)
-        page.obj.Annots = kept
-
-    if names:
-        flat = Array()  # sorted by text, as WeasyPrint writes it and qpdf checks it
-        for name in sorted(names):
-            at, x, y = names[name]
-            flat.append(String(name))
-            flat.append(Array([out.pages[at].obj, Name.XYZ, x, y, 0]))
-        out.Root.Names = Dictionary(Dests=Dictionary(Names=flat))
+    catalog = [b"/Type /Catalog", b"/Pages %d 0 R" % tree]
+    if names:  # sorted by text, as WeasyPrint writes it and qpdf checks it
+        flat = b" ".join(b"%s [ %d 0 R /XYZ %s %s 0 ]" % (String(n).unparse(), *names[n]) for n in sorted(names))
+        catalog.append(b"/Names << /Dests << /Names [ " + flat + b" ] >> >>")
     if outline:
-        root = out.make_indirect(Dictionary())
-        root.Count = _write_outline(out, outline, root)
-        out.Root.Outlines = root
+        root = out.number()
+        count, first, last = _write_outline(out, outline, root)
+        out.put(root, b"<< /Count %d /First %d 0 R /Last %d 0 R >>" % (count, first, last))
+        catalog.append(b"/Outlines %d 0 R" % root)
+    if elements:
+        root, parents = out.number(), out.number()
+        out.put(document, b"<< /Type /StructElem /S /Document /P %d 0 R /K [ %s ] >>" % (
+            root, b" ".join(b"%d 0 R" % e for e in elements)))
+        out.put(parents, b"<< /Nums [ " + b" ".join(b"%d %s" % kv for kv in sorted(nums, key=lambda kv: kv[0]))
+                + b" ] >>")
+        out.put(root, b"<< /Type /StructTreeRoot /K %d 0 R /ParentTree %d 0 R /ParentTreeNextKey %d%s >>" % (
+            document, parents, next_key, b" /RoleMap " + role_map if role_map else b""))
+        catalog += [b"/StructTreeRoot %d 0 R" % root, b"/MarkInfo << /Marked true >>",
+                    b"/ViewerPreferences << /DisplayDocTitle true >>"]
+    else:
+        out.put(document, b"null")
+    if lang:
+        catalog.append(b"/Lang " + lang)
+    out.put(tree, b"<< /Type /Pages /Kids [ %s ] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids)))
+    catalog_number = out.number()
+    out.put(catalog_number, b"<< " + b" ".join(catalog) + b" >>")
+    out.close(catalog_number, info)
 
-    n = 0
-    for data in footers:
-        src = _open(data)
-        opened.append(src)
-        for footer in src.pages:
-            if n < len(out.pages) and _draws(footer):
-                _overlay(out, out.pages[n], footer)
-            n += 1
-    opened += _numbered(out, numbers)
-    structure.write(out)
-    if first is not None:
-        out.docinfo = out.copy_foreign(first.docinfo)  # type: ignore[assignment]
-        if "/Lang" in first.Root:
-            out.Root.Lang = first.Root.Lang
-    data = _save(out, max([*versions, *(src.pdf_version for src in opened)], default="1.7"))
-    for src in opened:
-        src.close()
-    return data
+
+def _elements(source: _Source, doc: Any, pages: list[Any], skip: bool, langs: Sequence[tuple[int, str]],
+              document: int) -> list[int]:
+    """The top structure elements of a part, without the cover's when skip, under document;
+    langs: (page in the part, language) where each note starts."""
+    index = {p.obj.objgen: k for k, p in enumerate(pages)}
+    dropped = pages[0].obj.objgen if skip else None
+    found = []
+    for kid in doc.K if isinstance(doc.get("/K"), Array) else [doc.K]:
+        page = kid.get("/Pg") if isinstance(kid, Dictionary) else None
+        if page is None or page.objgen == dropped:
+            continue
+        if "/P" in kid:
+            del kid["/P"]
+        lang = next((lg for at, lg in reversed(langs) if at <= index.get(page.objgen, 0)), None)
+        if lang:
+            kid.Lang = String(lang)
+        if not kid.is_indirect:
+            kid = source.pdf.make_indirect(kid)
+        source.extra[kid.objgen] = b" /P %d 0 R" % document
+        found.append(source.ref(kid))
+    return found
+
+
+def _links(annots: Any, known: set[str], offset: int) -> Array:
+    """A page's annotations with `xref:` links made links to names in the dossier (or gone, when
+    their note is not in it), and their keys in the parent tree moved by offset."""
+    kept = Array()
+    for annot in annots:
+        action = annot.get("/A")
+        uri = str(action.get("/URI", "")) if action is not None else ""
+        if uri.startswith(XREF):
+            target = unquote(uri[len(XREF):])
+            if target not in known:
+                continue  # its note is not in the dossier: the label stays, the link goes
+            del annot["/A"]
+            annot.Dest = String(target)
+        if "/StructParent" in annot:
+            annot.StructParent = int(annot.StructParent) + offset
+        kept.append(annot)
+    return kept
