@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -302,7 +302,15 @@ def collect(
 
 
 def _given(blocks: list[Block]) -> Callable[[], list[Block]]:
-    return lambda: blocks
+    try:
+        return _packed(orjson.dumps(blocks))
+    except TypeError:  # too deep for orjson: left out later (_too_deep), kept as it is meanwhile
+        return lambda: blocks
+
+
+def _packed(data: bytes) -> Callable[[], list[Block]]:
+    """Blocks kept as their JSON (a twentieth of the dicts' memory), a fresh copy at each call."""
+    return lambda: list(orjson.loads(data))
 
 
 def _second(make: Callable[[], tuple[_Stage, list[Block]]]) -> Callable[[], list[Block]]:
@@ -310,13 +318,14 @@ def _second(make: Callable[[], tuple[_Stage, list[Block]]]) -> Callable[[], list
 
 
 def _once(load: Callable[[], list[Block]]) -> Callable[[], list[Block]]:
-    """A loader that loads once (a note and those embedding it share its blocks)."""
-    box: list[list[Block]] = []
+    """A loader that loads once (a note and those embedding it share its blocks), and keeps
+    them as their JSON."""
+    box: list[Callable[[], list[Block]]] = []
 
     def get() -> list[Block]:
         if not box:
-            box.append(load())
-        return box[0]
+            box.append(_given(load()))
+        return box[0]()
 
     return get
 
@@ -341,9 +350,9 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
     def parsed(n: int, result: pandoc.Parsed) -> None:
         i = missed[n]
         a = local.normalize(raws[i], result, options)
-        out[i] = (a, _given(a.blocks))
+        face, body = local.dump(a)
+        out[i] = (replace(a, blocks=[]), _packed(body))  # held as JSON until used
         if cache.enabled and (a.error is None or not a.error.startswith(pandoc.OVER)):  # a run past its budget may pass later
-            face, body = local.dump(a)
             made[store.key("face", keys[i])] = face
             made[store.key("blocks", keys[i])] = body
         if progress:

@@ -96,7 +96,7 @@ def reworded(note: Note, theme: Wording, words: Words) -> Note:
     wording = words.wording(theme)
     if wording == theme:
         return note
-    return replace(note, ident=store.key("reworded", note.ident, repr(wording)), _blocks=None,
+    return replace(note, ident=store.key("reworded", note.ident, repr(wording)), _packed=None, _deep=None,
                    _load=lambda: shorten(note.blocks, wording))
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 Block = dict[str, Any]
 Inline = dict[str, Any]
 
@@ -95,29 +97,39 @@ class Note:
     linked_from: list[str] = field(default_factory=list)  # ids of the notes linking to or embedding it
     # the identity of the blocks for the caches: same ident, same blocks (see collect.py)
     ident: str = ""
-    _blocks: list[Block] | None = field(default=None, repr=False)
+    # The body at rest is its JSON (a twentieth of the dicts' memory): a vault of a thousand
+    # notes is held as a few MB, each body decoded when a writer asks for it. A body nesting
+    # deeper than orjson writes (left out later, see collect.py) stays as it is.
+    _packed: bytes | None = field(default=None, repr=False)
+    _deep: list[Block] | None = field(default=None, repr=False)
     _load: Callable[[], list[Block]] | None = field(default=None, repr=False, compare=False)
+    _first: Block | None = field(default=None, repr=False, compare=False)  # for opens_with_title
 
     @property
     def blocks(self) -> list[Block]:
-        """The normalized body; a note the cache holds is loaded on first use."""
-        if self._blocks is None:
-            self._blocks = self._load() if self._load is not None else []
-            self._load = None
-        return self._blocks
+        """The normalized body, a fresh copy each time; a note the cache holds is loaded on first use."""
+        if self._packed is None and self._deep is None:
+            self.blocks = self._load() if self._load is not None else []
+        return self._deep if self._deep is not None else list(orjson.loads(self._packed or b"[]"))
 
     @blocks.setter
     def blocks(self, value: list[Block]) -> None:
-        self._blocks, self._load = value, None
+        try:
+            self._packed, self._deep = orjson.dumps(value), None
+        except TypeError:  # too deep for orjson
+            self._packed, self._deep = None, value
+        self._load, self._first = None, value[0] if value else None
 
     def load_later(self, load: Callable[[], list[Block]]) -> None:
-        self._blocks, self._load = None, load
+        self._packed, self._deep, self._load, self._first = None, None, load, None
 
     @property
     def opens_with_title(self) -> bool:
         """Does the body open with an H1 repeating the title? Every product shows the title
         itself, so that heading is not shown twice."""
-        first = self.blocks[0] if self.blocks else None
+        if self._packed is None and self._deep is None:
+            self.blocks = self._load() if self._load is not None else []
+        first = self._first
         return (
             first is not None
             and first["t"] == "Header"

@@ -15,10 +15,12 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib.resources import files
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -31,6 +33,9 @@ from exporter.model.document import Block
 
 API_VERSION = [1, 23, 1, 1]
 CHUNK_BYTES = 256 * 1024  # below this a second process costs more than it saves
+# Above this a chunk is cut again: its parse is held whole in memory (about 70x its markdown as
+# Python objects) until its notes are taken one by one.
+PARSE_MAX_BYTES = 256 * 1024
 JSON_DEPTH = 1024  # the deepest JSON orjson.loads decodes
 NOTE_AT = 4  # JSON levels above a note's blocks in the reader's output: document, blocks, Div, content
 TOO_DEEP = "lists, quotes or emphasis nested too deeply to export"
@@ -142,10 +147,13 @@ def _run(args: list[str], data: bytes, sizes: dict[str, int] | None = None) -> b
     return out[0] if out else b""
 
 
-def _chunks(sizes: Sequence[int], per_core: int = 1) -> list[range]:
-    """Contiguous chunks balanced by size: one per core, or more so work can overlap."""
+def _chunks(sizes: Sequence[int], per_core: int = 1, most: int | None = None) -> list[range]:
+    """Contiguous chunks balanced by size: one per core, or more so work can overlap; none
+    over most bytes (unless a text alone is)."""
     total = sum(sizes)
     n = max(1, min((os.cpu_count() or 1) * per_core, total // CHUNK_BYTES, len(sizes)))
+    if most:
+        n = max(n, min(-(-total // most), len(sizes)))
     target, start, acc = total / n, 0, 0
     out: list[range] = []
     for i, s in enumerate(sizes):
@@ -169,20 +177,27 @@ def parse(
     each: Callable[[int, Parsed], None] | None = None,
     max_depth: int = JSON_DEPTH - NOTE_AT,
 ) -> list[Parsed]:
-    """Parse each markdown text alone; returns its blocks, or an error string.
+    """Parse each markdown text alone; returns its blocks, or an error string (given each, it
+    takes them instead, and nothing is returned).
 
     each(i, result) is called in the caller's thread, in input order, as chunks arrive, so
     per-note work overlaps with pandoc still parsing later chunks. Blocks nesting deeper than
     max_depth (ast.depth) are an error starting with TOO_DEEP: later stages could not take them.
     """
-    chunks = _chunks([len(t) for t in texts], per_core=2)
+    chunks = iter(_chunks([len(t) for t in texts], per_core=2, most=PARSE_MAX_BYTES))
     results: list[Parsed] = []
     with _pool() as pool:
-        for r, fut in [(r, pool.submit(_parse_chunk, texts, r, max_depth)) for r in chunks]:
-            for i, x in zip(r, fut.result(), strict=True):
-                results.append(x)
+        ahead = os.cpu_count() or 1  # chunks parsed ahead of the caller: memory stays bounded
+        pending = deque((r, pool.submit(_parse_chunk, texts, r, max_depth)) for r in islice(chunks, ahead))
+        while pending:
+            r, fut = pending.popleft()
+            done = fut.result()
+            pending.extend((r, pool.submit(_parse_chunk, texts, r, max_depth)) for r in islice(chunks, 1))
+            for i, x in zip(r, done, strict=True):
                 if each:
-                    each(i, x)
+                    each(i, x)  # the caller keeps what it needs: results are not held here
+                else:
+                    results.append(x)
     return results
 
 

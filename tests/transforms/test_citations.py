@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from exporter.model.ast import iter_nodes, stringify
 from tests.conftest import note
 
@@ -215,6 +217,7 @@ def test_shorten_is_idempotent_and_keeps_unchanged_blocks(vault) -> None:  # typ
     once = n.blocks
     assert shorten(once, Wording()) is once
     full = shorten(once, Wording(short_repeats=False))
-    assert footnotes(type(n)(**{**n.__dict__, "_blocks": full})) == ["“T”, chan, at 1:14.", "“T”, chan, at 2:05.",
-                                                                    "“T”, chan, at 2:05."]
+    worded = replace(n)
+    worded.blocks = full
+    assert footnotes(worded) == ["“T”, chan, at 1:14.", "“T”, chan, at 2:05.", "“T”, chan, at 2:05."]
     assert shorten(full, Wording()) == once
