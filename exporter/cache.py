@@ -46,10 +46,10 @@ def key(*parts: bytes | str) -> str:
 
 @cache
 def code() -> str:
-    """This code, as it is on disk: a change to any module changes every key."""
+    """This code, as it is on disk: a change to any module (or translation) changes every key."""
     root = Path(__file__).resolve().parent
     h = hashlib.blake2b(digest_size=16)
-    for path in sorted([*root.rglob("*.py"), *root.rglob("*.lua")]):
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.lua"), *root.rglob("*.po")]):
         h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 

@@ -252,3 +252,23 @@ def test_a_store_of_the_first_layout_starts_again_empty(tmp_path: Path) -> None:
     store = Cache(tmp_path / "c")
     assert store.get_many(["new"]) == {"new": b"payload"} and store.info() == (1, 7)
     store.close()
+
+
+def test_the_code_in_every_key_covers_modules_filters_and_translations(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache filled by one copy of the code is never read by another: the modules, the Lua
+    filters and the translations (the words a product prints) all change the keys."""
+    from exporter import cache as store
+
+    tree = write_vault(tmp_path / "pkg", {"cache.py": "x = 1\n", "lua/f.lua": "return {}\n",
+                                           "locale/fr.po": 'msgid "Contents"\nmsgstr "Sommaire"\n'})
+    monkeypatch.setattr(store, "__file__", str(tree / "cache.py"))
+    seen = set()
+    for path, text in [(None, None), ("lua/f.lua", "return {{}}\n"), ("locale/fr.po", 'msgid "Contents"\nmsgstr "Table"\n'),
+                       ("cache.py", "x = 2\n")]:
+        if path:
+            (tree / path).write_text(text, encoding="utf-8")
+        store.code.cache_clear()
+        seen.add(store.code())
+    store.code.cache_clear()
+    assert len(seen) == 4

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, cached_property
 from html import escape
 from pathlib import Path
 from typing import Any, Literal
@@ -253,7 +253,7 @@ class Part:
 class Plan:
     """A dossier ready to render: whole (the reference), or in parts joined by dossier.py."""
 
-    whole: Prepared
+    one: Callable[[], Prepared]  # the whole dossier as one document: made only when asked (see whole)
     parts: list[Part]  # runs of notes
     part: Callable[[list[Note]], Part]  # any run of notes as a part
     appendix: Callable[[set[str]], Part | None]  # the Sources, without the notes (ids) left out
@@ -262,6 +262,10 @@ class Plan:
     joinable: bool  # the theme numbers pages only at the bottom centre, where footers go
     numbers: Callable[[list[list[tuple[float, float, str]]]], Prepared]  # backlinks' page numbers, see below
     failed: dict[str, str] = field(default_factory=dict)  # note path -> why pandoc could not write it
+
+    @cached_property
+    def whole(self) -> Prepared:
+        return self.one()
 
 
 def _shape(note: Note, blocks: list[Block], own_links_only: bool,
@@ -443,7 +447,9 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
                 f"{css}{FOOTER_CSS}{start}</style></head><body class=\"dossier\">{pages}</body></html>")
         return _prepared(collection, theme, html, meta.epoch, tagged=False)
 
-    whole = page(notes, contents=True, appendix=True)
+    def whole() -> Prepared:
+        return page(notes, contents=True, appendix=True)
+
     failed = {f.note.path: f.failed for f in fragments if f.failed}
     def numbers(pages: list[list[tuple[float, float, str]]]) -> Prepared:
         """Pages holding only the page numbers of backlinks, each at (left, top) in pt, to be
