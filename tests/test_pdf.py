@@ -15,7 +15,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -760,18 +760,34 @@ def test_footnotes_laid_out_once_give_the_same_bytes(dossier: Built, monkeypatch
     assert fast == slow
 
 
-def test_stylesheets_parsed_once_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A worker keeps the stylesheets it parsed for the next document: the whole dossier and a
-    part with its own @page rule, each rendered after the other and twice, must come out as
-    WeasyPrint makes them parsing every sheet."""
+def test_stylesheets_and_fonts_kept_by_a_worker_give_the_same_bytes(
+        dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker keeps the stylesheets it parsed and one font configuration for the next
+    document: the whole dossier and a part with its own @page rule, each rendered after the
+    other and twice, must come out as WeasyPrint makes them, parsing every sheet and making a
+    font configuration per document. A document that adds fonts of its own gets its own."""
+    from weasyprint.text.fonts import FontConfiguration
+
+
     plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t", epoch=1700000000))
     docs = [plan.whole, plan.parts[0].prepared, plan.whole, plan.parts[0].prepared]
     kept = [pdf.render(d).pdf for d in docs]
     assert getattr(weasyprint.CSS.__init__, "patched", False)
     with monkeypatch.context() as m:
         m.setattr(weasyprint.CSS, "__init__", weasyprint.CSS.__init__.original)
+        m.setattr(weasy, "_system_fonts", FontConfiguration)  # a new one each time
         parsed = [pdf.render(d).pdf for d in docs[:2]]
     assert kept == parsed * 2
+
+    shared = weasy._system_fonts()
+    used: list[FontConfiguration] = []
+    render = weasyprint.HTML.render
+    monkeypatch.setattr(weasyprint.HTML, "render", lambda self, **kw: used.append(kw["font_config"]) or render(self, **kw))
+    own = replace(plan.parts[0].prepared, html=plan.parts[0].prepared.html.replace(
+        "<style>", "<style>@font-face { font-family: Own; src: local(DejaVu Sans); }", 1))
+    pdf.render(plan.parts[0].prepared)
+    pdf.render(own)
+    assert used[0] is shared and used[1] is not shared
 
 
 def test_fonts_are_subset_without_the_system_harfbuzz(dossier: Built) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 import os
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -17,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import DataHandler, Request
 
 from weasyprint import HTML
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from exporter.packagers import stitch, weasy_patches
@@ -32,14 +34,29 @@ WARM = ('<!DOCTYPE html><html lang="en"><head><style>p { hyphens: auto; }</style
         "<code>mechanisms</code> and <a href=\"#x\">signalling</a> apparatus.</p></body></html>")
 
 
+# Fonts can be added to a document only by these: a document without them uses the fonts of the
+# system alone, which one FontConfiguration serves for every such document a worker renders.
+OWN_FONTS = ("@font-face", "@import", "<link")
+
+
+@cache
+def _system_fonts() -> FontConfiguration:
+    """One font configuration for the documents that add no font of their own. WeasyPrint makes
+    one per document by default, and a worker would keep some of each (about 0.25 MB a part)."""
+    return FontConfiguration()
+
+
 def render(prepared: Prepared) -> Rendered:
     """PDF bytes and the URLs refused; no attachments, deterministic /ID and dates."""
     fetcher = SafeFetcher(prepared.roots)
     clock = {"SOURCE_DATE_EPOCH": str(prepared.epoch)}  # else fontTools stamps fonts with now
+    html = prepared.html
+    lowered = html.lower()
+    fonts = FontConfiguration() if any(way in lowered for way in OWN_FONTS) else _system_fonts()
     try:
         with mock.patch.dict(os.environ, clock):
-            document = HTML(string=prepared.html, base_url=prepared.base_url,
-                            url_fetcher=fetcher).render()
+            document = HTML(string=html, base_url=prepared.base_url,
+                            url_fetcher=fetcher).render(font_config=fonts)
             document.metadata.attachments = []  # never embed a file a note merely names
             for page in document.pages:
                 page.links = [link for link in page.links if link[0] != "attachment"]
@@ -55,7 +72,7 @@ def render(prepared: Prepared) -> Rendered:
 
 
 def warm() -> None:
-    HTML(string=WARM).write_pdf(pdf_tags=True)
+    HTML(string=WARM).render(font_config=_system_fonts()).write_pdf(pdf_tags=True)
 
 
 class SafeFetcher(URLFetcher):
