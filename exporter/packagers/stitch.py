@@ -18,6 +18,7 @@ import hashlib
 import io
 import re
 import zlib
+from array import array
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,9 @@ class _Out:
         self.file = file
         self.pos = 0
         self.digest = hashlib.md5(usedforsecurity=False)
-        self.where: list[tuple[int, int, int]] = [(0, 0, 65535)]  # by number: xref (type, field 2, field 3)
+        # by object number, the cross-reference entry: its type, and its two fields (as arrays: a
+        # thousand-note dossier has half a million objects)
+        self.kind, self.field2, self.field3 = array("B", [0]), array("Q", [0]), array("H", [65535])
         self.packed: list[tuple[int, bytes]] = []
         self._write(b"%PDF-" + version + b"\n%\xe2\xe3\xcf\xd3\n")
 
@@ -61,8 +64,13 @@ class _Out:
         self.pos += len(data)
 
     def number(self) -> int:
-        self.where.append((0, 0, 0))
-        return len(self.where) - 1
+        self.kind.append(0)
+        self.field2.append(0)
+        self.field3.append(0)
+        return len(self.kind) - 1
+
+    def _at(self, number: int, kind: int, field2: int, field3: int) -> None:
+        self.kind[number], self.field2[number], self.field3[number] = kind, field2, field3
 
     def put(self, number: int, body: bytes) -> None:
         self.packed.append((number, body))
@@ -71,7 +79,7 @@ class _Out:
 
     def stream(self, number: int, head: bytes, data: bytes) -> None:
         """head: the stream's dictionary without /Length, which is data's."""
-        self.where[number] = (1, self.pos, 0)
+        self._at(number, 1, self.pos, 0)
         self._write(b"%d 0 obj\n%s /Length %d >>\nstream\n" % (number, head[:-2].rstrip(), len(data))
                     + data + b"\nendstream\nendobj\n")
 
@@ -83,7 +91,7 @@ class _Out:
         for k, (n, body) in enumerate(self.packed):
             heads.append(b"%d %d" % (n, at))
             at += len(body) + 1
-            self.where[n] = (2, number, k)
+            self._at(n, 2, number, k)
         head = b" ".join(heads) + b"\n"
         data = zlib.compress(head + b"\n".join(body for _, body in self.packed), 6)
         self.packed = []
@@ -93,16 +101,17 @@ class _Out:
     def close(self, root: int, info: int | None) -> None:
         self._pack()
         number = self.number()  # the cross-reference stream's own
-        self.where[number] = (1, self.pos, 0)
-        assert all(kind for kind, _, _ in self.where[1:-1]), "an object was numbered but not written"
-        wide = max(1, (max(f for _, f, _ in self.where).bit_length() + 7) // 8)
-        rows = b"".join(bytes([kind]) + f.to_bytes(wide, "big") + g.to_bytes(2, "big") for kind, f, g in self.where)
+        self._at(number, 1, self.pos, 0)
+        assert all(self.kind[1:]), "an object was numbered but not written"
+        wide = max(1, (max(self.field2).bit_length() + 7) // 8)
+        rows = b"".join(bytes([kind]) + f.to_bytes(wide, "big") + g.to_bytes(2, "big")
+                        for kind, f, g in zip(self.kind, self.field2, self.field3, strict=True))
         ident = self.digest.hexdigest().encode()  # the same bytes before it give the same /ID
         data = zlib.compress(rows, 6)
         start = self.pos
         self._write(b"%d 0 obj\n<< /Type /XRef /Size %d /W [ 1 %d 2 ] /Root %d 0 R%s /ID [ <%s> <%s> ] "
                     b"/Filter /FlateDecode /Length %d >>\nstream\n" % (
-                        number, len(self.where), wide, root, b" /Info %d 0 R" % info if info else b"",
+                        number, len(self.kind), wide, root, b" /Info %d 0 R" % info if info else b"",
                         ident, ident, len(data)) + data + b"\nendstream\nendobj\n")
         self._write(b"startxref\n%d\n%%%%EOF\n" % start)
 
@@ -273,33 +282,46 @@ def _version(data: bytes) -> bytes:
 
 class _Overlays:
     """Pages laid over the dossier's (footers, backlinks' numbers): each becomes a form drawn
-    over its page as page furniture, under a fixed name."""
+    over its page as page furniture, under a fixed name. They are asked for in page order, so
+    one of the documents is open at a time. at[k]: the pages document k goes over (else they
+    follow one another from the first page)."""
 
     def __init__(self, out: _Out, docs: Sequence[bytes], at: Sequence[Sequence[int]] | None, name: bytes) -> None:
-        self.out, self.name = out, name
-        self.opened = [_open(d) for d in docs]
-        self.sources = [_Source(pdf, out) for pdf in self.opened]
-        self.by_page: dict[int, tuple[_Source, pikepdf.Page]] = {}
-        n = 0
-        for k, (pdf, source) in enumerate(zip(self.opened, self.sources, strict=True)):
-            for i, page in enumerate(pdf.pages):
-                where = at[k][i] if at is not None else n
-                if at is not None or _draws(page):
-                    self.by_page[where] = (source, page)
-                n += 1
+        self.out, self.name, self.at = out, name, at
+        self.docs = deque(enumerate(docs))
+        self.first = 0  # the dossier page the next document's first page goes over (without at)
+        self.open: tuple[pikepdf.Pdf, _Source, dict[int, pikepdf.Page], int] | None = None  # and the last page
+
+    def _next(self) -> bool:
+        self.close()
+        if not self.docs:
+            return False
+        k, data = self.docs.popleft()
+        pdf = _open(data)
+        pages = list(pdf.pages)
+        where = list(self.at[k]) if self.at is not None else list(range(self.first, self.first + len(pages)))
+        self.first += len(pages)
+        drawn = {w: p for w, p in zip(where, pages, strict=True) if self.at is not None or _draws(p)}
+        self.open = (pdf, _Source(pdf, self.out), drawn, where[-1] if where else -1)
+        return True
 
     def form(self, page: int) -> int | None:
         """The number in out of the form to draw over the dossier's page (0-based), if any."""
-        if page not in self.by_page:
+        while self.open is None or page > self.open[3]:
+            if not self._next():
+                return None
+        _, source, drawn, _ = self.open
+        over = drawn.pop(page, None)
+        if over is None:
             return None
-        source, over = self.by_page.pop(page)
         number = source.ref(over.as_form_xobject())
         source.drain()
         return number
 
     def close(self) -> None:
-        for pdf in self.opened:
-            pdf.close()
+        if self.open is not None:
+            self.open[0].close()
+            self.open = None
 
 
 def _page(source: _Source, page: Any, parent: int, forms: list[tuple[bytes, int]], wrap: dict[bytes, int]) -> int:
