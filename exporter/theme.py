@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -110,15 +111,7 @@ class Theme:
     def fingerprint(self) -> str:
         """The theme's files (tokens, templates, stylesheets) and the extra CSS, by content: a
         cached page or stylesheet made from this theme is good while this is the same."""
-        from exporter import cache as store
-
-        parts: list[bytes] = []
-        for root in self.folders:
-            for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                parts += [str(path).encode(), path.read_bytes()]
-        if self.extra_css:
-            parts += [str(self.extra_css).encode(), self.extra_css.read_bytes()]
-        return store.key("theme", *parts)
+        return files_key(self.folders, [self.extra_css] if self.extra_css else [])
 
     @cached_property
     def env(self) -> jinja2.Environment:
@@ -170,3 +163,17 @@ class Theme:
         if target == "epub":
             sheets = {k: reader_safe(v) for k, v in sheets.items()}
         return sheets
+
+
+def files_key(folders: Iterable[Path], files: Iterable[Path] = ()) -> str:
+    """Every file under folders, and files, by path and content (a missing one as missing):
+    what a cache entry made from theme files is keyed on."""
+    from exporter import cache as store
+
+    parts: list[bytes] = []
+    for path in [*(p for root in folders for p in sorted(root.rglob("*")) if p.is_file()), *files]:
+        try:
+            parts += [str(path).encode(), path.read_bytes()]
+        except OSError:
+            parts += [str(path).encode(), b"\0missing"]
+    return store.key("files", *parts)

@@ -108,8 +108,8 @@ class Note:
     @property
     def blocks(self) -> list[Block]:
         """The normalized body, a fresh copy each time; a note the cache holds is loaded on first use."""
-        if self._packed is None and self._deep is None:
-            self.blocks = self._load() if self._load is not None else []
+        if (loaded := self._loaded()) is not None:
+            return loaded  # packed just now: the caller's copy
         return self._deep if self._deep is not None else list(orjson.loads(self._packed or b"[]"))
 
     @blocks.setter
@@ -120,6 +120,14 @@ class Note:
             self._packed, self._deep = None, value
         self._load, self._first = None, value[0] if value else None
 
+    def _loaded(self) -> list[Block] | None:
+        """Load and pack a body not yet held: the blocks loaded, else None (held already)."""
+        if self._packed is not None or self._deep is not None:
+            return None
+        loaded = self._load() if self._load is not None else []
+        self.blocks = loaded
+        return loaded
+
     def load_later(self, load: Callable[[], list[Block]]) -> None:
         self._packed, self._deep, self._load, self._first = None, None, load, None
 
@@ -127,8 +135,7 @@ class Note:
     def opens_with_title(self) -> bool:
         """Does the body open with an H1 repeating the title? Every product shows the title
         itself, so that heading is not shown twice."""
-        if self._packed is None and self._deep is None:
-            self.blocks = self._load() if self._load is not None else []
+        self._loaded()
         first = self._first
         return (
             first is not None

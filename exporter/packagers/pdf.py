@@ -41,7 +41,7 @@ from exporter.model.document import (
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.pool import Outcome, Workers
 from exporter.select import part_of
-from exporter.theme import Theme
+from exporter.theme import Theme, files_key
 from exporter.transforms import math
 from exporter.writers import html as html_writer
 
@@ -171,20 +171,9 @@ def _libraries() -> list[str]:
     return [line.rpartition("=> ")[2].strip() for line in listing.splitlines() if "=> " in line]
 
 
-def _folders(roots: tuple[str, ...]) -> str:
-    """The theme folders' files (the vault's are named in the HTML), by path, size and date."""
-    seen = []
-    for root in roots[1:]:
-        for path in sorted(Path(root).rglob("*")):
-            if path.is_file():
-                st = path.stat()
-                seen.append(f"{path}\0{st.st_size}\0{st.st_mtime_ns}")
-    return store.key("folders", *seen)
-
-
 def render_key(prepared: Prepared, folders: str) -> str:
     """Everything a render reads: the HTML and its settings, the files it names, the theme
-    folders (see _folders), the renderer and this code."""
+    folders (their files_key), the renderer and this code."""
     files = []
     for url in sorted(set(FILE_URL.findall(prepared.html))):
         path = Path(unquote(url.removeprefix("file://")))
@@ -199,7 +188,9 @@ def render_key(prepared: Prepared, folders: str) -> str:
 def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None) -> list[Outcome[Rendered]]:
     """Render documents on their budgets; the cache gives back those rendered before."""
     cache = cache or Cache.off()
-    folders = {d.roots: _folders(d.roots) for d in docs} if cache.enabled else {}
+    # the theme folders' files (the vault's are named in the HTML), once per set of roots
+    folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}} \
+        if cache.enabled else {}
     keys = [render_key(d, folders[d.roots]) for d in docs] if cache.enabled else []
     found = cache.get_many(keys)
     out: list[Outcome[Rendered] | None] = [None] * len(docs)
