@@ -323,9 +323,11 @@ def _once(load: Callable[[], list[Block]]) -> Callable[[], list[Block]]:
     box: list[Callable[[], list[Block]]] = []
 
     def get() -> list[Block]:
-        if not box:
-            box.append(_given(load()))
-        return box[0]()
+        if box:
+            return box[0]()
+        blocks = load()
+        box.append(_given(blocks))
+        return blocks  # packed just now: the caller's copy
 
     return get
 

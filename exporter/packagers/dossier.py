@@ -124,11 +124,10 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         front, *drawn = run([plan.front(numbers, gone), *footers, *(doc for doc, _ in overlays)])
         numbered = [(_pdf(o, "the backlinks' page numbers", done), pages)
                     for o, (_, pages) in zip(drawn[len(footers):], overlays, strict=True)]
-        front_made = _made(front, "the contents", done)
-        front_pdf, pages = front_made.pdf, front_made.facts.pages
-        if pages == front_pages:
+        contents = _made(front, "the contents", done)
+        if contents.facts.pages == front_pages:
             break
-        front_pages = pages
+        front_pages = contents.facts.pages
     else:
         raise PdfError("the contents page count did not settle")
     langs: list[list[tuple[int, str]]] = [[]]  # where each note starts in its part, and its language
@@ -137,7 +136,7 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
                             if anchor_id(n.id) in found.anchors))
     footed = [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]]
     with atomic_file(target) as tmp, tmp.open("wb") as into:  # written as it is joined
-        stitch.stitch([(front_pdf, False, front_made.facts), *((made.pdf, True, made.facts) for _, made in parts)],
+        stitch.stitch([(contents.pdf, False, contents.facts), *((made.pdf, True, made.facts) for _, made in parts)],
                       footed, langs, numbered, into)
     done.paths.append(target)
     return done
