@@ -27,7 +27,7 @@ from exporter.cache import Cache
 from exporter.config import Options
 from exporter.diagnostics import Report
 from exporter.model import ast
-from exporter.model.document import LABEL_MAX, Block, Collection, Note
+from exporter.model.document import LABEL_MAX, Block, Collection, Note, pack, unpack
 from exporter.readers import RawNote, images, read_note, walk
 from exporter.readers.walk import VaultFiles
 from exporter.transforms import embeds, links, local
@@ -138,7 +138,7 @@ class _Blocks:
 
     def keep(self, ident: str, blocks: list[Block]) -> None:
         if self.cache.enabled:
-            self.made[ident] = orjson.dumps(blocks)
+            self.made[ident] = pack(blocks)
 
     def stage(self, key: str, stage: _Stage) -> None:
         if self.cache.enabled:
@@ -150,8 +150,8 @@ class _Blocks:
             data = self.made.get(ident) or self.cache.get(ident)
             if data is not None:
                 try:
-                    return list(orjson.loads(data))
-                except orjson.JSONDecodeError:
+                    return unpack(data)
+                except ValueError:
                     self.cache.warnings.append("a cache entry that did not decode was computed again")
             return again()
 
@@ -303,14 +303,14 @@ def collect(
 
 def _given(blocks: list[Block]) -> Callable[[], list[Block]]:
     try:
-        return _packed(orjson.dumps(blocks))
+        return _packed(pack(blocks))
     except TypeError:  # too deep for orjson: left out later (_too_deep), kept as it is meanwhile
         return lambda: blocks
 
 
 def _packed(data: bytes) -> Callable[[], list[Block]]:
-    """Blocks kept as their JSON (a twentieth of the dicts' memory), a fresh copy at each call."""
-    return lambda: list(orjson.loads(data))
+    """Blocks kept packed (a two-hundredth of the dicts' memory), a fresh copy at each call."""
+    return lambda: unpack(data)
 
 
 def _second(make: Callable[[], tuple[_Stage, list[Block]]]) -> Callable[[], list[Block]]:
@@ -353,7 +353,7 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
         i = missed[n]
         a = local.normalize(raws[i], result, options)
         face, body = local.dump(a)
-        out[i] = (replace(a, blocks=[]), _packed(body))  # held as JSON until used
+        out[i] = (replace(a, blocks=[]), _packed(body))  # held packed until used
         if cache.enabled and (a.error is None or not a.error.startswith(pandoc.OVER)):  # a run past its budget may pass later
             made[store.key("face", keys[i])] = face
             made[store.key("blocks", keys[i])] = body
@@ -371,8 +371,8 @@ def _parsed_later(cache: Cache, key: str, raw: RawNote, options: Options) -> Cal
         data = cache.get(store.key("blocks", key))
         if data is not None:
             try:
-                return list(orjson.loads(data))
-            except orjson.JSONDecodeError:
+                return unpack(data)
+            except ValueError:
                 cache.warnings.append("a cache entry that did not decode was computed again")
         (result,) = pandoc.parse([raw.body], max_depth=MAX_DEPTH)
         return local.normalize(raw, result, options).blocks

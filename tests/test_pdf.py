@@ -15,7 +15,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -553,7 +553,7 @@ def test_the_fetcher_alone_refuses_what_the_sanitizer_would_catch(
     html = (f'<html><head><base href="{url}/"></head><body>{_hostile(url, tmp_path)}'
             f'<img src="{ok}"><img src="{hostile_vault.as_uri()}/images/ok.png"></body></html>')
     theme = Theme.load()
-    prepared = pdf.Prepared(html, hostile_vault.as_uri() + "/",
+    prepared = pdf.Prepared.of(html, hostile_vault.as_uri() + "/",
                             (str(hostile_vault), *map(str, theme.folders)), 0)
     rendered = pdf.render(prepared)
     assert hits == []
@@ -783,8 +783,9 @@ def test_stylesheets_and_fonts_kept_by_a_worker_give_the_same_bytes(
     used: list[FontConfiguration] = []
     render = weasyprint.HTML.render
     monkeypatch.setattr(weasyprint.HTML, "render", lambda self, **kw: used.append(kw["font_config"]) or render(self, **kw))
-    own = replace(plan.parts[0].prepared, html=plan.parts[0].prepared.html.replace(
-        "<style>", "<style>@font-face { font-family: Own; src: local(DejaVu Sans); }", 1))
+    part = plan.parts[0].prepared
+    own = pdf.Prepared.of(part.html.replace("<style>", "<style>@font-face { font-family: Own; src: local(DejaVu Sans); }", 1),
+                          part.base_url, part.roots, part.epoch)
     pdf.render(plan.parts[0].prepared)
     pdf.render(own)
     assert used[0] is shared and used[1] is not shared

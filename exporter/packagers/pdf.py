@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,20 +88,25 @@ class PdfError(Exception):
 class Prepared:
     """One document ready for WeasyPrint: the final HTML and where it may read from."""
 
-    html: str
+    packed: bytes  # the HTML, deflated: a plan holds a document for each of a thousand notes
+    weight: int  # the HTML's length, for the budget
     base_url: str
     roots: tuple[str, ...]
     epoch: int  # build time, for the metadata and the fonts' own timestamps
     tagged: bool = True  # a structure tree for screen readers (footer overlays go without)
 
+    @classmethod
+    def of(cls, html: str, base_url: str, roots: tuple[str, ...], epoch: int, tagged: bool = True) -> Prepared:
+        return cls(zlib.compress(html.encode("utf-8"), 1), len(html), base_url, roots, epoch, tagged)
+
+    @property
+    def html(self) -> str:
+        return zlib.decompress(self.packed).decode("utf-8")
+
     @property
     def identifier(self) -> bytes:
         """A /ID derived from the content, so the same input gives the same bytes."""
         return hashlib.sha256(self.html.encode("utf-8")).hexdigest()[:32].encode()
-
-    @property
-    def weight(self) -> int:
-        return len(self.html)
 
 
 @dataclass(frozen=True)
@@ -174,14 +180,14 @@ def _libraries() -> list[str]:
 def render_key(prepared: Prepared, folders: str) -> str:
     """Everything a render reads: the HTML and its settings, the files it names, the theme
     folders (their files_key), the renderer and this code."""
-    files = []
-    for url in sorted(set(FILE_URL.findall(prepared.html))):
+    files, html = [], prepared.html
+    for url in sorted(set(FILE_URL.findall(html))):
         path = Path(unquote(url.removeprefix("file://")))
         try:
             files.append(f"{path}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
         except OSError:
             files.append(f"{path}\0missing".encode())
-    return store.key("pdf", store.code(), renderer(), prepared.html, prepared.base_url,
+    return store.key("pdf", store.code(), renderer(), html, prepared.base_url,
                      "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged), folders, *files)
 
 
@@ -353,7 +359,7 @@ def _asset(collection: Collection) -> Callable[[str], str | None]:
 
 def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None, tagged: bool = True) -> Prepared:
     roots = (collection.root, *(str(f) for f in theme.folders))
-    return Prepared(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch), tagged)
+    return Prepared.of(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch), tagged)
 
 
 def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,

@@ -12,7 +12,7 @@ import orjson
 
 from exporter import cache as store
 from exporter.config import Options
-from exporter.model.document import Block, Citation, Heading, Moment, short
+from exporter.model.document import Block, Citation, Heading, Moment, pack, short
 from exporter.readers import RawNote
 from exporter.transforms import language, math, sanitize, structure
 from exporter.transforms.citations import cite
@@ -56,14 +56,14 @@ def key(raw: RawNote, options: Options) -> str:
 
 
 def dump(local: Local) -> tuple[bytes, bytes]:
-    """(face, blocks): what other notes and reports need, and the blocks, loaded only on use."""
+    """(face, blocks): what other notes and reports need, and the blocks packed, loaded only on use."""
     cites = [[c.video_id, c.title, c.channel, [[m.seconds, m.label, m.url] for m in c.moments]]
              for c in local.citations]
     face = orjson.dumps({
         "headings": [[h.level, h.text, h.id] for h in local.headings], "citations": cites,
         "reading": local.reading, "block_ids": local.block_ids, "problems": local.problems,
         "removed": local.removed, "error": local.error, "lang": local.lang})
-    return face, orjson.dumps(local.blocks)
+    return face, pack(local.blocks)
 
 
 def load_face(data: bytes) -> Local:
