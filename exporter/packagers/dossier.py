@@ -15,7 +15,7 @@ from pathlib import Path
 from exporter.cache import Cache
 from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
-from exporter.packagers.pdf import Part, PdfError, Plan, Prepared, Rendered, Written, rendered
+from exporter.packagers.pdf import Part, PdfError, Plan, Prepared, Rendered, Written, rendered, rendering
 from exporter.packagers.pool import Outcome, Workers
 from exporter.writers.html import anchor_id
 
@@ -104,40 +104,44 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         return done
 
     first, parts, left = _parts(plan, run, done)
-    front_pages = _made(first, "the contents", done).facts.pages
+    front_pages = (opening := _made(first, "the contents", done).facts).pages
     counted = [made.facts for _, made in parts]
     gone = {anchor_id(nid) for nid in left}
     if not any(p.notes for p, _ in parts):
         raise PdfError("every note ran past its budget")
-    for _ in range(3):  # the contents' own length moves every number after it; it settles at once
-        numbers: dict[str, int] = {}
-        slots: list[tuple[int, float, float, str]] = []  # (page in the dossier, x, top, target)
-        start = front_pages + 1
-        for found in counted:
-            numbers.update({name: start + k - 1 for name, k in found.anchors.items()})
-            slots += [(start + k - 2, x, top, target) for k, x, top, target in found.slots]
-            start += found.pages - 1  # each part opens with the cover, which is dropped
-        total = start - 1
-        footers = [plan.footers(p, min(OVERLAY_PAGES, total - p + 1), total)
-                   for p in range(1, total + 1, OVERLAY_PAGES)]
-        overlays = _numbers(plan, slots, numbers)
-        front, *drawn = run([plan.front(numbers, gone), *footers, *(doc for doc, _ in overlays)])
-        numbered = [(_pdf(o, "the backlinks' page numbers", done), pages)
-                    for o, (_, pages) in zip(drawn[len(footers):], overlays, strict=True)]
-        contents = _made(front, "the contents", done)
-        if contents.facts.pages == front_pages:
-            break
-        front_pages = contents.facts.pages
-    else:
-        raise PdfError("the contents page count did not settle")
-    langs: list[list[tuple[int, str]]] = [[]]  # where each note starts in its part, and its language
-    for (part, _), found in zip(parts, counted, strict=True):
-        langs.append(sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes
-                            if anchor_id(n.id) in found.anchors))
-    footed = [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]]
+    known = set(opening.anchors).union(*({name for name, k in found.anchors.items() if k >= 1} for found in counted))
+    langs = [sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes  # where each note starts
+                    if anchor_id(n.id) in found.anchors) for (part, _), found in zip(parts, counted, strict=True)]
+    version = max(stitch.version(made.pdf) for _, made in parts)
     with atomic_file(target) as tmp, tmp.open("wb") as into:  # written as it is joined
-        stitch.stitch([(contents.pdf, False, contents.facts), *((made.pdf, True, made.facts) for _, made in parts)],
-                      footed, langs, numbered, into)
+        for _ in range(3):  # the contents' own length moves every number after it; it settles at once
+            numbers: dict[str, int] = {}
+            slots: list[tuple[int, float, float, str]] = []  # (page in the dossier, x, top, target)
+            start = front_pages + 1
+            for found in counted:
+                numbers.update({name: start + k - 1 for name, k in found.anchors.items()})
+                slots += [(start + k - 2, x, top, target) for k, x, top, target in found.slots]
+                start += found.pages - 1  # each part opens with the cover, which is dropped
+            total = start - 1
+            footers = [plan.footers(p, min(OVERLAY_PAGES, total - p + 1), total)
+                       for p in range(1, total + 1, OVERLAY_PAGES)]
+            overlays = _numbers(plan, slots, numbers)
+            # the front and the overlays render while the parts are joined
+            waiting = rendering(workers, [plan.front(numbers, gone), *footers, *(doc for doc, _ in overlays)], cache)
+            into.seek(0)
+            into.truncate()
+            join = stitch.Join(into, version, known, front_pages, {p for _, pages in overlays for p in pages})
+            for (_, made), lang in zip(parts, langs, strict=True):
+                join.add(made.pdf, True, lang)
+            front, *drawn = waiting()
+            contents = _made(front, "the contents", done)
+            if contents.facts.pages == front_pages:
+                break
+            front_pages = contents.facts.pages
+        else:
+            raise PdfError("the contents page count did not settle")
+        join.finish(contents.pdf, [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]],
+                    [(_pdf(o, "the backlinks' page numbers", done), pages)
+                     for o, (_, pages) in zip(drawn[len(footers):], overlays, strict=True)])
     done.paths.append(target)
     return done
-

@@ -13,6 +13,7 @@ import hashlib
 import re
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, cached_property
@@ -193,6 +194,14 @@ def render_key(prepared: Prepared, folders: str) -> str:
 
 def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None) -> list[Outcome[Rendered]]:
     """Render documents on their budgets; the cache gives back those rendered before."""
+    return rendering(workers, docs, cache)()
+
+
+def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
+              ) -> Callable[[], list[Outcome[Rendered]]]:
+    """Start rendering documents on their budgets, in the background; the call returned waits
+    for them. The cache gives back those rendered before, and keeps the others; it is used in
+    the caller's thread only."""
     cache = cache or Cache.off()
     # the theme folders' files (the vault's are named in the HTML), once per set of roots
     folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}} \
@@ -210,16 +219,24 @@ def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None)
                 out[i] = Outcome(Rendered(data, tuple(told["refused"]), facts))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 cache.warnings.append("a cache entry that did not decode was computed again")
+    del found
     todo = [i for i, o in enumerate(out) if o is None]
-    made: dict[str, bytes] = {}
-    for i, outcome in zip(todo, workers.run(render, [(docs[i], budget(docs[i])) for i in todo]), strict=True):
-        out[i] = outcome
-        if outcome.value is not None and keys:
-            value = outcome.value
-            told = {"refused": list(value.refused), "facts": [value.facts.pages, value.facts.anchors, value.facts.slots]}
-            made[keys[i]] = orjson.dumps(told) + b"\n" + value.pdf
-    cache.put_many(made)
-    return [o if o is not None else Outcome(error="not rendered") for o in out]
+    thread = ThreadPoolExecutor(1)
+    running = thread.submit(workers.run, render, [(docs[i], budget(docs[i])) for i in todo])
+    thread.shutdown(wait=False)
+
+    def wait() -> list[Outcome[Rendered]]:
+        made: dict[str, bytes] = {}
+        for i, outcome in zip(todo, running.result(), strict=True):
+            out[i] = outcome
+            if outcome.value is not None and keys:
+                value = outcome.value
+                told = {"refused": list(value.refused), "facts": [value.facts.pages, value.facts.anchors, value.facts.slots]}
+                made[keys[i]] = orjson.dumps(told) + b"\n" + value.pdf
+        cache.put_many(made)
+        return [o if o is not None else Outcome(error="not rendered") for o in out]
+
+    return wait
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 Parts are rendered in parallel (see pdf.py), each blind to the others: a link to another part
 is written as an external `xref:` link, and the page numbers "n / N" are left to footer pages
-rendered once the page counts are known. Here the pages are joined in order; every anchor goes
-into one sorted name tree, as WeasyPrint writes it for a single document; `xref:` links become
-links to those names (or go, when their target is not in the dossier); the outlines are joined;
-the footers are laid over their pages; metadata and language come from the first part.
+rendered once the page counts are known. Here the parts' pages are joined as they come (Join),
+the front (cover and contents) last, though its pages go first; every anchor goes into one sorted
+name tree, as WeasyPrint writes it for a single document; `xref:` links become links to those
+names (or go, when their target is not in the dossier); the outlines are joined; the footers are
+laid over their pages; metadata and language come from the front.
 
 The joined PDF is written as it is made, one part at a time (_Out): only what the end needs
 (page numbers, anchors, outline, structure) is held, so joining costs the memory of one part,
@@ -20,7 +21,7 @@ import re
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from urllib.parse import unquote
@@ -56,6 +57,7 @@ class _Out:
         # thousand-note dossier has half a million objects)
         self.kind, self.field2, self.field3 = array("B", [0]), array("Q", [0]), array("H", [65535])
         self.packed: list[tuple[int, bytes]] = []
+        self.header = version
         self._write(b"%PDF-" + version + b"\n%\xe2\xe3\xcf\xd3\n")
 
     def _write(self, data: bytes) -> None:
@@ -135,6 +137,11 @@ class _Source:
         number = self.out.number()
         self.out.put(number, self.value(obj))
         return number
+
+    def place(self, obj: Any, number: int) -> None:
+        """Copy obj (indirect) under a number given out before."""
+        self.refs[_key(*obj.objgen)] = b"%d 0 R" % number
+        self.todo.append((*obj.objgen, number))
 
     def _number(self, num: int, gen: int) -> int:
         key = _key(num, gen)
@@ -275,7 +282,7 @@ def facts(data: bytes) -> Facts:
         return Facts(len(src.pages), anchors, sorted(slots))
 
 
-def _version(data: bytes) -> bytes:
+def version(data: bytes) -> bytes:
     found = VERSION.match(data)
     return found.group(1) if found else b"1.7"
 
@@ -318,6 +325,20 @@ class _Overlays:
         source.drain()
         return number
 
+    def place(self, page: int, number: int) -> None:
+        """The form to draw over the dossier's page (0-based), under a number given out before:
+        an empty one when there is nothing to draw."""
+        while self.open is None or page > self.open[3]:
+            if not self._next():
+                break
+        over = self.open[2].pop(page, None) if self.open is not None else None
+        if self.open is None or over is None:
+            self.out.stream(number, b"<< /Type /XObject /Subtype /Form /BBox [ 0 0 0 0 ] >>", b"")
+            return
+        source = self.open[1]
+        source.place(over.as_form_xobject(), number)
+        source.drain()
+
     def close(self) -> None:
         if self.open is not None:
             self.open[0].close()
@@ -348,112 +369,162 @@ def _page(source: _Source, page: Any, parent: int, forms: list[tuple[bytes, int]
 
 
 Numbers = Sequence[tuple[bytes, Sequence[int]]]  # overlay PDFs, and the page each of their pages goes over
-Part = tuple[bytes, bool, Facts]  # a rendered PDF, whether its first page (the cover) is dropped, its facts
 
 
 def number(data: bytes, found: Facts, numbers: Numbers) -> bytes:
     """data with the pages of numbers laid over its pages (a PDF's k-th page over pages[k])."""
     buffer = io.BytesIO()
-    stitch([(data, False, found)], [], (), numbers, buffer)
+    join = Join(buffer, version(data), set(found.anchors), found.pages, footed=False)
+    join.finish(data, [], numbers)
     return buffer.getvalue()
 
 
-def stitch(parts: Sequence[Part], footers: Sequence[bytes], langs: Sequence[Sequence[tuple[int, str]]],
-           numbers: Numbers, into: BinaryIO) -> None:
-    """One PDF from parts (in order) written to into, with the pages of footers laid over its
-    pages, one each. langs[i]: (page in part i, language) where each of its notes starts, set on
-    their elements of the joined structure tree. numbers: the backlinks' page numbers, and the
-    page each of its pages goes over (see number())."""
-    datas = [d for d, _, _ in parts] + list(footers) + [d for d, _ in numbers]
-    out = _Out(into, max(_version(d) for d in datas))
-    known = {name for _, skip, found in parts for name, k in found.anchors.items() if k >= skip}
-    overlays = [_Overlays(out, footers, None, FOOTER), _Overlays(out, [d for d, _ in numbers],
-                                                                   [p for _, p in numbers], NUMBERS)]
-    wrap: dict[bytes, int] = {}
-    for piece in (b"q\n", b"q\nq\n", *(b"Q\nq /Artifact BMC %s Do EMC Q\n" % o.name for o in overlays)):
-        wrap[piece] = out.number()
-        out.stream(wrap[piece], b"<< >>", piece)
-    tree, document = out.number(), out.number()  # the joined page tree and structure's Document
-    kids: list[int] = []  # the pages
-    elements: list[int] = []  # the Document's children
-    nums: list[tuple[int, bytes]] = []  # the parent tree
-    next_key = 0
-    role_map = info = None
-    lang = b""
-    names: dict[str, tuple[int, bytes, bytes]] = {}
-    outline: list[_Item] = []
-    for i, (data, skip, _) in enumerate(parts):
-        with _open(data) as src:
-            pages = list(src.pages)
-            structure = src.Root.get("/StructTreeRoot")
-            top = structure.get("/K") if structure is not None else None
-            doc = top[0] if isinstance(top, Array) and len(top) == 1 else top
-            source = _Source(src, out, [src.Root, src.Root.get("/Pages"), structure, doc, src.Root.get("/Outlines"),
-                                        *([pages[0].obj] if skip else [])])
-            if i == 0:
-                if "/Info" in src.trailer:
-                    info = source.ref(src.trailer.Info)
-                lang = source.value(src.Root.Lang) if "/Lang" in src.Root else b""
-            offset = next_key
-            if structure is not None and isinstance(doc, Dictionary):
-                elements += _elements(source, doc, pages, skip, langs[i] if i < len(langs) else (), document)
-                for key, value in _number_tree(structure.get("/ParentTree")):
-                    if skip and key == pages[0].obj.get("/StructParents"):
-                        continue
-                    nums.append((key + offset, source.value(value)))
-                    next_key = max(next_key, key + offset + 1)
-                if role_map is None and "/RoleMap" in structure:
-                    role_map = source.value(structure.RoleMap)
-            page_numbers: dict[tuple[int, int], int] = {}
-            for page in pages[skip:]:
-                obj = page.obj
-                for inherited in ("/Resources", "/MediaBox", "/CropBox", "/Rotate"):  # from the page tree
-                    if inherited not in obj and inherited in src.Root.Pages:
-                        obj[inherited] = src.Root.Pages[inherited]
-                if "/StructParents" in obj:
-                    obj.StructParents = int(obj.StructParents) + offset
-                if "/Annots" in obj:
-                    obj.Annots = _links(obj.Annots, known, offset)
-                at = len(kids)
-                forms = [(o.name, f) for o in overlays if (f := o.form(at)) is not None]
-                kids.append(_page(source, obj, tree, forms, wrap))
-                page_numbers[obj.objgen] = kids[-1]
-            for name, k, x, y in _dests(src):
-                if k >= skip and SLOT not in name:
-                    names.setdefault(name, (page_numbers[pages[k].obj.objgen], _syntax(x), _syntax(y)))
-            if "/Outlines" in src.Root:
-                outline += _outline(src.Root.Outlines, page_numbers)
-            source.drain()
-    for o in overlays:
-        o.close()
+@dataclass
+class _Piece:
+    """What the end of the join needs of one document's pages."""
 
-    catalog = [b"/Type /Catalog", b"/Pages %d 0 R" % tree]
-    if names:  # sorted by text, as WeasyPrint writes it and qpdf checks it
-        flat = b" ".join(b"%s [ %d 0 R /XYZ %s %s 0 ]" % (String(n).unparse(), *names[n]) for n in sorted(names))
-        catalog.append(b"/Names << /Dests << /Names [ " + flat + b" ] >> >>")
-    if outline:
-        root = out.number()
-        count, first, last = _write_outline(out, outline, root)
-        out.put(root, b"<< /Count %d /First %d 0 R /Last %d 0 R >>" % (count, first, last))
-        catalog.append(b"/Outlines %d 0 R" % root)
-    if elements:
-        root, parents = out.number(), out.number()
-        out.put(document, b"<< /Type /StructElem /S /Document /P %d 0 R /K [ %s ] >>" % (
-            root, b" ".join(b"%d 0 R" % e for e in elements)))
-        out.put(parents, b"<< /Nums [ " + b" ".join(b"%d %s" % kv for kv in sorted(nums, key=lambda kv: kv[0]))
-                + b" ] >>")
-        out.put(root, b"<< /Type /StructTreeRoot /K %d 0 R /ParentTree %d 0 R /ParentTreeNextKey %d%s >>" % (
-            document, parents, next_key, b" /RoleMap " + role_map if role_map else b""))
-        catalog += [b"/StructTreeRoot %d 0 R" % root, b"/MarkInfo << /Marked true >>",
-                    b"/ViewerPreferences << /DisplayDocTitle true >>"]
-    else:
-        out.put(document, b"null")
-    if lang:
-        catalog.append(b"/Lang " + lang)
-    out.put(tree, b"<< /Type /Pages /Kids [ %s ] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids)))
-    catalog_number = out.number()
-    out.put(catalog_number, b"<< " + b" ".join(catalog) + b" >>")
-    out.close(catalog_number, info)
+    kids: list[int] = field(default_factory=list)  # its pages, in out
+    elements: list[int] = field(default_factory=list)  # its top structure elements
+    outline: list[_Item] = field(default_factory=list)
+    names: dict[str, tuple[int, bytes, bytes]] = field(default_factory=dict)  # anchor -> (page, x, y)
+
+
+class Join:
+    """A dossier joined as its parts come, each written to the file at once; the front (cover
+    and contents, which need every part's page numbers) comes last, though its pages go first.
+
+    The footers "n / N" and the backlinks' page numbers are laid over each page as forms. A part's
+    page gets the numbers of its forms when it is written, and the forms are written by finish():
+    so the parts are joined while the front and the footers are still being rendered."""
+
+    def __init__(self, into: BinaryIO, version: bytes, known: set[str], start: int,
+                 numbered: Collection[int] = (), footed: bool = True) -> None:
+        """known: the anchors of the dossier; start: the front's length in pages (where the
+        parts' pages start); numbered: the pages that get backlinks' numbers; footed: whether
+        every page gets a footer."""
+        self.out = out = _Out(into, version)
+        self.version, self.known, self.start = version, known, start
+        self.numbered, self.footed = set(numbered), footed
+        self.wrap: dict[bytes, int] = {}  # shared q/Q streams around the forms
+        for piece in (b"q\n", b"q\nq\n", *(b"Q\nq /Artifact BMC %s Do EMC Q\n" % name for name in (FOOTER, NUMBERS))):
+            self.wrap[piece] = out.number()
+            out.stream(self.wrap[piece], b"<< >>", piece)
+        self.tree, self.document = out.number(), out.number()  # the page tree and the structure's Document
+        self.parts = _Piece()
+        self.reserved: list[tuple[int, bytes, int]] = []  # (page in the dossier, overlay, form number in out)
+        self.nums: list[tuple[int, bytes]] = []  # the parent tree
+        self.next_key = 0
+        self.role_map: bytes | None = None
+
+    def add(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]]) -> None:
+        """A part's pages (without its cover when skip), after those added before; langs: (page
+        in the part, language) where each of its notes starts."""
+        def forms(at: int) -> list[tuple[bytes, int]]:
+            found = []
+            for name, wanted in ((FOOTER, self.footed), (NUMBERS, at in self.numbered)):
+                if wanted:
+                    found.append((name, self.out.number()))
+                    self.reserved.append((at, name, found[-1][1]))
+            return found
+
+        with _open(data) as src:
+            self._pages(src, skip, langs, self.start + len(self.parts.kids), forms, self.parts)
+
+    def finish(self, front: bytes, footers: Sequence[bytes], numbers: Numbers) -> None:
+        """The front's pages, first; then the forms laid over every page, and the end of the file."""
+        self.version = max(self.version, *(version(d) for d in [front, *footers, *(d for d, _ in numbers)]))
+        overlays = {FOOTER: _Overlays(self.out, footers, None, FOOTER),
+                    NUMBERS: _Overlays(self.out, [d for d, _ in numbers], [p for _, p in numbers], NUMBERS)}
+        first = _Piece()
+        with _open(front) as src:
+            source = self._pages(src, False, (), 0, lambda at: [(o.name, f) for o in overlays.values()
+                                                               if (f := o.form(at)) is not None], first)
+            info = source.ref(src.trailer.Info) if "/Info" in src.trailer else None
+            lang = source.value(src.Root.Lang) if "/Lang" in src.Root else b""
+            source.drain()
+        if len(first.kids) != self.start:
+            raise ValueError(f"the front has {len(first.kids)} pages, not {self.start}")
+        for at, name, number in self.reserved:  # in page order, as they were given out
+            overlays[name].place(at, number)
+        for o in overlays.values():
+            o.close()
+        self._end(first, info, lang)
+
+    def _pages(self, src: pikepdf.Pdf, skip: bool, langs: Sequence[tuple[int, str]], at: int,
+               forms: Callable[[int], list[tuple[bytes, int]]], piece: _Piece) -> _Source:
+        """src's pages into out (the first dossier page index at), and what the end needs into piece."""
+        out = self.out
+        pages = list(src.pages)
+        structure = src.Root.get("/StructTreeRoot")
+        top = structure.get("/K") if structure is not None else None
+        doc = top[0] if isinstance(top, Array) and len(top) == 1 else top
+        source = _Source(src, out, [src.Root, src.Root.get("/Pages"), structure, doc, src.Root.get("/Outlines"),
+                                    *([pages[0].obj] if skip else [])])
+        offset = self.next_key
+        if structure is not None and isinstance(doc, Dictionary):
+            piece.elements += _elements(source, doc, pages, skip, langs, self.document)
+            for key, value in _number_tree(structure.get("/ParentTree")):
+                if skip and key == pages[0].obj.get("/StructParents"):
+                    continue
+                self.nums.append((key + offset, source.value(value)))
+                self.next_key = max(self.next_key, key + offset + 1)
+            if self.role_map is None and "/RoleMap" in structure:
+                self.role_map = source.value(structure.RoleMap)
+        page_numbers: dict[tuple[int, int], int] = {}
+        for k, page in enumerate(pages[skip:]):
+            obj = page.obj
+            for inherited in ("/Resources", "/MediaBox", "/CropBox", "/Rotate"):  # from the page tree
+                if inherited not in obj and inherited in src.Root.Pages:
+                    obj[inherited] = src.Root.Pages[inherited]
+            if "/StructParents" in obj:
+                obj.StructParents = int(obj.StructParents) + offset
+            if "/Annots" in obj:
+                obj.Annots = _links(obj.Annots, self.known, offset)
+            piece.kids.append(_page(source, obj, self.tree, forms(at + k), self.wrap))
+            page_numbers[obj.objgen] = piece.kids[-1]
+        for name, k, x, y in _dests(src):
+            if k >= skip and SLOT not in name:
+                piece.names.setdefault(name, (page_numbers[pages[k].obj.objgen], _syntax(x), _syntax(y)))
+        if "/Outlines" in src.Root:
+            piece.outline += _outline(src.Root.Outlines, page_numbers)
+        source.drain()
+        return source
+
+    def _end(self, first: _Piece, info: int | None, lang: bytes) -> None:
+        """The page tree, names, outline, structure tree and catalog; then the cross-references."""
+        out, parts = self.out, self.parts
+        kids, elements, outline = first.kids + parts.kids, first.elements + parts.elements, first.outline + parts.outline
+        names = {**parts.names, **first.names}  # the first of a name wins, in page order
+        catalog = [b"/Type /Catalog", b"/Pages %d 0 R" % self.tree]
+        if self.version > out.header:
+            catalog.append(b"/Version /" + self.version)
+        if names:  # sorted by text, as WeasyPrint writes it and qpdf checks it
+            flat = b" ".join(b"%s [ %d 0 R /XYZ %s %s 0 ]" % (String(n).unparse(), *names[n]) for n in sorted(names))
+            catalog.append(b"/Names << /Dests << /Names [ " + flat + b" ] >> >>")
+        if outline:
+            root = out.number()
+            count, head, last = _write_outline(out, outline, root)
+            out.put(root, b"<< /Count %d /First %d 0 R /Last %d 0 R >>" % (count, head, last))
+            catalog.append(b"/Outlines %d 0 R" % root)
+        if elements:
+            root, parents = out.number(), out.number()
+            out.put(self.document, b"<< /Type /StructElem /S /Document /P %d 0 R /K [ %s ] >>" % (
+                root, b" ".join(b"%d 0 R" % e for e in elements)))
+            out.put(parents, b"<< /Nums [ " + b" ".join(
+                b"%d %s" % kv for kv in sorted(self.nums, key=lambda kv: kv[0])) + b" ] >>")
+            out.put(root, b"<< /Type /StructTreeRoot /K %d 0 R /ParentTree %d 0 R /ParentTreeNextKey %d%s >>" % (
+                self.document, parents, self.next_key, b" /RoleMap " + self.role_map if self.role_map else b""))
+            catalog += [b"/StructTreeRoot %d 0 R" % root, b"/MarkInfo << /Marked true >>",
+                        b"/ViewerPreferences << /DisplayDocTitle true >>"]
+        else:
+            out.put(self.document, b"null")
+        if lang:
+            catalog.append(b"/Lang " + lang)
+        out.put(self.tree, b"<< /Type /Pages /Kids [ %s ] /Count %d >>" % (
+            b" ".join(b"%d 0 R" % k for k in kids), len(kids)))
+        catalog_number = out.number()
+        out.put(catalog_number, b"<< " + b" ".join(catalog) + b" >>")
+        out.close(catalog_number, info)
 
 
 def _elements(source: _Source, doc: Any, pages: list[Any], skip: bool, langs: Sequence[tuple[int, str]],
