@@ -2,7 +2,8 @@
 
 Every note starts on a new page and numbers its own footnotes, so a run of notes lays out alone
 as it does inside the whole dossier. The parts render in parallel; then the contents, which needs
-each note's first page, and the footers "n / N", which need N; then one join. Parts are cut by
+each note's first page, and the footers "n / N", which need N, render while the parts are joined
+(stitch.Join: the contents' pages go first, the footers over every page at the end). Parts are cut by
 size, never by the number of workers, so --jobs never changes the bytes. A part past its budget
 is rendered again note by note, and a note past its own budget is left out and named.
 """

@@ -415,7 +415,12 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     doc = _doc(meta, theme, notes, subject, names, words)
     sources = _sources(collection, notes)
     back = backlinks(notes) if theme.backlinks else {}
-    items = {f.note.id: _item(f, names, back.get(f.note.id)) for f in fragments}
+    # each note's HTML deflated until a document takes it: a thousand notes' HTML is ~20 MB
+    items = {f.note.id: {**_item(f, names, back.get(f.note.id)), "html": zlib.compress(f.html.encode(), 1)}
+             for f in fragments}
+
+    def item(nid: str) -> dict[str, Any]:
+        return {**items[nid], "html": Markup(zlib.decompress(items[nid]["html"]).decode())}
 
     def page(members: list[Note], *, css: str = "", contents: bool = False, appendix: bool = False,
              numbers: dict[str, int] | None = None, gone: frozenset[str] = frozenset(),
@@ -430,7 +435,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
                             channels=channels, contents=contents, toc=entries,
                             cover_dropped=bool(css) and not contents,
                             appendix=bool(sources), appendix_page=(numbers or {}).get("sources"),
-                            notes=[items[n.id] for n in members],
+                            notes=[item(n.id) for n in members],
                             sources=cited if appendix else [])
         return _prepared(collection, theme, html if not css else _isolate(html), meta.epoch)
 
