@@ -715,6 +715,26 @@ def test_parts_never_depend_on_the_number_of_workers(tmp_path: Path,
     assert (tmp_path / "1.pdf").read_bytes() == (tmp_path / "2.pdf").read_bytes()
 
 
+def test_a_spool_gives_back_the_bytes_rendered_and_the_cache_keeps_them(tmp_path: Path) -> None:
+    """Parts wait for the join in a spool, not in memory: read back, from a render or from
+    the cache, they are the bytes a plain render gives; the cache filled from the spool too."""
+    from exporter.cache import Cache
+
+    collection, _ = collect(SAMPLE_VAULT, Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Spool", epoch=1700000000))
+    docs = [p.prepared for p in plan.parts[:3]]
+    cache = Cache(tmp_path / "cache")
+    with Workers(2) as workers, pdf.Spool() as spool:
+        plain = [o.value.pdf for o in pdf.rendered(workers, docs) if o.value]
+        made = [o.value for o in pdf.rendered(workers, docs, cache, spool) if o.value]
+        found = [o.value for o in pdf.rendered(workers, docs, cache, spool) if o.value]
+        cached = [o.value.pdf for o in pdf.rendered(workers, docs, cache) if o.value]
+        assert all(v.pdf == b"" and v.spooled for v in made + found)
+        assert [spool.read(v) for v in made] == [spool.read(v) for v in found] == plain == cached
+    assert len(plain) == 3 and all(p.startswith(b"%PDF-") for p in plain)
+    cache.close()
+
+
 def test_a_note_past_its_render_budget_is_left_out_and_named(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The budget is lowered so that a note with 400 footnotes runs past it; its neighbours,

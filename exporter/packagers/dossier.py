@@ -16,7 +16,17 @@ from pathlib import Path
 from exporter.cache import Cache
 from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
-from exporter.packagers.pdf import Part, PdfError, Plan, Prepared, Rendered, Written, rendered, rendering
+from exporter.packagers.pdf import (
+    Part,
+    PdfError,
+    Plan,
+    Prepared,
+    Rendered,
+    Spool,
+    Written,
+    rendered,
+    rendering,
+)
 from exporter.packagers.pool import Outcome, Workers
 from exporter.writers.html import anchor_id
 
@@ -104,16 +114,20 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         done.paths.append(target)
         return done
 
-    first, parts, left = _parts(plan, run, done)
-    front_pages = (opening := _made(first, "the contents", done).facts).pages
+    with Spool() as spool:  # the parts' PDFs wait there for the join, not in memory
+        return _joined(plan, target, workers, cache, spool, done)
+
+
+def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spool: Spool, done: Written) -> Written:
+    first, parts, left = _parts(plan, lambda docs: rendered(workers, docs, cache, spool), done)
+    front_pages = (opening := _made(first, "the contents", done)).facts.pages
     counted = [made.facts for _, made in parts]
     gone = {anchor_id(nid) for nid in left}
     if not any(p.notes for p, _ in parts):
         raise PdfError("every note ran past its budget")
-    known = set(opening.anchors).union(*({name for name, k in found.anchors.items() if k >= 1} for found in counted))
+    known = set(opening.facts.anchors).union(*({name for name, k in found.anchors.items() if k >= 1} for found in counted))
     langs = [sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes  # where each note starts
                     if anchor_id(n.id) in found.anchors) for (part, _), found in zip(parts, counted, strict=True)]
-    version = max(stitch.version(made.pdf) for _, made in parts)
     with atomic_file(target) as tmp, tmp.open("wb") as into:  # written as it is joined
         for _ in range(3):  # the contents' own length moves every number after it; it settles at once
             numbers: dict[str, int] = {}
@@ -131,9 +145,10 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
             waiting = rendering(workers, [plan.front(numbers, gone), *footers, *(doc for doc, _ in overlays)], cache)
             into.seek(0)
             into.truncate()
-            join = stitch.Join(into, version, known, front_pages, {p for _, pages in overlays for p in pages})
+            join = stitch.Join(into, stitch.version(spool.read(opening)), known, front_pages,
+                               {p for _, pages in overlays for p in pages})
             for (_, made), lang in zip(parts, langs, strict=True):
-                join.add(made.pdf, True, lang)
+                join.add(spool.read(made), True, lang)
             front, *drawn = waiting()
             contents = _made(front, "the contents", done)
             if contents.facts.pages == front_pages:

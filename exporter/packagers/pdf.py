@@ -10,11 +10,14 @@ everything else (network, file:// elsewhere, symlinks out).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
+import threading
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache, cached_property
 from html import escape
@@ -57,6 +60,7 @@ KEYWORDS = 64  # channels and tags in the PDF metadata, at most (a note may list
 # it touches, not every part after it. A worker holds a part, never the book.
 STRIDE = 3
 PART_MIN = 4_000
+CACHE_BATCH = 64  # rendered PDFs read from or written to the cache at a time
 SECONDS = 20.0  # render budget of a document: this, plus SECONDS_PER_MB of its HTML
 SECONDS_PER_MB = 60.0  # (WeasyPrint lays out about 1 MB of our HTML in 12 s)
 Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents are grouped
@@ -122,9 +126,39 @@ class Facts:
 
 @dataclass(frozen=True)
 class Rendered:
-    pdf: bytes
+    pdf: bytes  # empty when a Spool keeps it
     refused: tuple[str, ...]  # URLs the fetcher refused
     facts: Facts  # read where it was rendered (in parallel), and kept with it in the cache
+    spooled: tuple[int, int] | None = None  # where the Spool keeps the PDF: (offset, length)
+
+
+class Spool:
+    """Rendered PDFs kept in a temporary file as they come, until they are read back: the
+    parent of a thousand-note dossier holds none of its parts. Safe across threads."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__)
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def keep(self, value: Rendered) -> Rendered:
+        with self.lock:
+            at = self.file.seek(0, os.SEEK_END)
+            self.file.write(value.pdf)
+        return replace(value, pdf=b"", spooled=(at, len(value.pdf)))
+
+    def read(self, value: Rendered) -> bytes:
+        if value.spooled is None:
+            return value.pdf
+        at, size = value.spooled
+        with self.lock:
+            self.file.seek(at)
+            return self.file.read(size)
 
 
 def render(prepared: Prepared) -> Rendered:
@@ -192,48 +226,58 @@ def render_key(prepared: Prepared, folders: str) -> str:
                      "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged), folders, *files)
 
 
-def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None) -> list[Outcome[Rendered]]:
+def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None,
+             spool: Spool | None = None) -> list[Outcome[Rendered]]:
     """Render documents on their budgets; the cache gives back those rendered before."""
-    return rendering(workers, docs, cache)()
+    return rendering(workers, docs, cache, spool)()
 
 
-def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
-              ) -> Callable[[], list[Outcome[Rendered]]]:
+def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None,
+              spool: Spool | None = None) -> Callable[[], list[Outcome[Rendered]]]:
     """Start rendering documents on their budgets, in the background; the call returned waits
     for them. The cache gives back those rendered before, and keeps the others; it is used in
-    the caller's thread only."""
+    the caller's thread only. With a spool, the PDFs go to it as they come, not to memory."""
     cache = cache or Cache.off()
     # the theme folders' files (the vault's are named in the HTML), once per set of roots
     folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}} \
         if cache.enabled else {}
     keys = [render_key(d, folders[d.roots]) for d in docs] if cache.enabled else []
-    found = cache.get_many(keys)
     out: list[Outcome[Rendered] | None] = [None] * len(docs)
-    for i, k in enumerate(keys):
-        if k in found:
-            head, _, data = found[k].partition(b"\n")
+    for start in range(0, len(keys), CACHE_BATCH):
+        found = cache.get_many(keys[start:start + CACHE_BATCH])
+        for i in range(start, min(start + CACHE_BATCH, len(keys))):
+            if keys[i] not in found:
+                continue
+            head, _, data = found.pop(keys[i]).partition(b"\n")
             try:
                 told = orjson.loads(head)
                 pages, anchors, slots = told["facts"]
-                facts = Facts(pages, anchors, [tuple(slot) for slot in slots])
-                out[i] = Outcome(Rendered(data, tuple(told["refused"]), facts))
+                value = Rendered(data, tuple(told["refused"]), Facts(pages, anchors, [tuple(slot) for slot in slots]))
+                out[i] = Outcome(spool.keep(value) if spool else value)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 cache.warnings.append("a cache entry that did not decode was computed again")
-    del found
     todo = [i for i, o in enumerate(out) if o is None]
+
+    def keep(outcome: Outcome[Rendered]) -> Outcome[Rendered]:
+        return replace(outcome, value=spool.keep(outcome.value)) if spool and outcome.value else outcome
+
     thread = ThreadPoolExecutor(1)
-    running = thread.submit(workers.run, render, [(docs[i], budget(docs[i])) for i in todo])
+    running = thread.submit(workers.run, render, [(docs[i], budget(docs[i])) for i in todo], keep)
     thread.shutdown(wait=False)
 
     def wait() -> list[Outcome[Rendered]]:
-        made: dict[str, bytes] = {}
-        for i, outcome in zip(todo, running.result(), strict=True):
+        ran = running.result()
+        for i, outcome in zip(todo, ran, strict=True):
             out[i] = outcome
-            if outcome.value is not None and keys:
-                value = outcome.value
-                told = {"refused": list(value.refused), "facts": [value.facts.pages, value.facts.anchors, value.facts.slots]}
-                made[keys[i]] = orjson.dumps(told) + b"\n" + value.pdf
-        cache.put_many(made)
+        if keys:  # a batch at a time, read back from the spool
+            for start in range(0, len(todo), CACHE_BATCH):
+                made: dict[str, bytes] = {}
+                for i, outcome in zip(todo[start:start + CACHE_BATCH], ran[start:start + CACHE_BATCH], strict=True):
+                    if (value := outcome.value) is not None:
+                        told = {"refused": list(value.refused),
+                                "facts": [value.facts.pages, value.facts.anchors, value.facts.slots]}
+                        made[keys[i]] = orjson.dumps(told) + b"\n" + (spool.read(value) if spool else value.pdf)
+                cache.put_many(made)
         return [o if o is not None else Outcome(error="not rendered") for o in out]
 
     return wait

@@ -16,7 +16,7 @@ import resource
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -131,8 +131,11 @@ class Workers:
                 process.kill()
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def run(self, fn: Callable[[T], R], tasks: Iterable[tuple[T, float]]) -> list[Outcome[R]]:
-        """fn(arg) for each (arg, seconds); in order, each a value or the reason it has none."""
+    def run(self, fn: Callable[[T], R], tasks: Iterable[tuple[T, float]],
+            keep: Callable[[Outcome[R]], Outcome[R]] | None = None) -> list[Outcome[R]]:
+        """fn(arg) for each (arg, seconds); in order, each a value or the reason it has none.
+        keep(outcome), called on each as it comes, gives what is kept of it (results too big to
+        hold all at once can go to disk)."""
         todo = list(tasks)
         outcomes: list[Outcome[R] | None] = [None] * len(todo)
         # the longest first (by budget, which grows with the task's size): the last tasks to
@@ -142,19 +145,25 @@ class Workers:
         while pending:
             if alone:  # after a crash: one at a time, so the crash names its task
                 i = pending.pop(0)
-                outcomes[i] = self._one(fn, todo[i])
+                outcome = self._one(fn, todo[i])
+                outcomes[i] = keep(outcome) if keep else outcome
                 continue
             pool = self._executor()
             futures: dict[Future[Outcome[R]], int] = {
                 pool.submit(_budgeted, fn, todo[i][0], todo[i][1], self.memory): i for i in pending}
             longest = max(todo[i][1] for i in pending)
-            done, stuck = wait(futures, timeout=longest * len(futures) / self.jobs + GRACE * 2)
-            broken = bool(stuck)
-            for fut in done:
-                try:
-                    outcomes[futures[fut]] = fut.result()
-                except BrokenProcessPool:
-                    broken = True
+            broken = False
+            try:
+                for fut in as_completed(futures, timeout=longest * len(futures) / self.jobs + GRACE * 2):
+                    i = futures.pop(fut)  # the result is let go once kept
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    outcomes[i] = keep(outcome) if keep else outcome
+            except TimeoutError:  # a worker stuck outside Python
+                broken = True
             pending = [i for i in pending if outcomes[i] is None]
             if broken:
                 self._kill()

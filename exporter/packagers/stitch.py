@@ -427,6 +427,7 @@ class Join:
                     self.reserved.append((at, name, found[-1][1]))
             return found
 
+        self.version = max(self.version, version(data))
         with _open(data) as src:
             self._pages(src, skip, langs, self.start + len(self.parts.kids), forms, self.parts)
 
