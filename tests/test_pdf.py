@@ -623,6 +623,32 @@ def test_parts_joined_match_one_pass_over_the_same_html(vault: Path, tmp_path: P
     assert _structure(joined)[:2] == _structure(whole)[:2]  # the same tags, headings on the same pages
 
 
+def test_a_page_whose_footer_draws_nothing_gets_an_empty_form(tmp_path: Path) -> None:
+    """A part's page takes the numbers of its overlay forms as it is joined, before the footers
+    are drawn: where a footer page turns out to draw nothing, its form is empty (not missing)."""
+    from exporter.packagers import stitch
+
+    collection, _ = collect(SAMPLE_VAULT, Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Empty", epoch=1700000000))
+    with Workers(2) as workers:
+        front, *made = [o.value for o in pdf.rendered(workers, [plan.front({}, set()), *(p.prepared for p in plan.parts[:2])])]
+    assert front and all(made)
+    buffer = io.BytesIO()
+    join = stitch.Join(buffer, b"1.7", set(), front.facts.pages)
+    for m in made:
+        join.add(m.pdf if m else b"", True, [])
+    join.finish(front.pdf, [], [])  # no footer drawn at all
+    data = buffer.getvalue()
+    with pikepdf.open(io.BytesIO(data)) as doc:
+        assert len(doc.pages) == front.facts.pages + sum(m.facts.pages - 1 for m in made if m)
+        list(doc.objects)
+        assert doc.get_warnings() == []
+        part_page = doc.pages[front.facts.pages]
+        footer = part_page.Resources.XObject[stitch.FOOTER.decode()]
+        assert footer.Subtype == "/Form" and footer.read_bytes() == b""
+    assert not any(re.search(r"\d+ / \d+", t) for t in _facts(data)[1])
+
+
 def _structure(data: bytes) -> tuple[Counter[str], list[tuple[str, int]], dict[str, Any]]:
     """Tags by kind, the headings (tag, page) in order, and the document's accessibility keys."""
     with pikepdf.open(io.BytesIO(data)) as doc:
