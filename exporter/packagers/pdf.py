@@ -89,6 +89,15 @@ class PdfError(Exception):
     """A PDF could not be made; the message is one line for the user."""
 
 
+def _deflate(text: str) -> bytes:
+    """HTML at rest: a plan holds a document, and the HTML, of each of a thousand notes."""
+    return zlib.compress(text.encode("utf-8"), 1)
+
+
+def _inflate(data: bytes) -> str:
+    return zlib.decompress(data).decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Prepared:
     """One document ready for WeasyPrint: the final HTML and where it may read from."""
@@ -102,11 +111,11 @@ class Prepared:
 
     @classmethod
     def of(cls, html: str, base_url: str, roots: tuple[str, ...], epoch: int, tagged: bool = True) -> Prepared:
-        return cls(zlib.compress(html.encode("utf-8"), 1), len(html), base_url, roots, epoch, tagged)
+        return cls(_deflate(html), len(html), base_url, roots, epoch, tagged)
 
     @property
     def html(self) -> str:
-        return zlib.decompress(self.packed).decode("utf-8")
+        return _inflate(self.packed)
 
     @property
     def identifier(self) -> bytes:
@@ -460,11 +469,10 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     sources = _sources(collection, notes)
     back = backlinks(notes) if theme.backlinks else {}
     # each note's HTML deflated until a document takes it: a thousand notes' HTML is ~20 MB
-    items = {f.note.id: {**_item(f, names, back.get(f.note.id)), "html": zlib.compress(f.html.encode(), 1)}
-             for f in fragments}
+    items = {f.note.id: {**_item(f, names, back.get(f.note.id)), "html": _deflate(f.html)} for f in fragments}
 
     def item(nid: str) -> dict[str, Any]:
-        return {**items[nid], "html": Markup(zlib.decompress(items[nid]["html"]).decode())}
+        return {**items[nid], "html": Markup(_inflate(items[nid]["html"]))}
 
     def page(members: list[Note], *, css: str = "", contents: bool = False, appendix: bool = False,
              numbers: dict[str, int] | None = None, gone: frozenset[str] = frozenset(),

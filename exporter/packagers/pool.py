@@ -137,6 +137,7 @@ class Workers:
         keep(outcome), called on each as it comes, gives what is kept of it (results too big to
         hold all at once can go to disk)."""
         todo = list(tasks)
+        kept = keep or (lambda outcome: outcome)
         outcomes: list[Outcome[R] | None] = [None] * len(todo)
         # the longest first (by budget, which grows with the task's size): the last tasks to
         # finish are short ones, so no core waits long for another at the end
@@ -146,7 +147,7 @@ class Workers:
             if alone:  # after a crash: one at a time, so the crash names its task
                 i = pending.pop(0)
                 outcome = self._one(fn, todo[i])
-                outcomes[i] = keep(outcome) if keep else outcome
+                outcomes[i] = kept(outcome)
                 continue
             pool = self._executor()
             futures: dict[Future[Outcome[R]], int] = {
@@ -161,7 +162,7 @@ class Workers:
                     except BrokenProcessPool:
                         broken = True
                         continue
-                    outcomes[i] = keep(outcome) if keep else outcome
+                    outcomes[i] = kept(outcome)
             except TimeoutError:  # a worker stuck outside Python
                 broken = True
             pending = [i for i in pending if outcomes[i] is None]

@@ -312,30 +312,30 @@ class _Overlays:
         self.open = (pdf, _Source(pdf, self.out), drawn, where[-1] if where else -1)
         return True
 
-    def form(self, page: int) -> int | None:
-        """The number in out of the form to draw over the dossier's page (0-based), if any."""
+    def _take(self, page: int) -> tuple[_Source, pikepdf.Page] | None:
+        """The overlay page to draw over the dossier's page (0-based), if any, and its source."""
         while self.open is None or page > self.open[3]:
             if not self._next():
                 return None
-        _, source, drawn, _ = self.open
-        over = drawn.pop(page, None)
-        if over is None:
+        over = self.open[2].pop(page, None)
+        return (self.open[1], over) if over is not None else None
+
+    def form(self, page: int) -> int | None:
+        """The number in out of the form to draw over the dossier's page, if any."""
+        if (found := self._take(page)) is None:
             return None
+        source, over = found
         number = source.ref(over.as_form_xobject())
         source.drain()
         return number
 
     def place(self, page: int, number: int) -> None:
-        """The form to draw over the dossier's page (0-based), under a number given out before:
-        an empty one when there is nothing to draw."""
-        while self.open is None or page > self.open[3]:
-            if not self._next():
-                break
-        over = self.open[2].pop(page, None) if self.open is not None else None
-        if self.open is None or over is None:
+        """The form to draw over the dossier's page, under a number given out before: an empty
+        one when there is nothing to draw."""
+        if (found := self._take(page)) is None:
             self.out.stream(number, b"<< /Type /XObject /Subtype /Form /BBox [ 0 0 0 0 ] >>", b"")
             return
-        source = self.open[1]
+        source, over = found
         source.place(over.as_form_xobject(), number)
         source.drain()
 
