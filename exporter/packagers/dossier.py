@@ -30,7 +30,7 @@ from exporter.packagers.pdf import (
 from exporter.packagers.pool import Outcome, Workers
 from exporter.writers.html import anchor_id
 
-OVERLAY_PAGES = 50  # pages per document of footers or of backlink numbers (several: every core draws)
+OVERLAY_PAGES = 50  # pages per document of footers or of backlinks' numbers (several: every core draws)
 
 
 Render = Callable[[list[Prepared]], list[Outcome[Rendered]]]
@@ -77,28 +77,29 @@ def _parts(plan: Plan, run: Render, done: Written
 
 
 def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: dict[str, int]
-             ) -> list[tuple[Prepared, list[int]]]:
-    """The page numbers of the backlinks, as documents whose pages go over the dossier's, and
-    which pages each goes over."""
-    by_page: dict[int, list[tuple[float, float, str]]] = {}
+             ) -> tuple[stitch.Marks, list[tuple[Prepared, list[str]]]]:
+    """The backlinks' page numbers: where each goes (page in the dossier -> x, top, text), and
+    the documents that draw them (stitch._Numbers). A document draws every number of its range,
+    used or not, so it is the same after an edit that moves slots or backlinks: the cache has it."""
+    marks: dict[int, list[tuple[float, float, str]]] = {}
     for page, x, top, target in slots:
         if anchor_id(target) in numbers:
-            by_page.setdefault(page, []).append((x, top, str(numbers[anchor_id(target)])))
-    pages = sorted(by_page)
-    chunks = [pages[k:k + OVERLAY_PAGES] for k in range(0, len(pages), OVERLAY_PAGES)]
-    return [(plan.numbers([by_page[p] for p in chunk]), chunk) for chunk in chunks]
+            marks.setdefault(page, []).append((x, top, str(numbers[anchor_id(target)])))
+    ranges = sorted({(int(text) - 1) // OVERLAY_PAGES for placed in marks.values() for _, _, text in placed})
+    texts = [[str(n) for n in range(r * OVERLAY_PAGES + 1, (r + 1) * OVERLAY_PAGES + 1)] for r in ranges]
+    return marks, [(plan.numbers(t), t) for t in texts]
 
 
 def one_pass(plan: Plan, run: Render, done: Written) -> bytes:
     """The whole dossier rendered as one document, its backlinks numbered as in the joined one."""
     whole = _made(run([plan.whole])[0], "the dossier", done)
     data, found = whole.pdf, whole.facts
-    overlays = _numbers(plan, found.slots, {name: k + 1 for name, k in found.anchors.items()})
-    if not overlays:
+    marks, overlays = _numbers(plan, found.slots, {name: k + 1 for name, k in found.anchors.items()})
+    if not marks:
         return data
     drawn = run([doc for doc, _ in overlays])
-    return stitch.number(data, found, [(_pdf(o, "the backlinks' page numbers", done), pages)
-                                       for o, (_, pages) in zip(drawn, overlays, strict=True)])
+    return stitch.number(data, found, marks, [(_pdf(o, "the backlinks' page numbers", done), texts)
+                                              for o, (_, texts) in zip(drawn, overlays, strict=True)])
 
 
 def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | None = None) -> Written:
@@ -140,13 +141,12 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
             total = start - 1
             footers = [plan.footers(p, min(OVERLAY_PAGES, total - p + 1), total)
                        for p in range(1, total + 1, OVERLAY_PAGES)]
-            overlays = _numbers(plan, slots, numbers)
+            marks, overlays = _numbers(plan, slots, numbers)
             # the front and the overlays render while the parts are joined
             waiting = rendering(workers, [plan.front(numbers, gone), *footers, *(doc for doc, _ in overlays)], cache)
             into.seek(0)
             into.truncate()
-            join = stitch.Join(into, stitch.version(spool.read(opening)), known, front_pages,
-                               {p for _, pages in overlays for p in pages})
+            join = stitch.Join(into, stitch.version(spool.read(opening)), known, front_pages, marks)
             for (_, made), lang in zip(parts, langs, strict=True):
                 join.add(spool.read(made), True, lang)
             front, *drawn = waiting()
@@ -157,7 +157,7 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
         else:
             raise PdfError("the contents page count did not settle")
         join.finish(contents.pdf, [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]],
-                    [(_pdf(o, "the backlinks' page numbers", done), pages)
-                     for o, (_, pages) in zip(drawn[len(footers):], overlays, strict=True)])
+                    [(_pdf(o, "the backlinks' page numbers", done), texts)
+                     for o, (_, texts) in zip(drawn[len(footers):], overlays, strict=True)])
     done.paths.append(target)
     return done

@@ -76,12 +76,12 @@ FOOTER_CSS = "@page { background: none !important; " + " ".join(
     " } html, body { background: none !important; } .footer-page { break-before: page; }")
 
 
-# The backlinks' page numbers: pages with no margin, each number where its slot was laid out.
+# The backlinks' page numbers: pages with no margin, each with one number at the top left.
 NUMBERS_CSS = ("@page { margin: 0 !important; @bottom-center { content: none !important; } } "
                "html, body { margin: 0 !important; padding: 0 !important; } "
                ".numbers-page { position: relative; break-before: page; height: 1px; } "
                ".numbers-page:first-child { break-before: auto; } "
-               ".linked-from-number { position: absolute; font-size: 0.9em; "
+               ".linked-from-number { position: absolute; left: 0; top: 0; font-size: 0.9em; "
                "white-space: nowrap; margin: 0; padding: 0; }")
 
 
@@ -327,7 +327,7 @@ class Plan:
     front: Callable[[dict[str, int], set[str]], Prepared]  # cover and contents: (page by anchor, left out)
     footers: Callable[[int, int, int], Prepared]  # footer pages: (first page, count, total)
     joinable: bool  # the theme numbers pages only at the bottom centre, where footers go
-    numbers: Callable[[list[list[tuple[float, float, str]]]], Prepared]  # backlinks' page numbers, see below
+    numbers: Callable[[list[str]], Prepared]  # pages that draw the backlinks' page numbers, one each
     failed: dict[str, str] = field(default_factory=dict)  # note path -> why pandoc could not write it
 
     @cached_property
@@ -522,14 +522,13 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         return page(notes, contents=True, appendix=True)
 
     failed = {f.note.path: f.failed for f in fragments if f.failed}
-    def numbers(pages: list[list[tuple[float, float, str]]]) -> Prepared:
-        """Pages holding only the page numbers of backlinks, each at (left, top) in pt, to be
-        laid over the pages whose backlinks they number (their places are known only once the
-        dossier is laid out, its parts in parallel)."""
+    def numbers(texts: list[str]) -> Prepared:
+        """Pages that each draw one backlink's page number at the top left corner, in the
+        backlinks' style: stitch.py lays each over the pages whose backlinks it numbers, moved
+        to its slot (the slots are known only once the dossier is laid out, its parts in parallel)."""
         css = "".join(doc["stylesheets"])
-        body = "".join('<div class="numbers-page">' + "".join(
-            f'<span class="linked-from-number" style="left: {x:.2f}pt; top: {y:.2f}pt">{escape(text)}</span>'
-            for x, y, text in page) + "</div>" for page in pages)
+        body = "".join(f'<div class="numbers-page"><span class="linked-from-number">{escape(text)}</span></div>'
+                       for text in texts)
         html = (f'<!DOCTYPE html><html lang="{doc["lang"]}"><head><meta charset="utf-8"><style>'
                 f"{css}{FOOTER_CSS}{NUMBERS_CSS}</style></head><body class=\"dossier\">{body}</body></html>")
         return _prepared(collection, theme, html, meta.epoch, tagged=False)

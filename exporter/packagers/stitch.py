@@ -21,7 +21,7 @@ import re
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from urllib.parse import unquote
@@ -31,11 +31,15 @@ from pikepdf import Array, Dictionary, Name, String
 
 from exporter.packagers.pdf import Facts
 
+Marks = Mapping[int, Sequence[tuple[float, float, str]]]  # dossier page (from 0) -> (x, top in pt, text)
+Numbers = Sequence[tuple[bytes, Sequence[str]]]  # numbers documents: page k of each draws texts[k]
+
 XREF = "xref:"
 FOOTER = b"/ExporterFooter"
 NUMBERS = b"/ExporterNumbers"
 SLOT = "--lf"  # ids of the slots where backlinks' page numbers go: <note>--lf<k>--<target>
 INERT = frozenset(("q", "Q", "cm", "gs"))  # operators that draw nothing by themselves
+EMPTY_FORM = b"<< /Type /XObject /Subtype /Form /BBox [ 0 0 0 0 ] >>"
 PACKED = 100  # objects per object stream, as qpdf packs them
 # A string (qpdf escapes every parenthesis in one), a hex string, or a reference: only the last
 # is renumbered, the strings are matched so that nothing inside them is.
@@ -287,33 +291,30 @@ def version(data: bytes) -> bytes:
     return found.group(1) if found else b"1.7"
 
 
-class _Overlays:
-    """Pages laid over the dossier's (footers, backlinks' numbers): each becomes a form drawn
-    over its page as page furniture, under a fixed name. They are asked for in page order, so
-    one of the documents is open at a time. at[k]: the pages document k goes over (else they
-    follow one another from the first page)."""
+class _Footers:
+    """Footer pages "n / N", laid over the dossier's pages one for one: each becomes a form drawn
+    over its page as page furniture. They are asked for in page order, so one of the documents is
+    open at a time."""
 
-    def __init__(self, out: _Out, docs: Sequence[bytes], at: Sequence[Sequence[int]] | None, name: bytes) -> None:
-        self.out, self.name, self.at = out, name, at
-        self.docs = deque(enumerate(docs))
-        self.first = 0  # the dossier page the next document's first page goes over (without at)
+    def __init__(self, out: _Out, docs: Sequence[bytes]) -> None:
+        self.out = out
+        self.docs = deque(docs)
+        self.first = 0  # the dossier page the next document's first page goes over
         self.open: tuple[pikepdf.Pdf, _Source, dict[int, pikepdf.Page], int] | None = None  # and the last page
 
     def _next(self) -> bool:
         self.close()
         if not self.docs:
             return False
-        k, data = self.docs.popleft()
-        pdf = _open(data)
+        pdf = _open(self.docs.popleft())
         pages = list(pdf.pages)
-        where = list(self.at[k]) if self.at is not None else list(range(self.first, self.first + len(pages)))
+        drawn = {self.first + k: p for k, p in enumerate(pages) if _draws(p)}
+        self.open = (pdf, _Source(pdf, self.out), drawn, self.first + len(pages) - 1)
         self.first += len(pages)
-        drawn = {w: p for w, p in zip(where, pages, strict=True) if self.at is not None or _draws(p)}
-        self.open = (pdf, _Source(pdf, self.out), drawn, where[-1] if where else -1)
         return True
 
     def _take(self, page: int) -> tuple[_Source, pikepdf.Page] | None:
-        """The overlay page to draw over the dossier's page (0-based), if any, and its source."""
+        """The footer page to draw over the dossier's page (0-based), if any, and its source."""
         while self.open is None or page > self.open[3]:
             if not self._next():
                 return None
@@ -333,7 +334,7 @@ class _Overlays:
         """The form to draw over the dossier's page, under a number given out before: an empty
         one when there is nothing to draw."""
         if (found := self._take(page)) is None:
-            self.out.stream(number, b"<< /Type /XObject /Subtype /Form /BBox [ 0 0 0 0 ] >>", b"")
+            self.out.stream(number, EMPTY_FORM, b"")
             return
         source, over = found
         source.place(over.as_form_xobject(), number)
@@ -343,6 +344,47 @@ class _Overlays:
         if self.open is not None:
             self.open[0].close()
             self.open = None
+
+
+class _Numbers:
+    """The backlinks' page numbers: each text drawn once, as a form (a page of a numbers document
+    draws one at its top left corner), and laid over a page by a form of its own that moves each
+    text to its slot. The same text over many pages is one object, and the documents hold texts,
+    not places: they are the same from one build to the next."""
+
+    def __init__(self, out: _Out, docs: Numbers, marks: Marks) -> None:
+        self.out, self.marks = out, marks
+        used = {text for placed in marks.values() for _, _, text in placed}
+        self.forms: dict[str, int] = {}
+        self.box = b"[ 0 0 0 0 ]"
+        for data, texts in docs:
+            with _open(data) as pdf:
+                source = _Source(pdf, out)
+                for page, text in zip(pdf.pages, texts, strict=True):
+                    if text in used and text not in self.forms:
+                        self.forms[text] = source.ref(page.as_form_xobject())
+                        self.box = bytes(page.mediabox.unparse())
+                source.drain()
+        if missing := used - set(self.forms):
+            raise ValueError(f"no form draws the page numbers {sorted(missing)[:5]}")
+
+    def _write(self, page: int, number: int) -> None:
+        placed = self.marks.get(page, ())
+        names = {text: b"/N%d" % k for k, text in enumerate(sorted({text for _, _, text in placed}))}
+        draw = b"".join(b"q 1 0 0 1 %.2f %.2f cm %s Do Q\n" % (x, -top, names[text]) for x, top, text in placed)
+        objects = b" ".join(b"%s %d 0 R" % (name, self.forms[text]) for text, name in names.items())
+        self.out.stream(number, b"<< /Type /XObject /Subtype /Form /BBox %s /Resources << /XObject << %s >> >> >>"
+                        % (self.box, objects), draw)
+
+    def form(self, page: int) -> int | None:
+        if page not in self.marks:
+            return None
+        number = self.out.number()
+        self._write(page, number)
+        return number
+
+    def place(self, page: int, number: int) -> None:
+        self._write(page, number)
 
 
 def _page(source: _Source, page: Any, parent: int, forms: list[tuple[bytes, int]], wrap: dict[bytes, int]) -> int:
@@ -368,13 +410,10 @@ def _page(source: _Source, page: Any, parent: int, forms: list[tuple[bytes, int]
     return source.ref(page)
 
 
-Numbers = Sequence[tuple[bytes, Sequence[int]]]  # overlay PDFs, and the page each of their pages goes over
-
-
-def number(data: bytes, found: Facts, numbers: Numbers) -> bytes:
-    """data with the pages of numbers laid over its pages (a PDF's k-th page over pages[k])."""
+def number(data: bytes, found: Facts, marks: Marks, numbers: Numbers) -> bytes:
+    """data with the backlinks' page numbers laid over its pages (see _Numbers)."""
     buffer = io.BytesIO()
-    join = Join(buffer, version(data), set(found.anchors), found.pages, footed=False)
+    join = Join(buffer, version(data), set(found.anchors), found.pages, marks, footed=False)
     join.finish(data, [], numbers)
     return buffer.getvalue()
 
@@ -398,13 +437,13 @@ class Join:
     so the parts are joined while the front and the footers are still being rendered."""
 
     def __init__(self, into: BinaryIO, version: bytes, known: set[str], start: int,
-                 numbered: Collection[int] = (), footed: bool = True) -> None:
+                 marks: Marks | None = None, footed: bool = True) -> None:
         """known: the anchors of the dossier; start: the front's length in pages (where the
-        parts' pages start); numbered: the pages that get backlinks' numbers; footed: whether
+        parts' pages start); marks: the backlinks' page numbers on each page; footed: whether
         every page gets a footer."""
         self.out = out = _Out(into, version)
         self.version, self.known, self.start = version, known, start
-        self.numbered, self.footed = set(numbered), footed
+        self.marks, self.footed = marks or {}, footed
         self.wrap: dict[bytes, int] = {}  # shared q/Q streams around the forms
         for piece in (b"q\n", b"q\nq\n", *(b"Q\nq /Artifact BMC %s Do EMC Q\n" % name for name in (FOOTER, NUMBERS))):
             self.wrap[piece] = out.number()
@@ -421,7 +460,7 @@ class Join:
         in the part, language) where each of its notes starts."""
         def forms(at: int) -> list[tuple[bytes, int]]:
             found = []
-            for name, wanted in ((FOOTER, self.footed), (NUMBERS, at in self.numbered)):
+            for name, wanted in ((FOOTER, self.footed), (NUMBERS, at in self.marks)):
                 if wanted:
                     found.append((name, self.out.number()))
                     self.reserved.append((at, name, found[-1][1]))
@@ -434,11 +473,11 @@ class Join:
     def finish(self, front: bytes, footers: Sequence[bytes], numbers: Numbers) -> None:
         """The front's pages, first; then the forms laid over every page, and the end of the file."""
         self.version = max(self.version, *(version(d) for d in [front, *footers, *(d for d, _ in numbers)]))
-        overlays = {FOOTER: _Overlays(self.out, footers, None, FOOTER),
-                    NUMBERS: _Overlays(self.out, [d for d, _ in numbers], [p for _, p in numbers], NUMBERS)}
+        feet = _Footers(self.out, footers)
+        overlays: dict[bytes, _Footers | _Numbers] = {FOOTER: feet, NUMBERS: _Numbers(self.out, numbers, self.marks)}
         first = _Piece()
         with _open(front) as src:
-            source = self._pages(src, False, (), 0, lambda at: [(o.name, f) for o in overlays.values()
+            source = self._pages(src, False, (), 0, lambda at: [(name, f) for name, o in overlays.items()
                                                                if (f := o.form(at)) is not None], first)
             info = source.ref(src.trailer.Info) if "/Info" in src.trailer else None
             lang = source.value(src.Root.Lang) if "/Lang" in src.Root else b""
@@ -447,8 +486,7 @@ class Join:
             raise ValueError(f"the front has {len(first.kids)} pages, not {self.start}")
         for at, name, number in self.reserved:  # in page order, as they were given out
             overlays[name].place(at, number)
-        for o in overlays.values():
-            o.close()
+        feet.close()
         self._end(first, info, lang)
 
     def _pages(self, src: pikepdf.Pdf, skip: bool, langs: Sequence[tuple[int, str]], at: int,
