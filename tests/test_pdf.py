@@ -806,6 +806,43 @@ def test_footnotes_laid_out_once_give_the_same_bytes(dossier: Built, monkeypatch
     assert fast == slow
 
 
+PAGED = """<!DOCTYPE html><html><head><style>
+@page { size: A6; margin: 20mm 10mm; @bottom-center { content: counter(page) " / " counter(pages); }
+        @top-left { content: string(chapter); } }
+@page :first { @bottom-center { content: none; } }
+@page :left { @top-right { content: "left " counter(page); } }
+@page :right { margin-right: 14mm; }
+@page :nth(3) { @top-center { content: "third"; } }
+@page :blank { @top-left { content: "blank"; } }
+@page wide { size: A6 landscape; @bottom-left { content: "wide " counter(page); } }
+@page wide:nth(2 of wide) { @bottom-right { content: "second wide"; } }
+h1 { string-set: chapter content(); break-before: right; }
+.wide { page: wide; }
+</style></head><body>%s</body></html>"""
+
+
+def test_pages_that_share_styles_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The speed patch gives a page the computed styles of an earlier page whose @page rules
+    match alike: first, left and right, blank, :nth() and named pages (nth within their group)
+    must come out as WeasyPrint makes them, as must a dossier's part, footers and numbers."""
+    from weasyprint.layout import page as page_layout
+
+    body = "".join(f"<h1>Chapter {k}</h1>" + "<p>Words of the lamp room and its keeper.</p>" * 12
+                   + ('<div class="wide">' + "<p>A wide page of tables.</p>" * 16 + "</div>" if k % 2 else "")
+                   for k in range(4))
+    plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t", epoch=1700000000))
+    part = plan.parts[0].prepared
+    docs = [pdf.Prepared.of(PAGED % body, part.base_url, part.roots, 1700000000), part,
+            plan.footers(1, 12, 40), plan.numbers([str(n) for n in range(1, 13)])]
+    assert getattr(page_layout.set_page_type_computed_styles, "patched", False)
+    shared = [pdf.render(d) for d in docs]
+    assert shared[0].facts.pages > 12
+    with monkeypatch.context() as m:
+        m.setattr(page_layout, "set_page_type_computed_styles", page_layout.set_page_type_computed_styles.original)
+        computed = [pdf.render(d) for d in docs]
+    assert [r.pdf for r in shared] == [r.pdf for r in computed]
+
+
 def test_stylesheets_and_fonts_kept_by_a_worker_give_the_same_bytes(
         dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker keeps the stylesheets it parsed and one font configuration for the next
