@@ -822,9 +822,11 @@ h1 { string-set: chapter content(); break-before: right; }
 
 
 def test_pages_that_share_styles_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The speed patch gives a page the computed styles of an earlier page whose @page rules
-    match alike: first, left and right, blank, :nth() and named pages (nth within their group)
-    must come out as WeasyPrint makes them, as must a dossier's part, footers and numbers."""
+    """The speed patches give a page the computed styles of an earlier page whose @page rules
+    match alike, and keep the pages' references: first, left and right, blank, :nth() and
+    named pages (nth within their group) must come out as WeasyPrint makes them, as must a
+    dossier's part, footers and numbers."""
+    import pydyf
     from weasyprint.layout import page as page_layout
 
     body = "".join(f"<h1>Chapter {k}</h1>" + "<p>Words of the lamp room and its keeper.</p>" * 12
@@ -839,6 +841,7 @@ def test_pages_that_share_styles_give_the_same_bytes(dossier: Built, monkeypatch
     assert shared[0].facts.pages > 12
     with monkeypatch.context() as m:
         m.setattr(page_layout, "set_page_type_computed_styles", page_layout.set_page_type_computed_styles.original)
+        m.setattr(pydyf.PDF, "page_references", property(pydyf.PDF.page_references.fget.original))
         computed = [pdf.render(d) for d in docs]
     assert [r.pdf for r in shared] == [r.pdf for r in computed]
 

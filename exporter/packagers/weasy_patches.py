@@ -9,6 +9,8 @@
   next (a theme's sheets are parsed once per worker, not once per dossier part or brief);
 - page_styles_shared: speed, a page whose @page rules match as another's takes that page's
   computed styles instead of computing them again, margin boxes and all (the bytes are the same);
+- page_references_kept: speed, the list of page references is made once per page count, not
+  once per tag and link (a part spends 2% of its time there, a 126-page document far more);
 - streams_compressed_at_level_6: speed, pydyf deflates content streams at level 9, three times
   the work of level 6 for 2% of the size;
 - identity_encoding: text extractors read every word, see its docstring.
@@ -33,6 +35,7 @@ def apply() -> None:
     footnotes_tagged_as_notes()
     stylesheets_parsed_once()
     page_styles_shared()
+    page_references_kept()
     streams_compressed_at_level_6()
 
 
@@ -117,6 +120,28 @@ def page_styles_shared() -> None:
     shared.patched = True  # type: ignore[attr-defined]
     shared.original = original  # type: ignore[attr-defined]
     pages.set_page_type_computed_styles = shared
+
+
+def page_references_kept() -> None:
+    """pydyf makes a tuple of every page's reference each time one page's is asked for, and
+    WeasyPrint asks for each structure element, link and anchor: quadratic in a long document.
+    Pages are only ever added, so the tuple is kept until the page count changes."""
+    import pydyf
+
+    original = pydyf.PDF.page_references
+    if getattr(original.fget, "patched", False):
+        return
+
+    def kept(self: Any) -> tuple[bytes, ...]:
+        count = len(self.pages["Kids"])
+        memo = self.__dict__.get("_memo_references")
+        if memo is None or memo[0] != count:
+            memo = self._memo_references = (count, original.fget(self))
+        return memo[1]
+
+    kept.patched = True  # type: ignore[attr-defined]
+    kept.original = original.fget  # type: ignore[attr-defined]
+    pydyf.PDF.page_references = property(kept)
 
 
 def streams_compressed_at_level_6() -> None:
