@@ -741,6 +741,34 @@ def test_parts_never_depend_on_the_number_of_workers(tmp_path: Path,
     assert (tmp_path / "1.pdf").read_bytes() == (tmp_path / "2.pdf").read_bytes()
 
 
+def test_parts_joined_as_they_come_give_the_bytes_of_a_join_after_them(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first round's parts are joined as they come, taking links to go where the HTML says;
+    the join is kept only when the rendered parts agree. Kept, thrown away, or wrong about the
+    links (ids the HTML seems not to have), the dossier is the same."""
+    from exporter.packagers import dossier
+
+    linked = "See [[b]] and [[c#Lamp room]] for more.\n\n## Lamp room\n\nThe lens turns.\n"
+    vault = write_vault(tmp_path / "v", {f"{n}.md": f"---\ntitle: Note {n}\n---\n\n{linked}" for n in "abc"})
+    collection, _ = collect(vault, Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Early", epoch=1700000000))
+    kept: list[bool] = []
+    decide = dossier._Early.kept
+    monkeypatch.setattr(dossier._Early, "kept", lambda self, *a: kept.append(bool(j := decide(self, *a))) or j)
+    with Workers(2) as workers:
+        write_dossier(plan, tmp_path / "early.pdf", workers)
+        with monkeypatch.context() as m:
+            m.setattr(dossier._Early, "kept", lambda self, *a: kept.append(False))
+            write_dossier(plan, tmp_path / "after.pdf", workers)
+        with monkeypatch.context() as m:
+            m.setattr(pdf, "ID", re.compile(r"(?!)"))  # no ids in the HTML: every link dropped at first
+            write_dossier(plan, tmp_path / "wrong.pdf", workers)
+    assert kept == [True, False, False]
+    early = (tmp_path / "early.pdf").read_bytes()
+    assert early == (tmp_path / "after.pdf").read_bytes() == (tmp_path / "wrong.pdf").read_bytes()
+    assert len([link for link in _facts(early)[3] if isinstance(link[2], int)]) >= 6  # the links are there
+
+
 def test_a_spool_gives_back_the_bytes_rendered_and_the_cache_keeps_them(tmp_path: Path) -> None:
     """Parts wait for the join in a spool, not in memory: read back, from a render or from
     the cache, they are the bytes a plain render gives; the cache filled from the spool too."""

@@ -10,13 +10,16 @@ is rendered again note by note, and a note past its own budget is left out and n
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from exporter.cache import Cache
-from exporter.packagers import stitch
+from exporter.packagers import pdf, stitch
 from exporter.packagers.output import atomic_file
 from exporter.packagers.pdf import (
+    Facts,
     Part,
     PdfError,
     Plan,
@@ -47,14 +50,14 @@ def _made(outcome: Outcome[Rendered], what: str, done: Written) -> Rendered:
     return outcome.value
 
 
-def _parts(plan: Plan, run: Render, done: Written
+def _parts(plan: Plan, parts: list[Part], run: Render, done: Written, first_run: Render | None = None
            ) -> tuple[Outcome[Rendered], list[tuple[Part, Rendered]], set[str]]:
-    """Render the parts (and a first front, for its page count); a part past its budget again
-    note by note. Returns the front, the parts rendered, and the ids of the notes left out:
-    those past their own budget (their sources go with them)."""
-    appendix = plan.appendix(set())
-    parts = plan.parts + ([appendix] if appendix else [])
-    first, *outcomes = run([plan.front({}, set()), *(p.prepared for p in parts)])
+    """Render the parts (_all_parts) and a first front, for its page count; a part past its
+    budget again note by note. Returns the front, the parts rendered, and the ids of the notes
+    left out: those past their own budget (their sources go with them). first_run renders the
+    first round (the front, then the parts in order), run any other."""
+    appendix = parts[-1] if parts and not parts[-1].notes else None
+    first, *outcomes = (first_run or run)([plan.front({}, set()), *(p.prepared for p in parts)])
     kept: list[tuple[Part, Outcome[Rendered]]] = []
     for part, outcome in zip(parts, outcomes, strict=True):
         if outcome.value is None and outcome.over and len(part.notes) > 1:
@@ -74,6 +77,67 @@ def _parts(plan: Plan, run: Render, done: Written
     made = [(part, _made(outcome, ", ".join(n.path for n in part.notes) or "the Sources appendix", done))
             for part, outcome in kept if not (part.notes and part.notes[0].id in left)]
     return first, made, left
+
+
+def _all_parts(plan: Plan) -> list[Part]:
+    """The parts in order, the Sources appendix last (when anything is cited)."""
+    appendix = plan.appendix(set())
+    return plan.parts + ([appendix] if appendix else [])
+
+
+def _langs(part: Part, found: Facts) -> list[tuple[int, str]]:
+    """Where each of the part's notes starts (page in the part), and its language."""
+    return sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes if anchor_id(n.id) in found.anchors)
+
+
+class _Early:
+    """The first round's parts joined as they come, in order, while later ones still render
+    (after an edit most come from the cache at once, and the join is done by the time the
+    workers are). The join takes a part's links to go where the HTML says; it is kept only if
+    every part rendered, none was left out, and the links went where the rendered parts say."""
+
+    def __init__(self, workers: Workers, cache: Cache | None, spool: Spool, into: BinaryIO, parts: list[Part]) -> None:
+        self.workers, self.cache, self.spool, self.into, self.parts = workers, cache, spool, into, parts
+        self.join: stitch.Join | None = None
+        self.added = 0
+        self.broken = False
+        self.got: dict[int, Outcome[Rendered]] = {}
+
+    def run(self, docs: list[Prepared]) -> list[Outcome[Rendered]]:
+        heard: queue.SimpleQueue[tuple[int, Outcome[Rendered]]] = queue.SimpleQueue()
+        wait = rendering(self.workers, docs, self.cache, self.spool, lambda i, o: heard.put((i, o)))
+        for _ in docs:
+            i, outcome = heard.get()
+            self.got[i] = outcome
+            if not self.broken:
+                self._advance()
+        return wait()
+
+    def _advance(self) -> None:
+        if self.join is None:
+            if (front := self.got.get(0)) is None:
+                return
+            if front.value is None:
+                self.broken = True
+                return
+            written = {i for p in self.parts for i in pdf.ID.findall(p.prepared.html)}
+            self.join = stitch.Join(self.into, stitch.version(self.spool.read(front.value)),
+                                    set(front.value.facts.anchors) | written, front.value.facts.pages)
+        while (outcome := self.got.get(self.added + 1)) is not None:
+            if (made := outcome.value) is None:
+                self.broken = True
+                return
+            part = self.parts[self.added]
+            self.join.add(self.spool.read(made), True, _langs(part, made.facts), {k for k, *_ in made.facts.slots})
+            self.added += 1
+
+    def kept(self, front: Rendered, parts: list[tuple[Part, Rendered]], known: set[str]) -> stitch.Join | None:
+        """The join, if it holds: every part added, as rendered, its links where they go."""
+        join = self.join
+        if (self.broken or join is None or self.added != len(self.parts) or join.start != front.facts.pages
+                or len(parts) != len(self.parts) or any(p is not q for (p, _), q in zip(parts, self.parts, strict=True))):
+            return None
+        return join if all((t in known) == (t in join.known) for t in join.targets) else None
 
 
 def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: dict[str, int]
@@ -120,16 +184,17 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
 
 
 def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spool: Spool, done: Written) -> Written:
-    first, parts, left = _parts(plan, lambda docs: rendered(workers, docs, cache, spool), done)
-    front_pages = (opening := _made(first, "the contents", done)).facts.pages
-    counted = [made.facts for _, made in parts]
-    gone = {anchor_id(nid) for nid in left}
-    if not any(p.notes for p, _ in parts):
-        raise PdfError("every note ran past its budget")
-    known = set(opening.facts.anchors).union(*({name for name, k in found.anchors.items() if k >= 1} for found in counted))
-    langs = [sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes  # where each note starts
-                    if anchor_id(n.id) in found.anchors) for (part, _), found in zip(parts, counted, strict=True)]
     with atomic_file(target) as tmp, tmp.open("wb") as into:  # written as it is joined
+        early = _Early(workers, cache, spool, into, _all_parts(plan))
+        first, parts, left = _parts(plan, early.parts, lambda docs: rendered(workers, docs, cache, spool), done,
+                                    early.run)
+        front_pages = (opening := _made(first, "the contents", done)).facts.pages
+        counted = [made.facts for _, made in parts]
+        gone = {anchor_id(nid) for nid in left}
+        if not any(p.notes for p, _ in parts):
+            raise PdfError("every note ran past its budget")
+        known = set(opening.facts.anchors).union(*({name for name, k in found.anchors.items() if k >= 1} for found in counted))
+        join = early.kept(opening, parts, known)
         for _ in range(3):  # the contents' own length moves every number after it; it settles at once
             numbers: dict[str, int] = {}
             slots: list[tuple[int, float, float, str]] = []  # (page in the dossier, x, top, target)
@@ -142,22 +207,23 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
             footers = [plan.footers(p, min(OVERLAY_PAGES, total - p + 1), total)
                        for p in range(1, total + 1, OVERLAY_PAGES)]
             marks, overlays = _numbers(plan, slots, numbers)
-            # the front and the overlays render while the parts are joined
+            # the front and the overlays render while the parts are joined (unless they were)
             waiting = rendering(workers, [plan.front(numbers, gone), *footers, *(doc for doc, _ in overlays)], cache)
-            into.seek(0)
-            into.truncate()
-            join = stitch.Join(into, stitch.version(spool.read(opening)), known, front_pages, marks)
-            for (_, made), lang in zip(parts, langs, strict=True):
-                join.add(spool.read(made), True, lang)
+            if join is None:
+                into.seek(0)
+                into.truncate()
+                join = stitch.Join(into, stitch.version(spool.read(opening)), known, front_pages)
+                for part, made in parts:
+                    join.add(spool.read(made), True, _langs(part, made.facts), {k for k, *_ in made.facts.slots})
             front, *drawn = waiting()
             contents = _made(front, "the contents", done)
             if contents.facts.pages == front_pages:
                 break
-            front_pages = contents.facts.pages
+            front_pages, join = contents.facts.pages, None
         else:
             raise PdfError("the contents page count did not settle")
         join.finish(contents.pdf, [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]],
                     [(_pdf(o, "the backlinks' page numbers", done), texts)
-                     for o, (_, texts) in zip(drawn[len(footers):], overlays, strict=True)])
+                     for o, (_, texts) in zip(drawn[len(footers):], overlays, strict=True)], marks)
     done.paths.append(target)
     return done

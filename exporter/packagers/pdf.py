@@ -242,10 +242,13 @@ def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None,
 
 
 def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None,
-              spool: Spool | None = None) -> Callable[[], list[Outcome[Rendered]]]:
+              spool: Spool | None = None, each: Callable[[int, Outcome[Rendered]], None] | None = None
+              ) -> Callable[[], list[Outcome[Rendered]]]:
     """Start rendering documents on their budgets, in the background; the call returned waits
     for them. The cache gives back those rendered before, and keeps the others; it is used in
-    the caller's thread only. With a spool, the PDFs go to it as they come, not to memory."""
+    the caller's thread only. With a spool, the PDFs go to it as they come, not to memory.
+    each(index, outcome) hears of every document once, as soon as it is there: those from the
+    cache at once, the others from a background thread, as they come."""
     cache = cache or Cache.off()
     # the theme folders' files (the vault's are named in the HTML), once per set of roots
     folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}} \
@@ -266,12 +269,33 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 cache.warnings.append("a cache entry that did not decode was computed again")
     todo = [i for i, o in enumerate(out) if o is None]
+    if each is not None:
+        for i, o in enumerate(out):
+            if o is not None:
+                each(i, o)
 
-    def keep(outcome: Outcome[Rendered]) -> Outcome[Rendered]:
-        return replace(outcome, value=spool.keep(outcome.value)) if spool and outcome.value else outcome
+    heard: set[int] = set()  # the tasks each() has heard of
+
+    def keep(k: int, outcome: Outcome[Rendered]) -> Outcome[Rendered]:
+        if spool and outcome.value:
+            outcome = replace(outcome, value=spool.keep(outcome.value))
+        if each is not None:
+            heard.add(k)
+            each(todo[k], outcome)
+        return outcome
+
+    def run() -> list[Outcome[Rendered]]:
+        ran: list[Outcome[Rendered]] = []
+        try:
+            ran = workers.run(render, [(docs[i], budget(docs[i])) for i in todo], keep)
+            return ran
+        finally:  # every document is heard of, even those the pool gave up on, or if it failed
+            for k in range(len(todo)):
+                if each is not None and k not in heard:
+                    each(todo[k], ran[k] if k < len(ran) else Outcome(error="was not rendered", over=True))
 
     thread = ThreadPoolExecutor(1)
-    running = thread.submit(workers.run, render, [(docs[i], budget(docs[i])) for i in todo], keep)
+    running = thread.submit(run)
     thread.shutdown(wait=False)
 
     def wait() -> list[Outcome[Rendered]]:

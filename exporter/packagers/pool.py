@@ -132,12 +132,12 @@ class Workers:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def run(self, fn: Callable[[T], R], tasks: Iterable[tuple[T, float]],
-            keep: Callable[[Outcome[R]], Outcome[R]] | None = None) -> list[Outcome[R]]:
+            keep: Callable[[int, Outcome[R]], Outcome[R]] | None = None) -> list[Outcome[R]]:
         """fn(arg) for each (arg, seconds); in order, each a value or the reason it has none.
-        keep(outcome), called on each as it comes, gives what is kept of it (results too big to
-        hold all at once can go to disk)."""
+        keep(index of the task, outcome), called on each as it comes, gives what is kept of it
+        (results too big to hold all at once can go to disk; the first can be used at once)."""
         todo = list(tasks)
-        kept = keep or (lambda outcome: outcome)
+        kept = keep or (lambda i, outcome: outcome)
         outcomes: list[Outcome[R] | None] = [None] * len(todo)
         # the longest first (by budget, which grows with the task's size): the last tasks to
         # finish are short ones, so no core waits long for another at the end
@@ -147,7 +147,7 @@ class Workers:
             if alone:  # after a crash: one at a time, so the crash names its task
                 i = pending.pop(0)
                 outcome = self._one(fn, todo[i])
-                outcomes[i] = kept(outcome)
+                outcomes[i] = kept(i, outcome)
                 continue
             pool = self._executor()
             futures: dict[Future[Outcome[R]], int] = {
@@ -162,7 +162,7 @@ class Workers:
                     except BrokenProcessPool:
                         broken = True
                         continue
-                    outcomes[i] = kept(outcome)
+                    outcomes[i] = kept(i, outcome)
             except TimeoutError:  # a worker stuck outside Python
                 broken = True
             pending = [i for i in pending if outcomes[i] is None]

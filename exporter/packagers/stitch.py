@@ -21,7 +21,7 @@ import re
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from urllib.parse import unquote
@@ -413,8 +413,8 @@ def _page(source: _Source, page: Any, parent: int, forms: list[tuple[bytes, int]
 def number(data: bytes, found: Facts, marks: Marks, numbers: Numbers) -> bytes:
     """data with the backlinks' page numbers laid over its pages (see _Numbers)."""
     buffer = io.BytesIO()
-    join = Join(buffer, version(data), set(found.anchors), found.pages, marks, footed=False)
-    join.finish(data, [], numbers)
+    join = Join(buffer, version(data), set(found.anchors), found.pages, footed=False)
+    join.finish(data, [], numbers, marks)
     return buffer.getvalue()
 
 
@@ -434,16 +434,15 @@ class Join:
 
     The footers "n / N" and the backlinks' page numbers are laid over each page as forms. A part's
     page gets the numbers of its forms when it is written, and the forms are written by finish():
-    so the parts are joined while the front and the footers are still being rendered."""
+    so the parts are joined while the front and the footers are still being rendered, or even
+    while later parts are (targets: what the parts' links were taken to go to, to check)."""
 
-    def __init__(self, into: BinaryIO, version: bytes, known: set[str], start: int,
-                 marks: Marks | None = None, footed: bool = True) -> None:
+    def __init__(self, into: BinaryIO, version: bytes, known: set[str], start: int, footed: bool = True) -> None:
         """known: the anchors of the dossier; start: the front's length in pages (where the
-        parts' pages start); marks: the backlinks' page numbers on each page; footed: whether
-        every page gets a footer."""
+        parts' pages start); footed: whether every page gets a footer."""
         self.out = out = _Out(into, version)
-        self.version, self.known, self.start = version, known, start
-        self.marks, self.footed = marks or {}, footed
+        self.version, self.known, self.start, self.footed = version, known, start, footed
+        self.targets: set[str] = set()
         self.wrap: dict[bytes, int] = {}  # shared q/Q streams around the forms
         for piece in (b"q\n", b"q\nq\n", *(b"Q\nq /Artifact BMC %s Do EMC Q\n" % name for name in (FOOTER, NUMBERS))):
             self.wrap[piece] = out.number()
@@ -455,12 +454,16 @@ class Join:
         self.next_key = 0
         self.role_map: bytes | None = None
 
-    def add(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]]) -> None:
+    def add(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int] = ()) -> None:
         """A part's pages (without its cover when skip), after those added before; langs: (page
-        in the part, language) where each of its notes starts."""
+        in the part, language) where each of its notes starts; slotted: its pages with slots
+        for backlinks' numbers."""
+        first = self.start + len(self.parts.kids)
+        numbered = {first + k - skip for k in slotted}
+
         def forms(at: int) -> list[tuple[bytes, int]]:
             found = []
-            for name, wanted in ((FOOTER, self.footed), (NUMBERS, at in self.marks)):
+            for name, wanted in ((FOOTER, self.footed), (NUMBERS, at in numbered)):
                 if wanted:
                     found.append((name, self.out.number()))
                     self.reserved.append((at, name, found[-1][1]))
@@ -468,13 +471,14 @@ class Join:
 
         self.version = max(self.version, version(data))
         with _open(data) as src:
-            self._pages(src, skip, langs, self.start + len(self.parts.kids), forms, self.parts)
+            self._pages(src, skip, langs, first, forms, self.parts)
 
-    def finish(self, front: bytes, footers: Sequence[bytes], numbers: Numbers) -> None:
-        """The front's pages, first; then the forms laid over every page, and the end of the file."""
+    def finish(self, front: bytes, footers: Sequence[bytes], numbers: Numbers, marks: Marks | None = None) -> None:
+        """The front's pages, first; then the forms laid over every page (marks: the backlinks'
+        page numbers on each), and the end of the file."""
         self.version = max(self.version, *(version(d) for d in [front, *footers, *(d for d, _ in numbers)]))
         feet = _Footers(self.out, footers)
-        overlays: dict[bytes, _Footers | _Numbers] = {FOOTER: feet, NUMBERS: _Numbers(self.out, numbers, self.marks)}
+        overlays: dict[bytes, _Footers | _Numbers] = {FOOTER: feet, NUMBERS: _Numbers(self.out, numbers, marks or {})}
         first = _Piece()
         with _open(front) as src:
             source = self._pages(src, False, (), 0, lambda at: [(name, f) for name, o in overlays.items()
@@ -518,7 +522,7 @@ class Join:
             if "/StructParents" in obj:
                 obj.StructParents = int(obj.StructParents) + offset
             if "/Annots" in obj:
-                obj.Annots = _links(obj.Annots, self.known, offset)
+                obj.Annots = _links(obj.Annots, self.known, offset, self.targets)
             piece.kids.append(_page(source, obj, self.tree, forms(at + k), self.wrap))
             page_numbers[obj.objgen] = piece.kids[-1]
         for name, k, x, y in _dests(src):
@@ -589,7 +593,7 @@ def _elements(source: _Source, doc: Any, pages: list[Any], skip: bool, langs: Se
     return found
 
 
-def _links(annots: Any, known: set[str], offset: int) -> Array:
+def _links(annots: Any, known: set[str], offset: int, targets: set[str]) -> Array:
     """A page's annotations with `xref:` links made links to names in the dossier (or gone, when
     their note is not in it), and their keys in the parent tree moved by offset."""
     kept = Array()
@@ -598,6 +602,7 @@ def _links(annots: Any, known: set[str], offset: int) -> Array:
         uri = str(action.get("/URI", "")) if action is not None else ""
         if uri.startswith(XREF):
             target = unquote(uri[len(XREF):])
+            targets.add(target)
             if target not in known:
                 continue  # its note is not in the dossier: the label stays, the link goes
             del annot["/A"]

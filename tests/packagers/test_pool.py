@@ -49,16 +49,16 @@ def test_keep_sees_each_outcome_as_it_comes_even_after_a_crash() -> None:
     after a crash, one at a time."""
     from exporter.packagers.pool import Outcome
 
-    seen: list[int | None] = []
+    seen: list[tuple[int, int | None]] = []
 
-    def keep(outcome: Outcome[int]) -> Outcome[int]:
-        seen.append(outcome.value)
+    def keep(i: int, outcome: Outcome[int]) -> Outcome[int]:
+        seen.append((i, outcome.value))
         return Outcome(-outcome.value) if outcome.value is not None else outcome
 
     with Workers(2) as workers:
         outcomes = workers.run(crash_or_echo, [(i, 10.0) for i in range(6)], keep)
     assert [o.value for o in outcomes] == [0, -2, -4, None, -8, -10]
-    assert sorted(v for v in seen if v is not None) == [0, 2, 4, 8, 10] and len(seen) == 6
+    assert sorted(seen, key=lambda iv: iv[0]) == [(0, 0), (1, 2), (2, 4), (3, None), (4, 8), (5, 10)]
 
 
 def test_a_task_past_its_time_ends_with_the_reason_and_the_others_finish() -> None:
