@@ -1,9 +1,10 @@
 """Render a dossier in parts on every core, then join them into one PDF (stitch.py).
 
 Every note starts on a new page and numbers its own footnotes, so a run of notes lays out alone
-as it does inside the whole dossier. The parts render in parallel; then the contents, which needs
-each note's first page, and the footers "n / N", which need N, render while the parts are joined
-(stitch.Join: the contents' pages go first, the footers over every page at the end). Parts are cut by
+as it does inside the whole dossier. The parts render in parallel and are joined as they come, in
+order (_Early); then the contents, which need each note's first page, and the footers "n / N",
+which need N, render (stitch.Join: the contents' pages go first, the footers over every page at
+the end; if the join could not be kept, the parts are joined again meanwhile). Parts are cut by
 size, never by the number of workers, so --jobs never changes the bytes. A part past its budget
 is rendered again note by note, and a note past its own budget is left out and named.
 """
@@ -19,7 +20,6 @@ from exporter.cache import Cache
 from exporter.packagers import pdf, stitch
 from exporter.packagers.output import atomic_file
 from exporter.packagers.pdf import (
-    Facts,
     Part,
     PdfError,
     Plan,
@@ -85,9 +85,12 @@ def _all_parts(plan: Plan) -> list[Part]:
     return plan.parts + ([appendix] if appendix else [])
 
 
-def _langs(part: Part, found: Facts) -> list[tuple[int, str]]:
-    """Where each of the part's notes starts (page in the part), and its language."""
-    return sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes if anchor_id(n.id) in found.anchors)
+def _add(join: stitch.Join, spool: Spool, part: Part, made: Rendered) -> None:
+    """A part's pages into the join, without its cover: with where each of its notes starts
+    (and its language), and which of its pages have slots for backlinks' numbers."""
+    found = made.facts
+    langs = sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes if anchor_id(n.id) in found.anchors)
+    join.add(spool.read(made), True, langs, {k for k, *_ in found.slots})
 
 
 class _Early:
@@ -127,8 +130,7 @@ class _Early:
             if (made := outcome.value) is None:
                 self.broken = True
                 return
-            part = self.parts[self.added]
-            self.join.add(self.spool.read(made), True, _langs(part, made.facts), {k for k, *_ in made.facts.slots})
+            _add(self.join, self.spool, self.parts[self.added], made)
             self.added += 1
 
     def kept(self, front: Rendered, parts: list[tuple[Part, Rendered]], known: set[str]) -> stitch.Join | None:
@@ -214,7 +216,7 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
                 into.truncate()
                 join = stitch.Join(into, stitch.version(spool.read(opening)), known, front_pages)
                 for part, made in parts:
-                    join.add(spool.read(made), True, _langs(part, made.facts), {k for k, *_ in made.facts.slots})
+                    _add(join, spool, part, made)
             front, *drawn = waiting()
             contents = _made(front, "the contents", done)
             if contents.facts.pages == front_pages:
