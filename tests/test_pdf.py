@@ -231,6 +231,22 @@ def test_cover_toc_running_header_and_page_numbers(dossier: Built) -> None:
     assert "Test dossier" in header and "Beta a long note" in header
 
 
+def test_a_contents_group_name_never_ends_a_page(tmp_path: Path) -> None:
+    """A channel's name in the contents goes to the next page with its first note rather than
+    stand alone at the foot of a page (thirty channels of three notes, over four pages)."""
+    files = {f"n{k:03d}.md": f"---\ntitle: Note {k} on the lamp room\n---\n\nFrom: [[channel_{k // 3:02d}]] <br/>\n\nA line.\n"
+             for k in range(90)}  # without the rule, the first and third pages end with a channel's name
+    collection, _ = collect(write_vault(tmp_path / "v", files), Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Groups", epoch=1700000000))
+    front = pdf.render(plan.front({}, set()))
+    groups = {n.channel_name for n in collection.notes}
+    pages = [[line.strip() for line in p.extract_text().splitlines() if line.strip()]
+             for p in pypdf.PdfReader(io.BytesIO(front.pdf)).pages[1:]]
+    assert len(pages) >= 3
+    ends = [next(line for line in reversed(lines) if line in groups or line.startswith("Note ")) for lines in pages]
+    assert not [end for end in ends if end in groups], ends
+
+
 def test_byline_names_the_channel_and_links_the_video(dossier: Built) -> None:
     page = _outline(dossier.reader)[0][2]
     assert "From Channel One · Watch the video" in _flat(dossier.texts[page])
