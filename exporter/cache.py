@@ -97,6 +97,10 @@ class Cache:
         self._used: set[str] = set()
         self.hits = self.misses = 0
 
+    def undecoded(self) -> None:
+        """An entry read back that did not decode: what it held is computed again."""
+        self.warnings.append("a cache entry that did not decode was computed again")
+
     @classmethod
     def off(cls) -> Cache:
         return cls(None)

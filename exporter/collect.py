@@ -147,13 +147,8 @@ class _Blocks:
     def loader(self, ident: str, again: Callable[[], list[Block]]) -> Callable[[], list[Block]]:
         """Load from the cache; should the entry have gone (or be damaged), compute again."""
         def load() -> list[Block]:
-            data = self.made.get(ident) or self.cache.get(ident)
-            if data is not None:
-                try:
-                    return unpack(data)
-                except ValueError:
-                    self.cache.warnings.append("a cache entry that did not decode was computed again")
-            return again()
+            found = _unpacked(self.cache, self.made.get(ident) or self.cache.get(ident))
+            return found if found is not None else again()
 
         return load
 
@@ -345,7 +340,7 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
             try:
                 out[i] = (local.load_face(data), _once(_parsed_later(cache, k, raws[i], options)))
             except (ValueError, KeyError, TypeError):
-                cache.warnings.append("a cache entry that did not decode was computed again")
+                cache.undecoded()
     missed = [i for i, a in enumerate(out) if a is None]
     made: dict[str, bytes] = {}
 
@@ -368,16 +363,23 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
 def _parsed_later(cache: Cache, key: str, raw: RawNote, options: Options) -> Callable[[], list[Block]]:
     """A note's blocks as parsed, from the cache; parsed again should the entry have gone."""
     def load() -> list[Block]:
-        data = cache.get(store.key("blocks", key))
-        if data is not None:
-            try:
-                return unpack(data)
-            except ValueError:
-                cache.warnings.append("a cache entry that did not decode was computed again")
+        if (found := _unpacked(cache, cache.get(store.key("blocks", key)))) is not None:
+            return found
         (result,) = pandoc.parse([raw.body], max_depth=MAX_DEPTH)
         return local.normalize(raw, result, options).blocks
 
     return load
+
+
+def _unpacked(cache: Cache, data: bytes | None) -> list[Block] | None:
+    """Blocks from a cache entry; None when there is none, or it is damaged (said in warnings)."""
+    if data is None:
+        return None
+    try:
+        return unpack(data)
+    except ValueError:
+        cache.undecoded()
+        return None
 
 
 def _note(raw: RawNote, a: local.Local, ident: str, report: Report) -> Note:

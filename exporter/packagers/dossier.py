@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from exporter.cache import Cache
-from exporter.packagers import pdf, stitch
+from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
 from exporter.packagers.pdf import (
     Part,
@@ -123,9 +123,9 @@ class _Early:
             if front.value is None:
                 self.broken = True
                 return
-            written = {i for p in self.parts for i in pdf.ID.findall(p.prepared.html)}
-            self.join = stitch.Join(self.into, stitch.version(self.spool.read(front.value)),
-                                    set(front.value.facts.anchors) | written, front.value.facts.pages)
+            written = set(front.value.facts.anchors).union(*(p.ids for p in self.parts))
+            self.join = stitch.Join(self.into, stitch.version(self.spool.read(front.value)), written,
+                                    front.value.facts.pages)
         while (outcome := self.got.get(self.added + 1)) is not None:
             if (made := outcome.value) is None:
                 self.broken = True

@@ -267,7 +267,7 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
                 value = Rendered(data, tuple(told["refused"]), Facts(pages, anchors, [tuple(slot) for slot in slots]))
                 out[i] = Outcome(spool.keep(value) if spool else value)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                cache.warnings.append("a cache entry that did not decode was computed again")
+                cache.undecoded()
     todo = [i for i, o in enumerate(out) if o is None]
     if each is not None:
         for i, o in enumerate(out):
@@ -338,6 +338,7 @@ class Part:
 
     prepared: Prepared
     notes: tuple[Note, ...]
+    ids: frozenset[str] = frozenset()  # the ids in its HTML: where other parts' links may go
 
 
 @dataclass
@@ -500,20 +501,23 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
 
     def page(members: list[Note], *, css: str = "", contents: bool = False, appendix: bool = False,
              numbers: dict[str, int] | None = None, gone: frozenset[str] = frozenset(),
-             cited: list[Source] = sources) -> Prepared:
+             cited: list[Source] = sources) -> str:
         entries = [e for e in toc if e.get("id") not in gone]
         entries = [e for i, e in enumerate(entries)  # a group left empty goes too
                    if "group" not in e or (i + 1 < len(entries) and "group" not in entries[i + 1])]
         if numbers is not None:
             entries = [{**e, "page": numbers.get(e["id"], 0)} if "id" in e else e for e in entries]
         sheets = doc["stylesheets"] + ([Markup(css)] if css else [])
-        html = theme.render("dossier.html.j2", doc={**doc, "stylesheets": sheets}, count=len(notes), t=words,
+        return theme.render("dossier.html.j2", doc={**doc, "stylesheets": sheets}, count=len(notes), t=words,
                             channels=channels, contents=contents, toc=entries,
                             cover_dropped=bool(css) and not contents,
                             appendix=bool(sources), appendix_page=(numbers or {}).get("sources"),
                             notes=[item(n.id) for n in members],
                             sources=cited if appendix else [])
-        return _prepared(collection, theme, html if not css else _isolate(html), meta.epoch)
+
+    def as_part(html: str, members: list[Note]) -> Part:
+        isolated, ids = _isolate(html)
+        return Part(_prepared(collection, theme, isolated, meta.epoch), tuple(members), ids)
 
     runs: list[list[Note]] = []
     size = 0
@@ -524,14 +528,14 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         runs[-1].append(f.note)
         size += len(f.html)
     def run_of(notes: list[Note]) -> Part:
-        return Part(page(notes, css=PART_CSS), tuple(notes))
+        return as_part(page(notes, css=PART_CSS), notes)
 
     def appendix(gone: set[str]) -> Part | None:
         cited = _sources(collection, [n for n in notes if n.id not in gone]) if gone else sources
-        return Part(page([], css=PART_CSS, appendix=True, cited=cited), ()) if cited else None
+        return as_part(page([], css=PART_CSS, appendix=True, cited=cited), []) if cited else None
 
     def front(numbers: dict[str, int], gone: set[str]) -> Prepared:
-        return page([], css=PART_CSS, contents=True, numbers=numbers, gone=frozenset(gone))
+        return as_part(page([], css=PART_CSS, contents=True, numbers=numbers, gone=frozenset(gone)), []).prepared
 
     def footers(first: int, count: int, total: int) -> Prepared:
         css = "".join(re.sub(r"counter\(\s*pages\s*\)", f'"{total}"', c) for c in doc["stylesheets"])
@@ -543,7 +547,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         return _prepared(collection, theme, html, meta.epoch, tagged=False)
 
     def whole() -> Prepared:
-        return page(notes, contents=True, appendix=True)
+        return _prepared(collection, theme, page(notes, contents=True, appendix=True), meta.epoch)
 
     failed = {f.note.path: f.failed for f in fragments if f.failed}
     def numbers(texts: list[str]) -> Prepared:
@@ -570,10 +574,11 @@ def _cut_before(note_id: str) -> bool:
     return int.from_bytes(hashlib.blake2b(note_id.encode(), digest_size=4).digest(), "big") % STRIDE == 0
 
 
-def _isolate(html: str) -> str:
-    """A part's links to anchors in other parts become xref: links, which stitch.py joins."""
-    ids = set(ID.findall(html))
-    return HREF.sub(lambda m: m.group(0) if m.group(1) in ids else f'href="xref:{m.group(1)}"', html)
+def _isolate(html: str) -> tuple[str, frozenset[str]]:
+    """A part's links to anchors in other parts become xref: links, which stitch.py joins; and
+    the part's own ids."""
+    ids = frozenset(ID.findall(html))
+    return HREF.sub(lambda m: m.group(0) if m.group(1) in ids else f'href="xref:{m.group(1)}"', html), ids
 
 
 def _numbers_at_bottom_centre(sheets: list[str]) -> bool:
