@@ -108,7 +108,11 @@ class _Early:
 
     def run(self, docs: list[Prepared]) -> list[Outcome[Rendered]]:
         heard: queue.SimpleQueue[tuple[int, Outcome[Rendered]]] = queue.SimpleQueue()
-        wait = rendering(self.workers, docs, self.cache, self.spool, lambda i, o: heard.put((i, o)))
+        # the contents first (the join starts from it), the appendix (joined last, but it can be
+        # long), then the notes in order, as the join takes them
+        appendix = bool(self.parts) and not self.parts[-1].notes
+        order = [0, len(docs) - 1, *range(1, len(docs) - 1)] if appendix else list(range(len(docs)))
+        wait = rendering(self.workers, docs, self.cache, self.spool, lambda i, o: heard.put((i, o)), order)
         for _ in docs:
             i, outcome = heard.get()
             self.got[i] = outcome

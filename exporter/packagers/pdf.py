@@ -15,7 +15,7 @@ import re
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -242,13 +242,14 @@ def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None,
 
 
 def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None,
-              spool: Spool | None = None, each: Callable[[int, Outcome[Rendered]], None] | None = None
-              ) -> Callable[[], list[Outcome[Rendered]]]:
+              spool: Spool | None = None, each: Callable[[int, Outcome[Rendered]], None] | None = None,
+              order: Sequence[int] | None = None) -> Callable[[], list[Outcome[Rendered]]]:
     """Start rendering documents on their budgets, in the background; the call returned waits
     for them. The cache gives back those rendered before, and keeps the others; it is used in
     the caller's thread only. With a spool, the PDFs go to it as they come, not to memory.
     each(index, outcome) hears of every document once, as soon as it is there: those from the
-    cache at once, the others from a background thread, as they come."""
+    cache at once, the others from a background thread, as they come. order: the documents'
+    indexes in the order they start (Workers.run)."""
     cache = cache or Cache.off()
     # the theme folders' files (the vault's are named in the HTML), once per set of roots
     folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}} \
@@ -287,7 +288,9 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
     def run() -> list[Outcome[Rendered]]:
         ran: list[Outcome[Rendered]] = []
         try:
-            ran = workers.run(render, [(docs[i], budget(docs[i])) for i in todo], keep)
+            at = {i: k for k, i in enumerate(todo)}
+            ran = workers.run(render, [(docs[i], budget(docs[i])) for i in todo], keep,
+                              None if order is None else [at[i] for i in order if i in at])
             return ran
         finally:  # every document is heard of, even those the pool gave up on, or if it failed
             for k in range(len(todo)):

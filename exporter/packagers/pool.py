@@ -15,7 +15,7 @@ import os
 import resource
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -132,16 +132,20 @@ class Workers:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def run(self, fn: Callable[[T], R], tasks: Iterable[tuple[T, float]],
-            keep: Callable[[int, Outcome[R]], Outcome[R]] | None = None) -> list[Outcome[R]]:
+            keep: Callable[[int, Outcome[R]], Outcome[R]] | None = None,
+            order: Sequence[int] | None = None) -> list[Outcome[R]]:
         """fn(arg) for each (arg, seconds); in order, each a value or the reason it has none.
         keep(index of the task, outcome), called on each as it comes, gives what is kept of it
-        (results too big to hold all at once can go to disk; the first can be used at once)."""
+        (results too big to hold all at once can go to disk; the first can be used at once).
+        order: the tasks' indexes in the order they start, for a caller that uses them as they
+        come; else the longest first (by budget, which grows with the task's size), so that the
+        last to finish are short ones and no core waits long for another at the end."""
         todo = list(tasks)
         kept = keep or (lambda i, outcome: outcome)
         outcomes: list[Outcome[R] | None] = [None] * len(todo)
-        # the longest first (by budget, which grows with the task's size): the last tasks to
-        # finish are short ones, so no core waits long for another at the end
-        pending = sorted(range(len(todo)), key=lambda i: -todo[i][1])
+        pending = list(order) if order is not None else sorted(range(len(todo)), key=lambda i: -todo[i][1])
+        if sorted(pending) != list(range(len(todo))):
+            raise ValueError("order must name every task once")
         alone = self.jobs == 1
         while pending:
             if alone:  # after a crash: one at a time, so the crash names its task
