@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exporter.cli import main
+from exporter.packagers import dossier
 from tests.conftest import write_vault
 
 STAMP = '<a class="yt-timestamp" data-t="00:01:{s:02d}">[00:01:{s:02d}]</a>'
@@ -144,6 +145,31 @@ def test_cached_dossiers_equal_clean_dossiers_after_edits(tmp_path: Path) -> Non
         clean = _products(vault, tmp_path / f"clean{step}", None, "serif", pdf=True)
         assert cached["d.pdf"] == clean["d.pdf"], f"dossier differs after {kind}"
         assert cached == clean
+
+
+def test_a_title_change_that_moves_no_page_renders_the_contents_once(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first contents are rendered with the page numbers of the last build: when those still
+    hold, they are the contents, and no second contents is rendered."""
+    vault = write_vault(tmp_path / "vault", BASE)
+    cache = tmp_path / "cache"
+    asked: list[str] = []
+    real = dossier.rendering
+    monkeypatch.setattr(dossier, "rendering", lambda workers, docs, *a, **k: (
+        asked.extend(d.html for d in docs), real(workers, docs, *a, **k))[1])
+
+    def contents() -> int:
+        return sum('<nav class="toc">' in html for html in asked)
+
+    _products(vault, tmp_path / "first", cache, "serif", pdf=True)
+    assert contents() == 2  # at first no page number is known
+    asked.clear()
+    _edit(vault, "title", 2)
+    cached = _products(vault, tmp_path / "cached", cache, "serif", pdf=True)
+    assert contents() == 1
+    assert "Retitled 2" in asked[0]
+    clean = _products(vault, tmp_path / "clean", None, "serif", pdf=True)
+    assert cached["d.pdf"] == clean["d.pdf"]
 
 
 def _damage(db: Path, how: str) -> None:

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+import orjson
+
+from exporter import cache as store
 from exporter.cache import Cache
 from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
@@ -50,14 +53,14 @@ def _made(outcome: Outcome[Rendered], what: str, done: Written) -> Rendered:
     return outcome.value
 
 
-def _parts(plan: Plan, parts: list[Part], run: Render, done: Written, first_run: Render | None = None
-           ) -> tuple[Outcome[Rendered], list[tuple[Part, Rendered]], set[str]]:
-    """Render the parts (_all_parts) and a first front, for its page count; a part past its
-    budget again note by note. Returns the front, the parts rendered, and the ids of the notes
-    left out: those past their own budget (their sources go with them). first_run renders the
-    first round (the front, then the parts in order), run any other."""
+def _parts(plan: Plan, parts: list[Part], run: Render, done: Written, first_run: Render | None = None,
+           front: Prepared | None = None) -> tuple[Outcome[Rendered], list[tuple[Part, Rendered]], set[str]]:
+    """Render the parts (_all_parts) and a first front (by default with no page numbers), for
+    its page count; a part past its budget again note by note. Returns the front, the parts
+    rendered, and the ids of the notes left out: those past their own budget (their sources go
+    with them). first_run renders the first round (the front, then the parts in order), run any other."""
     appendix = parts[-1] if parts and not parts[-1].notes else None
-    first, *outcomes = (first_run or run)([plan.front({}, set()), *(p.prepared for p in parts)])
+    first, *outcomes = (first_run or run)([front or plan.front({}, set()), *(p.prepared for p in parts)])
     kept: list[tuple[Part, Outcome[Rendered]]] = []
     for part, outcome in zip(parts, outcomes, strict=True):
         if outcome.value is None and outcome.over and len(part.notes) > 1:
@@ -160,6 +163,27 @@ def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: di
     return marks, [(plan.numbers(t), t) for t in texts]
 
 
+def _numbers_key(plan: Plan) -> str:
+    return store.key("dossier page numbers", *(n.id for p in plan.parts for n in p.notes))
+
+
+def _guessed(cache: Cache | None, plan: Plan) -> dict[str, int]:
+    """The page numbers the last build of these notes gave their anchors. The first contents
+    are rendered with them: when they still hold (most edits move no note to another page),
+    those are the contents, rendered once instead of twice. Only a guess: wrong, it costs what
+    no guess costs, the contents rendered again."""
+    if cache is None or (data := cache.get(_numbers_key(plan))) is None:
+        return {}
+    try:
+        found = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        found = None
+    if not isinstance(found, dict) or not all(type(v) is int for v in found.values()):
+        cache.undecoded()
+        return {}
+    return found
+
+
 def one_pass(plan: Plan, run: Render, done: Written) -> bytes:
     """The whole dossier rendered as one document, its backlinks numbered as in the joined one."""
     whole = _made(run([plan.whole])[0], "the dossier", done)
@@ -192,8 +216,10 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
 def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spool: Spool, done: Written) -> Written:
     with atomic_file(target) as tmp, tmp.open("wb") as into:  # written as it is joined
         early = _Early(workers, cache, spool, into, _all_parts(plan))
+        guess = _guessed(cache, plan)
+        first_front = plan.front(guess, set())
         first, parts, left = _parts(plan, early.parts, lambda docs: rendered(workers, docs, cache, spool), done,
-                                    early.run)
+                                    early.run, first_front)
         front_pages = (opening := _made(first, "the contents", done)).facts.pages
         counted = [made.facts for _, made in parts]
         gone = {anchor_id(nid) for nid in left}
@@ -213,22 +239,28 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
             footers = [plan.footers(p, min(OVERLAY_PAGES, total - p + 1), total)
                        for p in range(1, total + 1, OVERLAY_PAGES)]
             marks, overlays = _numbers(plan, slots, numbers)
-            # the front and the overlays render while the parts are joined (unless they were)
-            waiting = rendering(workers, [plan.front(numbers, gone), *footers, *(doc for doc, _ in overlays)], cache)
+            # the front and the overlays render while the parts are joined (unless they were);
+            # the first front is the front when it was given these numbers
+            front_doc = plan.front(numbers, gone)
+            again = front_doc != first_front
+            waiting = rendering(workers, [front_doc] * again + [*footers, *(doc for doc, _ in overlays)], cache)
             if join is None:
                 into.seek(0)
                 into.truncate()
                 join = stitch.Join(into, stitch.version(spool.read(opening)), known, front_pages)
                 for part, made in parts:
                     _add(join, spool, part, made)
-            front, *drawn = waiting()
-            contents = _made(front, "the contents", done)
+            drawn = waiting()
+            contents = _made(drawn.pop(0), "the contents", done) if again else opening
             if contents.facts.pages == front_pages:
                 break
             front_pages, join = contents.facts.pages, None
+            first_front, opening = front_doc, contents  # the contents of any later round with these numbers
         else:
             raise PdfError("the contents page count did not settle")
-        join.finish(contents.pdf, [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]],
+        if cache is not None and numbers != guess:
+            cache.put(_numbers_key(plan), orjson.dumps(numbers))
+        join.finish(spool.read(contents), [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]],
                     [(_pdf(o, "the backlinks' page numbers", done), texts)
                      for o, (_, texts) in zip(drawn[len(footers):], overlays, strict=True)], marks)
     done.paths.append(target)
