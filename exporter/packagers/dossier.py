@@ -4,7 +4,9 @@ Every note starts on a new page and numbers its own footnotes, so a run of notes
 as it does inside the whole dossier. The parts render in parallel and are joined as they come, in
 order (_Early); then the contents, which need each note's first page, and the footers "n / N",
 which need N, render (stitch.Join: the contents' pages go first, the footers over every page at
-the end; if the join could not be kept, the parts are joined again meanwhile). Parts are cut by
+the end; if the join could not be kept, the parts are joined again meanwhile). The first
+contents, rendered with the parts for their page count, are given the page numbers of the last
+build (_guessed): when those still hold, they are the contents, rendered once. Parts are cut by
 size, never by the number of workers, so --jobs never changes the bytes. A part past its budget
 is rendered again note by note, and a note past its own budget is left out and named.
 """
@@ -53,14 +55,14 @@ def _made(outcome: Outcome[Rendered], what: str, done: Written) -> Rendered:
     return outcome.value
 
 
-def _parts(plan: Plan, parts: list[Part], run: Render, done: Written, first_run: Render | None = None,
-           front: Prepared | None = None) -> tuple[Outcome[Rendered], list[tuple[Part, Rendered]], set[str]]:
-    """Render the parts (_all_parts) and a first front (by default with no page numbers), for
-    its page count; a part past its budget again note by note. Returns the front, the parts
-    rendered, and the ids of the notes left out: those past their own budget (their sources go
-    with them). first_run renders the first round (the front, then the parts in order), run any other."""
+def _parts(plan: Plan, front: Prepared, parts: list[Part], run: Render, done: Written, first_run: Render
+           ) -> tuple[Outcome[Rendered], list[tuple[Part, Rendered]], set[str]]:
+    """Render a first front, for its page count, and the parts (_all_parts); a part past its
+    budget again note by note. Returns the front, the parts rendered, and the ids of the notes
+    left out: those past their own budget (their sources go with them). first_run renders the
+    first round (the front, then the parts), run any other."""
     appendix = parts[-1] if parts and not parts[-1].notes else None
-    first, *outcomes = (first_run or run)([front or plan.front({}, set()), *(p.prepared for p in parts)])
+    first, *outcomes = first_run([front, *(p.prepared for p in parts)])
     kept: list[tuple[Part, Outcome[Rendered]]] = []
     for part, outcome in zip(parts, outcomes, strict=True):
         if outcome.value is None and outcome.over and len(part.notes) > 1:
@@ -218,8 +220,8 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
         early = _Early(workers, cache, spool, into, _all_parts(plan))
         guess = _guessed(cache, plan)
         first_front = plan.front(guess, set())
-        first, parts, left = _parts(plan, early.parts, lambda docs: rendered(workers, docs, cache, spool), done,
-                                    early.run, first_front)
+        first, parts, left = _parts(plan, first_front, early.parts, lambda docs: rendered(workers, docs, cache, spool),
+                                    done, early.run)
         front_pages = (opening := _made(first, "the contents", done)).facts.pages
         counted = [made.facts for _, made in parts]
         gone = {anchor_id(nid) for nid in left}
