@@ -868,9 +868,9 @@ h1 { string-set: chapter content(); break-before: right; }
 
 def test_pages_that_share_styles_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
     """The speed patches give a page the computed styles of an earlier page whose @page rules
-    match alike, and keep the pages' references: first, left and right, blank, :nth() and
-    named pages (nth within their group) must come out as WeasyPrint makes them, as must a
-    dossier's part, footers and numbers."""
+    match alike, keep the pages' references, and write each object's bytes once: first, left
+    and right, blank, :nth() and named pages (nth within their group) must come out as
+    WeasyPrint makes them, as must a dossier's part, footers and numbers."""
     import pydyf
     from weasyprint.layout import page as page_layout
 
@@ -887,6 +887,10 @@ def test_pages_that_share_styles_give_the_same_bytes(dossier: Built, monkeypatch
     with monkeypatch.context() as m:
         m.setattr(page_layout, "set_page_type_computed_styles", page_layout.set_page_type_computed_styles.original)
         m.setattr(pydyf.PDF, "page_references", property(pydyf.PDF.page_references.fget.original))
+        assert getattr(pydyf.PDF.write, "patched", False)
+        m.setattr(pydyf.PDF, "write", pydyf.PDF.write.original)
+        for kind in (pydyf.Dictionary, pydyf.Array, pydyf.String, pydyf.Stream):
+            m.setattr(kind, "data", property(kind.data.fget.original))
         computed = [pdf.render(d) for d in docs]
     assert [r.pdf for r in shared] == [r.pdf for r in computed]
 

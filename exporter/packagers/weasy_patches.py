@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from typing import Any
 
 _DROP = ("BASE", "DSIG", "EBDT", "EBLC", "EBSC", "GPOS", "GSUB", "JSTF", "LTSH", "PCLT", "SVG ")
@@ -36,6 +37,7 @@ def apply() -> None:
     stylesheets_parsed_once()
     page_styles_shared()
     page_references_kept()
+    objects_written_once()
     streams_compressed_at_level_6()
 
 
@@ -142,6 +144,46 @@ def page_references_kept() -> None:
     kept.patched = True  # type: ignore[attr-defined]
     kept.original = original.fget  # type: ignore[attr-defined]
     pydyf.PDF.page_references = property(kept)
+
+
+def objects_written_once() -> None:
+    """pydyf's PDF.write, given an identifier (WeasyPrint always gives one), hashes every
+    object's bytes for the /ID after writing them: each dictionary is serialized twice and each
+    stream joined and deflated twice, the object stream holding most objects included. Keep an
+    indirect object's bytes (it has a number; only those are written and hashed, and they do not
+    change while the file is written) for the length of one write."""
+    import pydyf
+
+    original_write = pydyf.PDF.write
+    if getattr(original_write, "patched", False):
+        return
+    state: dict[str, dict[int, bytes] | None] = {"memo": None}
+
+    def once(getter: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+        def data(self: Any) -> bytes:
+            memo = state["memo"]
+            if memo is None or self.number is None:  # a direct object, or not in a write
+                return getter(self)
+            found = memo.get(id(self))  # the object is in pdf.objects until the write ends
+            if found is None:
+                found = memo[id(self)] = getter(self)
+            return found
+
+        data.original = getter  # type: ignore[attr-defined]
+        return data
+
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        state["memo"] = {}
+        try:
+            return original_write(self, *args, **kwargs)
+        finally:
+            state["memo"] = None
+
+    for cls in (pydyf.Dictionary, pydyf.Array, pydyf.String, pydyf.Stream):
+        cls.data = property(once(cls.data.fget))
+    write.patched = True  # type: ignore[attr-defined]
+    write.original = original_write  # type: ignore[attr-defined]
+    pydyf.PDF.write = write
 
 
 def streams_compressed_at_level_6() -> None:
