@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from exporter.packagers.pool import Workers
 
 
@@ -42,6 +44,21 @@ def test_results_come_back_in_order() -> None:
         outcomes = workers.run(echo, [(i, 10.0) for i in range(7)])
     assert [o.value for o in outcomes] == [0, 2, 4, 6, 8, 10, 12]
     assert not any(o.error or o.over for o in outcomes)
+
+
+def started(x: int) -> float:
+    return time.monotonic()
+
+
+def test_tasks_start_in_the_order_given_else_the_longest_first() -> None:
+    """One worker runs one task at a time, so the tasks' start times give the order."""
+    with Workers(1) as workers:
+        given = workers.run(started, [(i, 10.0 + i) for i in range(4)], order=[2, 0, 3, 1])
+        longest = workers.run(started, [(i, 10.0 + i) for i in range(4)])
+    assert sorted(range(4), key=lambda i: given[i].value or 0.0) == [2, 0, 3, 1]
+    assert sorted(range(4), key=lambda i: longest[i].value or 0.0) == [3, 2, 1, 0]
+    with Workers(1) as workers, pytest.raises(ValueError, match="every task once"):
+        workers.run(started, [(i, 10.0) for i in range(3)], order=[0, 0, 1])
 
 
 def test_keep_sees_each_outcome_as_it_comes_even_after_a_crash() -> None:
