@@ -903,7 +903,6 @@ def test_stylesheets_and_fonts_kept_by_a_worker_give_the_same_bytes(
     font configuration per document. A document that adds fonts of its own gets its own."""
     from weasyprint.text.fonts import FontConfiguration
 
-
     plan = pdf.plan_dossier(dossier.collection, dossier.notes[3:], pdf.Meta("t", epoch=1700000000))  # short: rendered thrice
     docs = [plan.whole, plan.parts[0].prepared, plan.whole, plan.parts[0].prepared]
     kept = [pdf.render(d).pdf for d in docs]

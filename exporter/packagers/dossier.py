@@ -61,7 +61,7 @@ def _parts(plan: Plan, front: Prepared, parts: list[Part], run: Render, done: Wr
     budget again note by note. Returns the front, the parts rendered, and the ids of the notes
     left out: those past their own budget (their sources go with them). first_run renders the
     first round (the front, then the parts), run any other."""
-    appendix = parts[-1] if parts and not parts[-1].notes else None
+    appendix = _appendix(parts)
     first, *outcomes = first_run([front, *(p.prepared for p in parts)])
     kept: list[tuple[Part, Outcome[Rendered]]] = []
     for part, outcome in zip(parts, outcomes, strict=True):
@@ -90,6 +90,11 @@ def _all_parts(plan: Plan) -> list[Part]:
     return plan.parts + ([appendix] if appendix else [])
 
 
+def _appendix(parts: list[Part]) -> Part | None:
+    """The Sources appendix among _all_parts: the last part, when it holds no note."""
+    return parts[-1] if parts and not parts[-1].notes else None
+
+
 def _add(join: stitch.Join, spool: Spool, part: Part, made: Rendered) -> None:
     """A part's pages into the join, without its cover: with where each of its notes starts
     (and its language), and which of its pages have slots for backlinks' numbers."""
@@ -115,8 +120,7 @@ class _Early:
         heard: queue.SimpleQueue[tuple[int, Outcome[Rendered]]] = queue.SimpleQueue()
         # the contents first (the join starts from it), the appendix (joined last, but it can be
         # long), then the notes in order, as the join takes them
-        appendix = bool(self.parts) and not self.parts[-1].notes
-        order = [0, len(docs) - 1, *range(1, len(docs) - 1)] if appendix else list(range(len(docs)))
+        order = [0, len(docs) - 1, *range(1, len(docs) - 1)] if _appendix(self.parts) else list(range(len(docs)))
         wait = rendering(self.workers, docs, self.cache, self.spool, lambda i, o: heard.put((i, o)), order)
         for _ in docs:
             i, outcome = heard.get()

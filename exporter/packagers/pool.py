@@ -143,8 +143,8 @@ class Workers:
         todo = list(tasks)
         kept = keep or (lambda i, outcome: outcome)
         outcomes: list[Outcome[R] | None] = [None] * len(todo)
-        pending = list(order) if order is not None else sorted(range(len(todo)), key=lambda i: -todo[i][1])
-        if sorted(pending) != list(range(len(todo))):
+        pending = sorted(range(len(todo)), key=lambda i: -todo[i][1]) if order is None else list(order)
+        if order is not None and sorted(pending) != list(range(len(todo))):
             raise ValueError("order must name every task once")
         alone = self.jobs == 1
         while pending:

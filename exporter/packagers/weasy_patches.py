@@ -11,6 +11,8 @@
   computed styles instead of computing them again, margin boxes and all (the bytes are the same);
 - page_references_kept: speed, the list of page references is made once per page count, not
   once per tag and link (a part spends 2% of its time there, a 126-page document far more);
+- objects_written_once: speed, each PDF object is serialized (and each stream deflated) once,
+  not again when pydyf hashes the file for its /ID (the bytes are the same);
 - streams_compressed_at_level_6: speed, pydyf deflates content streams at level 9, three times
   the work of level 6 for 2% of the size;
 - identity_encoding: text extractors read every word, see its docstring.
