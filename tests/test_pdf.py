@@ -895,6 +895,50 @@ def test_pages_that_share_styles_give_the_same_bytes(dossier: Built, monkeypatch
     assert [r.pdf for r in shared] == [r.pdf for r in computed]
 
 
+STYLED = """<!DOCTYPE html><html lang="en"><head><style>
+:root { --gap: 3mm; --ink: #224466; }
+body { font: 11pt/1.4 "DejaVu Serif", serif; word-spacing: calc(0.1em + 1px); color: var(--ink);
+       text-indent: calc(5% + 1mm); }
+p { margin-block: var(--gap) 1mm; padding-inline-start: 4mm; border-inline-end: 2px solid red; }
+.rtl { direction: rtl; margin-inline-start: 9mm; }
+.deco { text-decoration: underline wavy blue; letter-spacing: calc(0.05em - 0.5px); }
+.deco span { text-decoration-line: line-through; }
+blockquote { inline-size: 60%; max-block-size: 80mm; border-block-start: 3px dashed; }
+li::marker { color: green; }
+p::first-letter { font-size: 1.6em; }
+.boxed { display: inline-block; float: right; position: relative; top: 1mm; width: 20mm; }
+table { border-collapse: collapse; } td { border: 1px solid; padding: 1mm calc(1mm + 2%); }
+.page { page: other; }
+@page other { size: A6 landscape; }
+</style></head><body>{body}</body></html>"""
+
+
+def test_styles_on_the_short_path_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A property an element's rules do not set is taken on the short path: logical and
+    physical names, inherited math and var(), right-to-left text, propagated decorations,
+    pseudo-elements, floats and named pages, and a dossier's part, must come out as WeasyPrint
+    computes them on its general path."""
+    from weasyprint.css import ComputedStyle
+
+    body = "".join(
+        f'<p class="{"rtl" if k % 3 == 0 else "deco"}">Keeper {k} <span>trimmed the wick</span>'
+        f'<span class="boxed">lamp</span> and logged the weather.</p>'
+        f"<blockquote><p>Quoted {k}.</p></blockquote><ol><li>one</li><li>two</li></ol>"
+        f"<table><tr><td>cell {k}</td><td>cell</td></tr></table>"
+        + ('<div class="page"><p>On a named page.</p></div>' if k % 4 == 1 else "")
+        for k in range(12))
+    plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t", epoch=1700000000))
+    part = plan.parts[0].prepared
+    docs = [pdf.Prepared.of(STYLED.replace("{body}", body), part.base_url, part.roots, 1700000000), part]
+    assert getattr(ComputedStyle.__missing__, "patched", False)
+    short = [pdf.render(d) for d in docs]
+    assert short[0].facts.pages > 2
+    with monkeypatch.context() as m:
+        m.setattr(ComputedStyle, "__missing__", ComputedStyle.__missing__.original)
+        general = [pdf.render(d) for d in docs]
+    assert [r.pdf for r in short] == [r.pdf for r in general]
+
+
 def test_stylesheets_and_fonts_kept_by_a_worker_give_the_same_bytes(
         dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker keeps the stylesheets it parsed and one font configuration for the next

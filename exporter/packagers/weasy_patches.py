@@ -7,6 +7,8 @@
   system has no libharfbuzz-subset (WeasyPrint then falls back to fontTools, 100x slower);
 - stylesheets_parsed_once: speed, a stylesheet a worker has parsed for one document serves the
   next (a theme's sheets are parsed once per worker, not once per dossier part or brief);
+- styles_computed_on_a_short_path: speed, a property an element's rules do not set is
+  inherited or initial, taken without the general path's checks for what it does not have;
 - page_styles_shared: speed, a page whose @page rules match as another's takes that page's
   computed styles instead of computing them again, margin boxes and all (the bytes are the same);
 - page_references_kept: speed, the list of page references is made once per page count, not
@@ -37,6 +39,7 @@ def apply() -> None:
     fonts_subset_by_harfbuzz()
     footnotes_tagged_as_notes()
     stylesheets_parsed_once()
+    styles_computed_on_a_short_path()
     page_styles_shared()
     page_references_kept()
     objects_written_once()
@@ -88,6 +91,56 @@ def stylesheets_parsed_once() -> None:
     init.patched = True  # type: ignore[attr-defined]
     init.original = original  # type: ignore[attr-defined]
     weasyprint.CSS.__init__ = init
+
+
+def styles_computed_on_a_short_path() -> None:
+    """Compute a property that no rule sets on an element without the general path.
+
+    ComputedStyle.__missing__ runs for every property read of every element (a part reads about
+    9,000), and for each it looks for var() and math, maps physical to logical names and
+    formats the property's name, though most are neither cascaded nor special: an inherited
+    one is the parent's value, any other the initial value (computed when WeasyPrint computes
+    it). Those take the short path; a property set on the element, or through its logical name,
+    the root element, a parent's value with math in it, and the properties __missing__ treats
+    apart (float, display, position, page, text decorations, custom properties) go the general
+    way. 7% of a part's render.
+    """
+    from weasyprint.css import ComputedStyle
+    from weasyprint.css.computed_values import COMPUTER_FUNCTIONS, PHYSICAL_FUNCTIONS
+    from weasyprint.css.functions import check_math
+    from weasyprint.css.properties import INHERITED, INITIAL_NOT_COMPUTED, INITIAL_VALUES
+
+    original = ComputedStyle.__missing__
+    if getattr(original, "patched", False):
+        return
+    apart = ("float", "display", "position", "page")
+    # 0: inherited; 1: the initial value as it is; 2: the initial value, computed
+    how = {key: 0 if key in INHERITED else 2 if key in INITIAL_NOT_COMPUTED else 1
+           for key, value in INITIAL_VALUES.items()
+           if key not in apart and not key.startswith(("text_decoration_", "__")) and not check_math(value)}
+    logical = {key: frozenset(name(block="ttb", inline=way) for way in ("ltr", "rtl"))
+               for key, name in PHYSICAL_FUNCTIONS.items()}
+
+    def missing(self: Any, key: str) -> Any:
+        cascaded = self.cascaded
+        if key in cascaded or (parent := self.parent_style) is None or (kind := how.get(key)) is None:
+            return original(self, key)
+        if (names := logical.get(key)) is not None and not names.isdisjoint(cascaded):
+            return original(self, key)
+        if kind == 0:
+            value = parent[key]
+            if check_math(value):
+                return original(self, key)
+        else:
+            value = INITIAL_VALUES[key]
+            if kind == 2 and (compute := COMPUTER_FUNCTIONS.get(key)) is not None:
+                value = compute(self, key, value)
+        self[key] = value
+        return value
+
+    missing.patched = True  # type: ignore[attr-defined]
+    missing.original = original  # type: ignore[attr-defined]
+    ComputedStyle.__missing__ = missing
 
 
 def page_styles_shared() -> None:
