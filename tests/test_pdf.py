@@ -909,32 +909,51 @@ p::first-letter { font-size: 1.6em; }
 .boxed { display: inline-block; float: right; position: relative; top: 1mm; width: 20mm; }
 table { border-collapse: collapse; } td { border: 1px solid; padding: 1mm calc(1mm + 2%); }
 .page { page: other; }
+a { text-decoration: underline; font-size: 0.9em; } h1, .deco a { text-decoration: overline underline; }
+.smcp { font-variant: small-caps; font-feature-settings: "liga" 0; font-size: 13pt; }
+.tr { font-language-override: "TRK"; font-variation-settings: "wght" 600; font-stretch: condensed; }
 @page other { size: A6 landscape; }
 </style></head><body>{body}</body></html>"""
 
 
-def test_styles_on_the_short_path_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A property an element's rules do not set is taken on the short path: logical and
-    physical names, inherited math and var(), right-to-left text, propagated decorations,
-    pseudo-elements, floats and named pages, and a dossier's part, must come out as WeasyPrint
-    computes them on its general path."""
+def _short_path() -> tuple[Any, str]:
     from weasyprint.css import ComputedStyle
 
+    return ComputedStyle, "__missing__"
+
+
+def _text_contexts() -> tuple[Any, str]:
+    from weasyprint.text.line_break import Layout
+
+    return Layout, "setup"
+
+
+@pytest.mark.parametrize("patched", [_short_path, _text_contexts], ids=["styles", "text contexts"])
+def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch,
+                                                            patched: Any) -> None:
+    """The speed patches compute a property no rule sets on the short path, and give text
+    layouts the Pango contexts, fonts and metrics made before: logical and physical names,
+    inherited math and var(), right-to-left text, several languages, propagated decorations at
+    several sizes, font features and variations, pseudo-elements, floats and named pages, and a
+    dossier's part, must come out as WeasyPrint makes them without the patch."""
+    owner, name = patched()
     body = "".join(
-        f'<p class="{"rtl" if k % 3 == 0 else "deco"}">Keeper {k} <span>trimmed the wick</span>'
-        f'<span class="boxed">lamp</span> and logged the weather.</p>'
-        f"<blockquote><p>Quoted {k}.</p></blockquote><ol><li>one</li><li>two</li></ol>"
-        f"<table><tr><td>cell {k}</td><td>cell</td></tr></table>"
+        f'<p class="{"rtl" if k % 3 == 0 else "deco"}" lang="{("en", "de", "el", "ru")[k % 4]}">Keeper {k} '
+        f'<span>trimmed the wick</span><span class="boxed">lamp</span> and logged the weather '
+        f'<a href="#x{k}" id="x{k}">ᾅδης, ёлка</a>.</p>'
+        f'<blockquote><p class="{"smcp" if k % 2 else "tr"}">Quoted {k}, ffi fl 1/2.</p></blockquote>'
+        f'<p lang="{("sr", "ru")[k % 2]}"><i>бгдпт</i></p>'
+        f"<ol><li>one</li><li>two</li></ol><table><tr><td>cell {k}</td><td>cell</td></tr></table>"
         + ('<div class="page"><p>On a named page.</p></div>' if k % 4 == 1 else "")
         for k in range(12))
     plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t", epoch=1700000000))
     part = plan.parts[0].prepared
     docs = [pdf.Prepared.of(STYLED.replace("{body}", body), part.base_url, part.roots, 1700000000), part]
-    assert getattr(ComputedStyle.__missing__, "patched", False)
+    assert getattr(getattr(owner, name), "patched", False)
     short = [pdf.render(d) for d in docs]
     assert short[0].facts.pages > 2
     with monkeypatch.context() as m:
-        m.setattr(ComputedStyle, "__missing__", ComputedStyle.__missing__.original)
+        m.setattr(owner, name, getattr(owner, name).original)
         general = [pdf.render(d) for d in docs]
     assert [r.pdf for r in short] == [r.pdf for r in general]
 

@@ -9,6 +9,9 @@
   next (a theme's sheets are parsed once per worker, not once per dossier part or brief);
 - styles_computed_on_a_short_path: speed, a property an element's rules do not set is
   inherited or initial, taken without the general path's checks for what it does not have;
+- text_contexts_kept: speed, a text layout takes its Pango context, font description and font
+  metrics from those made before for the same direction, language and font, instead of
+  making each again for every run of text laid out or drawn;
 - page_styles_shared: speed, a page whose @page rules match as another's takes that page's
   computed styles instead of computing them again, margin boxes and all (the bytes are the same);
 - page_references_kept: speed, the list of page references is made once per page count, not
@@ -40,6 +43,7 @@ def apply() -> None:
     footnotes_tagged_as_notes()
     stylesheets_parsed_once()
     styles_computed_on_a_short_path()
+    text_contexts_kept()
     page_styles_shared()
     page_references_kept()
     objects_written_once()
@@ -141,6 +145,95 @@ def styles_computed_on_a_short_path() -> None:
     missing.patched = True  # type: ignore[attr-defined]
     missing.original = original  # type: ignore[attr-defined]
     ComputedStyle.__missing__ = missing
+
+
+def text_contexts_kept() -> None:
+    """Keep the Pango contexts, font descriptions and font metrics that text layouts are made of.
+
+    WeasyPrint 70 makes a Layout for each run of text it lays out, and again for each it draws;
+    each makes a Pango context, sets its direction and language, makes a font description and,
+    for decorated text, asks the context for the font's metrics (which loads the font): 8% of
+    a part's render. They depend only on the direction, the language and the font properties,
+    and none is changed once made (a layout copies the description it is given), so they are
+    kept per font configuration, keyed on those, and shared. A font whose properties cannot be
+    a key is described afresh, as before. The text comes out byte for byte the same.
+    """
+    from weasyprint.text import line_break
+    from weasyprint.text.constants import LST_TO_ISO, PANGO_DIRECTION
+    from weasyprint.text.ffi import FROM_UNITS, ffi, gobject, pango, unicode_to_char_p
+    from weasyprint.text.fonts import font_features, get_font_description
+
+    original = line_break.Layout.setup
+    if getattr(original, "patched", False):
+        return
+
+    def context(config: Any, direction: str, lang: str | None) -> tuple[Any, Any]:
+        contexts = config.__dict__.setdefault("_kept_contexts", {})
+        if (found := contexts.get((direction, lang))) is None:
+            made = ffi.gc(pango.pango_font_map_create_context(config.font_map), gobject.g_object_unref)
+            pango.pango_context_set_round_glyph_positions(made, False)
+            pango.pango_context_set_base_dir(made, PANGO_DIRECTION[direction])
+            if lang:
+                language = pango.pango_language_from_string(unicode_to_char_p(lang)[0])
+                pango.pango_context_set_language(made, language)
+            else:
+                language = pango.pango_language_get_default()
+            found = contexts[direction, lang] = (made, language)
+        return found
+
+    def described(style: Any) -> tuple[Any, Any]:
+        font = (tuple(style["font_family"]), style["font_style"], style["font_stretch"], style["font_weight"],
+                style["font_size"], style["font_variant_caps"], style["font_variation_settings"])
+        descriptions = style.font_config.__dict__.setdefault("_kept_descriptions", {})
+        try:
+            if (found := descriptions.get(font)) is None:
+                found = descriptions[font] = get_font_description(style)
+        except TypeError:  # a value that cannot be a key
+            return None, get_font_description(style)
+        return font, found
+
+    def setup(self: Any, style: Any) -> None:
+        self.style = style
+        self.first_line_direction = 0
+        config = style.font_config
+        override = style["font_language_override"]
+        lang = LST_TO_ISO.get(override.lower(), override) if override != "normal" else style["lang"] or None
+        made, self.language = context(config, style["direction"], lang)
+        font, description = described(style)
+        self.layout = ffi.gc(pango.pango_layout_new(made), gobject.g_object_unref)
+        pango.pango_layout_set_auto_dir(self.layout, False)
+        pango.pango_layout_set_font_description(self.layout, description)
+        if style["text_decoration_line"] != "none":
+            metrics = config.__dict__.setdefault("_kept_metrics", {})
+            key = (style["direction"], lang, font)
+            if font is None or (found := metrics.get(key)) is None:
+                got = ffi.gc(pango.pango_context_get_metrics(made, description, self.language),
+                             pango.pango_font_metrics_unref)
+                found = tuple(FROM_UNITS * get(got) for get in (
+                    pango.pango_font_metrics_get_ascent, pango.pango_font_metrics_get_underline_position,
+                    pango.pango_font_metrics_get_strikethrough_position,
+                    pango.pango_font_metrics_get_underline_thickness,
+                    pango.pango_font_metrics_get_strikethrough_thickness))
+                if font is not None:
+                    metrics[key] = found
+            (self.ascent, self.underline_position, self.strikethrough_position, self.underline_thickness,
+             self.strikethrough_thickness) = found
+        else:
+            self.ascent = self.underline_position = self.strikethrough_position = None
+        features = font_features(
+            style["font_kerning"], style["font_variant_ligatures"], style["font_variant_position"],
+            style["font_variant_caps"], style["font_variant_numeric"], style["font_variant_alternates"],
+            style["font_variant_east_asian"], style["font_feature_settings"])
+        if features:  # as WeasyPrint does it
+            settings = ",".join(f"{key} {value}" for key, value in features.items()).encode()
+            attr = config.font_features.setdefault(settings, pango.pango_attr_font_features_new(settings))
+            attr_list = pango.pango_attr_list_new()
+            pango.pango_attr_list_insert(attr_list, attr)
+            pango.pango_layout_set_attributes(self.layout, attr_list)
+
+    setup.patched = True  # type: ignore[attr-defined]
+    setup.original = original  # type: ignore[attr-defined]
+    line_break.Layout.setup = setup
 
 
 def page_styles_shared() -> None:
