@@ -899,7 +899,7 @@ STYLED = """<!DOCTYPE html><html lang="en"><head><style>
 :root { --gap: 3mm; --ink: #224466; }
 body { font: 11pt/1.4 "DejaVu Serif", serif; word-spacing: calc(0.1em + 1px); color: var(--ink);
        text-indent: calc(5% + 1mm); }
-p { margin-block: var(--gap) 1mm; padding-inline-start: 4mm; border-inline-end: 2px solid red; }
+p { margin-block: var(--gap) 1mm; padding-inline-start: 4mm; padding-right: 1ex; border-inline-end: 2px solid red; }
 .rtl { direction: rtl; margin-inline-start: 9mm; }
 .deco { text-decoration: underline wavy blue; letter-spacing: calc(0.05em - 0.5px); }
 .deco span { text-decoration-line: line-through; }
@@ -909,8 +909,8 @@ p::first-letter { font-size: 1.6em; }
 .boxed { display: inline-block; float: right; position: relative; top: 1mm; width: 20mm; }
 table { border-collapse: collapse; } td { border: 1px solid; padding: 1mm calc(1mm + 2%); }
 .page { page: other; }
-a { text-decoration: underline; font-size: 0.9em; } h1, .deco a { text-decoration: overline underline; }
-.smcp { font-variant: small-caps; font-feature-settings: "liga" 0; font-size: 13pt; }
+a { text-decoration: underline; font-size: 0.9em; padding-left: 0.5ex; } h1, .deco a { text-decoration: overline underline; }
+.smcp { margin-left: 2ch; font-variant: small-caps; font-feature-settings: "liga" 0; font-size: 13pt; }
 .tr { font-language-override: "TRK"; font-variation-settings: "wght" 600; font-stretch: condensed; }
 @page other { size: A6 landscape; }
 </style></head><body>{body}</body></html>"""
@@ -928,11 +928,18 @@ def _text_contexts() -> tuple[Any, str]:
     return Layout, "setup"
 
 
-@pytest.mark.parametrize("patched", [_short_path, _text_contexts], ids=["styles", "text contexts"])
+def _font_keys() -> tuple[Any, str]:
+    from weasyprint.text import line_break
+
+    return line_break, "_font_style_cache_key"
+
+
+@pytest.mark.parametrize("patched", [_short_path, _text_contexts, _font_keys],
+                         ids=["styles", "text contexts", "font keys"])
 def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch,
                                                             patched: Any) -> None:
-    """The speed patches compute a property no rule sets on the short path, and give text
-    layouts the Pango contexts, fonts and metrics made before: logical and physical names,
+    """The speed patches compute a property no rule sets on the short path, give text layouts
+    the Pango contexts, fonts and metrics made before, and keep a style's font key: logical and physical names,
     inherited math and var(), right-to-left text, several languages, propagated decorations at
     several sizes, font features and variations, pseudo-elements, floats and named pages, and a
     dossier's part, must come out as WeasyPrint makes them without the patch."""

@@ -12,6 +12,8 @@
 - text_contexts_kept: speed, a text layout takes its Pango context, font description and font
   metrics from those made before for the same direction, language and font, instead of
   making each again for every run of text laid out or drawn;
+- font_keys_kept: speed, the key under which a style's line height is cached is made once per
+  style, not once per line and run of text;
 - page_styles_shared: speed, a page whose @page rules match as another's takes that page's
   computed styles instead of computing them again, margin boxes and all (the bytes are the same);
 - page_references_kept: speed, the list of page references is made once per page count, not
@@ -44,6 +46,7 @@ def apply() -> None:
     stylesheets_parsed_once()
     styles_computed_on_a_short_path()
     text_contexts_kept()
+    font_keys_kept()
     page_styles_shared()
     page_references_kept()
     objects_written_once()
@@ -234,6 +237,32 @@ def text_contexts_kept() -> None:
     setup.patched = True  # type: ignore[attr-defined]
     setup.original = original  # type: ignore[attr-defined]
     line_break.Layout.setup = setup
+
+
+def font_keys_kept() -> None:
+    """Make the key of a style's font (line_break._font_style_cache_key) once per style.
+
+    WeasyPrint 70 looks up a style's line height and baseline (strut) for every line box and
+    run of text, under a key it makes each time by formatting fourteen of the style's
+    properties as a string. A style's font properties never change once computed (WeasyPrint
+    copies a style to change one), so the key is kept on the style.
+    """
+    from weasyprint.text import line_break
+
+    original = line_break._font_style_cache_key
+    if getattr(original, "patched", False):
+        return
+
+    def kept(style: Any, include_size: bool = False) -> str:
+        name = "_font_key_sized" if include_size else "_font_key"
+        found: str | None = style.__dict__.get(name)
+        if found is None:
+            found = style.__dict__[name] = original(style, include_size)
+        return found
+
+    kept.patched = True  # type: ignore[attr-defined]
+    kept.original = original  # type: ignore[attr-defined]
+    line_break._font_style_cache_key = kept
 
 
 def page_styles_shared() -> None:
