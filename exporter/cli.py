@@ -9,11 +9,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import sys
 
-import click
+from exporter.packagers import pool
 
-from exporter import __version__
-from exporter.commands import bundle, cache, check, epub, pdf, project
+if sys.argv[1:2] == ["pdf"]:  # it renders: the renderer starts before the commands are imported
+    pool.serve_early()
+
+import click  # noqa: E402
+
+from exporter import __version__  # noqa: E402
+from exporter.commands import bundle, cache, check, epub, pdf, project  # noqa: E402
 
 M_ARENA_MAX = -8  # mallopt's parameter for the number of heaps (glibc's malloc.h)
 

@@ -10,6 +10,7 @@ again one at a time, so only the one that crashes is lost.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -72,6 +73,18 @@ def _context() -> Any:
         ctx.set_forkserver_preload(PRELOAD)
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def serve_early() -> None:
+    """Start the fork server now, so that it imports WeasyPrint while the caller imports and
+    reads everything else (the workers are forked from it once it has). Nothing to do where
+    there is no fork server; a server that cannot start is started again when workers are."""
+    ctx = _context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        with contextlib.suppress(OSError):
+            forkserver.ensure_running()
 
 
 class Workers:

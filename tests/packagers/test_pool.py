@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -127,3 +129,21 @@ def blocked(seconds: float) -> float:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as a C library might
     time.sleep(seconds)
     return seconds
+
+
+SERVER = """
+import sys
+sys.argv = ["exporter", *sys.argv[1:]]
+import exporter.cli
+from multiprocessing import forkserver
+print(forkserver._forkserver._forkserver_pid is not None)
+"""
+
+
+@pytest.mark.parametrize(("command", "started"), [("pdf", "True"), ("bundle", "False")])
+def test_the_renderer_starts_before_the_commands_are_imported_when_the_command_renders(
+        command: str, started: str) -> None:
+    """`exporter pdf` starts the fork server as the command line is imported, so that it
+    imports WeasyPrint meanwhile; a command that renders nothing starts none."""
+    out = subprocess.run([sys.executable, "-c", SERVER, command], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == started, out.stderr
