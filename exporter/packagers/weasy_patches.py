@@ -57,6 +57,7 @@ def apply() -> None:
 # profiles): a sheet holding one is parsed for each document, as WeasyPrint does.
 _REACHING = ("@font-face", "@counter-style", "@import", "@layer", "@color-profile")
 SHEETS = 32  # parsed stylesheets a worker keeps
+KEPT_FONTS = 4096  # font descriptions (and metrics) a worker keeps, each a font at one size
 _SOURCES = ("guess", "filename", "url", "file_obj", "matcher", "layer")  # a sheet not from a string, or bound elsewhere
 
 
@@ -190,6 +191,8 @@ def text_contexts_kept() -> None:
         descriptions = style.font_config.__dict__.setdefault("_kept_descriptions", {})
         try:
             if (found := descriptions.get(font)) is None:
+                if len(descriptions) >= KEPT_FONTS:  # a worker lives for many documents
+                    descriptions.clear()
                 found = descriptions[font] = get_font_description(style)
         except TypeError:  # a value that cannot be a key
             return None, get_font_description(style)
@@ -218,6 +221,8 @@ def text_contexts_kept() -> None:
                     pango.pango_font_metrics_get_underline_thickness,
                     pango.pango_font_metrics_get_strikethrough_thickness))
                 if font is not None:
+                    if len(metrics) >= KEPT_FONTS:
+                        metrics.clear()
                     metrics[key] = found
             (self.ascent, self.underline_position, self.strikethrough_position, self.underline_thickness,
              self.strikethrough_thickness) = found
