@@ -916,24 +916,6 @@ a { text-decoration: underline; font-size: 0.9em; padding-left: 0.5ex; } h1, .de
 </style></head><body>{body}</body></html>"""
 
 
-def _short_path() -> tuple[Any, str]:
-    from weasyprint.css import ComputedStyle
-
-    return ComputedStyle, "__missing__"
-
-
-def _text_contexts() -> tuple[Any, str]:
-    from weasyprint.text.line_break import Layout
-
-    return Layout, "setup"
-
-
-def _font_keys() -> tuple[Any, str]:
-    from weasyprint.text import line_break
-
-    return line_break, "_font_style_cache_key"
-
-
 def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
     """The speed patches compute a property no rule sets on the short path, give text layouts
     the Pango contexts, fonts and metrics made before, and keep a style's font key: logical
@@ -941,6 +923,9 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
     propagated decorations at several sizes, font features and variations, ex and ch units,
     pseudo-elements, floats and named pages, and a dossier's part, must come out as WeasyPrint
     makes them without each patch."""
+    from weasyprint.css import ComputedStyle
+    from weasyprint.text import line_break
+
     body = "".join(
         f'<p class="{"rtl" if k % 3 == 0 else "deco"}" lang="{("en", "de", "el", "ru")[k % 4]}">Keeper {k} '
         f'<span>trimmed the wick</span><span class="boxed">lamp</span> and logged the weather '
@@ -955,8 +940,8 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
     docs = [pdf.Prepared.of(STYLED.replace("{body}", body), part.base_url, part.roots, 1700000000), part]
     short = [pdf.render(d).pdf for d in docs]
     assert pypdf.PdfReader(io.BytesIO(short[0])).get_num_pages() > 2
-    for patched in (_short_path, _text_contexts, _font_keys):
-        owner, name = patched()
+    for owner, name in ((ComputedStyle, "__missing__"), (line_break.Layout, "setup"),
+                        (line_break, "_font_style_cache_key")):
         assert getattr(getattr(owner, name), "patched", False)
         with monkeypatch.context() as m:
             m.setattr(owner, name, getattr(owner, name).original)

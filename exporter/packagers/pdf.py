@@ -538,7 +538,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         return as_part(page([], css=PART_CSS, appendix=True, cited=cited), []) if cited else None
 
     def front(numbers: dict[str, int], gone: set[str]) -> Prepared:
-        return as_part(page([], css=PART_CSS, contents=True, numbers=numbers, gone=frozenset(gone)), []).prepared
+        html, _ = _isolate(page([], css=PART_CSS, contents=True, numbers=numbers, gone=frozenset(gone)))
+        return _prepared(collection, theme, html, meta.epoch)
 
     def footers(first: int, count: int, total: int) -> Prepared:
         css = "".join(re.sub(r"counter\(\s*pages\s*\)", f'"{total}"', c) for c in doc["stylesheets"])
