@@ -30,7 +30,7 @@ from exporter.cli import main
 from exporter.collect import collect
 from exporter.config import Options
 from exporter.model.document import Collection, Note
-from exporter.packagers import pdf, pool, weasy
+from exporter.packagers import pdf, pool, weasy, weasy_patches
 from exporter.packagers.dossier import one_pass, write_dossier
 from exporter.packagers.pool import Workers
 from exporter.select import select
@@ -977,6 +977,45 @@ def test_stylesheets_and_fonts_kept_by_a_worker_give_the_same_bytes(
     pdf.render(plan.parts[0].prepared)
     pdf.render(own)
     assert used[0] is shared and used[1] is not shared
+
+
+def test_font_arrays_made_from_one_c_type_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fonts subset by the system's HarfBuzz get their glyph arrays typed `hb_codepoint_t[]`
+    instead of one type per length: the same arrays, the same PDF."""
+    from weasyprint.pdf import fonts
+
+    arrays = fonts.ffi
+    assert isinstance(arrays, weasy_patches._OpenArrays)
+    made = arrays.new("hb_codepoint_t[3]", [7, 1, 9])
+    assert arrays.ffi.typeof(made) is arrays.ffi.typeof("hb_codepoint_t[]") and list(made) == [7, 1, 9]
+    padded = arrays.new("hb_codepoint_t[4]", [7, 1])  # fewer items than its length: as asked
+    assert arrays.ffi.typeof(padded) is arrays.ffi.typeof("hb_codepoint_t[4]") and list(padded) == [7, 1, 0, 0]
+    plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t", epoch=1700000000))
+    part = plan.parts[0].prepared
+    one_type = pdf.render(part).pdf
+    monkeypatch.setattr(fonts, "ffi", arrays.ffi)
+    assert pdf.render(part).pdf == one_type
+
+
+LIBRARIES = """
+import ctypes.util, sys
+asked = []
+for name in ("_findLib_gcc", "_findLib_ld"):
+    def looked(lib, original=getattr(ctypes.util, name)):
+        asked.append(lib)
+        return original(lib)
+    setattr(ctypes.util, name, looked)
+from exporter.packagers import weasy
+from weasyprint.text import ffi
+print(len(asked), ctypes.util.find_library.__name__, ffi.pango is not None, ffi.fontconfig is not None)
+"""
+
+
+def test_weasyprint_finds_its_libraries_without_gcc_or_ld() -> None:
+    """WeasyPrint is imported with ldconfig's cache alone (gcc and ld ran for each name it
+    tries that does not exist here), and find_library is itself again afterwards."""
+    out = subprocess.run([sys.executable, "-c", LIBRARIES], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["0", "find_library", "True", "True"], out.stderr
 
 
 def test_fonts_are_subset_without_the_system_harfbuzz(dossier: Built) -> None:

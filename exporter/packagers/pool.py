@@ -27,9 +27,9 @@ R = TypeVar("R")
 
 MEMORY = 1 << 30  # address space a worker may use, WeasyPrint and fonts included (~4x a part's need)
 GRACE = 30.0  # seconds past a task's budget before the parent stops waiting for its worker
-# imported once by the fork server: workers start warm (and the command line's own module, which
-# each worker imports again as its __main__)
-PRELOAD = ["exporter.packagers.weasy", "exporter.cli"]
+# imported once by the fork server: workers start warm (the script a worker imports again as its
+# __main__, exporter/__main__.py, imports nothing)
+PRELOAD = ["exporter.packagers.weasy"]
 
 
 class _Overtime(BaseException):

@@ -17,11 +17,13 @@ from unittest import mock
 from urllib.parse import unquote, urlsplit
 from urllib.request import DataHandler, Request
 
-from weasyprint import HTML
+from exporter.packagers import stitch, weasy_patches
+
+with weasy_patches.libraries_found_by_ldconfig():
+    from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from exporter.packagers import stitch, weasy_patches
 from exporter.packagers.pdf import PdfError, Prepared, Rendered
 
 weasy_patches.apply()

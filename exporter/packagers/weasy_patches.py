@@ -22,14 +22,20 @@
   not again when pydyf hashes the file for its /ID (the bytes are the same);
 - streams_compressed_at_level_6: speed, pydyf deflates content streams at level 9, three times
   the work of level 6 for 2% of the size;
+- font_arrays_typed_once: speed, the arrays of glyph ids a font is subset with are made from
+  one C type, not one per length (cffi parses each new type with pycparser, 20 ms);
+- libraries_found_by_ldconfig: speed, while WeasyPrint is imported, a library name ldconfig
+  does not know is not looked for with gcc and ld (0.3 s of every render server's start);
 - identity_encoding: text extractors read every word, see its docstring.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _DROP = ("BASE", "DSIG", "EBDT", "EBLC", "EBSC", "GPOS", "GSUB", "JSTF", "LTSH", "PCLT", "SVG ")
@@ -51,6 +57,65 @@ def apply() -> None:
     page_references_kept()
     objects_written_once()
     streams_compressed_at_level_6()
+    font_arrays_typed_once()
+
+
+@contextlib.contextmanager
+def libraries_found_by_ldconfig() -> Iterator[None]:
+    """While WeasyPrint is imported, find a shared library by ldconfig's cache alone.
+
+    WeasyPrint 70 asks for each library under several names, Windows' first; for each name
+    not found, ctypes.util.find_library runs ldconfig, then gcc, then ld (20-30 ms a name, 0.3 s
+    of each render server's start). Every name WeasyPrint gives has a variant with `.so.N`,
+    which cffi opens by file name without find_library (LD_LIBRARY_PATH included), so what
+    gcc and ld could add is found that way.
+    """
+    import ctypes.util
+
+    by_ldconfig = getattr(ctypes.util, "_findSoname_ldconfig", None)  # Linux and other ELF systems
+    original = ctypes.util.find_library
+    if by_ldconfig is None or "weasyprint" in sys.modules:
+        yield
+        return
+    ctypes.util.find_library = by_ldconfig
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
+
+
+class _OpenArrays:
+    """WeasyPrint's cffi instance for weasyprint.pdf.fonts, except that an array given all its
+    items (`T[n]`, n items) is made as `T[]`: the same memory, and one C type to parse."""
+
+    ARRAY = re.compile(r"(\w+)\[(\d+)\]")
+
+    def __init__(self, ffi: Any) -> None:
+        self.ffi = ffi
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ffi, name)
+
+    def new(self, cdecl: str, init: Any = None) -> Any:
+        if init is not None and (m := self.ARRAY.fullmatch(cdecl)) and len(init) == int(m[2]):
+            cdecl = m[1] + "[]"
+        return self.ffi.new(cdecl, init)
+
+
+def font_arrays_typed_once() -> None:
+    """Give weasyprint.pdf.fonts a cffi instance that makes `hb_codepoint_t[n]` arrays as
+    `hb_codepoint_t[]`.
+
+    Font._harfbuzz_subset (the path taken where the system has libharfbuzz-subset) makes its
+    arrays of glyph ids from `hb_codepoint_t[n]`, one C type per length; cffi parses each type
+    it has not seen with pycparser, about 20 ms, and a part's fonts bring new lengths each time
+    (0.1-0.2 s a part, 3-4% of its render).
+    """
+    from weasyprint.pdf import fonts
+
+    if isinstance(fonts.ffi, _OpenArrays):
+        return
+    fonts.ffi = _OpenArrays(fonts.ffi)
 
 
 # At-rules whose effect reaches past the stylesheet (fonts, counters, imports, layers,

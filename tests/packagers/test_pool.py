@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from exporter.packagers import pool
 from exporter.packagers.pool import Workers
 
 
@@ -147,3 +148,12 @@ def test_the_renderer_starts_before_the_commands_are_imported_when_the_command_r
     imports WeasyPrint meanwhile; a command that renders nothing starts none."""
     out = subprocess.run([sys.executable, "-c", SERVER, command], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == started, out.stderr
+
+
+def test_the_script_a_worker_imports_again_imports_nothing_of_the_command_line() -> None:
+    """A worker imports the script that started the run (exporter/__main__.py) before its first
+    task; that costs nothing when the command line is imported only by run()."""
+    out = subprocess.run([sys.executable, "-c", "import sys, exporter.__main__; print('exporter.cli' in sys.modules)"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+    assert "exporter.cli" not in pool.PRELOAD
