@@ -918,12 +918,15 @@ a { text-decoration: underline; font-size: 0.9em; padding-left: 0.5ex; } h1, .de
 
 def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
     """The speed patches compute a property no rule sets on the short path, give text layouts
-    the Pango contexts, fonts and metrics made before, and keep a style's font key: logical
+    the Pango contexts, fonts and metrics made before, keep a style's font key and the used
+    lengths of a box with the same style in a containing block of the same size: logical
     and physical names, inherited math and var(), right-to-left text, several languages,
     propagated decorations at several sizes, font features and variations, ex and ch units,
     pseudo-elements, floats and named pages, and a dossier's part, must come out as WeasyPrint
     makes them without each patch."""
     from weasyprint.css import ComputedStyle
+    from weasyprint.layout import absolute, block, column, grid, inline, page, percent, table
+    from weasyprint.layout import float as floats
     from weasyprint.text import line_break
 
     body = "".join(
@@ -940,11 +943,14 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
     docs = [pdf.Prepared.of(STYLED.replace("{body}", body), part.base_url, part.roots, 1700000000), part]
     short = [pdf.render(d).pdf for d in docs]
     assert pypdf.PdfReader(io.BytesIO(short[0])).get_num_pages() > 2
-    for owner, name in ((ComputedStyle, "__missing__"), (line_break.Layout, "setup"),
-                        (line_break, "_font_style_cache_key")):
-        assert getattr(getattr(owner, name), "patched", False)
+    resolving = [m for m in (percent, absolute, block, column, floats, grid, inline, page, table)
+                 if hasattr(m, "resolve_percentages")]  # each module that imported it by name
+    for owners, name in (([ComputedStyle], "__missing__"), ([line_break.Layout], "setup"),
+                         ([line_break], "_font_style_cache_key"), (resolving, "resolve_percentages")):
+        assert all(getattr(getattr(owner, name), "patched", False) for owner in owners)
         with monkeypatch.context() as m:
-            m.setattr(owner, name, getattr(owner, name).original)
+            for owner in owners:
+                m.setattr(owner, name, getattr(owner, name).original)
             general = [pdf.render(d).pdf for d in docs]
         assert short == general, name
 
