@@ -7,13 +7,13 @@ theme. What reaches into WeasyPrint's internals is in weasy_patches.py, applied 
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
-from unittest import mock
 from urllib.parse import unquote, urlsplit
 from urllib.request import DataHandler, Request
 
@@ -51,12 +51,11 @@ def _system_fonts() -> FontConfiguration:
 def render(prepared: Prepared) -> Rendered:
     """PDF bytes and the URLs refused; no attachments, deterministic /ID and dates."""
     fetcher = SafeFetcher(prepared.roots)
-    clock = {"SOURCE_DATE_EPOCH": str(prepared.epoch)}  # else fontTools stamps fonts with now
     html = prepared.html
     lowered = html.lower()
     fonts = FontConfiguration() if any(way in lowered for way in OWN_FONTS) else _system_fonts()
     try:
-        with mock.patch.dict(os.environ, clock):
+        with _epoch(prepared.epoch):
             document = HTML(string=html, base_url=prepared.base_url,
                             url_fetcher=fetcher).render(font_config=fonts)
             document.metadata.attachments = []  # never embed a file a note merely names
@@ -71,6 +70,20 @@ def render(prepared: Prepared) -> Rendered:
     assert isinstance(data, bytes)
     pdf = weasy_patches.identity_encoding(data)
     return Rendered(pdf, tuple(fetcher.refused), stitch.facts(pdf))
+
+
+@contextlib.contextmanager
+def _epoch(seconds: int) -> Iterator[None]:
+    """SOURCE_DATE_EPOCH set while a document renders, else fontTools stamps fonts with now."""
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(seconds)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
 
 
 def warm() -> None:
