@@ -665,6 +665,60 @@ def test_a_page_whose_footer_draws_nothing_gets_an_empty_form(tmp_path: Path) ->
     assert not any(re.search(r"\d+ / \d+", t) for t in _facts(data)[1])
 
 
+def test_parts_are_copied_from_templates_the_cache_keeps_wherever_they_go(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part is joined on its own into a template, which the cache keeps: the next join copies
+    it without opening the part, into any place of the dossier, and writes what a join made
+    afresh writes. A template whose links were decided with other notes in the dossier is
+    made again."""
+    from exporter.cache import Cache
+    from exporter.packagers import stitch
+
+    collection, _ = collect(SAMPLE_VAULT, Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Moved", epoch=1700000000))
+    parts = plan.parts[:3]
+    with Workers(2) as workers:
+        front, *made = [o.value for o in pdf.rendered(workers, [plan.front({}, set()), *(p.prepared for p in parts)])]
+    assert front and all(made)
+    recorded: list[bytes] = []
+    record = stitch._Part.record
+    monkeypatch.setattr(stitch._Part, "record", lambda self, data, *a: recorded.append(data) or record(self, data, *a))
+    everything = set(front.facts.anchors).union(*(p.ids for p in plan.parts))
+
+    def joined(order: list[int], known: set[str], cache: Cache | None) -> tuple[bytes, int]:
+        recorded.clear()
+        buffer = io.BytesIO()
+        join = stitch.Join(buffer, b"1.7", known, front.facts.pages, cache=cache)
+        for k in order:
+            got = made[k]
+            assert got is not None
+            join.add(got.pdf, True, [(0, "en")])
+        join.finish(front.pdf, [], [])
+        return buffer.getvalue(), len(recorded)
+
+    cache = Cache(tmp_path / "cache")
+    fresh = joined([0, 1, 2], everything, None)[0]
+    assert joined([0, 1, 2], everything, cache) == (fresh, 3)
+    assert joined([0, 1, 2], everything, cache) == (fresh, 0)  # every part from its template
+    moved = joined([2, 0, 1], everything, None)[0]
+    assert moved != fresh and joined([2, 0, 1], everything, cache) == (moved, 0)
+    base = stitch.Join(io.BytesIO(), b"1.7", everything, front.facts.pages)
+    own = [set(stitch._Part(base).record(m.pdf, True, [(0, "en")], ()).targets) for m in made if m]
+    gone = sorted(own[0] - own[1] or own[0])[0]  # a note part 0 links to leaves the dossier
+    fewer = joined([0, 1, 2], everything - {gone}, None)[0]
+    again = joined([0, 1, 2], everything - {gone}, cache)
+    assert fewer != fresh and again[0] == fewer and again[1] == sum(gone in o for o in own) >= 1
+    with pikepdf.open(io.BytesIO(moved)) as doc:
+        assert doc.check_pdf_syntax() == [] and len(doc.pages) == front.facts.pages + sum(m.facts.pages - 1 for m in made if m)
+
+    join = stitch.Join(io.BytesIO(), b"1.7", everything, front.facts.pages)
+    assert made[0] is not None
+    template = stitch._Part(join).record(made[0].pdf, True, [(0, "en")], {1})
+    assert template.ops and template.kids and stitch._Template.unpacked(template.packed()) == template
+    with pytest.raises(ValueError):
+        stitch._Template.unpacked(template.packed()[:-1])
+
+
 def _structure(data: bytes) -> tuple[Counter[str], list[tuple[str, int]], dict[str, Any]]:
     """Tags by kind, the headings (tag, page) in order, and the document's accessibility keys."""
     with pikepdf.open(io.BytesIO(data)) as doc:

@@ -138,7 +138,7 @@ class _Early:
                 return
             written = set(front.value.facts.anchors).union(*(p.ids for p in self.parts))
             self.join = stitch.Join(self.into, stitch.version(self.spool.read(front.value)), written,
-                                    front.value.facts.pages)
+                                    front.value.facts.pages, cache=self.cache)
         while (outcome := self.got.get(self.added + 1)) is not None:
             if (made := outcome.value) is None:
                 self.broken = True
@@ -253,7 +253,7 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
             if join is None:
                 into.seek(0)
                 into.truncate()
-                join = stitch.Join(into, stitch.version(spool.read(opening)), known, front_pages)
+                join = stitch.Join(into, stitch.version(spool.read(opening)), known, front_pages, cache=cache)
                 for part, made in parts:
                     _add(join, spool, part, made)
             drawn = waiting()

@@ -27,9 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from urllib.parse import unquote
 
+import orjson
 import pikepdf
 from pikepdf import Array, Dictionary, Name, String
 
+from exporter import cache as store
+from exporter.cache import Cache
 from exporter.packagers.pdf import Facts
 
 Marks = Mapping[int, Sequence[tuple[float, float, str]]]  # dossier page (from 0) -> (x, top in pt, text)
@@ -46,6 +49,12 @@ PACKED = 100  # objects per object stream, as qpdf packs them
 # is renumbered, the strings are matched so that nothing inside them is.
 TOKEN = re.compile(rb"\((?:[^\\()]|\\.)*\)|<[0-9A-Fa-f\s]*>|(\d+) (\d+) R", re.S)
 LENGTH = re.compile(rb"/Length \d+(?: \d+ R)?")
+# the keys a part gives its pages and annotations in the parent tree, strings skipped
+KEYED = re.compile(rb"\((?:[^\\()]|\\.)*\)|<[0-9A-Fa-f\s]*>|(/StructParents? )(\d+)", re.S)
+LOCAL = 7  # the first number of a part's own objects: the join's shared ones come before it
+KEYS = 1 << 40  # a part joined on its own numbers its parent-tree keys from here (see _keyed)
+PUT, STREAM, PACK = 0, 1, 2  # what a part writes (_Template)
+SAVED_AT_ONCE = 16  # templates written to the cache in one go
 VERSION = re.compile(rb"%PDF-(\d\.\d)")
 
 
@@ -76,6 +85,19 @@ class _Out:
         self.field3.append(0)
         return len(self.kind) - 1
 
+    def grow(self, count: int) -> int:
+        """count numbers given out at once (a part's, see _Template); returns the first."""
+        first = len(self.kind)
+        self.kind.extend(bytes(count))
+        self.field2.extend([0] * count)
+        self.field3.extend([0] * count)
+        return first
+
+    @staticmethod
+    def mark(number: int) -> bytes:
+        """A reference to an object, as written."""
+        return b"%d 0 R" % number
+
     def _at(self, number: int, kind: int, field2: int, field3: int) -> None:
         self.kind[number], self.field2[number], self.field3[number] = kind, field2, field3
 
@@ -90,10 +112,10 @@ class _Out:
         self._write(b"%d 0 obj\n%s /Length %d >>\nstream\n" % (number, head[:-2].rstrip(), len(data))
                     + data + b"\nendstream\nendobj\n")
 
-    def _pack(self) -> None:
+    def _pack(self, number: int | None = None) -> None:
         if not self.packed:
             return
-        number = self.number()
+        number = self.number() if number is None else number
         heads, at = [], 0
         for k, (n, body) in enumerate(self.packed):
             heads.append(b"%d %d" % (n, at))
@@ -144,10 +166,12 @@ class _Source:
     to, and is written when drained. Objects in cut are never copied (references to them become
     null); extra[objgen] is added to that dictionary's entries as it is written."""
 
-    def __init__(self, pdf: pikepdf.Pdf, out: _Out, cut: Sequence[Any] = ()) -> None:
+    def __init__(self, pdf: pikepdf.Pdf, out: _Out | _Recorder, cut: Sequence[Any] = ()) -> None:
         self.pdf, self.out = pdf, out
         # "n" or "n g" as written in pdf -> the reference written in out (the hot path: bytes in, bytes out)
         self.refs: dict[bytes, bytes] = {_key(*c.objgen): b"null" for c in cut if c is not None and c.is_indirect}
+        self.numbers: dict[bytes, int] = {}  # the same keys -> numbers in out
+        self.mark = out.mark
         self.todo: deque[tuple[int, int, int]] = deque()  # (number, generation) in pdf, number in out
         self.extra: dict[tuple[int, int], bytes] = {}
 
@@ -161,23 +185,25 @@ class _Source:
 
     def place(self, obj: Any, number: int) -> None:
         """Copy obj (indirect) under a number given out before."""
-        self.refs[_key(*obj.objgen)] = b"%d 0 R" % number
+        key = _key(*obj.objgen)
+        self.numbers[key] = number
+        self.refs[key] = self.mark(number)
         self.todo.append((*obj.objgen, number))
 
     def _number(self, num: int, gen: int) -> int:
         key = _key(num, gen)
-        known = self.refs.get(key)
+        known = self.numbers.get(key)
         if known is not None:
-            return int(known.split()[0])
-        number = self.out.number()
-        self.refs[key] = b"%d 0 R" % number
+            return known
+        number = self.numbers[key] = self.out.number()
+        self.refs[key] = self.mark(number)
         self.todo.append((num, gen, number))
         return number
 
     def value(self, obj: Any) -> bytes:
         """obj as PDF syntax, in out's numbers."""
         if isinstance(obj, pikepdf.Object) and obj.is_indirect:
-            return b"%d 0 R" % self.ref(obj)
+            return self.mark(self.ref(obj))
         return TOKEN.sub(self._renumber, obj.unparse(resolved=True))
 
     def _renumber(self, m: re.Match[bytes]) -> bytes:
@@ -186,7 +212,7 @@ class _Source:
             return m[0]  # a string
         gen = m[2]
         known = self.refs.get(num if gen == b"0" else num + b" " + gen)
-        return known if known is not None else b"%d 0 R" % self._number(int(num), int(gen))
+        return known if known is not None else self.mark(self._number(int(num), int(gen)))
 
     def drain(self) -> None:
         """Write every object referred to so far, and those they refer to."""
@@ -414,7 +440,7 @@ def _page(source: _Source, page: Any, parent: int, forms: list[tuple[bytes, int]
         resources = [Name(k).unparse() + b" " + source.value(v) for k, v in shared.items() if k != "/XObject"]
         objects = [Name(k).unparse() + b" " + source.value(v)
                    for k, v in shared.get("/XObject", Dictionary()).items()]
-        objects += [b"%s %d 0 R" % (name, number) for name, number in forms]
+        objects += [name + b" " + source.mark(number) for name, number in forms]
         resources.append(b"/XObject << " + b" ".join(objects) + b" >>")
         contents = page.get("/Contents")
         own = [source.value(c) for c in contents] if isinstance(contents, Array) else [source.value(contents)]
@@ -436,6 +462,126 @@ def number(data: bytes, found: Facts, marks: Marks, numbers: Numbers) -> bytes:
 
 
 @dataclass
+class _Template:
+    """A part joined on its own, ready to be copied into any dossier: the objects it writes, in
+    order, numbered from LOCAL (lower numbers are the join's shared objects), and its keys in
+    the parent tree from 0. In the bytes, "\\0r<n>\\0" is a reference to the part's object n and
+    "\\0k<n>\\0" its key n: a copy moves both past what the dossier holds before it (NUL never
+    occurs in the syntax qpdf writes). The cache keeps it: after an edit, a part rendered
+    before is copied, not opened and renumbered again."""
+
+    count: int  # numbers the part gives out
+    ops: list[tuple[int, int, bytes, bytes]]  # (PUT, STREAM or PACK, number, body or head, stream data)
+    reserved: list[tuple[int, bytes, int]]  # (page in the part, overlay, form number)
+    kids: list[int]
+    elements: list[int]
+    outline: list[_Item]
+    names: dict[str, tuple[int, bytes, bytes]]
+    nums: list[tuple[int, bytes]]  # (key, value)
+    keys: int  # keys it takes in the parent tree
+    role_map: bytes | None
+    targets: dict[str, bool]  # the notes its links go to, and whether each was in the dossier
+
+    def packed(self) -> bytes:
+        blobs: list[bytes] = []
+
+        def blob(data: bytes) -> int:
+            blobs.append(data)
+            return len(data)
+
+        head = {"count": self.count, "keys": self.keys, "targets": self.targets, "kids": self.kids,
+                "elements": self.elements, "outline": _items_out(self.outline),
+                "names": {k: [p, x.decode("latin-1"), y.decode("latin-1")] for k, (p, x, y) in self.names.items()},
+                "reserved": [[at, name.decode("latin-1"), n] for at, name, n in self.reserved],
+                "ops": [[kind, number, blob(body), blob(data)] for kind, number, body, data in self.ops],
+                "nums": [[key, blob(value)] for key, value in self.nums],
+                "role_map": None if self.role_map is None else blob(self.role_map)}
+        return orjson.dumps(head) + b"\n" + b"".join(blobs)
+
+    @classmethod
+    def unpacked(cls, data: bytes) -> _Template:
+        """A template from packed(); ValueError (or KeyError, TypeError, IndexError) if it is not one."""
+        line, _, rest = data.partition(b"\n")
+        head = orjson.loads(line)
+        view = memoryview(rest)
+        at = 0
+
+        def blob(size: int) -> bytes:
+            nonlocal at
+            if type(size) is not int or size < 0 or at + size > len(view):
+                raise ValueError("a template's blobs do not add up")
+            at += size
+            return bytes(view[at - size:at])
+
+        ops = [(int(kind), int(number), blob(body), blob(data)) for kind, number, body, data in head["ops"]]
+        nums = [(int(key), blob(size)) for key, size in head["nums"]]
+        role_map = None if head["role_map"] is None else blob(head["role_map"])
+        if at != len(view) or any(kind not in (PUT, STREAM, PACK) for kind, *_ in ops):
+            raise ValueError("not a template")
+        return cls(int(head["count"]), ops, [(int(a), n.encode("latin-1"), int(k)) for a, n, k in head["reserved"]],
+                   [int(k) for k in head["kids"]], [int(e) for e in head["elements"]], _items_in(head["outline"]),
+                   {str(k): (int(p), x.encode("latin-1"), y.encode("latin-1")) for k, (p, x, y) in head["names"].items()},
+                   nums, int(head["keys"]), role_map, {str(k): bool(v) for k, v in head["targets"].items()})
+
+
+def _items_out(items: list[_Item]) -> list[Any]:
+    return [[it.title.decode("latin-1"), None if it.dest is None else
+             [it.dest[0], it.dest[1].decode("latin-1"), it.dest[2].decode("latin-1")],
+             it.closed, _items_out(it.children)] for it in items]
+
+
+def _items_in(items: list[Any]) -> list[_Item]:
+    return [_Item(title.encode("latin-1"), None if dest is None else
+                  (int(dest[0]), dest[1].encode("latin-1"), dest[2].encode("latin-1")), bool(closed), _items_in(children))
+            for title, dest, closed, children in items]
+
+
+def _moved(items: list[_Item], shift: int) -> list[_Item]:
+    return [_Item(it.title, None if it.dest is None else (it.dest[0] + shift, *it.dest[1:]), it.closed,
+                  _moved(it.children, shift)) for it in items]
+
+
+class _Recorder:
+    """Stands in for _Out while a part is joined on its own: numbers from LOCAL up, references
+    to them marked (see _Template), and what would be written kept in order."""
+
+    def __init__(self) -> None:
+        self.next = LOCAL
+        self.ops: list[tuple[int, int, bytes, bytes]] = []
+        self.waiting = 0  # objects put since the last object stream
+
+    def number(self) -> int:
+        self.next += 1
+        return self.next - 1
+
+    @staticmethod
+    def mark(number: int) -> bytes:
+        return b"\0r%d\0" % number if number >= LOCAL else b"%d 0 R" % number
+
+    def put(self, number: int, body: bytes) -> None:
+        self.ops.append((PUT, number, _keyed(body), b""))
+        self.waiting += 1
+        if self.waiting == PACKED:  # where _Out packs them
+            self.pack()
+
+    def stream(self, number: int, head: bytes, data: bytes) -> None:
+        self.ops.append((STREAM, number, _keyed(head), data))
+
+    def pack(self) -> None:
+        if self.waiting:
+            self.ops.append((PACK, self.number(), b"", b""))
+            self.waiting = 0
+
+
+def _keyed(body: bytes) -> bytes:
+    """The parent-tree keys a part's pages and annotations were given (KEYS and up) marked."""
+    if b"/StructParent" not in body:
+        return body
+    return KEYED.sub(lambda m: m[0] if m[2] is None or int(m[2]) < KEYS else
+                     m[1] + b"\0k%d\0" % (int(m[2]) - KEYS), body)
+
+
+@dataclass
 class _Piece:
     """What the end of the join needs of one document's pages."""
 
@@ -454,17 +600,21 @@ class Join:
     so the parts are joined while the front and the footers are still being rendered, or even
     while later parts are (targets: what the parts' links were taken to go to, to check)."""
 
-    def __init__(self, into: BinaryIO, version: bytes, known: set[str], start: int, footed: bool = True) -> None:
+    def __init__(self, into: BinaryIO, version: bytes, known: set[str], start: int, footed: bool = True,
+                 cache: Cache | None = None) -> None:
         """known: the anchors of the dossier; start: the front's length in pages (where the
-        parts' pages start); footed: whether every page gets a footer."""
-        self.out = out = _Out(into, version)
+        parts' pages start); footed: whether every page gets a footer; cache: where each part's
+        _Template is kept for the next build."""
+        self.out: _Out | _Recorder = (out := _Out(into, version))
         self.version, self.known, self.start, self.footed = version, known, start, footed
+        self.cache, self.unsaved = cache, dict[str, bytes]()
         self.targets: set[str] = set()
         self.wrap: dict[bytes, int] = {}  # shared q/Q streams around the forms
         for piece in (b"q\n", b"q\nq\n", *(b"Q\nq /Artifact BMC %s Do EMC Q\n" % name for name in (FOOTER, NUMBERS))):
-            self.wrap[piece] = out.number()
-            out.stream(self.wrap[piece], b"<< >>", piece)
-        self.tree, self.document = out.number(), out.number()  # the page tree and the structure's Document
+            self.wrap[piece] = self.out.number()
+            self.out.stream(self.wrap[piece], b"<< >>", piece)
+        self.tree, self.document = self.out.number(), self.out.number()  # the page tree and the structure's Document
+        assert len(out.kind) == LOCAL, "a part's own numbers start where the shared ones end"
         self.parts = _Piece()
         self.reserved: list[tuple[int, bytes, int]] = []  # (page in the dossier, overlay, form number in out)
         self.nums: list[tuple[int, bytes]] = []  # the parent tree
@@ -474,26 +624,74 @@ class Join:
     def add(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int] = ()) -> None:
         """A part's pages (without its cover when skip), after those added before; langs: (page
         in the part, language) where each of its notes starts; slotted: its pages with slots
-        for backlinks' numbers."""
+        for backlinks' numbers. The part is joined on its own first (_Part), or its _Template
+        comes from the cache; either way the template is then copied into the dossier."""
         first = self.start + len(self.parts.kids)
-        numbered = {first + k - skip for k in slotted}
-
-        def forms(at: int) -> list[tuple[bytes, int]]:
-            found = []
-            for name, wanted in ((FOOTER, self.footed), (NUMBERS, at in numbered)):
-                if wanted:
-                    found.append((name, self.out.number()))
-                    self.reserved.append((at, name, found[-1][1]))
-            return found
-
         self.version = max(self.version, version(data))
-        with _open(data) as src:
-            self._pages(src, skip, langs, first, forms, self.parts)
+        key = store.key("joined part", store.code(), hashlib.blake2b(data, digest_size=24).digest(),
+                        orjson.dumps([skip, langs, sorted(slotted), self.footed, LOCAL, PACKED]))
+        template = None
+        if self.cache is not None and (kept := self.cache.get(key)) is not None:
+            try:
+                template = _Template.unpacked(kept)
+            except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError):
+                self.cache.undecoded()
+        if template is None or any((t in self.known) != was for t, was in template.targets.items()):
+            template = _Part(self).record(data, skip, langs, slotted)
+            if self.cache is not None:
+                self.unsaved[key] = template.packed()
+                if len(self.unsaved) >= SAVED_AT_ONCE:
+                    self._save()
+        self._replay(template, first)
+
+    def _save(self) -> None:
+        if self.cache is not None and self.unsaved:
+            self.cache.put_many(self.unsaved)
+        self.unsaved = {}
+
+    def _replay(self, t: _Template, first: int) -> None:
+        """A part's template into out: its numbers after those given out so far, its keys in the
+        parent tree after those taken, its pages from the dossier's page first."""
+        out = self.out
+        assert isinstance(out, _Out) and not out.packed, "a part starts its own object streams"
+        shift = out.grow(t.count) - LOCAL
+        offset = self.next_key
+
+        def fixed(data: bytes) -> bytes:
+            if b"\0" not in data:
+                return data
+            bits = data.split(b"\0")
+            for i in range(1, len(bits), 2):
+                bit = bits[i]
+                bits[i] = b"%d 0 R" % (int(bit[1:]) + shift) if bit[:1] == b"r" else b"%d" % (int(bit[1:]) + offset)
+            return b"".join(bits)
+
+        for kind, number, body, data in t.ops:
+            if kind == PUT:
+                out.packed.append((number + shift, fixed(body)))
+            elif kind == STREAM:
+                out.stream(number + shift, fixed(body), data)
+            else:
+                out._pack(number + shift)
+        self.reserved += [(first + at, name, number + shift) for at, name, number in t.reserved]
+        piece = self.parts
+        piece.kids += [k + shift for k in t.kids]
+        piece.elements += [e + shift for e in t.elements]
+        piece.outline += _moved(t.outline, shift)
+        for name, (page, x, y) in t.names.items():
+            piece.names.setdefault(name, (page + shift, x, y))
+        self.nums += [(key + offset, fixed(value)) for key, value in t.nums]
+        self.next_key = offset + t.keys
+        if self.role_map is None and t.role_map is not None:
+            self.role_map = fixed(t.role_map)
+        self.targets.update(t.targets)
 
     def finish(self, front: bytes, footers: Sequence[bytes], numbers: Numbers, marks: Marks | None = None) -> None:
         """The front's pages, first; then the forms laid over every page (marks: the backlinks'
         page numbers on each), and the end of the file."""
+        self._save()
         self.version = max(self.version, *(version(d) for d in [front, *footers, *(d for d, _ in numbers)]))
+        assert isinstance(self.out, _Out)
         feet = _Footers(self.out, footers)
         overlays: dict[bytes, _Footers | _Numbers] = {FOOTER: feet, NUMBERS: _Numbers(self.out, numbers, marks or {})}
         first = _Piece()
@@ -553,6 +751,7 @@ class Join:
     def _end(self, first: _Piece, info: int | None, lang: bytes) -> None:
         """The page tree, names, outline, structure tree and catalog; then the cross-references."""
         out, parts = self.out, self.parts
+        assert isinstance(out, _Out)
         kids, elements, outline = first.kids + parts.kids, first.elements + parts.elements, first.outline + parts.outline
         names = {**parts.names, **first.names}  # the first of a name wins, in page order
         catalog = [b"/Type /Catalog", b"/Pages %d 0 R" % self.tree]
@@ -585,6 +784,41 @@ class Join:
         catalog_number = out.number()
         out.put(catalog_number, b"<< " + b" ".join(catalog) + b" >>")
         out.close(catalog_number, info)
+
+
+class _Part(Join):
+    """A part joined on its own into a _Template, with the shared objects of the join it goes to."""
+
+    def __init__(self, join: Join) -> None:  # noqa: D107 (no file, no shared objects written)
+        self.out = self.recorder = _Recorder()
+        self.version, self.known, self.start, self.footed = join.version, join.known, 0, join.footed
+        self.cache, self.unsaved = None, {}
+        self.targets = set()
+        self.wrap, self.tree, self.document = join.wrap, join.tree, join.document
+        self.parts = _Piece()
+        self.reserved = []
+        self.nums = []
+        self.next_key = KEYS  # keys are marked where they are written (_keyed)
+        self.role_map = None
+
+    def record(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int]) -> _Template:
+        numbered = {k - skip for k in slotted}
+
+        def forms(at: int) -> list[tuple[bytes, int]]:
+            found = []
+            for name, wanted in ((FOOTER, self.footed), (NUMBERS, at in numbered)):
+                if wanted:
+                    found.append((name, self.out.number()))
+                    self.reserved.append((at, name, found[-1][1]))
+            return found
+
+        with _open(data) as src:
+            self._pages(src, skip, langs, 0, forms, self.parts)
+        self.recorder.pack()
+        piece = self.parts
+        return _Template(self.recorder.next - LOCAL, self.recorder.ops, self.reserved, piece.kids, piece.elements,
+                         piece.outline, piece.names, [(key - KEYS, _keyed(value)) for key, value in self.nums],
+                         self.next_key - KEYS, self.role_map, {t: t in self.known for t in self.targets})
 
 
 def _elements(source: _Source, doc: Any, pages: list[Any], skip: bool, langs: Sequence[tuple[int, str]],
