@@ -11,6 +11,8 @@ laid over their pages; metadata and language come from the front.
 The joined PDF is written as it is made, one part at a time (_Out): only what the end needs
 (page numbers, anchors, outline, structure) is held, so joining costs the memory of one part,
 not of the book. Objects are copied as qpdf writes them (unparse), their references renumbered.
+A part is joined on its own first, into a _Template that any place of the dossier can take and
+the cache keeps: after an edit, the parts rendered before are copied, not opened again.
 """
 
 from __future__ import annotations
