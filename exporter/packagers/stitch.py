@@ -613,9 +613,9 @@ class Join:
         self.targets: set[str] = set()
         self.wrap: dict[bytes, int] = {}  # shared q/Q streams around the forms
         for piece in (b"q\n", b"q\nq\n", *(b"Q\nq /Artifact BMC %s Do EMC Q\n" % name for name in (FOOTER, NUMBERS))):
-            self.wrap[piece] = self.out.number()
-            self.out.stream(self.wrap[piece], b"<< >>", piece)
-        self.tree, self.document = self.out.number(), self.out.number()  # the page tree and the structure's Document
+            self.wrap[piece] = out.number()
+            out.stream(self.wrap[piece], b"<< >>", piece)
+        self.tree, self.document = out.number(), out.number()  # the page tree and the structure's Document
         assert len(out.kind) == LOCAL, "a part's own numbers start where the shared ones end"
         self.parts = _Piece()
         self.reserved: list[tuple[int, bytes, int]] = []  # (page in the dossier, overlay, form number in out)
@@ -791,7 +791,7 @@ class Join:
 class _Part(Join):
     """A part joined on its own into a _Template, with the shared objects of the join it goes to."""
 
-    def __init__(self, join: Join) -> None:  # noqa: D107 (no file, no shared objects written)
+    def __init__(self, join: Join) -> None:  # no file, and the shared objects are the join's
         self.out = self.recorder = _Recorder()
         self.version, self.known, self.start, self.footed = join.version, join.known, 0, join.footed
         self.cache, self.unsaved = None, {}
