@@ -11,9 +11,9 @@ import ctypes
 import gc
 import sys
 
-from exporter.packagers import pool
-
 if sys.argv[1:2] == ["pdf"]:  # it renders: the renderer starts before the commands are imported
+    from exporter.packagers import pool
+
     pool.serve_early()
 
 import click  # noqa: E402

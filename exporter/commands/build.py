@@ -21,12 +21,12 @@ from exporter.config import Config, Options, Publication
 from exporter.diagnostics import Report
 from exporter.i18n import localize
 from exporter.model.document import Collection, Note
-from exporter.packagers.pool import Workers
 from exporter.select import SelectionError, for_publication
 from exporter.theme import Theme
 
 if TYPE_CHECKING:
     from exporter.packagers.pdf import Written
+    from exporter.packagers.pool import Workers
 
 
 class BuildError(RuntimeError):
@@ -81,6 +81,8 @@ def build(
     built = Built()
     themes = {n: theme_for(config, p) for n, p in chosen.items()}  # bad themes fail before any work
     collected: dict[str, tuple[Collection, Report]] = {}
+    from exporter.packagers.pool import Workers  # multiprocessing: only where something renders
+
     with Workers(config.defaults.jobs or os.cpu_count() or 1) as workers:  # started on first use
         _build_all(chosen, themes, collected, built, config, vault, out_dir, only, previous, workers, cache)
     return built
