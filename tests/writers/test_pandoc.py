@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +188,18 @@ def _only_first_run(real: Any) -> Any:
         return [[] for _ in r]
 
     return once
+
+
+WHICH = "import sys; from exporter.writers import pandoc; print(pandoc.pandoc_path(), 'pypandoc' in sys.modules)"
+
+
+def test_the_shipped_pandoc_is_found_without_importing_pypandoc() -> None:
+    """pypandoc-binary's own pandoc, whatever else is on PATH, and pypandoc's imports spared;
+    PYPANDOC_PANDOC, when set, is honoured as pypandoc honours it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYPANDOC_PANDOC"}
+    out = subprocess.run([sys.executable, "-c", WHICH], capture_output=True, text=True, timeout=60, env=env)
+    path, imported = out.stdout.strip().rsplit(" ", 1)
+    assert path.endswith(os.path.join("pypandoc", "files", "pandoc")) and imported == "False", out.stderr
+    chosen = subprocess.run([sys.executable, "-c", WHICH], capture_output=True, text=True, timeout=60,
+                            env={**env, "PYPANDOC_PANDOC": path})
+    assert chosen.stdout.strip().rsplit(" ", 1) == [path, "True"], chosen.stderr
