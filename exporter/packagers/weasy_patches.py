@@ -100,7 +100,7 @@ class _OpenArrays:
         return getattr(self.ffi, name)
 
     def new(self, cdecl: str, init: Any = None) -> Any:
-        if init is not None and (m := self.ARRAY.fullmatch(cdecl)) and len(init) == int(m[2]):
+        if (m := self.ARRAY.fullmatch(cdecl)) and isinstance(init, (list, tuple)) and len(init) == int(m[2]):
             cdecl = m[1] + "[]"
         return self.ffi.new(cdecl, init)
 
