@@ -607,20 +607,24 @@ class Join:
         """known: the anchors of the dossier; start: the front's length in pages (where the
         parts' pages start); footed: whether every page gets a footer; cache: where each part's
         _Template is kept for the next build."""
-        self.out: _Out | _Recorder = (out := _Out(into, version))
-        self.version, self.known, self.start, self.footed = version, known, start, footed
+        self.out = out = _Out(into, version)
+        self.version, self.start = version, start
         self.cache, self.unsaved = cache, dict[str, bytes]()
-        self.targets: set[str] = set()
         self.wrap: dict[bytes, int] = {}  # shared q/Q streams around the forms
         for piece in (b"q\n", b"q\nq\n", *(b"Q\nq /Artifact BMC %s Do EMC Q\n" % name for name in (FOOTER, NUMBERS))):
             self.wrap[piece] = out.number()
             out.stream(self.wrap[piece], b"<< >>", piece)
         self.tree, self.document = out.number(), out.number()  # the page tree and the structure's Document
         assert len(out.kind) == LOCAL, "a part's own numbers start where the shared ones end"
+        self._track(out, known, footed, 0)
+
+    def _track(self, sink: _Out | _Recorder, known: set[str], footed: bool, next_key: int) -> None:
+        """What joining pages writes to (sink) and keeps (a Join and a _Part alike)."""
+        self.sink, self.known, self.footed, self.next_key = sink, known, footed, next_key
+        self.targets: set[str] = set()
         self.parts = _Piece()
-        self.reserved: list[tuple[int, bytes, int]] = []  # (page in the dossier, overlay, form number in out)
+        self.reserved: list[tuple[int, bytes, int]] = []  # (page, overlay, form number in the sink)
         self.nums: list[tuple[int, bytes]] = []  # the parent tree
-        self.next_key = 0
         self.role_map: bytes | None = None
 
     def add(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int] = ()) -> None:
@@ -630,17 +634,18 @@ class Join:
         comes from the cache; either way the template is then copied into the dossier."""
         first = self.start + len(self.parts.kids)
         self.version = max(self.version, version(data))
-        key = store.key("joined part", store.code(), hashlib.blake2b(data, digest_size=24).digest(),
-                        orjson.dumps([skip, langs, sorted(slotted), self.footed, LOCAL, PACKED]))
-        template = None
-        if self.cache is not None and (kept := self.cache.get(key)) is not None:
-            try:
-                template = _Template.unpacked(kept)
-            except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError):
-                self.cache.undecoded()
+        key = template = None
+        if self.cache is not None:
+            key = store.key("joined part", store.code(), hashlib.blake2b(data, digest_size=24).digest(),
+                            orjson.dumps([skip, langs, sorted(slotted), self.footed, LOCAL, PACKED]))
+            if (kept := self.cache.get(key)) is not None:
+                try:
+                    template = _Template.unpacked(kept)
+                except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError):
+                    self.cache.undecoded()
         if template is None or any((t in self.known) != was for t, was in template.targets.items()):
             template = _Part(self).record(data, skip, langs, slotted)
-            if self.cache is not None:
+            if key is not None:
                 self.unsaved[key] = template.packed()
                 if len(self.unsaved) >= SAVED_AT_ONCE:
                     self._save()
@@ -655,7 +660,7 @@ class Join:
         """A part's template into out: its numbers after those given out so far, its keys in the
         parent tree after those taken, its pages from the dossier's page first."""
         out = self.out
-        assert isinstance(out, _Out) and not out.packed, "a part starts its own object streams"
+        assert not out.packed, "a part starts its own object streams"
         shift = out.grow(t.count) - LOCAL
         offset = self.next_key
 
@@ -693,7 +698,6 @@ class Join:
         page numbers on each), and the end of the file."""
         self._save()
         self.version = max(self.version, *(version(d) for d in [front, *footers, *(d for d, _ in numbers)]))
-        assert isinstance(self.out, _Out)
         feet = _Footers(self.out, footers)
         overlays: dict[bytes, _Footers | _Numbers] = {FOOTER: feet, NUMBERS: _Numbers(self.out, numbers, marks or {})}
         first = _Piece()
@@ -712,8 +716,8 @@ class Join:
 
     def _pages(self, src: pikepdf.Pdf, skip: bool, langs: Sequence[tuple[int, str]], at: int,
                forms: Callable[[int], list[tuple[bytes, int]]], piece: _Piece) -> _Source:
-        """src's pages into out (the first dossier page index at), and what the end needs into piece."""
-        out = self.out
+        """src's pages into the sink (the first dossier page index at), and what the end needs into piece."""
+        out = self.sink
         pages = list(src.pages)
         structure = src.Root.get("/StructTreeRoot")
         top = structure.get("/K") if structure is not None else None
@@ -753,7 +757,6 @@ class Join:
     def _end(self, first: _Piece, info: int | None, lang: bytes) -> None:
         """The page tree, names, outline, structure tree and catalog; then the cross-references."""
         out, parts = self.out, self.parts
-        assert isinstance(out, _Out)
         kids, elements, outline = first.kids + parts.kids, first.elements + parts.elements, first.outline + parts.outline
         names = {**parts.names, **first.names}  # the first of a name wins, in page order
         catalog = [b"/Type /Catalog", b"/Pages %d 0 R" % self.tree]
@@ -792,16 +795,9 @@ class _Part(Join):
     """A part joined on its own into a _Template, with the shared objects of the join it goes to."""
 
     def __init__(self, join: Join) -> None:  # no file, and the shared objects are the join's
-        self.out = self.recorder = _Recorder()
-        self.version, self.known, self.start, self.footed = join.version, join.known, 0, join.footed
-        self.cache, self.unsaved = None, {}
-        self.targets = set()
+        self.recorder = _Recorder()
         self.wrap, self.tree, self.document = join.wrap, join.tree, join.document
-        self.parts = _Piece()
-        self.reserved = []
-        self.nums = []
-        self.next_key = KEYS  # keys are marked where they are written (_keyed)
-        self.role_map = None
+        self._track(self.recorder, join.known, join.footed, KEYS)  # keys are marked where written (_keyed)
 
     def record(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int]) -> _Template:
         numbered = {k - skip for k in slotted}
@@ -810,7 +806,7 @@ class _Part(Join):
             found = []
             for name, wanted in ((FOOTER, self.footed), (NUMBERS, at in numbered)):
                 if wanted:
-                    found.append((name, self.out.number()))
+                    found.append((name, self.recorder.number()))
                     self.reserved.append((at, name, found[-1][1]))
             return found
 
