@@ -261,6 +261,30 @@ def test_the_cache_stays_under_its_cap_dropping_what_was_used_least_recently(tmp
     store.close()
 
 
+def test_uses_are_logged_a_build_a_row_and_folded_into_last_uses_when_the_log_is_long(tmp_path: Path) -> None:
+    from exporter import cache
+
+    store = cache.Cache(tmp_path / "c")
+    store.put_many({"a": b"1", "b": b"2"})
+    store.close()
+    con = sqlite3.connect(tmp_path / "c" / "cache.sqlite")
+    put = dict(con.execute("SELECT key, used FROM uses"))
+    for _ in range(cache.LOG):
+        store = cache.Cache(tmp_path / "c")
+        assert store.get_many(["a"]) == {"a": b"1"}
+        store.close()
+    assert con.execute("SELECT count(*) FROM log").fetchone()[0] == cache.LOG
+    assert dict(con.execute("SELECT key, used FROM uses")) == put  # nothing marked one by one
+    store = cache.Cache(tmp_path / "c")
+    store.get_many(["a"])
+    store.close()
+    last = con.execute("SELECT max(used) FROM log").fetchone()[0]
+    assert last is None  # folded: the log is empty again
+    used = dict(con.execute("SELECT key, used FROM uses"))
+    assert used["b"] == put["b"] and used["a"] > put["a"]
+    con.close()
+
+
 def test_a_store_of_the_first_layout_starts_again_empty(tmp_path: Path) -> None:
     """Value, size and last use once shared a row; such a store is emptied, never misread."""
     from exporter.cache import Cache
