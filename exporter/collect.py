@@ -30,7 +30,7 @@ from exporter.model import ast
 from exporter.model.document import LABEL_MAX, Block, Collection, Note, pack, unpack
 from exporter.readers import RawNote, images, read_note, walk
 from exporter.readers.walk import VaultFiles
-from exporter.transforms import embeds, links, local
+from exporter.transforms import embeds, language, links, local
 from exporter.transforms.citations import shorten
 from exporter.transforms.images import refuse
 from exporter.vault import Index
@@ -355,6 +355,8 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
         if progress:
             progress("parse", len(raws) - len(missed) + n + 1, len(raws))
 
+    if any(raws[i].lang is None for i in missed):
+        language.prepare()
     pandoc.parse([raws[i].body for i in missed], parsed, MAX_DEPTH)
     cache.put_many(made)
     return [a for a in out if a is not None]
