@@ -7,7 +7,7 @@ was right on every text of 80 characters or more, so shorter texts are not guess
 
 from __future__ import annotations
 
-import threading
+from functools import cache
 from typing import Any
 
 from exporter.model import ast
@@ -18,27 +18,12 @@ MIN_CHARS = 80  # below this a guess is too often wrong
 MAX_CHARS = 4000  # enough to tell; a long note costs no more
 
 
-_made: list[Any] = []
-_making = threading.Lock()
-
-
+@cache
 def _detector() -> Any:
-    """Built once, its models loaded up front (0.1 s, the same for any text)."""
-    with _making:
-        if not _made:
-            from lingua import IsoCode639_1, LanguageDetectorBuilder
+    from lingua import IsoCode639_1, LanguageDetectorBuilder
 
-            codes = [getattr(IsoCode639_1, c.upper()) for c in LANGUAGES]
-            _made.append(LanguageDetectorBuilder.from_iso_codes_639_1(*codes).with_low_accuracy_mode()
-                         .with_preloaded_language_models().build())
-        return _made[0]
-
-
-def prepare() -> None:
-    """Load the models in the background, while the caller waits for pandoc: a rebuild that
-    parses one note would otherwise wait for both, one after the other."""
-    if not _made:
-        threading.Thread(target=_detector, daemon=True).start()
+    codes = [getattr(IsoCode639_1, c.upper()) for c in LANGUAGES]
+    return LanguageDetectorBuilder.from_iso_codes_639_1(*codes).with_low_accuracy_mode().build()
 
 
 def prose(blocks: list[Block]) -> str:

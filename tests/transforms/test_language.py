@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from exporter.transforms.language import prose
 from tests.conftest import note
 
@@ -33,21 +31,3 @@ def test_prose_leaves_out_code_math_raw_html_and_footnotes() -> None:
                                   {"t": "Note", "c": [{"t": "Para", "c": [{"t": "Str", "c": "At"}]}]}]},
               {"t": "CodeBlock", "c": [["", [], []], "print('hello')"]}]
     assert prose(blocks) == "Words"
-
-
-def test_models_loaded_ahead_in_the_background_are_built_once_and_guess_the_same() -> None:
-    import threading
-
-    from exporter.transforms import language
-
-    def para(text: str) -> list[Any]:
-        return [{"t": "Para", "c": [{"t": "Str", "c": text}]}]
-
-    threads = [threading.Thread(target=language.prepare) for _ in range(4)]
-    for t in threads:
-        t.start()
-    guesses = [language.guess(para(GERMAN)), language.guess(para(FRENCH))]
-    for t in threads:
-        t.join()
-    assert guesses == ["de", "fr"]
-    assert len(language._made) == 1  # one detector, however many asked for it at once
