@@ -25,12 +25,13 @@ import orjson
 from exporter import cache as store
 from exporter.cache import Cache
 from exporter.config import Options
-from exporter.diagnostics import Report
+from exporter.diagnostics import Diagnostic, Report
 from exporter.model import ast
 from exporter.model.document import LABEL_MAX, Block, Collection, Note, pack, unpack
-from exporter.readers import RawNote, images, read_note, walk
+from exporter.readers import RawNote, images, walk
+from exporter.readers.note import from_bytes, packed, read_bytes, unpacked
 from exporter.readers.walk import VaultFiles
-from exporter.transforms import embeds, language, links, local
+from exporter.transforms import embeds, links, local
 from exporter.transforms.citations import shorten
 from exporter.transforms.images import refuse
 from exporter.vault import Index
@@ -170,8 +171,7 @@ def collect(
 
     # read: files -> raw notes (frontmatter, byline, title)
     raws: list[RawNote] = []
-    for rel in files.notes:
-        got = read_note(root, rel)
+    for got in _read(root, files.notes, cache):
         if isinstance(got, RawNote):
             raws.append(got)
             report.extend(got.warnings)
@@ -327,6 +327,34 @@ def _once(load: Callable[[], list[Block]]) -> Callable[[], list[Block]]:
     return get
 
 
+def _read(root: Path, rels: list[str], cache: Cache) -> list[RawNote | Diagnostic]:
+    """Each file read into a raw note. What reading makes of a file depends on its path and
+    bytes alone: the cache keeps it under a hash of both, and a file with the same bytes is not
+    parsed again (its frontmatter's YAML, byline and title were two thirds of reading a vault)."""
+    datas = [read_bytes(root, rel) for rel in rels]
+    keys = [store.key("read", store.code(), rel, data) if isinstance(data, bytes) and cache.enabled else ""
+            for rel, data in zip(rels, datas, strict=True)]
+    found = cache.get_many([k for k in keys if k])
+    made: dict[str, bytes] = {}
+    out: list[RawNote | Diagnostic] = []
+    for rel, data, k in zip(rels, datas, keys, strict=True):
+        if isinstance(data, Diagnostic):
+            out.append(data)
+            continue
+        if k in found:
+            try:
+                out.append(unpacked(rel, data, found[k]))
+                continue
+            except (ValueError, KeyError, TypeError, IndexError):
+                cache.undecoded()
+        got = from_bytes(rel, data)
+        if k and isinstance(got, RawNote) and (kept := packed(got)) is not None:
+            made[k] = kept
+        out.append(got)
+    cache.put_many(made)
+    return out
+
+
 def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache, progress: Progress | None
            ) -> list[tuple[local.Local, Callable[[], list[Block]]]]:
     """Each note parsed and normalized on its own, and a way to its blocks. The cache gives back
@@ -355,8 +383,6 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
         if progress:
             progress("parse", len(raws) - len(missed) + n + 1, len(raws))
 
-    if any(raws[i].lang is None for i in missed):
-        language.prepare()
     pandoc.parse([raws[i].body for i in missed], parsed, MAX_DEPTH)
     cache.put_many(made)
     return [a for a in out if a is not None]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import frontmatter
+import orjson
 import yaml
 
 from exporter.diagnostics import Diagnostic
@@ -210,23 +211,36 @@ def _verbatim(text: str) -> str:
 
 
 def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
-    path = root / rel
+    data = read_bytes(root, rel)
+    return data if isinstance(data, Diagnostic) else from_bytes(rel, data)
+
+
+def read_bytes(root: Path, rel: str) -> bytes | Diagnostic:
     try:
-        data = path.read_bytes()
+        return (root / rel).read_bytes()
     except OSError as e:
         return Diagnostic("unreadable", rel, f"cannot read file: {e.strerror or e}")
+
+
+def _text(data: bytes) -> tuple[str, str]:
+    """(the text as written, the text as read): LF line ends, NFC. Raises UnicodeDecodeError."""
+    written = data.decode("utf-8").lstrip("\ufeff")  # as the file holds it (its frontmatter is kept so)
+    # CRLF (Windows) and lone CR (old Mac) line ends both become LF
+    return written, unicodedata.normalize("NFC", written.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def from_bytes(rel: str, data: bytes) -> RawNote | Diagnostic:
+    """The note a file's bytes hold: a pure function of (rel, data), so its result can be kept."""
     if len(data) > MAX_NOTE_BYTES:
         size = f"{len(data) / 2**20:.1f} MiB"
         return Diagnostic("unreadable", rel, f"note is {size}, over the {MAX_NOTE_BYTES >> 20} MiB a note may hold")
     if b"\x00" in data[:8192]:
         return Diagnostic("unreadable", rel, "binary file (contains NUL bytes), not a text note")
     try:
-        written = data.decode("utf-8").lstrip("\ufeff")  # as the file holds it (its frontmatter is kept so)
+        written, text = _text(data)
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         return Diagnostic("unreadable", rel, f"not UTF-8 (byte 0x{data[e.start]:02x})", line)
-    # CRLF (Windows) and lone CR (old Mac) line ends both become LF
-    text = unicodedata.normalize("NFC", written.replace("\r\n", "\n").replace("\r", "\n"))
     opened = YAML.detect(text.strip())  # what python-frontmatter looks at
     try:
         meta, body = frontmatter.parse(text, handler=YAML if opened else None)
@@ -286,3 +300,30 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
         note.title = _first_h1(note.body) or stem
     note.title = " ".join(note.title.split()) or stem  # a multi-line title is one heading line
     return note
+
+
+def packed(note: RawNote) -> bytes | None:
+    """What reading found in a note, apart from the text itself (unpacked() takes it from the
+    file's bytes again); None when JSON would not give back the same values."""
+    body: list[int] | str = note.body
+    if (at := note.source.rfind(note.body)) >= 0:
+        body = [at, at + len(note.body)]
+    fields = {"meta": note.meta, "title": note.title, "channel": note.channel, "channel_name": note.channel_name,
+              "video_id": note.video_id, "front": note.front, "body_line": note.body_line, "body": body,
+              "warnings": [[w.code, w.message, w.line] for w in note.warnings]}
+    try:
+        data = orjson.dumps(fields)
+    except TypeError:  # an integer past 64 bits
+        return None
+    return data if orjson.loads(data)["meta"] == note.meta else None  # NaN would come back null
+
+
+def unpacked(rel: str, data: bytes, kept: bytes) -> RawNote:
+    """The note packed() kept for these bytes. Raises ValueError, KeyError or TypeError when
+    what was kept is not such a note."""
+    d = orjson.loads(kept)
+    text = _text(data)[1]
+    body = d["body"] if isinstance(d["body"], str) else text[d["body"][0]:d["body"][1]]
+    return RawNote(path=rel, body=body, body_line=d["body_line"], source=text, meta=d["meta"], title=d["title"],
+                   channel=d["channel"], channel_name=d["channel_name"], video_id=d["video_id"], front=d["front"],
+                   warnings=[Diagnostic(code, rel, message, line) for code, message, line in d["warnings"]])
