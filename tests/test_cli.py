@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,30 @@ def test_help_on_every_command(cmd: list[str]) -> None:
 def test_python_dash_m_works() -> None:
     r = subprocess.run([sys.executable, "-m", "exporter", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "exporter" in r.stdout
+
+
+def test_the_script_exits_fast_with_its_code_its_output_flushed_and_its_files_whole(tmp_path: Path) -> None:
+    """run() leaves without taking the interpreter apart: the exit code, everything printed to a
+    pipe and every file written must still be there."""
+    ok = subprocess.run([sys.executable, "-m", "exporter", "check", str(SAMPLE), "--json"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["notes"] == 16
+    out = tmp_path / "b"
+    made = subprocess.run([sys.executable, "-m", "exporter", "bundle", str(SAMPLE), "-o", str(out)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "EXPORTER_CACHE_DIR": str(tmp_path / "cache")})
+    assert made.returncode == 0 and "✓" in made.stderr
+    with zipfile.ZipFile(out.with_name("b.zip")) as z:
+        assert z.testzip() is None and len(z.namelist()) >= 16
+    from exporter.cache import Cache
+
+    entries, _ = Cache(tmp_path / "cache").info()
+    assert entries > 0  # the cache was written and closed before the exit
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "x.md").write_bytes(b"---\ntitle: [unclosed\n---\nbody\n")
+    bad = subprocess.run([sys.executable, "-m", "exporter", "check", str(tmp_path / "broken")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "x.md" in bad.stdout and "broken YAML" in bad.stdout
 
 
 def test_check_json_on_sample() -> None:
