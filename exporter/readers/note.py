@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -216,10 +217,17 @@ def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
 
 
 def read_bytes(root: Path, rel: str) -> bytes | Diagnostic:
+    """The file's bytes, read only as far as a note may go: a file past it is not held."""
     try:
-        return (root / rel).read_bytes()
+        with (root / rel).open("rb") as f:
+            data = f.read(MAX_NOTE_BYTES + 1)
+            return _too_big(rel, os.fstat(f.fileno()).st_size) if len(data) > MAX_NOTE_BYTES else data
     except OSError as e:
         return Diagnostic("unreadable", rel, f"cannot read file: {e.strerror or e}")
+
+
+def _too_big(rel: str, size: int) -> Diagnostic:
+    return Diagnostic("unreadable", rel, f"note is {size / 2**20:.1f} MiB, over the {MAX_NOTE_BYTES >> 20} MiB a note may hold")
 
 
 def _text(data: bytes) -> tuple[str, str]:
@@ -232,8 +240,7 @@ def _text(data: bytes) -> tuple[str, str]:
 def from_bytes(rel: str, data: bytes) -> RawNote | Diagnostic:
     """The note a file's bytes hold: a pure function of (rel, data), so its result can be kept."""
     if len(data) > MAX_NOTE_BYTES:
-        size = f"{len(data) / 2**20:.1f} MiB"
-        return Diagnostic("unreadable", rel, f"note is {size}, over the {MAX_NOTE_BYTES >> 20} MiB a note may hold")
+        return _too_big(rel, len(data))
     if b"\x00" in data[:8192]:
         return Diagnostic("unreadable", rel, "binary file (contains NUL bytes), not a text note")
     try:

@@ -3,6 +3,8 @@ cache gives back must be the note reading the bytes again would give."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,3 +72,15 @@ def test_any_note_kept_reads_back_the_same(front: dict[str, object], byline: str
     kept = packed(got)
     if kept is not None:
         assert unpacked("p.md", data, kept) == got
+
+
+def test_a_file_past_the_size_a_note_may_have_is_not_read_whole(tmp_path: Path) -> None:
+    from exporter.diagnostics import Diagnostic
+    from exporter.readers.note import MAX_NOTE_BYTES, read_bytes
+
+    with (tmp_path / "huge.md").open("wb") as f:
+        f.truncate(1 << 30)  # a sparse GiB: reading it whole would hold a GiB
+    got = read_bytes(tmp_path, "huge.md")
+    assert isinstance(got, Diagnostic) and got.message == "note is 1024.0 MiB, over the 2 MiB a note may hold"
+    (tmp_path / "edge.md").write_bytes(b"x" * MAX_NOTE_BYTES)
+    assert read_bytes(tmp_path, "edge.md") == b"x" * MAX_NOTE_BYTES
