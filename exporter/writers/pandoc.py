@@ -37,6 +37,9 @@ CHUNK_BYTES = 256 * 1024  # below this a second process costs more than it saves
 # Above this a chunk is cut again: its parse is held whole in memory (about 70x its markdown as
 # Python objects) until its notes are taken one by one.
 PARSE_MAX_BYTES = 256 * 1024
+# The first chunk is cut short, to about this: the caller works on each note as it comes (in
+# Python, most of a parse's time), and would otherwise wait for a whole chunk before the first.
+FIRST_BYTES = 8 * 1024
 JSON_DEPTH = 1024  # the deepest JSON orjson.loads decodes
 NOTE_AT = 4  # JSON levels above a note's blocks in the reader's output: document, blocks, Div, content
 TOO_DEEP = "lists, quotes or emphasis nested too deeply to export"
@@ -178,6 +181,19 @@ def _chunks(sizes: Sequence[int], per_core: int = 1, most: int | None = None) ->
     return [r for r in out if len(r)]
 
 
+def _first_cut(sizes: Sequence[int], chunks: list[range]) -> list[range]:
+    """chunks, the first cut after its first notes of about FIRST_BYTES (one note at least),
+    when it is several times that: a short first chunk is soon there anyway."""
+    if not chunks or len(chunks[0]) < 2 or sum(sizes[i] for i in chunks[0]) <= 4 * FIRST_BYTES:
+        return chunks
+    head, acc = chunks[0], 0
+    for cut in head[:-1]:
+        acc += sizes[cut]
+        if acc >= FIRST_BYTES:
+            break
+    return [range(head.start, cut + 1), range(cut + 1, head.stop), *chunks[1:]]
+
+
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(os.cpu_count() or 1)
 
@@ -197,7 +213,7 @@ def parse(
     per-note work overlaps with pandoc still parsing later chunks. Blocks nesting deeper than
     max_depth (ast.depth) are an error starting with TOO_DEEP: later stages could not take them.
     """
-    chunks = iter(_chunks([len(t) for t in texts], per_core=2, most=PARSE_MAX_BYTES))
+    chunks = iter(_first_cut([len(t) for t in texts], _chunks([len(t) for t in texts], per_core=2, most=PARSE_MAX_BYTES)))
     results: list[Parsed] = []
     with _pool() as pool:
         ahead = os.cpu_count() or 1  # chunks parsed ahead of the caller: memory stays bounded

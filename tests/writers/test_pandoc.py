@@ -203,3 +203,15 @@ def test_the_shipped_pandoc_is_found_without_importing_pypandoc() -> None:
     chosen = subprocess.run([sys.executable, "-c", WHICH], capture_output=True, text=True, timeout=60,
                             env={**env, "PYPANDOC_PANDOC": path})
     assert chosen.stdout.strip().rsplit(" ", 1) == [path, "True"], chosen.stderr
+
+
+def test_the_first_chunk_is_cut_short_so_notes_come_back_early_and_none_is_lost() -> None:
+    sizes = [3000] * 200
+    chunks = pandoc._first_cut(sizes, pandoc._chunks(sizes, per_core=2, most=pandoc.PARSE_MAX_BYTES))
+    assert [i for r in chunks for i in r] == list(range(200))  # every note once, in order
+    assert sum(sizes[i] for i in chunks[0]) <= pandoc.FIRST_BYTES + 3000 < sum(sizes[i] for i in chunks[1])
+    small = [100] * 5
+    assert pandoc._first_cut(small, pandoc._chunks(small, per_core=2)) == pandoc._chunks(small, per_core=2)
+    assert pandoc._first_cut([pandoc.FIRST_BYTES * 9, 10], [range(0, 2)]) == [range(0, 1), range(1, 2)]
+    texts = [f"## Note {i}\n\n" + "word " * 600 for i in range(12)]
+    assert pandoc.parse(texts) == [pandoc.parse([t])[0] for t in texts]
