@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import time
 import zlib
@@ -27,6 +28,7 @@ from pathlib import Path
 
 DEFAULT_CAP = 1 << 30  # bytes
 MAGIC = b"exporter-cache-2\0"
+SEALED = re.compile(rb"exporter-cache-(\d+)\0")  # how every version of the seal starts
 DIGEST = 4  # a CRC-32: it is damage the check is for, and it reads 4x faster than a hash
 BATCH = 500  # keys per SQL statement (SQLite allows 999 parameters at least)
 LOG = 32  # builds whose uses are logged before they are folded into the entries' last uses
@@ -151,6 +153,7 @@ class Cache:
             return {}
         found: dict[str, bytes] = {}
         damaged: list[str] = []
+        stale: list[str] = []
         unique = list(dict.fromkeys(keys))
         try:
             for i in range(0, len(unique), BATCH):
@@ -158,10 +161,14 @@ class Cache:
                 marks = ",".join("?" * len(chunk))
                 for k, value in db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk):
                     payload = _open(k, value) if isinstance(value, bytes) else None
-                    if payload is None:
-                        damaged.append(k)
-                    else:
+                    if payload is not None:
                         found[k] = payload
+                    elif isinstance(value, bytes) and (seal := SEALED.match(value)) and seal[0] != MAGIC:
+                        stale.append(k)  # sealed by another version of this cache: not damage
+                    else:
+                        damaged.append(k)
+            if stale:
+                self._delete(stale)
             if damaged:
                 self.warnings.append(f"{len(damaged)} damaged cache entr{'y' if len(damaged) == 1 else 'ies'} "
                                      "dropped and computed again")

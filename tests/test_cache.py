@@ -285,6 +285,26 @@ def test_uses_are_logged_a_build_a_row_and_folded_into_last_uses_when_the_log_is
     con.close()
 
 
+def test_an_entry_sealed_by_another_version_is_dropped_without_a_warning(tmp_path: Path) -> None:
+    """Entries keyed without this code's hash (deflated streams, say) outlive an upgrade: one
+    under an older seal is a miss, not damage to warn about; one under this seal that fails its
+    check, or cut inside the seal, is damage."""
+    from exporter import cache
+
+    store = cache.Cache(tmp_path / "c")
+    store.put_many({"old": b"x", "cut": b"y", "bad": b"z"})
+    store.close()
+    with sqlite3.connect(tmp_path / "c" / "cache.sqlite") as con:
+        con.execute("UPDATE entries SET value = ? WHERE key = 'old'", (b"exporter-cache-1\0" + bytes(16) + b"x",))
+        con.execute("UPDATE entries SET value = ? WHERE key = 'cut'", (b"exporter-cache-",))
+        con.execute("UPDATE entries SET value = ? WHERE key = 'bad'", (cache.MAGIC + bytes(cache.DIGEST) + b"z",))
+    store = cache.Cache(tmp_path / "c")
+    assert store.get_many(["old"]) == {} and store.warnings == []
+    assert store.get_many(["cut", "bad"]) == {} and store.warnings == ["2 damaged cache entries dropped and computed again"]
+    assert store.info()[0] == 0  # all three dropped
+    store.close()
+
+
 def test_a_store_of_the_first_layout_starts_again_empty(tmp_path: Path) -> None:
     """Value, size and last use once shared a row; such a store is emptied, never misread."""
     from exporter.cache import Cache
