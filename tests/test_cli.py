@@ -56,6 +56,14 @@ def test_the_script_exits_fast_with_its_code_its_output_flushed_and_its_files_wh
     assert bad.returncode == 1 and "x.md" in bad.stdout and "broken YAML" in bad.stdout
 
 
+def test_a_quiet_run_with_nothing_to_say_does_not_import_rich(tmp_path: Path) -> None:
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom exporter.cli import main\n"
+            f"r = CliRunner().invoke(main, ['bundle', {str(SAMPLE)!r}, '-o', {str(tmp_path / 'b')!r}, '-q', '--no-cache'])\n"
+            "print(r.exit_code, repr(r.output), any(m == 'rich' or m.startswith('rich.') for m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.stdout.split() == ["0", "''", "False"], r.stderr
+
+
 def test_check_json_on_sample() -> None:
     code, out, _ = run("check", str(SAMPLE), "--json")
     assert code == 0

@@ -7,10 +7,8 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-from exporter.commands.shared import NO_CACHE, QUIET, READING, VAULT, close_cache, load, open_cache
+from exporter.commands.shared import NO_CACHE, QUIET, READING, VAULT, close_cache, escape, load, open_cache
 from exporter.diagnostics import Severity
 
 
@@ -40,6 +38,8 @@ def check(vault: Path, as_json: bool, reading: str, no_cache: bool, quiet: bool)
         }
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         sys.exit(1 if report.errors else 0)
+    from rich.console import Console
+
     out = Console(highlight=False, soft_wrap=True)
     for d in report.items:
         if d.code == "reading":

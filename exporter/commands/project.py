@@ -9,9 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from exporter.cache import Cache
 from exporter.commands.build import BuildError, Built, build, theme_for
@@ -22,6 +19,7 @@ from exporter.commands.shared import (
     Failed,
     close_cache,
     err,
+    escape,
     open_cache,
     report_and_exit,
 )
@@ -275,6 +273,9 @@ def list_command(config_path: Path | None, vault: Path | None) -> None:
     if not root.is_dir():
         raise click.BadParameter(f"{root} is not a folder", param_hint="--vault")
     collection, report = collect(root)
+    from rich.console import Console
+    from rich.table import Table
+
     out = Console(highlight=False, soft_wrap=True)
     table = Table("note", "title", "channel", "videoId", "citations", title=f"{len(collection.notes)} notes")
     for n in sorted(collection.notes, key=lambda n: n.path):
@@ -311,6 +312,8 @@ def list_command(config_path: Path | None, vault: Path | None) -> None:
 @click.command()
 def themes() -> None:
     """List the built-in themes."""
+    from rich.console import Console
+
     out = Console(highlight=False)
     for name, description in available().items():
         out.print(f"[bold]{name}[/]  {escape(description)}")
