@@ -31,7 +31,7 @@ from exporter.model.document import LABEL_MAX, Block, Collection, Note, pack, un
 from exporter.readers import RawNote, images, walk
 from exporter.readers.note import from_bytes, packed, read_bytes, unpacked
 from exporter.readers.walk import VaultFiles
-from exporter.transforms import embeds, links, local
+from exporter.transforms import embeds, language, links, local
 from exporter.transforms.citations import shorten
 from exporter.transforms.images import refuse
 from exporter.vault import Index
@@ -371,10 +371,11 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
                 cache.undecoded()
     missed = [i for i, a in enumerate(out) if a is None]
     made: dict[str, bytes] = {}
+    detect = _remembered(cache, made)
 
     def parsed(n: int, result: pandoc.Parsed) -> None:
         i = missed[n]
-        a = local.normalize(raws[i], result, options)
+        a = local.normalize(raws[i], result, options, detect)
         face, body = local.dump(a)
         out[i] = (replace(a, blocks=[]), _packed(body))  # held packed until used
         if cache.enabled and (a.error is None or not a.error.startswith(pandoc.OVER)):  # a run past its budget may pass later
@@ -394,9 +395,29 @@ def _parsed_later(cache: Cache, key: str, raw: RawNote, options: Options) -> Cal
         if (found := _unpacked(cache, cache.get(store.key("blocks", key)))) is not None:
             return found
         (result,) = pandoc.parse([raw.body], max_depth=MAX_DEPTH)
-        return local.normalize(raw, result, options).blocks
+        return local.normalize(raw, result, options, _remembered(cache, {})).blocks
 
     return load
+
+
+def _remembered(cache: Cache, made: dict[str, bytes]) -> language.Detect:
+    """language.detect, its answers kept in the cache under the text it read (a note's first
+    MAX_CHARS characters of prose): after an edit further on, lingua does not load its models
+    (0.1 s) for an answer it gave before. New answers go into made, for the caller to write."""
+    if not cache.enabled:
+        return language.detect
+
+    def detect(text: str) -> str | None:
+        k = store.key("language", store.code(), language.lingua_version(), text)
+        if (found := made.get(k)) is not None or (found := cache.get(k)) is not None:
+            if found == b"" or found.decode("ascii", "replace") in language.LANGUAGES:
+                return found.decode("ascii") or None
+            cache.undecoded()
+        answer = language.detect(text)
+        made[k] = (answer or "").encode("ascii")
+        return answer
+
+    return detect
 
 
 def _unpacked(cache: Cache, data: bytes | None) -> list[Block] | None:

@@ -139,3 +139,35 @@ def test_the_depth_check_is_exact_at_the_limit() -> None:
     assert d == 2 * 41 + 4
     assert collect_module._too_deep(blocks, d) is None
     assert collect_module._too_deep(blocks, d - 1) == f"{pandoc.TOO_DEEP} ({d} levels, over {d - 1})"
+
+
+def test_a_language_guessed_before_for_the_same_prose_is_not_guessed_again(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guess reads a note's first MAX_CHARS characters of prose: an edit after them keeps the
+    answer, from the cache; an edit in them asks lingua again; a damaged answer is asked again."""
+    import sqlite3
+
+    from exporter.cache import Cache
+    from exporter.transforms import language
+
+    asked: list[str] = []
+    real = language.detect
+    monkeypatch.setattr(language, "detect", lambda text: asked.append(text) or real(text))
+    words = "The keeper climbs the tower every evening to light the lamp and wind the clockwork. "
+    vault = write_vault(tmp_path / "v", {"long.md": "---\ntitle: Long\n---\n" + words * 80})
+
+    def build() -> str | None:
+        store = Cache(tmp_path / "cache")
+        coll, _ = collect(vault, cache=store)
+        store.close()
+        return coll.notes[0].lang
+
+    assert build() == "en" and len(asked) == 1
+    (vault / "long.md").write_text((vault / "long.md").read_text() + "One more line at the end.\n")
+    assert build() == "en" and len(asked) == 1  # the same first 4,000 characters: remembered
+    (vault / "long.md").write_text("---\ntitle: Long\n---\nLe gardien monte. " + words * 80)
+    assert build() == "en" and len(asked) == 2  # changed at the start: asked again
+    with sqlite3.connect(tmp_path / "cache" / "cache.sqlite") as con:
+        con.execute("UPDATE entries SET value = CAST('garbage' AS BLOB)")
+    (vault / "long.md").write_text((vault / "long.md").read_text() + "Again.\n")
+    assert build() == "en" and len(asked) == 3  # nothing usable left: asked again

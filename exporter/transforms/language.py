@@ -7,6 +7,7 @@ was right on every text of 80 characters or more, so shorter texts are not guess
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -38,10 +39,26 @@ def prose(blocks: list[Block]) -> str:
     return " ".join(ast.stringify(kept).split())[:MAX_CHARS]
 
 
-def guess(blocks: list[Block]) -> str | None:
-    """An ISO 639-1 code, or None when the text is too short to tell."""
+Detect = Callable[[str], "str | None"]
+
+
+@cache
+def lingua_version() -> str:
+    from importlib.metadata import version
+
+    return version("lingua-language-detector")
+
+
+def detect(text: str) -> str | None:
+    """The language of text: an ISO 639-1 code, or None when lingua cannot tell."""
+    found = _detector().detect_language_of(text)
+    return None if found is None else str(found.iso_code_639_1.name).lower()
+
+
+def guess(blocks: list[Block], detector: Detect = detect) -> str | None:
+    """An ISO 639-1 code, or None when the text is too short to tell. detector may be detect()
+    remembered: the guess depends on the prose alone, its first MAX_CHARS characters."""
     text = prose(blocks)
     if sum(c.isalpha() for c in text) < MIN_CHARS:
         return None
-    found = _detector().detect_language_of(text)
-    return None if found is None else str(found.iso_code_639_1.name).lower()
+    return detector(text)

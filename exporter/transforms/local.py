@@ -32,7 +32,8 @@ class Local:
     lang: str | None = None  # the language its text reads in (used when the frontmatter names none)
 
 
-def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options) -> Local:
+def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options,
+              detect: language.Detect = language.detect) -> Local:
     if isinstance(parsed, str):
         if parsed.startswith((pandoc.OVER, pandoc.TOO_DEEP)):
             return Local(error=parsed)
@@ -46,7 +47,7 @@ def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options) -> Local:
     numbered, headings = structure.number_headings(clean.blocks)
     return Local(numbered, headings, cited.citations, cited.reading, block_ids,
                  cited.problems + math.problems(numbered), sorted(set(clean.removed)),
-                 lang=None if raw.lang else language.guess(numbered))
+                 lang=None if raw.lang else language.guess(numbered, detect))
 
 
 def key(raw: RawNote, options: Options) -> str:
