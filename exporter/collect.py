@@ -28,8 +28,7 @@ from exporter.config import Options
 from exporter.diagnostics import Diagnostic, Report
 from exporter.model import ast
 from exporter.model.document import LABEL_MAX, Block, Collection, Note, pack, unpack
-from exporter.readers import RawNote, images, walk
-from exporter.readers.note import from_bytes, packed, read_bytes, unpacked
+from exporter.readers import RawNote, from_bytes, images, packed, read_bytes, unpacked, walk
 from exporter.readers.walk import VaultFiles
 from exporter.transforms import embeds, language, links, local
 from exporter.transforms.citations import shorten
@@ -410,8 +409,9 @@ def _remembered(cache: Cache, made: dict[str, bytes]) -> language.Detect:
     def detect(text: str) -> str | None:
         k = store.key("language", store.code(), language.lingua_version(), text)
         if (found := made.get(k)) is not None or (found := cache.get(k)) is not None:
-            if found == b"" or found.decode("ascii", "replace") in language.LANGUAGES:
-                return found.decode("ascii") or None
+            code = found.decode("ascii", "replace")
+            if code == "" or code in language.LANGUAGES:
+                return code or None
             cache.undecoded()
         answer = language.detect(text)
         made[k] = (answer or "").encode("ascii")

@@ -211,11 +211,6 @@ def _verbatim(text: str) -> str:
     return text[start:end] if start >= 0 and end > start else ""
 
 
-def read_note(root: Path, rel: str) -> RawNote | Diagnostic:
-    data = read_bytes(root, rel)
-    return data if isinstance(data, Diagnostic) else from_bytes(rel, data)
-
-
 def read_bytes(root: Path, rel: str) -> bytes | Diagnostic:
     """The file's bytes, read only as far as a note may go: a file past it is not held."""
     try:

@@ -213,7 +213,8 @@ def parse(
     per-note work overlaps with pandoc still parsing later chunks. Blocks nesting deeper than
     max_depth (ast.depth) are an error starting with TOO_DEEP: later stages could not take them.
     """
-    chunks = iter(_first_cut([len(t) for t in texts], _chunks([len(t) for t in texts], per_core=2, most=PARSE_MAX_BYTES)))
+    sizes = [len(t) for t in texts]
+    chunks = iter(_first_cut(sizes, _chunks(sizes, per_core=2, most=PARSE_MAX_BYTES)))
     results: list[Parsed] = []
     with _pool() as pool:
         ahead = os.cpu_count() or 1  # chunks parsed ahead of the caller: memory stays bounded
