@@ -905,6 +905,57 @@ def test_footnotes_laid_out_once_give_the_same_bytes(dossier: Built, monkeypatch
     assert fast == slow
 
 
+
+FOOTNOTED = """<!DOCTYPE html><html lang="en"><head><style>
+@page { size: A6; margin: 15mm 10mm; @footnote { border-top: 0.5pt solid; margin-top: 2mm; } }
+body { font: 10pt/1.4 "DejaVu Serif", serif; hyphens: auto; }
+.fn { float: footnote; footnote-policy: line; font-size: 8pt; }
+.fn .boxed { float: right; width: 8mm; }
+.fn .moved { position: relative; top: 1pt; }
+.rtl { direction: rtl; }
+</style></head><body>%s</body></html>"""
+
+
+def test_footnote_areas_made_of_shaped_copies_give_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The footnote patch lays out copies of each footnote shaped once instead of shaping the
+    whole area again for each footnote added. Pages full of footnotes that spill onto the next
+    page, footnotes in several languages and directions, with links and nested inlines, and
+    some the patch leaves to WeasyPrint (a float or a positioned box inside) on the same pages,
+    must come out as WeasyPrint makes them."""
+    from weasyprint.formatting_structure import build
+    from weasyprint.layout import LayoutContext, block
+    from weasyprint.layout import page as page_layout
+
+    def note(k: int) -> str:
+        inner = ('<span class="boxed">x</span>' if k % 13 == 3 else '<span class="moved">y</span>' if k % 17 == 5
+                 else f'<a href="https://example.org/{k}">link {k}</a> <i>in <b>italics</b></i>')
+        lang = ("en", "de", "el", "ar")[k % 4]
+        return f'<span class="fn{" rtl" if lang == "ar" else ""}" lang="{lang}">Note {k}: {inner}.</span>'
+
+    body = "".join(f"<p>Sentence {k} of the keeper's log, the lamp trimmed at dusk{note(k)} and the "
+                   f"weather noted{note(k + 1000)}.</p>" for k in range(60))
+    doc = pdf.Prepared.of(FOOTNOTED % body, "file:///nonexistent/", (), 1700000000)
+    shaped = {"n": 0}  # boxes shaped (anonymous_table_boxes recurses through the module)
+    original_shape = build.anonymous_table_boxes
+
+    def counting(box: object) -> object:
+        shaped["n"] += 1
+        return original_shape(box)
+
+    with monkeypatch.context() as m:
+        m.setattr(build, "anonymous_table_boxes", counting)
+        quick = pdf.render(doc)
+        quick_shaped, shaped["n"] = shaped["n"], 0
+        m.setattr(LayoutContext, "_update_footnote_area", LayoutContext._update_footnote_area.original)
+        m.setattr(block, "block_level_layout", block.block_level_layout.original)
+        m.setattr(page_layout, "block_level_layout", page_layout.block_level_layout.original)
+        m.delattr(LayoutContext, "footnotes")
+        slow = pdf.render(doc)
+    assert quick.facts.pages > 4
+    assert quick_shaped < shaped["n"] * 0.8  # the quick path was taken
+    assert quick.pdf == slow.pdf
+
+
 PAGED = """<!DOCTYPE html><html><head><style>
 @page { size: A6; margin: 20mm 10mm; @bottom-center { content: counter(page) " / " counter(pages); }
         @top-left { content: string(chapter); } }

@@ -1,8 +1,8 @@
 """Where exporter reaches into WeasyPrint 70 beyond its public API (why it is pinned to 70.x).
 
 - footnotes_stay_with_their_calls: a fix, footnotes were moved away from their calls or lost;
-- footnotes_laid_out_once: speed, each footnote laid out once per page, not once per footnote
-  added to the page (the pages come out byte for byte the same);
+- footnotes_laid_out_once: speed, each footnote laid out and shaped once per page, not once per
+  footnote added to the page (the pages come out byte for byte the same);
 - fonts_subset_by_harfbuzz: speed, fonts subset by the HarfBuzz inside uharfbuzz when the
   system has no libharfbuzz-subset (WeasyPrint then falls back to fontTools, 100x slower);
 - stylesheets_parsed_once: speed, a stylesheet a worker has parsed for one document serves the
@@ -38,6 +38,7 @@ import io
 import re
 import sys
 from collections.abc import Callable, Iterator
+from math import inf
 from typing import Any
 
 _DROP = ("BASE", "DSIG", "EBDT", "EBLC", "EBSC", "GPOS", "GSUB", "JSTF", "LTSH", "PCLT", "SVG ")
@@ -638,10 +639,15 @@ def footnotes_laid_out_once() -> None:
     depends on more than the footnote (positioned, floated or running descendants, calls to
     other footnotes, columns), and anything while floats are around, go the usual way.
 
+    Each update also shaped a deep copy of the whole area (create_anonymous_boxes) to lay it
+    out. Where every footnote on the page is of the kind remembered, the area is made of
+    shallow copies of each footnote shaped once, deep-copied only when laid out (4% of a
+    dossier part's render).
+
     Also, `descendant.footnote in context.footnotes` (block._linebox_layout) scans the list
     of all pending footnotes for every box of every line, nearly always for None.
     """
-    from weasyprint.formatting_structure import boxes
+    from weasyprint.formatting_structure import boxes, build
     from weasyprint.layout import LayoutContext, block, page
 
     original_update = LayoutContext._update_footnote_area
@@ -684,9 +690,39 @@ def footnotes_laid_out_once() -> None:
         if not start(self, "update"):
             return original_update(self)
         try:
-            return original_update(self)
+            if len(state["by_style"]) < len(self.current_page_footnotes):
+                return original_update(self)
+            state["mode"] = "quick"
+            return quick_update(self)
         finally:
             state.update(mode=None, cache=None, by_style=None)
+
+    def shaped(footnote: Any) -> Any:
+        """The footnote as create_anonymous_boxes makes it inside the area (a block among
+        blocks: made alone, the same), made once; each update lays out copies of it."""
+        made = footnote.__dict__.get("_memo_shaped")
+        if made is None:
+            made = footnote._memo_shaped = build.create_anonymous_boxes(footnote.deepcopy())
+        return made
+
+    def quick_update(self: Any) -> Any:
+        """LayoutContext._update_footnote_area, except that the area's copy is made of the
+        footnotes' shaped copies rather than shaped again whole for every footnote added."""
+        area = self.current_footnote_area
+        if area.height != "auto" and not self.in_column:
+            self.page_bottom += area.margin_height()
+        area.children = self.current_page_footnotes
+        copy = area.copy()
+        copy.children = [shaped(f).copy() for f in area.children]  # deep copies on a miss (layout)
+        if copy.leading_collapsible_space is False:  # as inline_in_block sets it
+            copy.leading_collapsible_space = copy.children[0].leading_collapsible_space
+        laid = original_layout(self, copy, -inf, None, area.page)[0]
+        area.height = laid.height
+        if not self.in_column:
+            self.page_bottom -= laid.margin_height()
+        last = laid.children[-1]
+        return (last.position_y + last.margin_height() - last.margin_bottom
+                > laid.position_y + laid.margin_height() - laid.margin_bottom)
 
     def page_layout(context: Any, box: Any, *args: Any, **kwargs: Any) -> Any:
         if type(box) is not boxes.FootnoteAreaBox or not start(context, "final"):
@@ -722,11 +758,13 @@ def footnotes_laid_out_once() -> None:
             if mode == "final":
                 new_child = new_child.deepcopy()  # drawn, and moved by make_page
             return new_child, resume_at, dict(next_page), list(next_margins), through, lines
+        if mode == "quick":
+            box = box.deepcopy()  # a shaped footnote's copy shares its children with the next
         result = original_layout(context, box, bottom_space, skip_stack, containing_block,
                                  page_is_empty, absolute_boxes, fixed_boxes, adjoining_margins,
                                  first_letter_style, first_line_style, discard, max_lines)
         new_child, resume_at, next_page, next_margins, through, lines = result
-        if mode == "update" and new_child is not None and resume_at is None:
+        if mode in ("update", "quick") and new_child is not None and resume_at is None:
             cache[key] = (footnote, (new_child, None, dict(next_page), list(next_margins),
                                      through, lines), list(adjoining_margins or ()))
         return result
