@@ -641,8 +641,8 @@ def footnotes_laid_out_once() -> None:
 
     Each update also shaped a deep copy of the whole area (create_anonymous_boxes) to lay it
     out. Where every footnote on the page is of the kind remembered, the area is made of
-    shallow copies of each footnote shaped once, deep-copied only when laid out (4% of a
-    dossier part's render).
+    shallow copies of each footnote shaped once, deep-copied only when laid out: in a
+    dossier's parts, 30% fewer boxes copied and two thirds fewer shaped.
 
     Also, `descendant.footnote in context.footnotes` (block._linebox_layout) scans the list
     of all pending footnotes for every box of every line, nearly always for None.
