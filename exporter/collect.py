@@ -394,9 +394,14 @@ def _parsed_later(cache: Cache, key: str, raw: RawNote, options: Options) -> Cal
         if (found := _unpacked(cache, cache.get(store.key("blocks", key)))) is not None:
             return found
         (result,) = pandoc.parse([raw.body], max_depth=MAX_DEPTH)
-        return local.normalize(raw, result, options, _remembered(cache, {})).blocks
+        return local.normalize(raw, result, options, _unasked).blocks  # the note's language is known
 
     return load
+
+
+def _unasked(text: str) -> str | None:
+    """No guess: for blocks parsed again, whose note's language was settled with its face."""
+    return None
 
 
 def _remembered(cache: Cache, made: dict[str, bytes]) -> language.Detect:

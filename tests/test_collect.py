@@ -171,3 +171,29 @@ def test_a_language_guessed_before_for_the_same_prose_is_not_guessed_again(tmp_p
         con.execute("UPDATE entries SET value = CAST('garbage' AS BLOB)")
     (vault / "long.md").write_text((vault / "long.md").read_text() + "Again.\n")
     assert build() == "en" and len(asked) == 3  # nothing usable left: asked again
+
+
+
+def test_blocks_whose_entry_has_gone_are_parsed_again_without_a_language_guess(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A note's face comes from the cache and its blocks later; should the blocks' entry have
+    gone, the note is parsed again, giving the same blocks, and lingua is not asked: the
+    language came with the face."""
+    from exporter.cache import Cache
+    from exporter.transforms import language
+
+    words = "The keeper climbs the tower every evening to light the lamp and wind the clockwork. "
+    vault = write_vault(tmp_path / "v", {"long.md": "---\ntitle: Long\n---\n## Evening\n\n" + words * 20})
+    plain, _ = collect(vault)
+    store = Cache(tmp_path / "cache")
+    collect(vault, cache=store)
+    store.close()
+    asked: list[str] = []
+    monkeypatch.setattr(language, "detect", lambda text: asked.append(text) or "fr")
+    monkeypatch.setattr(Cache, "get", lambda self, key: None)  # entries read one at a time have gone (faces come in bulk)
+    store = Cache(tmp_path / "cache")
+    again, _ = collect(vault, cache=store)
+    note = again.notes[0]
+    assert note.lang == "en" and note.blocks == plain.notes[0].blocks
+    store.close()
+    assert asked == []
