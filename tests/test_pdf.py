@@ -811,6 +811,39 @@ def test_parts_never_depend_on_the_number_of_workers(tmp_path: Path,
     assert (tmp_path / "1.pdf").read_bytes() == (tmp_path / "2.pdf").read_bytes()
 
 
+def test_the_front_and_appendix_render_while_the_notes_html_is_written_and_change_no_byte(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two workers the contents and the Sources start before the notes' HTML is written
+    (a dossier's longest single-threaded step); the dossier is the one --jobs 1 makes, which
+    starts nothing ahead. With a cache, what it holds is not started again."""
+    from exporter.cache import Cache
+
+    stamp = '<a class="yt-timestamp" data-t="00:01:{0:02d}">[00:01:{0:02d}]</a>'
+    vault = write_vault(tmp_path / "v", {f"{n}.md": f"---\ntitle: Note {n}\nvideoId: Bv00000000{k}\n---\n\n"
+                                         f"The lamp {n} turns {stamp.format(k)}. See [[b]].\n" for k, n in enumerate("abc")})
+    collection, _ = collect(vault, Options())
+    chosen = select(collection, [])
+    meta = pdf.Meta("Ahead", epoch=1700000000)
+    started: list[tuple[int, bool]] = []
+    real = Workers.ahead
+    plans: list[pdf.Plan] = []
+
+    def ahead(self: Workers, fn: Any, tasks: Any) -> None:
+        tasks = list(tasks)
+        started.append((len(tasks), "_written" in plans[-1].__dict__))
+        real(self, fn, tasks)
+
+    monkeypatch.setattr(Workers, "ahead", ahead)
+    cache = Cache(tmp_path / "cache")
+    for name, jobs, store in [("one", 1, None), ("two", 2, None), ("cached", 2, cache), ("again", 2, cache)]:
+        plans.append(pdf.plan_dossier(collection, chosen, meta))
+        with Workers(jobs) as workers:
+            write_dossier(plans[-1], tmp_path / f"{name}.pdf", workers, store)
+    assert started == [(2, False), (2, False), (2, False), (0, False)]  # contents and Sources; nothing cached
+    one = (tmp_path / "one.pdf").read_bytes()
+    assert all((tmp_path / f"{name}.pdf").read_bytes() == one for name in ("two", "cached", "again"))
+
+
 def test_parts_joined_as_they_come_give_the_bytes_of_a_join_after_them(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The first round's parts are joined as they come, taking links to go where the HTML says;

@@ -112,10 +112,10 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         meta = packager.Meta(title or folder_title(vault), subtitle, author, lang=book_lang)
         try:
             plan = packager.plan_dossier(collection, chosen, meta, look, cache=cache)
-            if dump_html:
+            written = write_dossier(plan, out, workers, cache)
+            if dump_html:  # after: the dossier's parts start rendering before its notes' HTML is written
                 dump_html.parent.mkdir(parents=True, exist_ok=True)
                 dump_html.write_text(plan.whole.html, encoding="utf-8")
-            written = write_dossier(plan, out, workers, cache)
         except (packager.PdfError, ThemeError) as e:
             raise Failed(f"cannot write {out}: {e}") from None
         except OSError as e:

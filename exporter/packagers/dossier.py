@@ -32,6 +32,7 @@ from exporter.packagers.pdf import (
     Rendered,
     Spool,
     Written,
+    ahead,
     rendered,
     rendering,
 )
@@ -170,7 +171,7 @@ def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: di
 
 
 def _numbers_key(plan: Plan) -> str:
-    return store.key("dossier page numbers", *(n.id for p in plan.parts for n in p.notes))
+    return store.key("dossier page numbers", *(n.id for n in plan.notes))
 
 
 def _guessed(cache: Cache | None, plan: Plan) -> dict[str, int]:
@@ -205,11 +206,12 @@ def one_pass(plan: Plan, run: Render, done: Written) -> bytes:
 def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | None = None) -> Written:
     """Render and join the dossier, then write it atomically. Parts rendered before come from
     the cache: after an edit, only the parts that changed are rendered again."""
-    done = Written(over={path: f"pandoc {why}" for path, why in plan.failed.items()})
+    done = Written()
     def run(docs: list[Prepared]) -> list[Outcome[Rendered]]:
         return rendered(workers, docs, cache)
 
     if not plan.joinable:  # a theme that numbers pages elsewhere: one document
+        _failed(plan, done)
         with atomic_file(target) as tmp:
             tmp.write_bytes(one_pass(plan, run, done))
         done.paths.append(target)
@@ -219,11 +221,19 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
         return _joined(plan, target, workers, cache, spool, done)
 
 
+def _failed(plan: Plan, done: Written) -> None:
+    """The notes pandoc could not write, first among those left out."""
+    done.over = {**{path: f"pandoc {why}" for path, why in plan.failed.items()}, **done.over}
+
+
 def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spool: Spool, done: Written) -> Written:
     with atomic_file(target) as tmp, tmp.open("wb") as into:  # written as it is joined
-        early = _Early(workers, cache, spool, into, _all_parts(plan))
         guess = _guessed(cache, plan)
         first_front = plan.front(guess, set())
+        # the front and the appendix need none of the notes' HTML: they render while it is written
+        ahead(workers, [first_front, *(a.prepared for a in [plan.appendix(set())] if a)], cache)
+        early = _Early(workers, cache, spool, into, _all_parts(plan))
+        _failed(plan, done)
         first, parts, left = _parts(plan, first_front, early.parts, lambda docs: rendered(workers, docs, cache, spool),
                                     done, early.run)
         front_pages = (opening := _made(first, "the contents", done)).facts.pages

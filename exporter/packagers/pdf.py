@@ -9,6 +9,7 @@ everything else (network, file:// elsewhere, symlinks out).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -235,6 +236,17 @@ def render_key(prepared: Prepared, folders: str) -> str:
                      "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged), folders, *files)
 
 
+def ahead(workers: Workers, docs: list[Prepared], cache: Cache | None = None) -> None:
+    """Start rendering documents that a later rendering() of the same objects takes over, unless
+    the cache has them: they render while the caller prepares the others."""
+    if cache is not None and cache.enabled:
+        folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}}
+        keys = [render_key(d, folders[d.roots]) for d in docs]
+        found = cache.get_many(keys)
+        docs = [d for d, k in zip(docs, keys, strict=True) if k not in found]
+    workers.ahead(render, [(d, budget(d)) for d in docs])
+
+
 def rendered(workers: Workers, docs: list[Prepared], cache: Cache | None = None,
              spool: Spool | None = None) -> list[Outcome[Rendered]]:
     """Render documents on their budgets; the cache gives back those rendered before."""
@@ -346,21 +358,38 @@ class Part:
 
 @dataclass
 class Plan:
-    """A dossier ready to render: whole (the reference), or in parts joined by dossier.py."""
+    """A dossier ready to render: whole (the reference), or in parts joined by dossier.py.
+
+    The notes' HTML is written when the parts (or the whole) are first asked for: the front and
+    the appendix need none of it, so they can render while it is written (dossier.py)."""
 
     one: Callable[[], Prepared]  # the whole dossier as one document: made only when asked (see whole)
-    parts: list[Part]  # runs of notes
+    runs: Callable[[], tuple[list[Part], dict[str, str]]]  # the parts, and the notes pandoc could not write
     part: Callable[[list[Note]], Part]  # any run of notes as a part
     appendix: Callable[[set[str]], Part | None]  # the Sources, without the notes (ids) left out
     front: Callable[[dict[str, int], set[str]], Prepared]  # cover and contents: (page by anchor, left out)
     footers: Callable[[int, int, int], Prepared]  # footer pages: (first page, count, total)
     joinable: bool  # the theme numbers pages only at the bottom centre, where footers go
     numbers: Callable[[list[str]], Prepared]  # pages that draw the backlinks' page numbers, one each
-    failed: dict[str, str] = field(default_factory=dict)  # note path -> why pandoc could not write it
+    notes: list[Note] = field(default_factory=list)  # in the dossier's order
 
     @cached_property
     def whole(self) -> Prepared:
         return self.one()
+
+    @cached_property
+    def _written(self) -> tuple[list[Part], dict[str, str]]:
+        return self.runs()
+
+    @property
+    def parts(self) -> list[Part]:
+        """Runs of notes, in order."""
+        return self._written[0]
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Note path -> why pandoc could not write it."""
+        return self._written[1]
 
 
 def _shape(note: Note, blocks: list[Block], own_links_only: bool,
@@ -474,9 +503,6 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     theme = theme or Theme.load()
     words = Words(language(notes, meta.lang))
     ids = {n.id for n in notes}
-    fragments = html_writer.render(
-        notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
-        _asset(collection), lambda n, b: _shape(n, b, False, unresolved, theme), cache=cache)
     names = channel_names(collection.notes)
     toc: list[dict[str, Any]] = []  # notes, with a group line where the part changes
     channels: list[str] = []
@@ -496,10 +522,19 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     doc = _doc(meta, theme, notes, subject, names, words)
     sources = _sources(collection, notes)
     back = backlinks(notes) if theme.backlinks else {}
-    # each note's HTML deflated until a document takes it: a thousand notes' HTML is ~20 MB
-    items = {f.note.id: {**_item(f, names, back.get(f.note.id)), "html": _deflate(f.html)} for f in fragments}
+
+    @functools.cache
+    def written() -> tuple[list[html_writer.Fragment], dict[str, dict[str, Any]]]:
+        """The notes' HTML, and what the template shows of each (its HTML deflated until a
+        document takes it: a thousand notes' HTML is ~20 MB)."""
+        fragments = html_writer.render(
+            notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
+            _asset(collection), lambda n, b: _shape(n, b, False, unresolved, theme), cache=cache)
+        items = {f.note.id: {**_item(f, names, back.get(f.note.id)), "html": _deflate(f.html)} for f in fragments}
+        return fragments, items
 
     def item(nid: str) -> dict[str, Any]:
+        items = written()[1]
         return {**items[nid], "html": Markup(_inflate(items[nid]["html"]))}
 
     def page(members: list[Note], *, css: str = "", contents: bool = False, appendix: bool = False,
@@ -522,19 +557,29 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         isolated, ids = _isolate(html)
         return Part(_prepared(collection, theme, isolated, meta.epoch), tuple(members), ids)
 
-    runs: list[list[Note]] = []
-    size = 0
-    for f in fragments:
-        if not runs or (runs[-1] and (size >= PART_MIN or _cut_before(f.note.id))):
-            runs.append([])
-            size = 0
-        runs[-1].append(f.note)
-        size += len(f.html)
     def run_of(notes: list[Note]) -> Part:
         return as_part(page(notes, css=PART_CSS), notes)
 
+    def cut() -> tuple[list[Part], dict[str, str]]:
+        fragments = written()[0]
+        runs: list[list[Note]] = []
+        size = 0
+        for f in fragments:
+            if not runs or (runs[-1] and (size >= PART_MIN or _cut_before(f.note.id))):
+                runs.append([])
+                size = 0
+            runs[-1].append(f.note)
+            size += len(f.html)
+        return [run_of(run) for run in runs], {f.note.path: f.failed for f in fragments if f.failed}
+
+    @functools.cache
+    def all_cited() -> Part | None:
+        return as_part(page([], css=PART_CSS, appendix=True), []) if sources else None
+
     def appendix(gone: set[str]) -> Part | None:
-        cited = _sources(collection, [n for n in notes if n.id not in gone]) if gone else sources
+        if not gone:
+            return all_cited()
+        cited = _sources(collection, [n for n in notes if n.id not in gone])
         return as_part(page([], css=PART_CSS, appendix=True, cited=cited), []) if cited else None
 
     def front(numbers: dict[str, int], gone: set[str]) -> Prepared:
@@ -553,7 +598,6 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     def whole() -> Prepared:
         return _prepared(collection, theme, page(notes, contents=True, appendix=True), meta.epoch)
 
-    failed = {f.note.path: f.failed for f in fragments if f.failed}
     def numbers(texts: list[str]) -> Prepared:
         """Pages that each draw one backlink's page number at the top left corner, in the
         backlinks' style: stitch.py lays each over the pages whose backlinks it numbers, moved
@@ -565,8 +609,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
                 f"{css}{FOOTER_CSS}{NUMBERS_CSS}</style></head><body class=\"dossier\">{body}</body></html>")
         return _prepared(collection, theme, html, meta.epoch, tagged=False)
 
-    return Plan(whole, [run_of(run) for run in runs], run_of, appendix, front, footers,
-                _numbers_at_bottom_centre(doc["stylesheets"]), numbers, failed)
+    return Plan(whole, cut, run_of, appendix, front, footers,
+                _numbers_at_bottom_centre(doc["stylesheets"]), numbers, list(notes))
 
 
 HREF = re.compile(r'href="#([^"]*)"')

@@ -107,6 +107,67 @@ def crash_or_echo(x: int) -> int:
     return crash(1) if x == 3 else echo(x)
 
 
+def counted(arg: tuple[str, int]) -> int:
+    """Writes its number to a file as it runs, so that a test can count the runs."""
+    path, x = arg
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"{x}\n")
+    return x * 2
+
+
+def test_a_task_started_ahead_is_taken_by_run_not_run_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runs = tmp_path / "runs"
+    tasks = [((str(runs), i), 10.0) for i in range(5)]
+    with Workers(2) as workers:
+        workers.ahead(counted, [tasks[3], tasks[0]])
+        again = [((str(runs), 0), 10.0)]  # equal to one started ahead, but not the same object
+        outcomes = workers.run(counted, tasks + again)
+    assert [o.value for o in outcomes] == [0, 2, 4, 6, 8, 0]
+    assert sorted(runs.read_text().split()) == ["0", "0", "1", "2", "3", "4"]
+
+
+def test_a_task_started_ahead_that_crashes_costs_only_itself() -> None:
+    tasks = [(i, 10.0) for i in range(6)]
+    with Workers(2) as workers:
+        workers.ahead(crash_or_echo, [tasks[3]])
+        outcomes = workers.run(crash_or_echo, tasks)
+    assert [o.value for o in outcomes] == [0, 2, 4, None, 8, 10]
+    assert outcomes[3].over and outcomes[3].error == "crashed the renderer"
+
+
+def test_a_pool_broken_by_a_task_started_ahead_before_run_costs_only_that_task() -> None:
+    tasks = [(i, 10.0) for i in range(4)]
+    with Workers(2) as workers:
+        workers.ahead(crash_or_echo, [tasks[3]])
+        workers._taken()[0][2].exception(timeout=10)  # the pool is broken before run() submits
+        workers._ahead = []
+        outcomes = workers.run(crash_or_echo, tasks)
+    assert [o.value for o in outcomes] == [0, 2, 4, None]
+    assert outcomes[3].over and outcomes[3].error == "crashed the renderer"
+
+
+def test_with_one_job_nothing_is_started_ahead(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runs = tmp_path / "runs"
+    task = ((str(runs), 7), 10.0)
+    with Workers(1) as workers:
+        workers.ahead(counted, [task])
+        assert not runs.exists()
+        (outcome,) = workers.run(counted, [task])
+    assert outcome.value == 14 and runs.read_text().split() == ["7"]
+
+
+def frozen(x: int) -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def test_a_worker_starts_with_what_it_inherited_frozen_out_of_the_collector() -> None:
+    with Workers(2) as workers:
+        outcomes = workers.run(frozen, [(0, 10.0), (1, 10.0)])
+    assert all((o.value or 0) > 1000 for o in outcomes)
+
+
 def test_a_task_that_raises_reports_its_error_without_blaming_the_budget() -> None:
     with Workers(1) as workers:
         (outcome,) = workers.run(fails, [("bad\ninput", 10.0)])
