@@ -2,8 +2,10 @@
 
 Rows: `exporter pdf` (a dossier rendered in parts on all cores), the same with --jobs 1,
 WeasyPrint alone rendering the dossier's whole HTML in one pass (dumped by the hidden
---dump-html), tagged as the dossier is and again untagged (the cost of tagging), pandoc -> Typst on the markdown bundle of the same notes (page footnotes and an
-outline; `typst` comes with the `bench` extra), and briefs on all cores against --jobs 1.
+--dump-html), with exporter's patches to WeasyPrint, tagged as the dossier is and again untagged
+(the cost of tagging), and as it comes without them (a reference, not a target), pandoc -> Typst
+on the markdown bundle of the same notes (page footnotes and an outline; `typst` comes with the
+`bench` extra), and briefs on all cores against --jobs 1.
 
 Targets (2 cores): 60 notes, dossier <= 3.0x pandoc -> Typst and <= 0.6x its own --jobs 1;
 200 notes, dossier <= 0.55x WeasyPrint alone; briefs <= 0.65x --jobs 1.
@@ -37,15 +39,20 @@ WORDS = " ".join([
     "burner mercury bath generator battery telemetry automation"]).split()
 CHANNELS = ["harbour_lights", "keeper-notes", "sea2sky", "tidewatch.tv", "coastal_history"]
 
-# WeasyPrint alone: the same HTML, base URL and fetcher the packager uses, nothing else.
+# WeasyPrint alone: the same HTML, base URL and fetcher the packager uses, with exporter's
+# patches to WeasyPrint (weasy_patches.py: speed, and footnotes kept with their calls), nothing
+# else. The target row. STOCK is WeasyPrint as it comes (no patch) on the same HTML: a reference
+# for what one pass costs without exporter, not a target.
 ALONE = """
 import sys
 from weasyprint import HTML
-from exporter.packagers.weasy import SafeFetcher
+import exporter.packagers.weasy
+from exporter.packagers.fetch import SafeFetcher
 html, base, out, tags, *roots = sys.argv[1:]
 text = open(html, encoding="utf-8").read()
 HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out, pdf_tags=tags == "tagged")
 """
+STOCK = ALONE.replace("import exporter.packagers.weasy\n", "")
 
 # pandoc -> Typst on the bundle: one markdown-to-typst call over the notes, then one compile.
 TYPST = """
@@ -158,6 +165,8 @@ def rows(tmp: Path, notes: int, repeat: int) -> None:
                                        vault.resolve().as_uri() + "/", str(tmp / "alone.pdf"), "tagged", *roots],
         "  the same, untagged": [sys.executable, "-c", ALONE, str(html), vault.resolve().as_uri() + "/",
                                  str(tmp / "untagged.pdf"), "untagged", *roots],
+        "WeasyPrint as it comes, one pass": [sys.executable, "-c", STOCK, str(html),
+                                             vault.resolve().as_uri() + "/", str(tmp / "stock.pdf"), "tagged", *roots],
         "pandoc -> Typst, the bundle": [sys.executable, "-c", TYPST, pypandoc.get_pandoc_path(),
                                         str(tmp / "bundle"), str(tmp / "typst.pdf")],
         f"briefs, --jobs {cores}": [*exporter, "--briefs", "-o", str(tmp / "b2")],
@@ -185,7 +194,9 @@ def rows(tmp: Path, notes: int, repeat: int) -> None:
         ("dossier / WeasyPrint alone", d / t["WeasyPrint alone, one pass"], 0.55),
         ("briefs / their --jobs 1", t[f"briefs, --jobs {cores}"] / t["briefs, --jobs 1"], 0.65),
     ]
-    print(f"\ntagging costs WeasyPrint {t['WeasyPrint alone, one pass'] / t['  the same, untagged']:.2f}x "
+    print(f"\nfor reference, not a target: dossier / WeasyPrint as it comes, one pass "
+          f"{d / t['WeasyPrint as it comes, one pass']:.2f} ({_pages(tmp / 'stock.pdf')} pages)")
+    print(f"tagging costs WeasyPrint {t['WeasyPrint alone, one pass'] / t['  the same, untagged']:.2f}x "
           f"the untagged one pass ({(tmp / 'untagged.pdf').stat().st_size / 1e6:.1f} MB untagged)")
     print()
     for name, ratio, target in checks:

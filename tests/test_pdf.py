@@ -30,7 +30,7 @@ from exporter.cli import main
 from exporter.collect import collect
 from exporter.config import Options
 from exporter.model.document import Collection, Note
-from exporter.packagers import pdf, pool, weasy, weasy_patches
+from exporter.packagers import fetch, pdf, pool, weasy, weasy_patches
 from exporter.packagers.dossier import one_pass, write_dossier
 from exporter.packagers.pool import Workers
 from exporter.select import select
@@ -589,7 +589,7 @@ def test_the_fetcher_alone_refuses_what_the_sanitizer_would_catch(
 ])
 def test_fetcher_serves_only_files_inside_the_roots(hostile_vault: Path, url: str,
                                                     ok: bool) -> None:
-    fetcher = weasy.SafeFetcher([str(hostile_vault)])
+    fetcher = fetch.SafeFetcher([str(hostile_vault)])
     full = url.format(vault=hostile_vault.as_uri(), vault_path=hostile_vault)
     assert (fetcher.allowed(full) is not None) is ok
     if not ok:

@@ -1,28 +1,24 @@
 """The render task: a plain function of (HTML, base URL, allowed roots, date) -> PDF bytes.
 
-Any executor can run it (pool.py runs it in worker processes). SafeFetcher subclasses
-WeasyPrint's URLFetcher so that no resource comes from the network or from outside the vault and
-theme. What reaches into WeasyPrint's internals is in weasy_patches.py, applied on import here.
+Any executor can run it (pool.py runs it in worker processes). Resources come through
+fetch.SafeFetcher: never from the network or from outside the vault and theme. What reaches into
+WeasyPrint's internals is in weasy_patches.py, applied on import here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import mimetypes
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
-from urllib.request import DataHandler, Request
 
 from exporter.packagers import stitch, weasy_patches
 
 with weasy_patches.libraries_found_by_ldconfig():
     from weasyprint import HTML
+
+    from exporter.packagers.fetch import SafeFetcher  # imports WeasyPrint too
 from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from exporter.packagers.pdf import PdfError, Prepared, Rendered
 
@@ -88,36 +84,6 @@ def _epoch(seconds: int) -> Iterator[None]:
 
 def warm() -> None:
     HTML(string=WARM).render(font_config=_system_fonts()).write_pdf(pdf_tags=True)
-
-
-class SafeFetcher(URLFetcher):
-    """Serve data: URLs and files under the allowed roots; refuse and record anything else."""
-
-    def __init__(self, roots: Iterable[str]) -> None:
-        super().__init__(timeout=1, allowed_protocols={"data", "file"}, allow_redirects=False)
-        self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
-        self.refused: list[str] = []
-
-    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
-        scheme = url.partition(":")[0].lower()
-        if scheme == "data":
-            got = DataHandler().data_open(Request(url))
-            return URLFetcherResponse(url, got.read(), {"Content-Type": got.headers["Content-Type"]})
-        path = self.allowed(url) if scheme == "file" else None
-        if path is None:
-            self.refused.append(url[:200])
-            raise ValueError(f"refused to fetch {url[:80]!r}: outside the vault and theme")
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": mime})
-
-    def allowed(self, url: str) -> Path | None:
-        """The real path of a file:// URL if it lies inside a root (symlinks resolved)."""
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            return None
-        path = Path(os.path.realpath(unquote(parts.path)))
-        inside = any(path.is_relative_to(root) for root in self.roots)
-        return path if inside and path.is_file() else None
 
 
 warm()
