@@ -1,10 +1,12 @@
 """Render a dossier in parts on every core, then join them into one PDF (stitch.py).
 
 Every note starts on a new page and numbers its own footnotes, so a run of notes lays out alone
-as it does inside the whole dossier. The parts render in parallel and are joined as they come, in
-order (_Early); then the contents, which need each note's first page, and the footers "n / N",
-which need N, render (stitch.Join: the contents' pages go first, the footers over every page at
-the end; if the join could not be kept, the parts are joined again meanwhile). The first
+as it does inside the whole dossier. The first contents and the Sources appendix, which need none
+of the notes' HTML, start rendering before it is written (pdf.ahead). The parts render in
+parallel and are joined as they come, in order (_Early); then the contents, which need each
+note's first page, and the footers "n / N", which need N, render (stitch.Join: the contents'
+pages go first, the footers over every page at the end; if the join could not be kept, the
+parts are joined again meanwhile). The first
 contents, rendered with the parts for their page count, are given the page numbers of the last
 build (_guessed): when those still hold, they are the contents, rendered once. Parts are cut by
 size, never by the number of workers, so --jobs never changes the bytes. A part past its budget

@@ -149,9 +149,10 @@ class Workers:
         self._taken()
 
         def submit() -> None:
-            pool = self._executor()
-            for arg, seconds in todo:
-                self._ahead.append((fn, arg, pool.submit(_budgeted, fn, arg, seconds, self.memory)))
+            with contextlib.suppress(BrokenProcessPool, RuntimeError):  # run() starts what is not
+                pool = self._executor()
+                for arg, seconds in todo:
+                    self._ahead.append((fn, arg, pool.submit(_budgeted, fn, arg, seconds, self.memory)))
 
         if _context().get_start_method() == "fork":
             submit()
