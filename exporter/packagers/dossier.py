@@ -224,8 +224,9 @@ def write_dossier(plan: Plan, target: Path, workers: Workers, cache: Cache | Non
 
 
 def _failed(plan: Plan, done: Written) -> None:
-    """The notes pandoc could not write, first among those left out."""
-    done.over = {**{path: f"pandoc {why}" for path, why in plan.failed.items()}, **done.over}
+    """The notes pandoc could not write, the first of those left out (once the notes' HTML is
+    written, before any render is heard of)."""
+    done.over.update({path: f"pandoc {why}" for path, why in plan.failed.items()})
 
 
 def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spool: Spool, done: Written) -> Written:

@@ -236,12 +236,18 @@ def render_key(prepared: Prepared, folders: str) -> str:
                      "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged), folders, *files)
 
 
+def _render_keys(docs: list[Prepared]) -> list[str]:
+    """Each document's render_key; the theme folders' files (the vault's are named in the HTML)
+    read once per set of roots."""
+    folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}}
+    return [render_key(d, folders[d.roots]) for d in docs]
+
+
 def ahead(workers: Workers, docs: list[Prepared], cache: Cache | None = None) -> None:
     """Start rendering documents that a later rendering() of the same objects takes over, unless
     the cache has them: they render while the caller prepares the others."""
     if cache is not None and cache.enabled:
-        folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}}
-        keys = [render_key(d, folders[d.roots]) for d in docs]
+        keys = _render_keys(docs)
         found = cache.get_many(keys)
         docs = [d for d, k in zip(docs, keys, strict=True) if k not in found]
     workers.ahead(render, [(d, budget(d)) for d in docs])
@@ -263,10 +269,7 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
     cache at once, the others from a background thread, as they come. order: the documents'
     indexes in the order they start (Workers.run)."""
     cache = cache or Cache.off()
-    # the theme folders' files (the vault's are named in the HTML), once per set of roots
-    folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}} \
-        if cache.enabled else {}
-    keys = [render_key(d, folders[d.roots]) for d in docs] if cache.enabled else []
+    keys = _render_keys(docs) if cache.enabled else []
     out: list[Outcome[Rendered] | None] = [None] * len(docs)
     for start in range(0, len(keys), CACHE_BATCH):
         found = cache.get_many(keys[start:start + CACHE_BATCH])

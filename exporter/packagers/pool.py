@@ -116,8 +116,7 @@ class Workers:
 
     def close(self) -> None:
         self._settle()
-        self._taken()
-        self._ahead = []
+        self._taken()  # tasks no run() took are let go
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
