@@ -29,8 +29,8 @@ R = TypeVar("R")
 MEMORY = 1 << 30  # address space a worker may use, WeasyPrint and fonts included (~4x a part's need)
 GRACE = 30.0  # seconds past a task's budget before the parent stops waiting for its worker
 # imported once by the fork server: workers start warm (the script a worker imports again as its
-# __main__, exporter/__main__.py, imports nothing)
-PRELOAD = ["exporter.packagers.weasy"]
+# __main__, exporter/__main__.py, imports nothing), with what they inherit frozen (server.py)
+PRELOAD = ["exporter.packagers.weasy", "exporter.packagers.server"]
 
 
 class _Overtime(BaseException):
@@ -92,7 +92,9 @@ def _settled() -> None:
     """A worker's start: what it has from the fork server (WeasyPrint, fonts, the warm-up)
     lives as long as the worker, so it is frozen out of the cycle collector. A full collection
     in a render then walks the render's objects alone: measured over 40 dossier parts, the
-    full collections took 0.22-0.33 s instead of 0.43-0.57 s."""
+    full collections took 0.22-0.33 s instead of 0.43-0.57 s. The server froze its own heap
+    before forking (server.py), so this collects only what the worker made since; where there
+    is no fork server (spawn), it is the whole of it."""
     gc.collect()
     gc.freeze()
 
