@@ -7,6 +7,7 @@ a failed product leaves the last good one in place.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -66,9 +67,11 @@ def build(
     only: set[str] | None = None,
     previous: dict[str, str] | None = None,
     cache: Cache | None = None,
+    workers: Workers | None = None,
 ) -> Built:
     """Build the named publications (all when none): collect once, then each product. What
-    the cache holds from earlier builds is not computed again."""
+    the cache holds from earlier builds is not computed again. workers: render workers kept by
+    the caller across builds (--watch); else the build starts its own, and only if it renders."""
     vault = vault or config.resolve(config.defaults.vault)
     if not vault.is_dir():
         raise BuildError(f"vault {vault} is not a folder")
@@ -81,11 +84,20 @@ def build(
     built = Built()
     themes = {n: theme_for(config, p) for n, p in chosen.items()}  # bad themes fail before any work
     collected: dict[str, tuple[Collection, Report]] = {}
-    from exporter.packagers.pool import Workers  # multiprocessing: only where something renders
+    with contextlib.ExitStack() as stack:
+        if workers is None:
+            from exporter.packagers.pool import Workers  # multiprocessing: only where something renders
 
-    with Workers(config.defaults.jobs or os.cpu_count() or 1) as workers:  # started on first use
+            workers = stack.enter_context(Workers(config.defaults.jobs or os.cpu_count() or 1))
+        if renders(chosen, only):
+            workers.start()  # they import WeasyPrint while the notes are read
         _build_all(chosen, themes, collected, built, config, vault, out_dir, only, previous, workers, cache)
     return built
+
+
+def renders(chosen: dict[str, Publication], only: set[str] | None) -> bool:
+    """Whether any of these publications has a PDF product to make."""
+    return any(fmt in ("pdf", "briefs") and (not only or fmt in only) for pub in chosen.values() for fmt in pub.formats)
 
 
 def _build_all(chosen: dict[str, Publication], themes: dict[str, Theme],

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,6 +28,9 @@ from exporter.commands.shared import (
 from exporter.config import Config, ConfigError, Defaults, Publication, load_config, with_overrides
 from exporter.config.schema import describe
 from exporter.theme import ThemeError, available
+
+if TYPE_CHECKING:
+    from exporter.packagers.pool import Workers
 
 CONFIG = click.option(
     "--config",
@@ -52,9 +57,10 @@ def _run(
     only: set[str] | None,
     previous: dict[str, str] | None = None,
     cache: Cache | None = None,
+    workers: Workers | None = None,
 ) -> Built:
     try:
-        return build(config, names, vault, output, only, previous, cache)
+        return build(config, names, vault, output, only, previous, cache, workers)
     except (BuildError, ThemeError) as e:
         raise Failed(str(e)) from None
     finally:
@@ -151,16 +157,20 @@ def _watch(
 ) -> None:
     """Build, then rebuild the publications whose inputs changed; a failure keeps the last
     outputs. With the cache, a rebuild costs what changed: unchanged notes are not parsed
-    again, unchanged chapters, files and dossier parts not written again."""
+    again, unchanged chapters, files and dossier parts not written again. The render workers
+    live as long as the watch: a rebuild neither starts them nor warms them again."""
     import watchfiles
+
+    from exporter.packagers.pool import Workers
 
     vault = vault or config.resolve(config.defaults.vault)
     previous: dict[str, str] = {}
+    workers = Workers(config.defaults.jobs or os.cpu_count() or 1)
 
     def once() -> None:
         nonlocal previous
         try:
-            built = _run(config, names, vault, output, only, previous, cache)
+            built = _run(config, names, vault, output, only, previous, cache, workers)
         except Failed as e:
             err.print(f"[red]error:[/] {escape(e.message)} [dim](keeping the last outputs)[/]")
             return
@@ -170,14 +180,16 @@ def _watch(
         if not quiet:
             err.print(f"[green]✓[/] {_summary(built, quiet)}")
 
-    once()
-    paths = _outermost([p for p in (vault, config.path, *_styles(config)) if p and Path(p).exists()])
-    err.print(f"[dim]watching {', '.join(map(str, paths))}; Ctrl+C to stop[/]")
     try:
+        once()
+        paths = _outermost([p for p in (vault, config.path, *_styles(config)) if p and Path(p).exists()])
+        err.print(f"[dim]watching {', '.join(map(str, paths))}; Ctrl+C to stop[/]")
         for _ in watchfiles.watch(*paths, debounce=400, step=100, stop_event=stop, raise_interrupt=False):
             once()
     except KeyboardInterrupt:
         pass
+    finally:
+        workers.close()
 
 
 def _styles(config: Config) -> list[Path]:

@@ -127,8 +127,8 @@ class Workers:
         """Start the workers in the background: the fork server imports WeasyPrint while the
         caller reads the notes. Not with plain fork (tests use it): a process forked while
         another thread starts pandoc keeps that pipe open, and the start never returns."""
-        if _context().get_start_method() == "fork":
-            return
+        if _context().get_start_method() == "fork" or self._pool is not None or self._warming is not None:
+            return  # (or started already)
 
         def warm() -> None:
             pool = self._executor()

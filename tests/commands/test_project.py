@@ -146,6 +146,68 @@ def test_watch_rebuilds_what_changed_and_keeps_last_good_outputs(tmp_path: Path)
     assert "second" in (out / "a" / "a.md").read_text("utf-8")  # ...and the last good output stays
 
 
+@pytest.mark.parametrize(("formats", "started"), [('["pdf", "bundle"]', True), ('["bundle", "epub"]', False)])
+def test_build_starts_the_renderer_before_it_reads_the_notes_when_it_renders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, formats: str, started: bool) -> None:
+    """The render workers (and the fork server's import of WeasyPrint) start while the notes
+    are read, as `exporter pdf` starts them; a build with nothing to render starts none."""
+    from exporter.commands import build as build_module
+    from exporter.packagers import pool
+
+    write_vault(tmp_path / "v", {"a.md": "---\ntitle: Alpha\n---\nA.\n"})
+    (tmp_path / "exporter.toml").write_text(
+        f'[defaults]\nvault = "v"\noutput = "out"\n[publications.d]\nformats = {formats}\n', encoding="utf-8")
+    events: list[str] = []
+    start, collect = pool.Workers.start, build_module.collect
+    monkeypatch.setattr(pool.Workers, "start", lambda self: (events.append("start"), start(self))[1])
+    monkeypatch.setattr(build_module, "collect", lambda *a, **k: (events.append("collect"), collect(*a, **k))[1])
+    built = build_module.build(load_config(tmp_path / "exporter.toml"))
+    assert not built.failed
+    assert events == (["start", "collect"] if started else ["collect"])
+
+
+def test_watch_keeps_its_render_workers_and_rebuilds_the_bytes_of_a_fresh_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under --watch the render workers outlive a build: a rebuilt dossier is rendered by the
+    processes that rendered the first one, and comes out as a fresh --no-cache build does."""
+    from exporter.packagers import pool
+
+    vault = write_vault(tmp_path / "v", {"a.md": "---\ntitle: Alpha\n---\nSee [[b]].\n",
+                                         "b.md": "---\ntitle: Beta\n---\nBee.\n"})
+    (tmp_path / "exporter.toml").write_text(
+        '[defaults]\nvault = "v"\noutput = "out"\n[publications.d]\nformats = ["pdf"]\n', encoding="utf-8")
+    made: list[pool.Workers] = []
+
+    class Counted(pool.Workers):
+        def __init__(self, jobs: int, memory: int | None = None) -> None:
+            super().__init__(jobs, memory)
+            made.append(self)
+
+    monkeypatch.setattr(pool, "Workers", Counted)
+    config = load_config(tmp_path / "exporter.toml")
+    stop = threading.Event()
+    t = threading.Thread(target=project._watch, args=(config, [], None, None, None, True, stop), daemon=True)
+    t.start()
+    dossier = tmp_path / "out" / "d.pdf"
+    try:
+        assert _wait_for(dossier.is_file, 120)
+        first = dossier.stat().st_mtime_ns
+        assert len(made) == 1 and made[0]._pool is not None
+        pids = {p.pid for p in made[0]._pool._processes.values()}
+        time.sleep(0.3)
+        (vault / "b.md").write_text("---\ntitle: Beta, renamed\n---\nBee.\n", encoding="utf-8")
+        assert _wait_for(lambda: dossier.stat().st_mtime_ns != first, 120)
+        assert len(made) == 1 and {p.pid for p in made[0]._pool._processes.values()} == pids
+        watched = dossier.read_bytes()
+    finally:
+        stop.set()
+        t.join(30)
+    assert not t.is_alive() and made[0]._pool is None  # the watch's end stops them
+    code, _, err = run("build", "--no-cache", "-o", str(tmp_path / "fresh"), cwd=tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "fresh" / "d.pdf").read_bytes() == watched
+
+
 def test_watch_sees_a_custom_theme_folder_and_extra_css(tmp_path: Path) -> None:
     write_vault(tmp_path / "v", {"a.md": "---\ntitle: A\nvideoId: abcdefghijk\n---\nx "
                                  '<a class="yt-timestamp" data-t="00:01:00">[00:01:00]</a>\n'})
