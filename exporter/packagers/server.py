@@ -2,9 +2,9 @@
 forked from it.
 
 WeasyPrint, the fonts and the warm-up live as long as the server and every worker. Frozen here,
-a worker's collector never walks them, not even once at its start: walking them wrote to every
-page that holds them, so each worker copied those pages from the server (0.1 s and tens of MB
-a worker) before its first task. Python's documentation advises the same for forked children
+a worker's collector never walks them, not even once at its start, where that walk took 0.1 s
+of each worker before its first task (traced in a dossier's rebuild), and wrote to the pages
+the worker shares with the server. Python's documentation advises the same for forked children
 (gc.freeze).
 """
 
