@@ -218,3 +218,29 @@ def test_the_script_a_worker_imports_again_imports_nothing_of_the_command_line()
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
     assert "exporter.cli" not in pool.PRELOAD
+
+
+def _down(depth: int) -> int:
+    return 0 if depth == 0 else 1 + _down(depth - 1)
+
+
+def _bounces(times: int) -> int:
+    """Page faults taken while calls go 300 frames down and back up, again and again."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(times):
+        _down(300)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def test_a_task_runs_in_room_of_its_own_so_its_calls_map_no_stack_chunks() -> None:
+    """300 frames span more than one of CPython's 16 KB frame chunks: called plainly, each trip
+    down maps a fresh chunk (and faults its pages in) and each trip back unmaps it. In the room
+    _roomy keeps, they map nothing."""
+    from exporter.packagers import pool
+
+    plain = _bounces(500)
+    roomy = pool._roomy(_bounces, 500)
+    assert plain >= 500, plain
+    assert roomy < 50, roomy
