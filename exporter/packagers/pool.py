@@ -45,14 +45,15 @@ class Outcome(Generic[R]):
 
 
 def _roomy(fn: Callable[[Any], R], arg: Any) -> R:
-    """fn(arg), its frames in room kept free for them (see ROOM)."""
+    """fn(arg), called from a frame that keeps room for all of fn's frames (see ROOM)."""
     return fn(arg)
 
 
 # CPython keeps its frames on a stack of 16 KB chunks, each mapped when a call needs it and
 # unmapped when that call returns: a render's calls go up and down across such a border
-# hundreds of times a document (470 times on average in a plain process, 1,600 in a worker,
-# counted with strace), each time a mmap, a munmap and fresh pages to fault in. A frame is
+# hundreds or thousands of times a document (counted with strace: 470 times a note in a plain
+# process, about 3,200 a dossier part in a worker), each time a mmap, a munmap and fresh pages
+# to fault in. A frame is
 # given the room its code object asks for; this one asks for ROOM slots it never uses, so
 # the chunk made for it has room left for every frame of a render (WeasyPrint's layout recurses
 # deep, but not 250 KB deep), and the border is crossed once a task.
