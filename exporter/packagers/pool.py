@@ -53,10 +53,9 @@ def _roomy(fn: Callable[[Any], R], arg: Any) -> R:
 # unmapped when that call returns: a render's calls go up and down across such a border
 # hundreds or thousands of times a document (counted with strace: 470 times a note in a plain
 # process, about 3,200 a dossier part in a worker), each time a mmap, a munmap and fresh pages
-# to fault in. A frame is
-# given the room its code object asks for; this one asks for ROOM slots it never uses, so
-# the chunk made for it has room left for every frame of a render (WeasyPrint's layout recurses
-# deep, but not 250 KB deep), and the border is crossed once a task.
+# to fault in. A frame is given the room its code object asks for; this one asks for ROOM
+# slots it never uses, so the chunk made for it has room left for every frame of a render
+# (WeasyPrint's layout recurses deep, but not 250 KB deep), and the border is crossed once a task.
 ROOM = 34_000  # slots of 8 bytes: a 272 KB frame in a 512 KB chunk
 _roomy.__code__ = _roomy.__code__.replace(co_stacksize=ROOM)
 
