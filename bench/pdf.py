@@ -41,7 +41,7 @@ CHANNELS = ["harbour_lights", "keeper-notes", "sea2sky", "tidewatch.tv", "coasta
 
 # WeasyPrint alone: the same HTML, base URL and fetcher the packager uses, with exporter's
 # patches to WeasyPrint (weasy_patches.py: speed, and footnotes kept with their calls) and its
-# render called in the room a worker gives it (pool._roomy: no frame chunk mapped and unmapped
+# render called in the room a worker gives it (pool.in_room: no frame chunk mapped and unmapped
 # again and again), nothing else. The target row. STOCK is WeasyPrint as it comes (no patch, a
 # plain call) on the same HTML: a reference for what one pass costs without exporter, not a target.
 STOCK = """
@@ -52,9 +52,9 @@ html, base, out, tags, *roots = sys.argv[1:]
 text = open(html, encoding="utf-8").read()
 HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out, pdf_tags=tags == "tagged")
 """
-ALONE = STOCK.replace("import sys\n", "import sys\nimport exporter.packagers.weasy\nfrom exporter.packagers.pool import _roomy\n").replace(
+ALONE = STOCK.replace("import sys\n", "import sys\nimport exporter.packagers.weasy\nfrom exporter.packagers.pool import in_room\n").replace(
     "HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out, pdf_tags=tags == \"tagged\")",
-    "_roomy(lambda _: HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(\n"
+    "in_room(lambda _: HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(\n"
     "    out, pdf_tags=tags == \"tagged\"), None)")
 
 # pandoc -> Typst on the bundle: one markdown-to-typst call over the notes, then one compile.

@@ -44,7 +44,7 @@ class Outcome(Generic[R]):
     over: bool = False  # the task ran past its budget (time, memory) or crashed its worker
 
 
-def _roomy(fn: Callable[[Any], R], arg: Any) -> R:
+def in_room(fn: Callable[[Any], R], arg: Any) -> R:
     """fn(arg), called from a frame that keeps room for all of fn's frames (see ROOM)."""
     return fn(arg)
 
@@ -57,7 +57,7 @@ def _roomy(fn: Callable[[Any], R], arg: Any) -> R:
 # slots it never uses, so the chunk made for it has room left for every frame of a render
 # (WeasyPrint's layout recurses deep, but not 250 KB deep), and the border is crossed once a task.
 ROOM = 34_000  # slots of 8 bytes: a 272 KB frame in a 512 KB chunk
-_roomy.__code__ = _roomy.__code__.replace(co_stacksize=ROOM)
+in_room.__code__ = in_room.__code__.replace(co_stacksize=ROOM)
 
 
 def _budgeted(fn: Callable[[Any], R], arg: Any, seconds: float, memory: int) -> Outcome[R]:
@@ -72,7 +72,7 @@ def _budgeted(fn: Callable[[Any], R], arg: Any, seconds: float, memory: int) -> 
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return Outcome(_roomy(fn, arg))
+        return Outcome(in_room(fn, arg))
     except _Overtime:
         return Outcome(error=f"took over {seconds:.0f} s to render", over=True)
     except MemoryError:

@@ -21,6 +21,7 @@ with weasy_patches.libraries_found_by_ldconfig():
 from weasyprint.text.fonts import FontConfiguration
 
 from exporter.packagers.pdf import PdfError, Prepared, Rendered
+from exporter.packagers.pool import in_room
 
 weasy_patches.apply()
 
@@ -86,4 +87,4 @@ def warm() -> None:
     HTML(string=WARM).render(font_config=_system_fonts()).write_pdf(pdf_tags=True)
 
 
-warm()
+in_room(lambda _: warm(), None)  # in room, as a task renders (pool.in_room)

@@ -237,10 +237,10 @@ def _bounces(times: int) -> int:
 def test_a_task_runs_in_room_of_its_own_so_its_calls_map_no_stack_chunks() -> None:
     """300 frames span more than one of CPython's 16 KB frame chunks: called plainly, each trip
     down maps a fresh chunk (and faults its pages in) and each trip back unmaps it. In the room
-    _roomy keeps, they map nothing."""
+    in_room keeps, they map nothing."""
     from exporter.packagers import pool
 
     plain = _bounces(500)
-    roomy = pool._roomy(_bounces, 500)
+    roomy = pool.in_room(_bounces, 500)
     assert plain >= 500, plain
     assert roomy < 50, roomy
