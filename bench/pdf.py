@@ -44,18 +44,23 @@ CHANNELS = ["harbour_lights", "keeper-notes", "sea2sky", "tidewatch.tv", "coasta
 # render called in the room a worker gives it (pool.in_room: no frame chunk mapped and unmapped
 # again and again), nothing else. The target row. STOCK is WeasyPrint as it comes (no patch, a
 # plain call) on the same HTML: a reference for what one pass costs without exporter, not a target.
-STOCK = """
+ONE_PASS = """
 import sys
-from weasyprint import HTML
+{imports}from weasyprint import HTML
 from exporter.packagers.fetch import SafeFetcher
 html, base, out, tags, *roots = sys.argv[1:]
 text = open(html, encoding="utf-8").read()
-HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out, pdf_tags=tags == "tagged")
+
+
+def write(_=None):
+    HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out, pdf_tags=tags == "tagged")
+
+
+{call}
 """
-ALONE = STOCK.replace("import sys\n", "import sys\nimport exporter.packagers.weasy\nfrom exporter.packagers.pool import in_room\n").replace(
-    "HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(out, pdf_tags=tags == \"tagged\")",
-    "in_room(lambda _: HTML(string=text, base_url=base, url_fetcher=SafeFetcher(roots)).write_pdf(\n"
-    "    out, pdf_tags=tags == \"tagged\"), None)")
+ALONE = ONE_PASS.format(imports="import exporter.packagers.weasy\nfrom exporter.packagers.pool import in_room\n",
+                        call="in_room(write, None)")
+STOCK = ONE_PASS.format(imports="", call="write()")
 
 # pandoc -> Typst on the bundle: one markdown-to-typst call over the notes, then one compile.
 TYPST = """

@@ -86,13 +86,18 @@ def build(
     collected: dict[str, tuple[Collection, Report]] = {}
     with contextlib.ExitStack() as stack:
         if workers is None:
-            from exporter.packagers.pool import Workers  # multiprocessing: only where something renders
-
-            workers = stack.enter_context(Workers(config.defaults.jobs or os.cpu_count() or 1))
+            workers = stack.enter_context(workers_for(config))
         if renders(chosen, only):
             workers.start()  # they import WeasyPrint while the notes are read
         _build_all(chosen, themes, collected, built, config, vault, out_dir, only, previous, workers, cache)
     return built
+
+
+def workers_for(config: Config) -> Workers:
+    """Render workers on the config's jobs (all cores by default); no process starts until used."""
+    from exporter.packagers.pool import Workers  # multiprocessing: only where something renders
+
+    return Workers(config.defaults.jobs or os.cpu_count() or 1)
 
 
 def renders(chosen: dict[str, Publication], only: set[str] | None) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import threading
 from dataclasses import replace
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from exporter.cache import Cache
-from exporter.commands.build import BuildError, Built, build, theme_for
+from exporter.commands.build import BuildError, Built, build, theme_for, workers_for
 from exporter.commands.shared import (
     LANG,
     NO_CACHE,
@@ -161,11 +160,9 @@ def _watch(
     live as long as the watch: a rebuild neither starts them nor warms them again."""
     import watchfiles
 
-    from exporter.packagers.pool import Workers
-
     vault = vault or config.resolve(config.defaults.vault)
     previous: dict[str, str] = {}
-    workers = Workers(config.defaults.jobs or os.cpu_count() or 1)
+    workers = workers_for(config)
 
     def once() -> None:
         nonlocal previous
