@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from exporter.collect import collect
 from exporter.config import Options
@@ -19,6 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "notes"
 # one cache for the whole run, never the user's: tests that need a cold one set their own
 os.environ["EXPORTER_CACHE_DIR"] = tempfile.mkdtemp(prefix="exporter-test-cache-")
+# the tests run on every core beside each other's renders (pytest-xdist): an example's time
+# says nothing about the code, so no example fails for being slow
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 
 def write_vault(root: Path, files: dict[str, str | bytes]) -> Path:
