@@ -6,13 +6,16 @@ For the bundle and the EPUB of 1,000 generated notes and a dossier of 100, in on
    a body edit of one note; a title change of that note, which other notes' link labels
    show; and both together (the target case).
 Each rebuild's output is compared byte for byte with a --no-cache build of the edited vault.
+A last row rebuilds the dossier under `exporter build --watch`, whose render workers live as long
+as the watch: from each edit's write to the rebuild's summary line, against a clean `build` of
+the same dossier (the watch's own reaction to the edit, 0.1 s or more, is counted).
 With --repeat N, the clean build and each kind of rebuild run N times (each rebuild after an edit
 of its own) and the fastest is kept: this machine's noise is larger than one run.
 
 Targets (2 cores): after one body edit plus one title change, bundle <= 0.10x a clean
 build, EPUB <= 0.15x, dossier <= 0.15x.
 
-Usage: .venv/bin/python bench/incremental.py [--notes 1000] [--dossier-notes 100] [--only bundle,epub]
+Usage: .venv/bin/python bench/incremental.py [--notes 1000] [--dossier-notes 100] [--only bundle,epub,dossier,watch]
        [--repeat 1] [--keep]
 """
 
@@ -21,10 +24,14 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
+import queue
 import re
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -62,6 +69,16 @@ def _same(a: Path, b: Path) -> bool:
         _same(a / d, b / d) for d in cmp.common_dirs)
 
 
+KINDS = [("body edit", True, False), ("title change", False, True), ("body edit + title change", True, True)]
+
+
+def _rows(name: str, clean: float, rows: list[tuple[str, float, bool]]) -> None:
+    print(f"\n{name}: clean build {clean:.2f} s")
+    for label, seconds, ok in rows:
+        print(f"  rebuild after {label:<26}{seconds:>7.2f} s  {seconds / clean:>5.2f}x  "
+              f"{'same bytes' if ok else 'DIFFERENT BYTES'}")
+
+
 def product(name: str, argv: list[str], out: Path, vault: Path, tmp: Path, repeat: int = 1) -> None:
     env = environment()
     env["EXPORTER_CACHE_DIR"] = str(tmp / f"cache-{name}")
@@ -75,8 +92,7 @@ def product(name: str, argv: list[str], out: Path, vault: Path, tmp: Path, repea
     build(out / "warm")  # fills the cache
     rows = []
     edits = 0
-    for label, body, title in [("body edit", True, False), ("title change", False, True),
-                               ("body edit + title change", True, True)]:
+    for label, body, title in KINDS:
         seconds = []
         for _ in range(repeat):  # each run after an edit of its own
             edits += 1
@@ -85,25 +101,73 @@ def product(name: str, argv: list[str], out: Path, vault: Path, tmp: Path, repea
         build(out / "fresh", "--no-cache")
         ok = _same(out / "warm", out / "fresh")
         rows.append((label, min(seconds), ok))
-    print(f"\n{name}: clean build {clean:.2f} s")
-    for label, seconds, ok in rows:
-        print(f"  rebuild after {label:<26}{seconds:>7.2f} s  {seconds / clean:>5.2f}x  "
-              f"{'same bytes' if ok else 'DIFFERENT BYTES'}")
+    _rows(name, clean, rows)
+
+
+def watched(vault: Path, tmp: Path, repeat: int = 1, first_edit: int = 100) -> None:
+    """The dossier rebuilt by `exporter build --watch --format pdf` after each kind of edit: the
+    time from the edit's write to the rebuild's summary line, the watch's outputs then compared
+    with a --no-cache build of the edited vault."""
+    env = environment()
+    env["EXPORTER_CACHE_DIR"] = str(tmp / "cache-watch")
+    shutil.rmtree(env["EXPORTER_CACHE_DIR"], ignore_errors=True)
+    out = tmp / "watch"
+    build = [sys.executable, "-m", "exporter", "build", "--vault", str(vault), "--format", "pdf"]
+    clean = min(run([*build, "-o", str(out / "clean"), "--no-cache", "-q"], env).seconds for _ in range(repeat))
+    proc = subprocess.Popen([*build, "-o", str(out / "warm"), "--watch"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def read() -> None:
+        for line in proc.stderr or ():
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def until(mark: str) -> None:
+        while mark not in (line := lines.get(timeout=600)):
+            if "error" in line:
+                sys.exit(f"the watch failed: {line.strip()}")
+
+    rows = []
+    try:
+        until("watching")
+        edits = first_edit
+        for label, body, title in KINDS:
+            seconds = []
+            for _ in range(repeat):
+                time.sleep(1.0)  # the watch settles; lines of earlier rebuilds are read
+                while not lines.empty():
+                    lines.get()
+                edits += 1
+                _edit(vault, body, title, edits)
+                started = time.perf_counter()
+                until("✓")
+                seconds.append(time.perf_counter() - started)
+            run([*build, "-o", str(out / "fresh"), "--no-cache", "-q"], env)
+            rows.append((label, min(seconds), _same(out / "warm", out / "fresh")))
+    finally:
+        proc.send_signal(signal.SIGINT)  # the watch ends and stops its workers
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    _rows("dossier under build --watch", clean, rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--notes", type=int, default=1000)
     ap.add_argument("--dossier-notes", type=int, default=100)
-    ap.add_argument("--only", default="bundle,epub,dossier",
-                    help="products to run, comma-separated (default: all three)")
+    ap.add_argument("--only", default="bundle,epub,dossier,watch",
+                    help="products to run, comma-separated (default: all four)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="clean builds and rebuilds of each kind (each after an edit of its own); the fastest is kept")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     only = set(args.only.split(","))
-    if only - {"bundle", "epub", "dossier"}:
-        ap.error(f"--only: unknown product {', '.join(sorted(only - {'bundle', 'epub', 'dossier'}))}")
+    if unknown := only - {"bundle", "epub", "dossier", "watch"}:
+        ap.error(f"--only: unknown product {', '.join(sorted(unknown))}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-incremental-"))
     try:
         big = _vault(tmp / "big", args.notes)
@@ -117,6 +181,8 @@ def main() -> None:
             product("epub", ["epub", str(big), "-o", "{out}/book.epub"], tmp / "epub", big, tmp, args.repeat)
         if "dossier" in only:
             product("dossier", ["pdf", str(small), "-o", "{out}/dossier.pdf"], tmp / "dossier", small, tmp, args.repeat)
+        if "watch" in only:
+            watched(small, tmp, args.repeat)
         print(f"\n(bench ran {time.perf_counter() - started:.0f} s)")
     finally:
         if not args.keep:
