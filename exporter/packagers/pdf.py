@@ -428,7 +428,16 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
 
     blocks = ast.map_each_block(blocks, heading)
     blocks = ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
-    return math.typeset(blocks, str(theme.tokens.get("colours", {}).get("text", "black")))
+    return math.typeset(blocks, _ink(theme))
+
+
+def _ink(theme: Theme) -> str:
+    return str(theme.tokens.get("colours", {}).get("text", "black"))
+
+
+def _shaped(own_links_only: bool, unresolved: Unresolved, theme: Theme) -> str:
+    """Everything _shape depends on besides the note (html_writer.render keeps fragments by it)."""
+    return "\0".join(["pdf", str(own_links_only), unresolved, _ink(theme), math.version()])
 
 
 def _label(inlines: list[Any]) -> str:
@@ -532,7 +541,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         document takes it: a thousand notes' HTML is ~20 MB)."""
         fragments = html_writer.render(
             notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
-            _asset(collection), lambda n, b: _shape(n, b, False, unresolved, theme), cache=cache)
+            _asset(collection), lambda n, b: _shape(n, b, False, unresolved, theme), cache=cache,
+            shaped=_shaped(False, unresolved, theme))
         items = {f.note.id: {**_item(f, names, back.get(f.note.id)), "html": _deflate(f.html)} for f in fragments}
         return fragments, items
 
@@ -687,7 +697,7 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
     theme = theme or Theme.load()
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
-        lambda n, b: _shape(n, b, True, unresolved, theme), cache=cache)
+        lambda n, b: _shape(n, b, True, unresolved, theme), cache=cache, shaped=_shaped(True, unresolved, theme))
     names = channel_names(collection.notes)
     prepared = [_brief(collection, theme, f, names, author, epoch, lang) for f in fragments]
     paths = brief_paths(notes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from html import escape
 from typing import Any
 
@@ -49,6 +49,14 @@ def problems(blocks: list[Block]) -> list[tuple[str, str, str]]:
         if why:
             found.append(("math", tex[:40], f"formula kept as TeX in PDFs: {why}"))
     return found
+
+
+@cache
+def version() -> str:
+    """What a typeset formula depends on besides this code: the typesetting libraries."""
+    from importlib.metadata import version as of
+
+    return ", ".join(f"{name} {of(name)}" for name in ("ziamath", "ziafont", "latex2mathml"))
 
 
 @lru_cache(maxsize=4096)

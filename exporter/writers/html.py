@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Literal
 
+import orjson
+
+from exporter import cache as store
 from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import Block, Inline, Note
@@ -139,16 +142,27 @@ def render(
     unresolved: str = "text",
     cache: Cache | None = None,
     back_label: str = "Back to the text",
+    shaped: str | None = None,
 ) -> list[Fragment]:
     """HTML body fragments (no title or byline: templates add those), one per note.
 
     href(note_id, anchor) gives the link for a note in the product, or None for plain text.
+    shaped names everything transform depends on besides the note (None: unknown, and then no
+    fragment comes from the cache). A fragment the cache keeps is used when its note is the
+    same (its blocks' identity, id and title) and every link and image it asked about is
+    settled as before: the note is then neither loaded nor written again.
     """
-
+    cache = cache or Cache.off()
+    keys = [_fragment_key(n, target, unresolved, back_label, shaped)
+            if cache.enabled and shaped is not None and n.ident else "" for n in notes]
+    kept = cache.get_many([k for k in keys if k])
+    out: list[Fragment | None] = [_kept(n, kept.get(k), href, asset, cache) if k else None
+                                  for n, k in zip(notes, keys, strict=True)]
+    todo = [i for i, f in enumerate(out) if f is None]
     asked: list[tuple[list[list[Any]], list[list[Any]]]] = []
 
     def docs() -> Iterator[list[Block]]:
-        for note in notes:
+        for note in (notes[i] for i in todo):
             links: list[list[Any]] = []
             images: list[list[Any]] = []
             asked.append((links, images))
@@ -170,8 +184,35 @@ def render(
 
     extra = ["--mathml"] if target == "epub" else []
     failed: dict[int, str] = {}
-    htmls = pandoc.write(docs(), "html5", extra, chunk=pandoc.chunk_size(len(notes)), failed=failed,
-                         cache=cache)
-    for i, why in failed.items():
-        htmls[i] = f'<p class="missing-embed">{escape(pandoc.notice(why))}</p>\n'
-    return [Fragment(n, h, failed.get(i), *asked[i]) for i, (n, h) in enumerate(zip(notes, htmls, strict=True))]
+    htmls = pandoc.write(docs(), "html5", extra, chunk=pandoc.chunk_size(len(todo)), failed=failed,
+                         cache=cache) if todo else []
+    made: dict[str, bytes] = {}
+    for k, (i, h) in enumerate(zip(todo, htmls, strict=True)):
+        links, images = asked[k]
+        if k in failed:
+            h = f'<p class="missing-embed">{escape(pandoc.notice(failed[k]))}</p>\n'
+        elif keys[i]:
+            made[keys[i]] = orjson.dumps({"html": h, "links": links, "images": images})
+        out[i] = Fragment(notes[i], h, failed.get(k), links, images)
+    cache.put_many(made)
+    return [f for f in out if f is not None]
+
+
+def _fragment_key(note: Note, target: str, unresolved: str, back_label: str, shaped: str) -> str:
+    return store.key("html fragment", store.code(), pandoc.fingerprint(), target, unresolved, back_label, shaped,
+                     note.id, note.title, note.ident)
+
+
+def _kept(note: Note, data: bytes | None, href: Href, asset: AssetHref, cache: Cache) -> Fragment | None:
+    """The fragment the cache keeps for note, if its links and images still go where they went."""
+    if data is None:
+        return None
+    try:
+        found = orjson.loads(data)
+        html, links, images = found["html"], found["links"], found["images"]
+        same = (isinstance(html, str) and all(href(nid, anchor) == answer for nid, anchor, answer in links)
+                and all(asset(path) == answer for path, answer in images))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        cache.undecoded()
+        return None
+    return Fragment(note, html, None, links, images) if same else None
