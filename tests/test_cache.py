@@ -47,6 +47,7 @@ def _products(vault: Path, out: Path, cache: Path | None, theme: str, pdf: bool 
             "check": ["check", str(vault)]}
     if pdf:
         runs["pdf"] = ["pdf", str(vault), "-o", str(out / "d.pdf"), "--theme", theme, "-q", "-j", "2"]
+        runs["briefs"] = ["pdf", str(vault), "--briefs", "-o", str(out / "briefs"), "--theme", theme, "-q", "-j", "2"]
     found: dict[str, bytes] = {}
     for name, args in runs.items():
         code, output = _build(args, out, cache)
@@ -144,6 +145,7 @@ def test_cached_dossiers_equal_clean_dossiers_after_edits(tmp_path: Path) -> Non
         cached = _products(vault, tmp_path / f"cached{step}", cache, "serif", pdf=True)
         clean = _products(vault, tmp_path / f"clean{step}", None, "serif", pdf=True)
         assert cached["d.pdf"] == clean["d.pdf"], f"dossier differs after {kind}"
+        assert any(name.startswith("briefs/") for name in cached)
         assert cached == clean
 
 
