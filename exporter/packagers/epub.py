@@ -40,7 +40,7 @@ from exporter.packagers.xhtml import EPUB_TYPE
 from exporter.readers.images import MAX_PIXELS
 from exporter.select import part_of
 from exporter.theme import Theme
-from exporter.writers.html import anchor_id, render
+from exporter.writers.html import anchor_id, render, settled_alike
 
 IMAGES = {b"\x89PNG\r\n\x1a\n": ("png", "image/png"), b"\xff\xd8\xff": ("jpg", "image/jpeg"),
           b"GIF87a": ("gif", "image/gif"), b"GIF89a": ("gif", "image/gif")}
@@ -240,8 +240,7 @@ def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[
             entry = orjson.loads(found[keys[n.id]]) if keys[n.id] in found else None
         except orjson.JSONDecodeError:
             entry = None
-        if entry and all(href(nid, a) == answer for nid, a, answer in entry["hrefs"]) and all(
-                image(a) == answer for a, answer in entry["images"]):
+        if entry and settled_alike(entry["hrefs"], entry["images"], href, image):
             entries[n.id] = entry
     todo = [n for n in notes if n.id not in entries]
     pages: dict[str, xhtml.Page] = {}

@@ -198,6 +198,13 @@ def render(
     return [f for f in out if f is not None]
 
 
+def settled_alike(links: list[list[Any]], images: list[list[Any]], href: Href, asset: AssetHref) -> bool:
+    """Whether each link and image a note asked about (Fragment.links, .images) is settled as it
+    was: then what was made of the note then is what would be made of it now."""
+    return all(href(nid, anchor) == answer for nid, anchor, answer in links) and all(
+        asset(path) == answer for path, answer in images)
+
+
 def _fragment_key(note: Note, target: str, unresolved: str, back_label: str, shaped: str) -> str:
     return store.key("html fragment", store.code(), pandoc.fingerprint(), target, unresolved, back_label, shaped,
                      note.id, note.title, note.ident)
@@ -210,8 +217,7 @@ def _kept(note: Note, data: bytes | None, href: Href, asset: AssetHref, cache: C
     try:
         found = orjson.loads(data)
         html, links, images = found["html"], found["links"], found["images"]
-        same = (isinstance(html, str) and all(href(nid, anchor) == answer for nid, anchor, answer in links)
-                and all(asset(path) == answer for path, answer in images))
+        same = isinstance(html, str) and settled_alike(links, images, href, asset)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         cache.undecoded()
         return None

@@ -13,6 +13,7 @@ from exporter.model.document import Block, Collection, Note
 from exporter.writers import html, pandoc
 
 Vault = Callable[..., tuple[Collection, Report]]
+BOTH = {"n-keeper", "n-lamp"}
 FILES = {
     "keeper.md": "---\ntitle: The keeper\n---\nShe trims the [[lamp]] and logs the weather.\n\n![[tower.png]]\n",
     "lamp.md": "---\ntitle: The lamp\n---\nA wick under a glass chimney.\n",
@@ -34,6 +35,14 @@ def _render(notes: list[Note], cache: Cache, ids: set[str], shaped: str | None =
     return html.render(notes, "pdf", _href(ids), _asset, transform, cache=cache, shaped=shaped)
 
 
+@pytest.fixture
+def kept(vault: Vault, tmp_path: Path) -> tuple[list[Note], Cache, list[html.Fragment]]:
+    """The notes, a cache, and their fragments written into it once (both notes in the product)."""
+    collection, _ = vault(FILES)
+    cache = Cache(tmp_path / "cache")
+    return collection.notes, cache, _render(collection.notes, cache, BOTH)
+
+
 def _written_again(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many notes go to pandoc from here on, counted."""
     counted: list[int] = []
@@ -49,15 +58,11 @@ def _written_again(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_a_kept_fragment_is_the_fragment_written_and_its_note_is_not_written_again(
-        vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    collection, _ = vault(FILES)
-    notes = collection.notes
-    ids = {n.id for n in notes}
-    cache = Cache(tmp_path / "cache")
-    first = _render(notes, cache, ids)
-    assert all(n.ident for n in notes)
+        kept: tuple[list[Note], Cache, list[html.Fragment]], monkeypatch: pytest.MonkeyPatch) -> None:
+    notes, cache, first = kept
+    assert all(n.ident for n in notes) and {n.id for n in notes} == BOTH
     counted = _written_again(monkeypatch)
-    again = _render(notes, cache, ids, transform=lambda n, b: pytest.fail("a kept note was shaped again"))
+    again = _render(notes, cache, BOTH, transform=lambda n, b: pytest.fail("a kept note was shaped again"))
     assert counted == []
     assert [(f.note.id, f.html, f.links, f.images) for f in again] == [(f.note.id, f.html, f.links, f.images)
                                                                        for f in first]
@@ -66,11 +71,8 @@ def test_a_kept_fragment_is_the_fragment_written_and_its_note_is_not_written_aga
 
 
 def test_a_fragment_whose_link_goes_elsewhere_now_is_written_again(
-        vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    collection, _ = vault(FILES)
-    notes = collection.notes
-    cache = Cache(tmp_path / "cache")
-    _render(notes, cache, {n.id for n in notes})
+        kept: tuple[list[Note], Cache, list[html.Fragment]], monkeypatch: pytest.MonkeyPatch) -> None:
+    notes, cache, _ = kept
     counted = _written_again(monkeypatch)
     alone = _render(notes, cache, {"n-keeper"})  # the lamp is not in this product: its link is text
     assert counted == [1]  # the keeper, whose link was settled to the lamp's page
@@ -79,19 +81,15 @@ def test_a_fragment_whose_link_goes_elsewhere_now_is_written_again(
 
 
 def test_the_shape_and_a_damaged_entry_are_never_taken_for_a_kept_fragment(
-        vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    collection, _ = vault(FILES)
-    notes = collection.notes
-    ids = {n.id for n in notes}
-    cache = Cache(tmp_path / "cache")
-    _render(notes, cache, ids, shaped="plain")
+        kept: tuple[list[Note], Cache, list[html.Fragment]], monkeypatch: pytest.MonkeyPatch) -> None:
+    notes, cache, _ = kept  # kept with shaped="plain"
     counted = _written_again(monkeypatch)
-    _render(notes, cache, ids, shaped="upper")  # another transform: nothing is kept for it
-    _render(notes, cache, ids, shaped=None)  # a transform that cannot say what it depends on
+    _render(notes, cache, BOTH, shaped="upper")  # another transform: nothing is kept for it
+    _render(notes, cache, BOTH, shaped=None)  # a transform that cannot say what it depends on
     assert counted == [2, 2]
     key = html._fragment_key(notes[0], "pdf", "text", "Back to the text", "plain")
     cache.put_many({key: b"{not json"})
     counted.clear()
-    fragments = _render(notes, cache, ids, shaped="plain")
+    fragments = _render(notes, cache, BOTH, shaped="plain")
     assert counted == [1] and len(fragments) == 2 and all(f.html for f in fragments)
     assert cache.warnings == ["a cache entry that did not decode was computed again"]
