@@ -26,19 +26,9 @@ from exporter import cache as store
 from exporter.cache import Cache
 from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
-from exporter.packagers.pdf import (
-    Part,
-    PdfError,
-    Plan,
-    Prepared,
-    Rendered,
-    Spool,
-    Written,
-    ahead,
-    rendered,
-    rendering,
-)
+from exporter.packagers.pdf import Part, Plan, Spool, Written, ahead, rendered, rendering
 from exporter.packagers.pool import Outcome, Workers
+from exporter.packagers.task import PdfError, Prepared, Rendered
 from exporter.writers.html import anchor_id
 
 OVERLAY_PAGES = 50  # pages per document of footers or of backlinks' numbers (several: every core draws)

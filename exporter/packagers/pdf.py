@@ -15,7 +15,6 @@ import os
 import re
 import tempfile
 import threading
-import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -46,6 +45,7 @@ from exporter.model.document import (
 )
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.pool import Outcome, Workers
+from exporter.packagers.task import Facts, PdfError, Prepared, Rendered, _deflate, _inflate, render
 from exporter.select import part_of
 from exporter.theme import Theme, files_key
 from exporter.transforms import math
@@ -86,62 +86,6 @@ NUMBERS_CSS = ("@page { margin: 0 !important; @bottom-center { content: none !im
                "white-space: nowrap; margin: 0; padding: 0; }")
 
 
-class PdfError(Exception):
-    """A PDF could not be made; the message is one line for the user."""
-
-
-def _deflate(text: str) -> bytes:
-    """HTML at rest: a plan holds a document, and the HTML, of each of a thousand notes."""
-    return zlib.compress(text.encode("utf-8"), 1)
-
-
-def _inflate(data: bytes) -> str:
-    return zlib.decompress(data).decode("utf-8")
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One document ready for WeasyPrint: the final HTML and where it may read from."""
-
-    packed: bytes  # the HTML, deflated: a plan holds a document for each of a thousand notes
-    weight: int  # the HTML's length, for the budget
-    base_url: str
-    roots: tuple[str, ...]
-    epoch: int  # build time, for the metadata and the fonts' own timestamps
-    tagged: bool = True  # a structure tree for screen readers (footer overlays go without)
-
-    @classmethod
-    def of(cls, html: str, base_url: str, roots: tuple[str, ...], epoch: int, tagged: bool = True) -> Prepared:
-        return cls(_deflate(html), len(html), base_url, roots, epoch, tagged)
-
-    @property
-    def html(self) -> str:
-        return _inflate(self.packed)
-
-    @property
-    def identifier(self) -> bytes:
-        """A /ID derived from the content, so the same input gives the same bytes."""
-        return hashlib.sha256(self.html.encode("utf-8")).hexdigest()[:32].encode()
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What a rendered document tells the joining: its pages, where its anchors are, and where
-    it left slots for backlinks' page numbers (see stitch.facts)."""
-
-    pages: int
-    anchors: dict[str, int]  # name -> page index
-    slots: list[tuple[int, float, float, str]]  # (page index, x, y from the page's top, target id), points
-
-
-@dataclass(frozen=True)
-class Rendered:
-    pdf: bytes  # empty when a Spool keeps it
-    refused: tuple[str, ...]  # URLs the fetcher refused
-    facts: Facts  # read where it was rendered (in parallel), and kept with it in the cache
-    spooled: tuple[int, int] | None = None  # where the Spool keeps the PDF: (offset, length)
-
-
 class Spool:
     """Rendered PDFs kept in a temporary file as they come, until they are read back: the
     parent of a thousand-note dossier holds none of its parts. Safe across threads."""
@@ -169,13 +113,6 @@ class Spool:
         with self.lock:
             self.file.seek(at)
             return self.file.read(size)
-
-
-def render(prepared: Prepared) -> Rendered:
-    """The render task. WeasyPrint is imported where this runs (a worker), not by the parent."""
-    from exporter.packagers import weasy
-
-    return weasy.render(prepared)
 
 
 FILE_URL = re.compile(r"""file://[^"'<>\s)]+""")

@@ -35,7 +35,7 @@ from pikepdf import Array, Dictionary, Name, String
 
 from exporter import cache as store
 from exporter.cache import Cache
-from exporter.packagers.pdf import Facts
+from exporter.packagers.task import SLOT, Facts
 
 Marks = Mapping[int, Sequence[tuple[float, float, str]]]  # dossier page (from 0) -> (x, top in pt, text)
 Numbers = Sequence[tuple[bytes, Sequence[str]]]  # numbers documents: page k of each draws texts[k]
@@ -43,7 +43,6 @@ Numbers = Sequence[tuple[bytes, Sequence[str]]]  # numbers documents: page k of 
 XREF = "xref:"
 FOOTER = b"/ExporterFooter"
 NUMBERS = b"/ExporterNumbers"
-SLOT = "--lf"  # ids of the slots where backlinks' page numbers go: <note>--lf<k>--<target>
 INERT = frozenset(("q", "Q", "cm", "gs"))  # operators that draw nothing by themselves
 EMPTY_FORM = b"<< /Type /XObject /Subtype /Form /BBox [ 0 0 0 0 ] >>"
 PACKED = 100  # objects per object stream, as qpdf packs them
@@ -315,20 +314,6 @@ def _dests(src: pikepdf.Pdf) -> list[tuple[str, int, Any, Any]]:
     tree = src.Root.get("/Names", Dictionary()).get("/Dests", Dictionary()).get("/Names", Array())
     return [(str(tree[k]), pages[dest[0].objgen], dest[2], dest[3]) for k in range(0, len(tree) - 1, 2)
             if isinstance(dest := tree[k + 1], Array) and dest[0].objgen in pages]
-
-
-def facts(data: bytes) -> Facts:
-    """A rendered document's Facts, read in one opening (by the worker that rendered it)."""
-    with _open(data) as src:
-        heights = [float(p.mediabox[3]) - float(p.mediabox[1]) for p in src.pages]
-        anchors: dict[str, int] = {}
-        slots = []
-        for name, page, x, y in _dests(src):
-            if SLOT in name:
-                slots.append((page, float(x), heights[page] - float(y), name.rsplit("--", 1)[1]))
-            else:
-                anchors[name] = page
-        return Facts(len(src.pages), anchors, sorted(slots))
 
 
 def version(data: bytes) -> bytes:

@@ -11,17 +11,20 @@ import contextlib
 import os
 from collections.abc import Iterator
 from functools import cache
+from typing import Any
 
-from exporter.packagers import stitch, weasy_patches
+from exporter.packagers import weasy_patches
 
 with weasy_patches.libraries_found_by_ldconfig():
     from weasyprint import HTML
 
     from exporter.packagers.fetch import SafeFetcher  # imports WeasyPrint too
+import pydyf
+from weasyprint.matrix import Matrix
 from weasyprint.text.fonts import FontConfiguration
 
-from exporter.packagers.pdf import PdfError, Prepared, Rendered
 from exporter.packagers.pool import in_room
+from exporter.packagers.task import SLOT, Facts, PdfError, Prepared, Rendered
 
 weasy_patches.apply()
 
@@ -58,6 +61,7 @@ def render(prepared: Prepared) -> Rendered:
             document.metadata.attachments = []  # never embed a file a note merely names
             for page in document.pages:
                 page.links = [link for link in page.links if link[0] != "attachment"]
+            found = facts(document)
             data = document.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)
     except MemoryError:
         raise  # the worker's budget says so, with the limit
@@ -65,8 +69,34 @@ def render(prepared: Prepared) -> Rendered:
         message = " ".join(str(e).split())[:200] or type(e).__name__
         raise PdfError(f"WeasyPrint could not render the PDF: {message}") from None
     assert isinstance(data, bytes)
-    pdf = weasy_patches.identity_encoding(data)
-    return Rendered(pdf, tuple(fetcher.refused), stitch.facts(pdf))
+    return Rendered(weasy_patches.identity_encoding(data), tuple(fetcher.refused), found)
+
+
+SCALE = 0.75  # CSS pixels to PDF points, as write_pdf scales them (zoom 1)
+
+
+def facts(document: Any) -> Facts:
+    """A laid-out document's Facts, as its PDF's named destinations will say them, without
+    reading the PDF back: each anchor's first page, and each slot where write_pdf puts it
+    (WeasyPrint's matrix, pydyf's six decimals), measured from the top of its MediaBox."""
+    def written(value: float) -> float:
+        return float(pydyf._to_bytes(value))
+
+    anchors: dict[str, int] = {}
+    slots: list[tuple[int, float, float, str]] = []
+    for k, page in enumerate(document.pages):
+        top = -SCALE * page.bleed["top"]
+        bottom = top + SCALE * (page.height + page.bleed["top"] + page.bleed["bottom"])
+        height = written(bottom) - written(top)
+        matrix = Matrix(SCALE, 0, 0, -SCALE, 0, page.height * SCALE)
+        for name, (x, y, _, _) in page.anchors.items():
+            if name in anchors:
+                continue  # the first of a name is its destination
+            anchors[name] = k
+            if SLOT in name:
+                px, py = matrix.transform_point(x, y)
+                slots.append((k, written(px), height - written(py), name.rsplit("--", 1)[1]))
+    return Facts(len(document.pages), {n: k for n, k in sorted(anchors.items()) if SLOT not in n}, sorted(slots))
 
 
 @contextlib.contextmanager

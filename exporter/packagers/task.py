@@ -1,0 +1,76 @@
+"""What a render task takes and gives: a plain function of a Prepared document -> Rendered.
+
+Apart from pdf.py (which makes the documents) so that a render worker, which unpickles the task
+and its argument, imports this and weasy.py alone: neither the templates nor the joining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+
+SLOT = "--lf"  # ids of the slots where backlinks' page numbers go: <note>--lf<k>--<target>
+
+
+class PdfError(Exception):
+    """A PDF could not be made; the message is one line for the user."""
+
+
+def _deflate(text: str) -> bytes:
+    """HTML at rest: a plan holds a document, and the HTML, of each of a thousand notes."""
+    return zlib.compress(text.encode("utf-8"), 1)
+
+
+def _inflate(data: bytes) -> str:
+    return zlib.decompress(data).decode("utf-8")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One document ready for WeasyPrint: the final HTML and where it may read from."""
+
+    packed: bytes  # the HTML, deflated: a plan holds a document for each of a thousand notes
+    weight: int  # the HTML's length, for the budget
+    base_url: str
+    roots: tuple[str, ...]
+    epoch: int  # build time, for the metadata and the fonts' own timestamps
+    tagged: bool = True  # a structure tree for screen readers (footer overlays go without)
+
+    @classmethod
+    def of(cls, html: str, base_url: str, roots: tuple[str, ...], epoch: int, tagged: bool = True) -> Prepared:
+        return cls(_deflate(html), len(html), base_url, roots, epoch, tagged)
+
+    @property
+    def html(self) -> str:
+        return _inflate(self.packed)
+
+    @property
+    def identifier(self) -> bytes:
+        """A /ID derived from the content, so the same input gives the same bytes."""
+        return hashlib.sha256(self.html.encode("utf-8")).hexdigest()[:32].encode()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a rendered document tells the joining: its pages, where its anchors are, and where
+    it left slots for backlinks' page numbers (weasy.facts: as the PDF's named destinations say)."""
+
+    pages: int
+    anchors: dict[str, int]  # name -> page index
+    slots: list[tuple[int, float, float, str]]  # (page index, x, y from the page's top, target id), points
+
+
+@dataclass(frozen=True)
+class Rendered:
+    pdf: bytes  # empty when a Spool keeps it
+    refused: tuple[str, ...]  # URLs the fetcher refused
+    facts: Facts  # read where it was rendered (in parallel), and kept with it in the cache
+    spooled: tuple[int, int] | None = None  # where the Spool keeps the PDF: (offset, length)
+
+
+def render(prepared: Prepared) -> Rendered:
+    """The render task. WeasyPrint is imported where this runs (a worker), not by the parent."""
+    from exporter.packagers import weasy
+
+    return weasy.render(prepared)

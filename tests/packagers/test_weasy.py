@@ -1,0 +1,60 @@
+"""The render task: the Facts it reads from the layout are what its PDF's destinations say."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pypdf
+
+from exporter.packagers import weasy
+from exporter.packagers.task import SLOT, Prepared
+
+# Anchors on several pages, one id twice (its first place is its destination), slots for
+# backlinks' numbers at odd offsets, and a bleed that moves the MediaBox off the page box.
+PAGES = """<!DOCTYPE html><html lang="en"><head><style>
+@page { size: 150mm 120mm; margin: 17mm 13mm; bleed: 3mm; }
+section { break-before: page; }
+span.slot { display: inline-block; width: 1.3em; }
+</style></head><body>
+<h1 id="first">First</h1><p>Lamp <span class="slot" id="first@SLOT@1--second"></span> and lens.</p>
+<section><h2 id="second">Second</h2>@FILLER@<p id="twice">Here first.</p>
+<p style="margin-left: 23.7px">Keeper <span class="slot" id="second@SLOT@1--first"></span></p></section>
+<section><h2 id="third">Third</h2><p id="twice">Here again.</p>
+<p style="text-align: right">Beam <span class="slot" id="third@SLOT@2--second"></span></p></section>
+</body></html>""".replace("@SLOT@", SLOT).replace("@FILLER@", "<p>Fog signal.</p>" * 7)
+
+
+def _destinations(data: bytes) -> tuple[int, dict[str, int], list[tuple[int, float, float, str]]]:
+    """What the PDF itself says, read by pypdf: pages, each anchor's page, and the slots."""
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    anchors, slots = {}, []
+    for name, dest in reader.named_destinations.items():
+        page = reader.get_destination_page_number(dest)
+        if SLOT in name:
+            box = reader.pages[page].mediabox
+            slots.append((page, float(dest.left), float(box.top) - float(box.bottom) - float(dest.top),
+                          name.rsplit("--", 1)[1]))
+        else:
+            anchors[name] = page
+    return len(reader.pages), anchors, sorted(slots)
+
+
+def test_facts_from_the_layout_are_what_the_pdf_says() -> None:
+    rendered = weasy.render(Prepared.of(PAGES, "file:///nonexistent/", (), 1700000000))
+    pages, anchors, slots = _destinations(rendered.pdf)
+    assert (rendered.facts.pages, rendered.facts.anchors, rendered.facts.slots) == (pages, anchors, slots)
+    assert anchors["twice"] < anchors["third"]  # the first place of an id is its destination
+    assert len(slots) == 3 and {page for page, *_ in slots} == {0, anchors["twice"], anchors["third"]}
+
+
+def test_a_render_worker_imports_neither_the_templates_nor_the_joining() -> None:
+    """What the render server preloads (pool.PRELOAD) leaves out pikepdf, jinja2 and pdf.py:
+    every PDF command waits for that server before its first render."""
+    probe = ("import sys; from exporter.packagers import pool\n"
+             "for name in pool.PRELOAD: __import__(name)\n"
+             "print(sorted(m for m in ('pikepdf', 'jinja2', 'exporter.packagers.pdf', 'exporter.packagers.stitch')"
+             " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
