@@ -714,9 +714,9 @@ def test_parts_are_copied_from_templates_the_cache_keeps_wherever_they_go(tmp_pa
     join = stitch.Join(io.BytesIO(), b"1.7", everything, front.facts.pages)
     assert made[0] is not None
     template = stitch._Part(join).record(made[0].pdf, True, [(0, "en")], {1})
-    assert template.ops and template.kids and stitch._Template.unpacked(template.packed()) == template
+    assert template.ops and template.kids and stitch.Template.unpacked(template.packed()) == template
     with pytest.raises(ValueError):
-        stitch._Template.unpacked(template.packed()[:-1])
+        stitch.Template.unpacked(template.packed()[:-1])
 
 
 def _structure(data: bytes) -> tuple[Counter[str], list[tuple[str, int]], dict[str, Any]]:
@@ -871,6 +871,50 @@ def test_parts_joined_as_they_come_give_the_bytes_of_a_join_after_them(tmp_path:
     early = (tmp_path / "early.pdf").read_bytes()
     assert early == (tmp_path / "after.pdf").read_bytes() == (tmp_path / "wrong.pdf").read_bytes()
     assert len([link for link in _facts(early)[3] if isinstance(link[2], int)]) >= 6  # the links are there
+
+
+def test_parts_heard_before_one_ahead_of_them_are_joined_on_their_own_first_and_change_no_byte(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a part still renders, the parts heard after it are joined on their own (their
+    templates), and only copied once it comes: the dossier is the one joined in order."""
+    from exporter.packagers import dossier
+
+    body = "".join(f"Paragraph {k} about the lamp, the lens and the keeper on watch. " * 6 + "\n\n" for k in range(12))
+    vault = write_vault(tmp_path / "v", {f"{n}.md": f"---\ntitle: Note {n}\n---\n\n{body}See [[a]].\n" for n in "abcde"})
+    collection, _ = collect(vault, Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Late", epoch=1700000000))
+    assert len(plan.parts) == 5  # a part each
+    with Workers(2) as workers:
+        write_dossier(plan, tmp_path / "in_order.pdf", workers)
+        real, made = dossier.rendering, []
+
+        def first_part_last(workers: Workers, docs: list[pdf.Prepared], cache: Any = None, spool: Any = None,
+                            each: Any = None, order: Any = None) -> Any:
+            if each is None:
+                return real(workers, docs, cache, spool, each, order)
+            held: list[Any] = []
+            told = [0]
+            lock = threading.Lock()
+
+            def late(i: int, outcome: Any) -> None:
+                with lock:
+                    if i == 1:  # the first note's part: heard after every other
+                        held.append(outcome)
+                    else:
+                        each(i, outcome)
+                        told[0] += 1
+                    if told[0] == len(docs) - 1 and held:
+                        each(1, held.pop())
+            return real(workers, docs, cache, spool, late, order)
+
+        template = dossier._template
+        monkeypatch.setattr(dossier, "rendering", first_part_last)
+        monkeypatch.setattr(dossier, "_template", lambda join, spool, part, done: made.append(part) or template(
+            join, spool, part, done))
+        write_dossier(plan, tmp_path / "late.pdf", workers)
+    notes = [p for p in made if p.notes]
+    assert notes[-1] is plan.parts[0] and len(notes) == 5  # the others were joined on their own first
+    assert (tmp_path / "late.pdf").read_bytes() == (tmp_path / "in_order.pdf").read_bytes()
 
 
 def test_a_spool_gives_back_the_bytes_rendered_and_the_cache_keeps_them(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from exporter.packagers.task import PdfError, Prepared, Rendered
 from exporter.writers.html import anchor_id
 
 OVERLAY_PAGES = 50  # pages per document of footers or of backlinks' numbers (several: every core draws)
+AHEAD = 128  # parts whose templates may wait for a part before them to render (~0.1 MB each)
 
 
 Render = Callable[[list[Prepared]], list[Outcome[Rendered]]]
@@ -89,11 +90,16 @@ def _appendix(parts: list[Part]) -> Part | None:
 
 
 def _add(join: stitch.Join, spool: Spool, part: Part, made: Rendered) -> None:
-    """A part's pages into the join, without its cover: with where each of its notes starts
-    (and its language), and which of its pages have slots for backlinks' numbers."""
+    """A part's pages into the join (see _template)."""
+    join.place(_template(join, spool, part, made))
+
+
+def _template(join: stitch.Join, spool: Spool, part: Part, made: Rendered) -> stitch.Template:
+    """A part joined on its own, without its cover: with where each of its notes starts (and its
+    language), and which of its pages have slots for backlinks' numbers."""
     found = made.facts
     langs = sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes if anchor_id(n.id) in found.anchors)
-    join.add(spool.read(made), True, langs, {k for k, *_ in found.slots})
+    return join.template(spool.read(made), True, langs, {k for k, *_ in found.slots})
 
 
 class _Early:
@@ -108,6 +114,7 @@ class _Early:
         self.added = 0
         self.broken = False
         self.got: dict[int, Outcome[Rendered]] = {}
+        self.ready: dict[int, stitch.Template] = {}  # templates of parts heard before a part ahead of them
 
     def run(self, docs: list[Prepared]) -> list[Outcome[Rendered]]:
         heard: queue.SimpleQueue[tuple[int, Outcome[Rendered]]] = queue.SimpleQueue()
@@ -136,8 +143,14 @@ class _Early:
             if (made := outcome.value) is None:
                 self.broken = True
                 return
-            _add(self.join, self.spool, self.parts[self.added], made)
+            ready = self.ready.pop(self.added + 1, None)
+            self.join.place(ready or _template(self.join, self.spool, self.parts[self.added], made))
             self.added += 1
+        # while a part still renders, the templates of those heard after it are made (from the
+        # cache, after an edit): then only their copy waits for it
+        for i in range(self.added + 2, min(self.added + 2 + AHEAD, len(self.parts) + 1)):
+            if i not in self.ready and (outcome := self.got.get(i)) is not None and (made := outcome.value) is not None:
+                self.ready[i] = _template(self.join, self.spool, self.parts[i - 1], made)
 
     def kept(self, front: Rendered, parts: list[tuple[Part, Rendered]], known: set[str]) -> stitch.Join | None:
         """The join, if it holds: every part added, as rendered, its links where they go."""

@@ -11,7 +11,7 @@ laid over their pages; metadata and language come from the front.
 The joined PDF is written as it is made, one part at a time (_Out): only what the end needs
 (page numbers, anchors, outline, structure) is held, so joining costs the memory of one part,
 not of the book. Objects are copied as qpdf writes them (unparse), their references renumbered.
-A part is joined on its own first, into a _Template that any place of the dossier can take and
+A part is joined on its own first, into a Template that any place of the dossier can take and
 the cache keeps: after an edit, the parts rendered before are copied, not opened again.
 """
 
@@ -54,7 +54,7 @@ LENGTH = re.compile(rb"/Length \d+(?: \d+ R)?")
 KEYED = re.compile(rb"\((?:[^\\()]|\\.)*\)|<[0-9A-Fa-f\s]*>|(/StructParents? )(\d+)", re.S)
 LOCAL = 7  # the first number of a part's own objects: the join's shared ones come before it
 KEYS = 1 << 40  # a part joined on its own numbers its parent-tree keys from here (see _keyed)
-PUT, STREAM, PACK = 0, 1, 2  # what a part writes (_Template)
+PUT, STREAM, PACK = 0, 1, 2  # what a part writes (Template)
 SAVED_AT_ONCE = 16  # templates written to the cache in one go
 VERSION = re.compile(rb"%PDF-(\d\.\d)")
 
@@ -87,7 +87,7 @@ class _Out:
         return len(self.kind) - 1
 
     def grow(self, count: int) -> int:
-        """count numbers given out at once (a part's, see _Template); returns the first."""
+        """count numbers given out at once (a part's, see Template); returns the first."""
         first = len(self.kind)
         self.kind.extend(bytes(count))
         self.field2.extend([0] * count)
@@ -449,7 +449,7 @@ def number(data: bytes, found: Facts, marks: Marks, numbers: Numbers) -> bytes:
 
 
 @dataclass
-class _Template:
+class Template:
     """A part joined on its own, ready to be copied into any dossier: the objects it writes, in
     order, numbered from LOCAL (lower numbers are the join's shared objects), and its keys in
     the parent tree from 0. In the bytes, "\\0r<n>\\0" is a reference to the part's object n and
@@ -486,7 +486,7 @@ class _Template:
         return orjson.dumps(head) + b"\n" + b"".join(blobs)
 
     @classmethod
-    def unpacked(cls, data: bytes) -> _Template:
+    def unpacked(cls, data: bytes) -> Template:
         """A template from packed(); ValueError (or KeyError, TypeError, IndexError) if it is not one."""
         line, _, rest = data.partition(b"\n")
         head = orjson.loads(line)
@@ -530,7 +530,7 @@ def _moved(items: list[_Item], shift: int) -> list[_Item]:
 
 class _Recorder:
     """Stands in for _Out while a part is joined on its own: numbers from LOCAL up, references
-    to them marked (see _Template), and what would be written kept in order."""
+    to them marked (see Template), and what would be written kept in order."""
 
     def __init__(self) -> None:
         self.next = LOCAL
@@ -591,7 +591,7 @@ class Join:
                  cache: Cache | None = None) -> None:
         """known: the anchors of the dossier; start: the front's length in pages (where the
         parts' pages start); footed: whether every page gets a footer; cache: where each part's
-        _Template is kept for the next build."""
+        Template is kept for the next build."""
         self.out = out = _Out(into, version)
         self.version, self.start = version, start
         self.cache, self.unsaved = cache, dict[str, bytes]()
@@ -615,9 +615,18 @@ class Join:
     def add(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int] = ()) -> None:
         """A part's pages (without its cover when skip), after those added before; langs: (page
         in the part, language) where each of its notes starts; slotted: its pages with slots
-        for backlinks' numbers. The part is joined on its own first (_Part), or its _Template
-        comes from the cache; either way the template is then copied into the dossier."""
-        first = self.start + len(self.parts.kids)
+        for backlinks' numbers."""
+        self.place(self.template(data, skip, langs, slotted))
+
+    def place(self, template: Template) -> None:
+        """A part's template (see template()) copied into the dossier, after the parts before it."""
+        self._replay(template, self.start + len(self.parts.kids))
+
+    def template(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int] = ()
+                 ) -> Template:
+        """A part joined on its own (_Part), or its Template from the cache (the arguments are
+        add()'s). It depends on the part and on this join's anchors, never on the parts placed
+        before it: it can be made while an earlier part still renders."""
         self.version = max(self.version, version(data))
         key = template = None
         if self.cache is not None:
@@ -625,7 +634,7 @@ class Join:
                             orjson.dumps([skip, langs, sorted(slotted), self.footed, LOCAL, PACKED]))
             if (kept := self.cache.get(key)) is not None:
                 try:
-                    template = _Template.unpacked(kept)
+                    template = Template.unpacked(kept)
                 except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError):
                     self.cache.undecoded()
         if template is None or any((t in self.known) != was for t, was in template.targets.items()):
@@ -634,14 +643,14 @@ class Join:
                 self.unsaved[key] = template.packed()
                 if len(self.unsaved) >= SAVED_AT_ONCE:
                     self._save()
-        self._replay(template, first)
+        return template
 
     def _save(self) -> None:
         if self.cache is not None and self.unsaved:
             self.cache.put_many(self.unsaved)
         self.unsaved = {}
 
-    def _replay(self, t: _Template, first: int) -> None:
+    def _replay(self, t: Template, first: int) -> None:
         """A part's template into out: its numbers after those given out so far, its keys in the
         parent tree after those taken, its pages from the dossier's page first."""
         out = self.out
@@ -777,14 +786,14 @@ class Join:
 
 
 class _Part(Join):
-    """A part joined on its own into a _Template, with the shared objects of the join it goes to."""
+    """A part joined on its own into a Template, with the shared objects of the join it goes to."""
 
     def __init__(self, join: Join) -> None:  # no file, and the shared objects are the join's
         self.recorder = _Recorder()
         self.wrap, self.tree, self.document = join.wrap, join.tree, join.document
         self._track(self.recorder, join.known, join.footed, KEYS)  # keys are marked where written (_keyed)
 
-    def record(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int]) -> _Template:
+    def record(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int]) -> Template:
         numbered = {k - skip for k in slotted}
 
         def forms(at: int) -> list[tuple[bytes, int]]:
@@ -799,7 +808,7 @@ class _Part(Join):
             self._pages(src, skip, langs, 0, forms, self.parts)
         self.recorder.pack()
         piece = self.parts
-        return _Template(self.recorder.next - LOCAL, self.recorder.ops, self.reserved, piece.kids, piece.elements,
+        return Template(self.recorder.next - LOCAL, self.recorder.ops, self.reserved, piece.kids, piece.elements,
                          piece.outline, piece.names, [(key - KEYS, _keyed(value)) for key, value in self.nums],
                          self.next_key - KEYS, self.role_map, {t: t in self.known for t in self.targets})
 
