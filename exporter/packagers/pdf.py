@@ -45,7 +45,7 @@ from exporter.model.document import (
 )
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.pool import Outcome, Workers
-from exporter.packagers.task import Facts, PdfError, Prepared, Rendered, _deflate, _inflate, render
+from exporter.packagers.task import Facts, PdfError, Prepared, Rendered, deflate, inflate, render
 from exporter.select import part_of
 from exporter.theme import Theme, files_key
 from exporter.transforms import math
@@ -480,12 +480,12 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
             notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
             _asset(collection), lambda n, b: _shape(n, b, False, unresolved, theme), cache=cache,
             shaped=_shaped(False, unresolved, theme))
-        items = {f.note.id: {**_item(f, names, back.get(f.note.id)), "html": _deflate(f.html)} for f in fragments}
+        items = {f.note.id: {**_item(f, names, back.get(f.note.id)), "html": deflate(f.html)} for f in fragments}
         return fragments, items
 
     def item(nid: str) -> dict[str, Any]:
         items = written()[1]
-        return {**items[nid], "html": Markup(_inflate(items[nid]["html"]))}
+        return {**items[nid], "html": Markup(inflate(items[nid]["html"]))}
 
     def page(members: list[Note], *, css: str = "", contents: bool = False, appendix: bool = False,
              numbers: dict[str, int] | None = None, gone: frozenset[str] = frozenset(),

@@ -17,12 +17,12 @@ class PdfError(Exception):
     """A PDF could not be made; the message is one line for the user."""
 
 
-def _deflate(text: str) -> bytes:
+def deflate(text: str) -> bytes:
     """HTML at rest: a plan holds a document, and the HTML, of each of a thousand notes."""
     return zlib.compress(text.encode("utf-8"), 1)
 
 
-def _inflate(data: bytes) -> str:
+def inflate(data: bytes) -> str:
     return zlib.decompress(data).decode("utf-8")
 
 
@@ -39,11 +39,11 @@ class Prepared:
 
     @classmethod
     def of(cls, html: str, base_url: str, roots: tuple[str, ...], epoch: int, tagged: bool = True) -> Prepared:
-        return cls(_deflate(html), len(html), base_url, roots, epoch, tagged)
+        return cls(deflate(html), len(html), base_url, roots, epoch, tagged)
 
     @property
     def html(self) -> str:
-        return _inflate(self.packed)
+        return inflate(self.packed)
 
     @property
     def identifier(self) -> bytes:
