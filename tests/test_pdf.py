@@ -652,7 +652,7 @@ def test_a_page_whose_footer_draws_nothing_gets_an_empty_form(tmp_path: Path) ->
     buffer = io.BytesIO()
     join = stitch.Join(buffer, b"1.7", set(), front.facts.pages)
     for m in made:
-        join.add(m.pdf if m else b"", True, [])
+        join.place(join.template(m.pdf if m else b"", True, []))
     join.finish(front.pdf, [], [])  # no footer drawn at all
     data = buffer.getvalue()
     with pikepdf.open(io.BytesIO(data)) as doc:
@@ -692,7 +692,7 @@ def test_parts_are_copied_from_templates_the_cache_keeps_wherever_they_go(tmp_pa
         for k in order:
             got = made[k]
             assert got is not None
-            join.add(got.pdf, True, [(0, "en")])
+            join.place(join.template(got.pdf, True, [(0, "en")]))
         join.finish(front.pdf, [], [])
         return buffer.getvalue(), len(recorded)
 

@@ -372,9 +372,11 @@ def _ink(theme: Theme) -> str:
     return str(theme.tokens.get("colours", {}).get("text", "black"))
 
 
-def _shaped(own_links_only: bool, unresolved: Unresolved, theme: Theme) -> str:
-    """Everything _shape depends on besides the note (html_writer.render keeps fragments by it)."""
-    return "\0".join(["pdf", str(own_links_only), unresolved, _ink(theme), math.version()])
+def _shaping(own_links_only: bool, unresolved: Unresolved, theme: Theme) -> dict[str, Any]:
+    """html_writer.render's transform for a PDF product (_shape), with everything it depends on
+    besides the note, by which the cache keeps the fragments (shaped): made together, they agree."""
+    return {"transform": lambda n, b: _shape(n, b, own_links_only, unresolved, theme),
+            "shaped": "\0".join(["pdf", str(own_links_only), unresolved, _ink(theme), math.version()])}
 
 
 def _label(inlines: list[Any]) -> str:
@@ -478,8 +480,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         document takes it: a thousand notes' HTML is ~20 MB)."""
         fragments = html_writer.render(
             notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a) if nid in ids else None,
-            _asset(collection), lambda n, b: _shape(n, b, False, unresolved, theme), cache=cache,
-            shaped=_shaped(False, unresolved, theme))
+            _asset(collection), cache=cache, **_shaping(False, unresolved, theme))
         items = {f.note.id: {**_item(f, names, back.get(f.note.id)), "html": deflate(f.html)} for f in fragments}
         return fragments, items
 
@@ -634,7 +635,7 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
     theme = theme or Theme.load()
     fragments = html_writer.render(
         notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
-        lambda n, b: _shape(n, b, True, unresolved, theme), cache=cache, shaped=_shaped(True, unresolved, theme))
+        cache=cache, **_shaping(True, unresolved, theme))
     names = channel_names(collection.notes)
     prepared = [_brief(collection, theme, f, names, author, epoch, lang) for f in fragments]
     paths = brief_paths(notes)

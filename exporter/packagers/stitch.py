@@ -612,21 +612,17 @@ class Join:
         self.nums: list[tuple[int, bytes]] = []  # the parent tree
         self.role_map: bytes | None = None
 
-    def add(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int] = ()) -> None:
-        """A part's pages (without its cover when skip), after those added before; langs: (page
-        in the part, language) where each of its notes starts; slotted: its pages with slots
-        for backlinks' numbers."""
-        self.place(self.template(data, skip, langs, slotted))
-
     def place(self, template: Template) -> None:
-        """A part's template (see template()) copied into the dossier, after the parts before it."""
+        """A part's pages (its template()) copied into the dossier, after the parts placed before."""
         self._replay(template, self.start + len(self.parts.kids))
 
     def template(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int] = ()
                  ) -> Template:
-        """A part joined on its own (_Part), or its Template from the cache (the arguments are
-        add()'s). It depends on the part and on this join's anchors, never on the parts placed
-        before it: it can be made while an earlier part still renders."""
+        """A part's pages (without its cover when skip) joined on its own (_Part), or its
+        Template from the cache; langs: (page in the part, language) where each of its notes
+        starts; slotted: its pages with slots for backlinks' numbers. It depends on the part and
+        on this join's anchors, never on the parts placed before it: it can be made while an
+        earlier part still renders."""
         self.version = max(self.version, version(data))
         key = template = None
         if self.cache is not None:
