@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
+import pikepdf
 import pypdf
 
 from exporter.packagers import weasy
@@ -58,3 +60,43 @@ def test_a_render_worker_imports_neither_the_templates_nor_the_joining() -> None
              " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# A paragraph that runs over a page break, a link among its words, a list and a footnote.
+TAGGED = """<!DOCTYPE html><html lang="en"><head><style>
+@page { size: 110mm 80mm; margin: 10mm; }
+.fn { float: footnote; }
+</style></head><body><h1>Keepers</h1>
+<p>@LONG@ The <a href="https://example.org/">lamp room</a> stays lit<span class="fn">At 3:30.</span>.</p>
+<ul><li>Lens</li><li><em>Clockwork</em> weight</li></ul></body></html>""".replace(
+    "@LONG@", "Fog signal, tower and beam, kept by night. " * 14)
+
+
+def test_each_run_of_text_is_marked_content_of_its_own_element() -> None:
+    """No /Span is made for a run of text alone (text_tagged_in_its_element): each marked-content
+    id in a page's content is a kid of the element the parent tree names for it, on that page."""
+    data = weasy.render(Prepared.of(TAGGED, "file:///nonexistent/", (), 1700000000)).pdf
+    with pikepdf.open(io.BytesIO(data)) as doc:
+        nums = doc.Root.StructTreeRoot.ParentTree.Nums
+        tree = {int(nums[i]): nums[i + 1] for i in range(0, len(nums), 2)}
+        elements = [o for o in doc.objects if isinstance(o, pikepdf.Dictionary) and o.get("/Type") == "/StructElem"]
+        alone = [e for e in elements if e.S == "/Span" and isinstance(e.get("/K"), pikepdf.Array)
+                 and len(e.K) == 1 and isinstance(e.K[0], int)]
+        assert not alone
+        seen = 0
+        for page in doc.pages:
+            content = b"".join(c.read_bytes() for c in (page.obj.Contents if isinstance(page.obj.Contents, pikepdf.Array)
+                                                        else [page.obj.Contents]))
+            ids = [int(m) for m in re.findall(rb"/MCID (\d+)", content)]
+            mapped = tree[int(page.obj.StructParents)]
+            assert len(ids) == len(mapped) == len(set(ids))
+            for mcid in ids:
+                element = mapped[mcid]
+                assert element.Pg.objgen == page.obj.objgen and mcid in [int(x) for x in element.K if isinstance(x, int)]
+                seen += 1
+        assert seen > 10 and len({e.Pg.objgen for e in elements if e.S == "/P"}) >= 2  # the paragraph runs over
+        kinds = {str(e.S) for e in elements}
+        assert {"/H1", "/P", "/Link", "/L", "/LI", "/Note"} <= kinds
+    untagged = weasy.render(Prepared.of(TAGGED, "file:///nonexistent/", (), 1700000000, tagged=False)).pdf
+    texts = [[p.extract_text() for p in pypdf.PdfReader(io.BytesIO(d)).pages] for d in (data, untagged)]
+    assert texts[0] == texts[1]
