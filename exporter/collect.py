@@ -111,6 +111,7 @@ class _Stage:
     size: int = 0  # linking: the blocks' size, for the embed budget
     dropped: list[str] = field(default_factory=list)  # linking: unsafe files no product may carry
     notes: list[str] = field(default_factory=list)  # embedding: paths of the notes embedded
+    embedded: list[str] = field(default_factory=list)  # embedding: their ids, as the blocks hold them in order
     deep: str | None = None  # embedding: why the expanded note is too deep to keep
 
     def dump(self) -> bytes:
@@ -269,6 +270,7 @@ def collect(
         after = expanded[kept[j]] = Report()
         _problems(after, raw, stage.problems)
         note.ident = stage.ident
+        note.embedded = stage.embedded
         note.assets = sorted(set(note.assets).union(*(by_path[p].assets for p in stage.notes if p in by_path)))
         for p in stage.notes:  # an embed is a link too, for the backlinks
             if p in by_path and p != note.path:
@@ -503,7 +505,8 @@ def _embed(note: Note, linked: list[Block], index: Index, sources: dict[str, emb
     result = done.blocks if deep else shorten(done.blocks, options.wording)  # embeds moved citations
     if deep is None:  # a note too deep is left out; its blocks could not even be stored
         blocks.keep(ident, result)
-    return _Stage(trace, list(done.problems), ident, notes=sorted(done.notes), deep=deep), result
+    held = [k for d in ast.iter_nodes(result, "Div") if (k := ast.kv(d["c"][0]).get("note", "")) and "embed" in d["c"][0][1]]
+    return _Stage(trace, list(done.problems), ident, notes=sorted(done.notes), embedded=held, deep=deep), result
 
 
 def _replay_embeds(trace: list[list[Any]], path: str, index: Index, sources: dict[str, embeds.Source],

@@ -26,6 +26,7 @@ import weasyprint
 from click.testing import CliRunner
 from PIL import Image, PngImagePlugin
 
+from exporter.cache import Cache
 from exporter.cli import main
 from exporter.collect import collect
 from exporter.config import Options
@@ -259,6 +260,28 @@ def test_sources_appendix_lists_every_cited_video(dossier: Built) -> None:
     for vid in ("AlphaVid001", "BetaVideo01", "GammaVid001"):
         assert f"https://www.youtube.com/watch?v={vid}" in last
     assert "OutsideVid1" not in last
+
+
+def test_sources_follow_what_each_note_embeds_in_order_cached_or_not(tmp_path: Path) -> None:
+    """A note's embeds, nested ones too, bring their videos into Sources after its own, in the
+    order the note holds them (known from collecting: no note's blocks are read for it); a
+    fenced div that merely names a note is no embed."""
+    def note(title: str, vid: str, body: str) -> str:
+        return f"---\ntitle: {title}\nvideoId: {vid}\n---\n\n{body} <a class=\"yt-timestamp\" data-t=\"00:01:00\">[00:01:00]</a>.\n"
+
+    vault = write_vault(tmp_path / "v", {
+        "a.md": note("Alpha", "VideoAlpha1", "Alpha text.\n\n![[c]]\n\n![[b]]\n\n::: {note=d}\nNamed only.\n:::\n\nEnd"),
+        "b.md": note("Beta", "VideoBeta01", "Beta text.\n\n![[e]]\n\nMore"),
+        "c.md": note("Gamma", "VideoGamma1", "Gamma text"),
+        "d.md": note("Delta", "VideoDelta1", "Delta text"),
+        "e.md": note("Epsilon", "VideoEpsil1", "Epsilon text"),
+    })
+    cache = Cache(tmp_path / "cache")
+    for store in (None, cache, cache):  # without the cache, filling it, from it
+        collection, _ = collect(vault, Options(), cache=store)
+        alpha = [n for n in collection.notes if n.title == "Alpha"]
+        assert [s.video_id for s in pdf._sources(collection, alpha)] == [
+            "VideoAlpha1", "VideoGamma1", "VideoBeta01", "VideoEpsil1"]
 
 
 def test_fonts_are_embedded_and_cover_greek_and_cyrillic(dossier: Built) -> None:

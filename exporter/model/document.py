@@ -106,6 +106,7 @@ class Note:
     headings: list[Heading] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     assets: list[str] = field(default_factory=list)  # vault-relative paths this note embeds
+    embedded: list[str] = field(default_factory=list)  # ids of the notes it embeds, at any depth, in order
     reading: str = "none"  # timestamp reading chosen: "H:MM:SS", "MM:SS", "mixed", "none"
     front: str = ""  # the frontmatter block exactly as the file holds it (archives keep it)
     linked_from: list[str] = field(default_factory=list)  # ids of the notes linking to or embedding it

@@ -387,12 +387,12 @@ def _label(inlines: list[Any]) -> str:
 
 
 def _sources(collection: Collection, notes: list[Note]) -> list[Source]:
-    """Every video cited, embedded notes included, in order of first citation."""
+    """Every video cited, embedded notes included, in order of first citation (what a note
+    embeds is known from collecting it: its blocks are not loaded for this)."""
     by_id = collection.by_id()
     cited: list[Note] = []
     for n in notes:
-        embedded = [by_id[k] for d in ast.iter_nodes(n.blocks, "Div")
-                    if (k := ast.kv(d["c"][0]).get("note", "")) in by_id]
+        embedded = [by_id[k] for k in n.embedded if k in by_id]
         cited += [x for x in [n, *embedded] if x not in cited]
     return collection.sources(cited)
 
