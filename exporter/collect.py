@@ -113,6 +113,7 @@ class _Stage:
     notes: list[str] = field(default_factory=list)  # embedding: paths of the notes embedded
     embedded: list[str] = field(default_factory=list)  # embedding: their ids, as the blocks hold them in order
     deep: str | None = None  # embedding: why the expanded note is too deep to keep
+    first: list[Any] | None = None  # the first block's type, and a heading's level and id (see _first)
 
     def dump(self) -> bytes:
         return orjson.dumps(self.__dict__)
@@ -227,7 +228,7 @@ def collect(
         _problems(per[i], raw, stage.problems)
         note.assets = sorted(set(stage.assets))
         note.ident = stage.ident
-        note.load_later(linked[raw.path])
+        note.load_later(linked[raw.path], _first(stage))
         staged.append(stage)
         if progress:
             progress("link", len(staged), len(notes))
@@ -266,7 +267,7 @@ def collect(
             blocks.stage(k, stage)
             note.blocks = result
         else:
-            note.load_later(_once(blocks.loader(stage.ident, _second(embed))))
+            note.load_later(_once(blocks.loader(stage.ident, _second(embed))), _first(stage))
         after = expanded[kept[j]] = Report()
         _problems(after, raw, stage.problems)
         note.ident = stage.ident
@@ -481,7 +482,7 @@ def _link(blocks_in: list[Block], ctx: links.Context, files: VaultFiles,
     ident = store.key("linked-blocks", key, orjson.dumps(trace))
     blocks.keep(ident, result)
     stage = _Stage(trace, problems, ident, linked.links, linked.assets, linked.embeds,
-                   embeds.size_of(result), sorted(dropped))
+                   embeds.size_of(result), sorted(dropped), first=_first_of(result))
     return stage, result
 
 
@@ -506,7 +507,24 @@ def _embed(note: Note, linked: list[Block], index: Index, sources: dict[str, emb
     if deep is None:  # a note too deep is left out; its blocks could not even be stored
         blocks.keep(ident, result)
     held = [k for d in ast.iter_nodes(result, "Div") if (k := ast.kv(d["c"][0]).get("note", "")) and "embed" in d["c"][0][1]]
-    return _Stage(trace, list(done.problems), ident, notes=sorted(done.notes), embedded=held, deep=deep), result
+    return _Stage(trace, list(done.problems), ident, notes=sorted(done.notes), embedded=held, deep=deep,
+                  first=_first_of(result)), result
+
+
+def _first_of(blocks: list[Block]) -> list[Any]:
+    """What Note.opens_with_title reads of the first block: its type, and a heading's level and id."""
+    if not blocks:
+        return ["Null"]
+    b = blocks[0]
+    return [b["t"], b["c"][0], b["c"][1][0]] if b["t"] == "Header" else [b["t"]]
+
+
+def _first(stage: _Stage) -> Block | None:
+    """A stand-in for the first block that a stage recorded (_first_of), or None (not recorded)."""
+    f = stage.first
+    if not f:
+        return None
+    return {"t": "Header", "c": [f[1], [f[2], [], []], []]} if f[0] == "Header" else {"t": f[0]}
 
 
 def _replay_embeds(trace: list[list[Any]], path: str, index: Index, sources: dict[str, embeds.Source],

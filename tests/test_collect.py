@@ -197,3 +197,32 @@ def test_blocks_whose_entry_has_gone_are_parsed_again_without_a_language_guess(
     assert note.lang == "en" and note.blocks == plain.notes[0].blocks
     store.close()
     assert asked == []
+
+
+def test_whether_a_note_opens_with_its_title_is_known_without_loading_it_from_the_cache(tmp_path: Path) -> None:
+    """Every product asks each note whether its body opens with an H1 repeating its title; from
+    the cache that is answered by what collecting recorded, the body left unloaded, and the
+    answer is the one the loaded body gives."""
+    from exporter.cache import Cache
+
+    vault = write_vault(tmp_path / "v", {
+        "same.md": "---\ntitle: Lamp Room\n---\n\n# Lamp room\n\nText.\n",
+        "other.md": "---\ntitle: Lamp Room Two\n---\n\n# Something else\n\nText.\n",
+        "second.md": "---\ntitle: Fog\n---\n\n## Fog\n\nText.\n",
+        "prose.md": "---\ntitle: Prose\n---\n\nText first.\n\n# Prose\n",
+        "empty.md": "---\ntitle: Empty\n---\n",
+        "embeds.md": "---\ntitle: Lamp Room\n---\n\n![[same]]\n\nAfter.\n",
+    })
+    expected = {"same": True, "other": False, "second": False, "prose": False, "empty": False, "embeds": False}
+    for run in range(3):  # without the cache, filling it, from it
+        store = Cache(tmp_path / "cache") if run else None
+        coll, _ = collect(vault, cache=store)
+        notes = {n.path.removesuffix(".md"): n for n in coll.notes}
+        told = {k: n.opens_with_title for k, n in notes.items()}
+        unloaded = {k for k, n in notes.items() if n._packed is None and n._deep is None}
+        assert told == expected
+        if run == 2:
+            assert unloaded == set(expected)
+        assert {k: n.opens_with_title for k, n in notes.items() if n.blocks is not None} == expected
+        if store:
+            store.close()

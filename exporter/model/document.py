@@ -144,14 +144,17 @@ class Note:
         self.blocks = loaded
         return loaded
 
-    def load_later(self, load: Callable[[], list[Block]]) -> None:
-        self._packed, self._deep, self._load, self._first = None, None, load, None
+    def load_later(self, load: Callable[[], list[Block]], first: Block | None = None) -> None:
+        """first: the body's first block, or enough of it to say opens_with_title without
+        loading the body (None: not known)."""
+        self._packed, self._deep, self._load, self._first = None, None, load, first
 
     @property
     def opens_with_title(self) -> bool:
         """Does the body open with an H1 repeating the title? Every product shows the title
         itself, so that heading is not shown twice."""
-        self._loaded()
+        if self._first is None:
+            self._loaded()
         first = self._first
         return (
             first is not None
