@@ -2,7 +2,8 @@
 
 - footnotes_stay_with_their_calls: a fix, footnotes were moved away from their calls or lost;
 - text_tagged_in_its_element: size and joining, a run of text is marked content of the element
-  it is in, not of a /Span structure element made for it alone (a third of a dossier's objects);
+  it is in, not of a /Span or /NonStruct structure element made for it alone (45% of a
+  dossier's objects);
 - footnotes_laid_out_once: speed, each footnote laid out and shaped once per page, not once per
   footnote added to the page (the pages come out byte for byte the same);
 - fonts_subset_by_harfbuzz: speed, fonts subset by the HarfBuzz inside uharfbuzz when the
@@ -524,28 +525,78 @@ class _Run(bytes):
     parent: bytes
 
 
-class _Tagging:
-    """The pydyf.PDF that add_tags is given, but for the /Span it makes for each run of text
-    (pdf/tags.py: a structure element whose only kid is the run's marked-content id). That one is
-    not added: its reference is the id (a _Run)."""
+class _Later(bytes):
+    """Where a /NonStruct element's reference goes until it is known whether it is kept (see
+    text_tagged_in_its_element): NUL, which no reference holds, then a serial number."""
 
-    def __init__(self, pdf: Any, run: type) -> None:
-        self._pdf, self._run = pdf, run
+
+PLAIN = {"Type", "S", "K", "Pg", "P"}  # a structure element with nothing more than its place
+
+
+class _Tagging:
+    """The pydyf.PDF that add_tags is given, but for the elements that may hold nothing but runs
+    of text. A /Span made for a run alone (pdf/tags.py: its only kid is the run's marked-content
+    id) is not added: its reference is the id (a _Run). A /NonStruct (a box of no element, or a
+    pseudo-element such as a footnote's call or marker) is added once its kids are known: its
+    reference is a _Later until then."""
+
+    def __init__(self, pdf: Any, run: type, later: type) -> None:
+        self._pdf, self._run, self._later = pdf, run, later
+        self.waiting: list[Any] = []  # the /NonStruct elements, in the order they were made
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pdf, name)
 
     def add_object(self, obj: Any) -> None:
         kids = obj.get("K")
-        if (obj.get("S") == "/Span" and isinstance(kids, list) and len(kids) == 1 and type(kids[0]) is int
-                and len(obj) == 5 and obj.get("Type") == "/StructElem" and "Pg" in obj and "P" in obj):
-            obj.__class__ = self._run
-            return
+        if obj.get("Type") == "/StructElem" and isinstance(kids, list) and obj.keys() == PLAIN:
+            if obj["S"] == "/Span" and len(kids) == 1 and type(kids[0]) is int:
+                obj.__class__ = self._run
+                return
+            if obj["S"] == "/NonStruct" and not kids:
+                obj.__class__ = self._later
+                obj.later = _Later(b"\0%d" % len(self.waiting))
+                self.waiting.append(obj)
+                return
         self._pdf.add_object(obj)
+
+    def settle(self, made: list[Any], nums: list[Any]) -> None:
+        """A /NonStruct that holds runs of text alone gives them to its parent, in its place; any
+        other is added. made: every other structure element made; nums: the parent tree's."""
+        gone: dict[bytes, bytes] = {}  # a /NonStruct given up -> its parent
+        by_later = {e.later: e for e in self.waiting}
+        for e in reversed(self.waiting):  # kids before their parents
+            parent = by_later.get(e["P"]) or self._pdf.objects[int(e["P"].split()[0])]
+            siblings = parent["K"]
+            if all(isinstance(k, _Run) for k in e["K"]) and any(k is e.later for k in siblings):
+                at = next(i for i, k in enumerate(siblings) if k is e.later)
+                siblings[at:at + 1] = e["K"]
+                gone[e.later] = e["P"]
+        kept: dict[bytes, bytes] = {}
+        for e in self.waiting:
+            if e.later not in gone:
+                self._pdf.add_object(e)
+                kept[e.later] = b"%d 0 R" % e.number
+
+        def final(ref: Any) -> Any:
+            while isinstance(ref, _Later) and ref in gone:
+                ref = gone[ref]
+            return kept.get(ref, ref) if isinstance(ref, _Later) else ref
+
+        for e in [*made, *(e for e in self.waiting if e.later in kept)]:
+            e["P"] = final(e["P"])
+            e["K"][:] = [final(k) for k in e["K"]]
+        for i in range(1, len(nums), 2):
+            value = nums[i]
+            if isinstance(value, list):
+                value[:] = [final(ref.parent if isinstance(ref, _Run) else ref) for ref in value]
+            else:
+                nums[i] = final(value)
 
 
 def text_tagged_in_its_element() -> None:
-    """Mark each run of text as content of the element it is in, without a /Span of its own.
+    """Mark each run of text as content of the element it is in, without a /Span of its own,
+    nor a /NonStruct that holds it alone.
 
     WeasyPrint 70 gives every run of text (a line's piece of a paragraph, of a footnote, of a
     heading) a /Span structure element holding its marked-content id alone: 13,000 of a 60-note
@@ -554,6 +605,9 @@ def text_tagged_in_its_element() -> None:
     names it the generic inline element), and an element may hold marked-content ids among its
     kids, as WeasyPrint writes a link's text. Each element is made for one page, so its /Pg is
     its runs' page. The parent tree gives each id its element instead of the /Span.
+    A footnote's call and its marker are each a /NonStruct holding one run (2,600 more objects):
+    a /NonStruct is by definition read as if its content were its parent's, so one that holds
+    runs alone gives them to its parent, in its place.
     """
     import pydyf
     import weasyprint.pdf as wpdf
@@ -569,15 +623,23 @@ def text_tagged_in_its_element() -> None:
             run.parent = self["P"]
             return run
 
+    class Waiting(pydyf.Dictionary):
+        later: _Later
+
+        @property
+        def reference(self) -> bytes:
+            return self.later if self.number is None else super().reference
+
     def add_tags(pdf: Any, document: Any, pdf_version: Any, page_streams: Any) -> None:
-        original(_Tagging(pdf, TextRun), document, pdf_version, page_streams)
+        start = len(pdf.objects)
+        tagging = _Tagging(pdf, TextRun, Waiting)
+        original(tagging, document, pdf_version, page_streams)
         root = pdf.catalog.get("StructTreeRoot")
         if root is None:
             return
+        made = [o for o in pdf.objects[start:] if isinstance(o, dict) and o.get("Type") == "/StructElem"]
         mapping = pdf.objects[int(pdf.objects[int(root.split()[0])]["ParentTree"].split()[0])]
-        for value in mapping["Nums"][1::2]:
-            if isinstance(value, list):
-                value[:] = [ref.parent if isinstance(ref, _Run) else ref for ref in value]
+        tagging.settle(made, mapping["Nums"])
 
     add_tags.flat = True  # type: ignore[attr-defined]
     wpdf.add_tags = add_tags

@@ -97,6 +97,8 @@ def test_each_run_of_text_is_marked_content_of_its_own_element() -> None:
         assert seen > 10 and len({e.Pg.objgen for e in elements if e.S == "/P"}) >= 2  # the paragraph runs over
         kinds = {str(e.S) for e in elements}
         assert {"/H1", "/P", "/Link", "/L", "/LI", "/Note"} <= kinds
+        # the footnote's call and marker (each a /NonStruct of one run) gave their runs to their parents
+        assert not [e for e in elements if e.S == "/NonStruct" and all(isinstance(k, int) for k in e.K)]
     untagged = weasy.render(Prepared.of(TAGGED, "file:///nonexistent/", (), 1700000000, tagged=False)).pdf
     texts = [[p.extract_text() for p in pypdf.PdfReader(io.BytesIO(d)).pages] for d in (data, untagged)]
     assert texts[0] == texts[1]
