@@ -694,7 +694,6 @@ def test_parts_are_copied_from_templates_the_cache_keeps_wherever_they_go(tmp_pa
     it without opening the part, into any place of the dossier, and writes what a join made
     afresh writes. A template whose links were decided with other notes in the dossier is
     made again."""
-    from exporter.cache import Cache
     from exporter.packagers import stitch
 
     collection, _ = collect(SAMPLE_VAULT, Options())
@@ -839,7 +838,6 @@ def test_the_front_and_appendix_render_while_the_notes_html_is_written_and_chang
     """With two workers the contents and the Sources start before the notes' HTML is written
     (a dossier's longest single-threaded step); the dossier is the one --jobs 1 makes, which
     starts nothing ahead. With a cache, what it holds is not started again."""
-    from exporter.cache import Cache
 
     stamp = '<a class="yt-timestamp" data-t="00:01:{0:02d}">[00:01:{0:02d}]</a>'
     vault = write_vault(tmp_path / "v", {f"{n}.md": f"---\ntitle: Note {n}\nvideoId: Bv00000000{k}\n---\n\n"
@@ -943,7 +941,6 @@ def test_parts_heard_before_one_ahead_of_them_are_joined_on_their_own_first_and_
 def test_a_spool_gives_back_the_bytes_rendered_and_the_cache_keeps_them(tmp_path: Path) -> None:
     """Parts wait for the join in a spool, not in memory: read back, from a render or from
     the cache, they are the bytes a plain render gives; the cache filled from the spool too."""
-    from exporter.cache import Cache
 
     collection, _ = collect(SAMPLE_VAULT, Options())
     plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Spool", epoch=1700000000))

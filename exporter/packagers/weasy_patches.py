@@ -533,6 +533,14 @@ class _Later(bytes):
 PLAIN = {"Type", "S", "K", "Pg", "P"}  # a structure element with nothing more than its place
 
 
+def _object(pdf: Any, ref: Any) -> Any:
+    """The object a reference ("n 0 R") names in a pydyf.PDF, whose n is its place in the list;
+    None for anything else (a marked-content id, a run's _Run)."""
+    if isinstance(ref, bytes) and ref.endswith(b" 0 R") and not isinstance(ref, (_Run, _Later)):
+        return pdf.objects[int(ref.split()[0])]
+    return None
+
+
 class _Tagging:
     """The pydyf.PDF that add_tags is given, but for the elements that may hold nothing but runs
     of text. A /Span made for a run alone (pdf/tags.py: its only kid is the run's marked-content
@@ -566,7 +574,7 @@ class _Tagging:
         gone: dict[bytes, bytes] = {}  # a /NonStruct given up -> its parent
         by_later = {e.later: e for e in self.waiting}
         for e in reversed(self.waiting):  # kids before their parents
-            parent = by_later.get(e["P"]) or self._pdf.objects[int(e["P"].split()[0])]
+            parent = by_later.get(e["P"]) or _object(self._pdf, e["P"])
             siblings = parent["K"]
             if all(isinstance(k, _Run) for k in e["K"]) and any(k is e.later for k in siblings):
                 at = next(i for i, k in enumerate(siblings) if k is e.later)
@@ -638,7 +646,7 @@ def text_tagged_in_its_element() -> None:
         if root is None:
             return
         made = [o for o in pdf.objects[start:] if isinstance(o, dict) and o.get("Type") == "/StructElem"]
-        mapping = pdf.objects[int(pdf.objects[int(root.split()[0])]["ParentTree"].split()[0])]
+        mapping = _object(pdf, _object(pdf, root)["ParentTree"])
         tagging.settle(made, mapping["Nums"])
 
     add_tags.flat = True  # type: ignore[attr-defined]
@@ -661,17 +669,16 @@ def footnotes_tagged_as_notes() -> None:
 
     def add_tags(pdf: Any, document: Any, pdf_version: Any, page_streams: Any) -> None:
         original(pdf, document, pdf_version, page_streams)
-        by_ref: dict[Any, Any] = {getattr(obj, "reference", None): obj for obj in pdf.objects if isinstance(obj, dict)}
-        root = by_ref.get(pdf.catalog.get("StructTreeRoot"))
+        root = _object(pdf, pdf.catalog.get("StructTreeRoot"))
         if root is None:
             return
-        doc = by_ref.get(root["K"][0])
+        doc = _object(pdf, root["K"][0])
         for ref in doc["K"] if doc is not None else ():
-            area = by_ref.get(ref)
+            area = _object(pdf, ref)
             if area is None or area.get("S") != "/NonStruct":
                 continue
             for kid in area.get("K", ()):
-                note = by_ref.get(kid) if isinstance(kid, bytes) else kid if isinstance(kid, dict) else None
+                note = _object(pdf, kid) if isinstance(kid, bytes) else kid if isinstance(kid, dict) else None
                 if isinstance(note, dict) and note.get("S") == "/Span":
                     note["S"] = "/Note"
 
