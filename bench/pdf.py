@@ -42,7 +42,8 @@ CHANNELS = ["harbour_lights", "keeper-notes", "sea2sky", "tidewatch.tv", "coasta
 # WeasyPrint alone: the same HTML, base URL and fetcher the packager uses, with exporter's
 # patches to WeasyPrint (weasy_patches.py: speed, and footnotes kept with their calls) and its
 # render called in the room a worker gives it (pool.in_room: no frame chunk mapped and unmapped
-# again and again), nothing else. The target row. STOCK is WeasyPrint as it comes (no patch, a
+# again and again) with the cycle collector's thresholds a worker has (pool.collect_rarely),
+# nothing else. The target row. STOCK is WeasyPrint as it comes (no patch, a
 # plain call) on the same HTML: a reference for what one pass costs without exporter, not a target.
 ONE_PASS = """
 import sys
@@ -58,8 +59,8 @@ def write(_=None):
 
 {call}
 """
-ALONE = ONE_PASS.format(imports="import exporter.packagers.weasy\nfrom exporter.packagers.pool import in_room\n",
-                        call="in_room(write, None)")
+ALONE = ONE_PASS.format(imports="import exporter.packagers.weasy\nfrom exporter.packagers.pool import collect_rarely, in_room\n",
+                        call="collect_rarely()\nin_room(write, None)")
 STOCK = ONE_PASS.format(imports="", call="write()")
 
 # pandoc -> Typst on the bundle: one markdown-to-typst call over the notes, then one compile.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import sys
 
 if sys.argv[1:2] == ["pdf"]:  # it renders: the renderer starts before the commands are imported
@@ -20,6 +19,7 @@ import click  # noqa: E402
 
 from exporter import __version__  # noqa: E402
 from exporter.commands import bundle, cache, check, epub, pdf, project  # noqa: E402
+from exporter.packagers.pool import collect_rarely  # noqa: E402
 
 M_ARENA_MAX = -8  # mallopt's parameter for the number of heaps (glibc's malloc.h)
 
@@ -30,8 +30,8 @@ def main() -> None:
     """Turn a vault of markdown notes into PDF, EPUB and offline markdown bundles."""
     # The document model is millions of small dicts and lists with no cycles among them:
     # at the default thresholds the cycle collector keeps rescanning them, a quarter of
-    # the run's CPU. Rarer young-generation passes still free the cycles layout makes.
-    gc.set_threshold(50_000, 20, 100)
+    # the run's CPU. The render workers collect as rarely (pool._settled).
+    collect_rarely()
     _one_heap()
 
 

@@ -168,6 +168,19 @@ def test_a_worker_starts_with_what_it_inherited_frozen_out_of_the_collector() ->
     assert all((o.value or 0) > 1000 for o in outcomes)
 
 
+def thresholds(_: int) -> tuple[int, int, int]:
+    import gc
+
+    return gc.get_threshold()
+
+
+def test_a_worker_collects_cycles_as_rarely_as_the_command_line_does() -> None:
+    assert pool.COLLECT != (700, 10, 10)  # Python's own, which a worker starts with
+    with Workers(2) as workers:
+        outcomes = workers.run(thresholds, [(0, 10.0), (1, 10.0)])
+    assert [o.value for o in outcomes] == [pool.COLLECT, pool.COLLECT]
+
+
 def test_a_task_that_raises_reports_its_error_without_blaming_the_budget() -> None:
     with Workers(1) as workers:
         (outcome,) = workers.run(fails, [("bad\ninput", 10.0)])
