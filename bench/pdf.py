@@ -68,7 +68,7 @@ def write(_=None):
 {call}
 """
 PATCHED = ONE_PASS.format(imports="import exporter.packagers.weasy\nfrom exporter.packagers.pool import collect_rarely, in_room\n",
-                        call="collect_rarely()\nin_room(write, None)")
+                          call="collect_rarely()\nin_room(write, None)")
 STOCK = ONE_PASS.format(imports="", call="write()")
 
 # pandoc -> Typst on the bundle: one markdown-to-typst call over the notes, then one compile.
