@@ -218,9 +218,9 @@ def rows(tmp: Path, notes: int, repeat: int) -> None:
           f"the untagged one pass ({(tmp / 'untagged.pdf').stat().st_size / 1e6:.1f} MB untagged)")
     print()
     for name, ratio, target, size in checks:
-        verdict = "ok" if ratio <= target else "OVER"
-        where = "" if size in (None, notes) else f", set for {size} notes"
-        print(f"{name:<34}{ratio:>9.2f}  (target <= {target}{where}){'  ' + verdict if not where else ''}")
+        applies = size in (None, notes)
+        verdict = ("  ok" if ratio <= target else "  OVER") if applies else ""
+        print(f"{name:<34}{ratio:>9.2f}  (target <= {target}{'' if applies else f', set for {size} notes'}){verdict}")
 
 
 if __name__ == "__main__":
