@@ -30,6 +30,7 @@ from exporter.cache import Cache
 from exporter.cli import main
 from exporter.collect import collect
 from exporter.config import Options
+from exporter.model import ast
 from exporter.model.document import Collection, Note
 from exporter.packagers import fetch, pdf, pool, weasy, weasy_patches
 from exporter.packagers.dossier import one_pass, write_dossier
@@ -246,6 +247,83 @@ def test_a_contents_group_name_never_ends_a_page(tmp_path: Path) -> None:
     assert len(pages) >= 3
     ends = [next(line for line in reversed(lines) if line in groups or line.startswith("Note ")) for lines in pages]
     assert not [end for end in ends if end in groups], ends
+
+
+def _code(n: int) -> dict[str, Any]:
+    return {"t": "CodeBlock", "c": [["", ["python"], []], "\n".join(f"x = {i}" for i in range(n))]}
+
+
+def _table(n: int) -> dict[str, Any]:
+    """A table of a head row and n body rows."""
+    def row(i: int) -> list[Any]:
+        return [["", [], []], [[["", [], []], {"t": "AlignDefault"}, 1, 1, [ast.Para([ast.Str(f"r{i}")])]]]]
+    return {"t": "Table", "c": [["t", [], []], [None, []], [], [["", [], []], [row(-1)]],
+                                [[["", [], []], 0, [], [row(i) for i in range(n)]]], [["", [], []], []]]}
+
+
+def _div(classes: list[str], n: int) -> dict[str, Any]:
+    return {"t": "Div", "c": [["", classes, []], [ast.Para([ast.Str("w " * 40)])] * n]}
+
+
+def test_long_blocks_are_marked_to_flow_and_short_ones_are_not() -> None:
+    code, table = _code, _table
+    assert pdf._flowing(code(pdf.LONG_LINES)) == code(pdf.LONG_LINES)
+    assert pdf._flowing(code(pdf.LONG_LINES + 1))["c"][0] == ["", ["python", "long"], []]
+    assert pdf._flowing(table(pdf.LONG_LINES - 1)) == table(pdf.LONG_LINES - 1)  # with its head row: 15 lines
+    assert pdf._flowing(table(pdf.LONG_LINES))["c"][0] == ["t", ["long"], []]
+    assert pdf._flowing(_div(["callout", "callout-note"], 2)) == _div(["callout", "callout-note"], 2)
+    assert pdf._flowing(_div(["callout", "callout-note"], 20))["c"][0][1] == ["callout", "callout-note", "long"]
+    holding = {"t": "Div", "c": [["", ["callout"], []], [ast.Para([ast.Str("Look:")]), _code(30)]]}
+    assert pdf._flowing(holding)["c"][0][1] == ["callout", "long"]  # its code counts
+    plain = _div(["other"], 12)
+    assert pdf._flowing(plain) is plain  # only callouts are kept whole by the theme
+    once = pdf._flowing(code(40))
+    assert pdf._flowing(once) is once
+
+
+def test_a_long_table_starts_under_its_heading_and_a_short_one_stays_whole(tmp_path: Path) -> None:
+    """A table taller than the room left under its heading flows from there, its head row
+    repeated, instead of being pushed to the next page with its heading (which left a page
+    with the heading alone); long code flows too; a short table still keeps its rows together."""
+    rows = "\n".join(f"| row {i} | value {i * 7} |" for i in range(70))
+    code = "\n".join(f"line {i} = compute({i})" for i in range(90))
+    short = "\n".join(f"| short {i} | s{i} |" for i in range(6))
+    vault = write_vault(tmp_path / "v", {"long.md": f"""\
+        ---
+        title: Long blocks
+        ---
+        {"Opening words, enough to fill a third of the page. " * 40}
+
+        ## The table
+
+        | a | b |
+        |---|---|
+        {rows}
+
+        ## The code
+
+        ```
+        {code}
+        ```
+
+        ## The short table
+
+        | x | y |
+        |---|---|
+        {short}
+        """.replace("\n        ", "\n")})
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "out"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    texts = [p.extract_text() for p in pypdf.PdfReader(tmp_path / "out" / "long.pdf").pages]
+
+    def at(word: str) -> list[int]:
+        return [k for k, t in enumerate(texts) if word in t]
+
+    assert at("The table") == at("row 0 ") == [0]
+    assert at("row 69")[0] > 0 and all("a b" in texts[k].replace("\n", " ") for k in range(at("row 69")[0] + 1))
+    assert at("The code")[0] == at("line 0 ")[0]
+    assert len(set(at("short 0")) | set(at("short 5"))) == 1
+    assert len(texts) <= 5  # the table and the code take the pages they fill, no more
 
 
 def test_byline_names_the_channel_and_links_the_video(dossier: Built) -> None:

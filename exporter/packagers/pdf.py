@@ -51,6 +51,7 @@ from exporter.theme import Theme, files_key
 from exporter.transforms import math
 from exporter.writers import html as html_writer
 
+LONG_LINES = 15  # a block up to about a third of a page is kept on one page (_flowing)
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
 KEYWORDS = 64  # channels and tags in the PDF metadata, at most (a note may list thousands)
 # Where a dossier is cut into parts depends on the notes alone (never on --jobs, so neither do
@@ -363,9 +364,38 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
             out.append(x)
         return out
 
-    blocks = ast.map_each_block(blocks, heading)
+    blocks = ast.map_each_block(blocks, lambda b: _flowing(heading(b)))
     blocks = ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
     return math.typeset(blocks, _ink(theme))
+
+
+def _lines(b: Block) -> int:
+    """About how many lines of the page a block fills: a code line wraps at ~90 characters, a
+    table row takes a line and one more for every 200 characters of its text, text ~85 a line."""
+    t = b["t"]
+    if t == "CodeBlock":
+        return sum(1 + len(line) // 90 for line in b["c"][1].split("\n"))
+    if t == "Table":
+        _, _, _, head, bodies, foot = b["c"]
+        rows = [*head[1], *(r for body in bodies for r in (*body[2], *body[3])), *foot[1]]
+        return sum(1 + len(ast.stringify(r[1])) // 200 for r in rows)
+    if t == "Div":
+        return sum(_lines(x) for x in b["c"][1])
+    return 1 + len(ast.stringify(b)) // 85  # a paragraph, list or quote: its text
+
+
+def _flowing(b: Block) -> Block:
+    """Mark a code block, table or callout longer than LONG_LINES as long: the theme keeps a
+    short one on one page, and lets a long one flow from the page it starts on (kept whole, one
+    taller than the room left was pushed to the next page, and its heading with it, leaving
+    pages with a heading alone)."""
+    t = b["t"]
+    if t not in ("CodeBlock", "Table") and not (t == "Div" and "callout" in b["c"][0][1]):
+        return b
+    (ident, classes, kvs), *rest = b["c"]
+    if "long" in classes or _lines(b) <= LONG_LINES:
+        return b
+    return {"t": t, "c": [[ident, [*classes, "long"], kvs], *rest]}
 
 
 def _ink(theme: Theme) -> str:
