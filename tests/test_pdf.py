@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -740,6 +740,69 @@ def test_parts_joined_match_one_pass_over_the_same_html(vault: Path, tmp_path: P
     assert _structure(joined)[:2] == _structure(whole)[:2]  # the same tags, headings on the same pages
 
 
+def test_a_long_contents_and_sources_laid_out_in_pieces_match_one_pass(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contents and the Sources of a long dossier are laid out a few pages at a time in a
+    worker (task.Pieces): joined, they give the pages, text, link rectangles, outline and tags
+    of the same dossier rendered in one pass, from the cache as well."""
+    monkeypatch.setattr(pdf, "PIECE_BYTES", 7_000)  # two to three pages of entries a piece
+    files = {}
+    for k in range(130):
+        title = f"Note {k} on the lamp room" + (" and the long watch of the keepers through the winter storms" * (k % 9 == 0))
+        stamp = f"00:01:{k % 60:02d}"
+        files[f"n{k:03d}.md"] = (f"---\ntitle: {title}\nvideoId: v{k:010d}\n---\n\nFrom: [[channel_{k % 7}]] <br/>\n\n"
+                                 f'A line <a class="yt-timestamp" data-t="{stamp}">[{stamp}]</a>.\n')
+    collection, _ = collect(write_vault(tmp_path / "v", files), Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Pieces", "sub", "me", 1700000000))
+    cache = Cache(tmp_path / "cache")
+    appendix = plan.appendix(set())
+    assert appendix is not None
+    with Workers(2) as workers:
+        front, sources = (o.value for o in pdf.rendered(workers, [plan.front({}, set()), appendix.prepared]))
+        assert front and sources and len(front.facts.cuts) >= 2 and len(sources.facts.cuts) >= 3
+        write_dossier(plan, tmp_path / "joined.pdf", workers)
+        whole = one_pass(plan, lambda docs: pdf.rendered(workers, docs), pdf.Written())
+        for k in (1, 2):  # the pieces kept in the cache, then read back
+            write_dossier(plan, tmp_path / f"cached{k}.pdf", workers, cache)
+    joined = (tmp_path / "joined.pdf").read_bytes()
+    assert joined == (tmp_path / "cached1.pdf").read_bytes() == (tmp_path / "cached2.pdf").read_bytes()
+    pages, texts, outline, links = _facts(joined)
+    assert (pages, texts, outline, links) == _facts(whole)
+    assert sum("Note 1 on the lamp room" in t for t in texts) == 3  # the contents, the note, the Sources
+    assert _structure(joined)[:2] == _structure(whole)[:2]
+
+
+def test_the_contents_and_sources_split_into_their_entries_and_a_head_for_later_pieces(tmp_path: Path) -> None:
+    files = {f"n{k}.md": f"---\ntitle: Note {k} & co\nvideoId: v{k:010d}\n---\n\n"
+                         f'A line <a class="yt-timestamp" data-t="00:00:0{k}">[00:00:0{k}]</a>.\n' for k in range(6)}
+    collection, _ = collect(write_vault(tmp_path / "v", files), Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Split", epoch=1700000000))
+    appendix = plan.appendix(set())
+    assert appendix is not None
+    for doc, title in ((plan.front({}, set()), "<h1>Contents</h1>"), (appendix.prepared, ">Sources</h1>")):
+        p = doc.pieces
+        assert p is not None and p.size == pdf.PIECE_BYTES
+        assert p.head + "<ol>\n" + "".join(p.entries) + p.tail == doc.html
+        assert len(p.entries) >= 6 and all(e.startswith("<li") and e.count("<li") == 1 for e in p.entries)
+        assert title in p.head and title not in p.more and "margin-break: discard" in p.more
+        assert "Note 1 &amp; co" in "".join(p.entries)
+    assert pdf._pieces("<html><nav class=\"toc\"><ul><li>x</li></ul></nav></html>", "contents") is None  # a theme's own
+
+
+def test_a_list_no_page_of_which_starts_with_an_entry_is_laid_out_whole(tmp_path: Path) -> None:
+    """Pieces shorter than a page leave no page to start the next piece at: the document is then
+    laid out at once, the same PDF as without pieces."""
+    files = {f"n{k:02d}.md": f"---\ntitle: Note {k}\n---\n\nA line.\n" for k in range(60)}
+    collection, _ = collect(write_vault(tmp_path / "v", files), Options())
+    plan = pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Whole", epoch=1700000000))
+    front = plan.front({}, set())
+    assert front.pieces is not None
+    tiny = replace(front, pieces=replace(front.pieces, size=1_000))
+    alone = replace(front, pieces=None)
+    made = pdf.render(tiny)
+    assert made.facts.cuts == () and made.pdf == pdf.render(alone).pdf
+
+
 def test_a_page_whose_footer_draws_nothing_gets_an_empty_form(tmp_path: Path) -> None:
     """A part's page takes the numbers of its overlay forms as it is joined, before the footers
     are drawn: where a footer page turns out to draw nothing, its form is empty (not missing)."""
@@ -780,7 +843,7 @@ def test_parts_are_copied_from_templates_the_cache_keeps_wherever_they_go(tmp_pa
     with Workers(2) as workers:
         front, *made = [o.value for o in pdf.rendered(workers, [plan.front({}, set()), *(p.prepared for p in parts)])]
     assert front and all(made)
-    recorded: list[bytes] = []
+    recorded: list[Sequence[bytes]] = []
     record = stitch._Part.record
     monkeypatch.setattr(stitch._Part, "record", lambda self, data, *a: recorded.append(data) or record(self, data, *a))
     everything = set(front.facts.anchors).union(*(p.ids for p in plan.parts))
@@ -803,7 +866,7 @@ def test_parts_are_copied_from_templates_the_cache_keeps_wherever_they_go(tmp_pa
     moved = joined([2, 0, 1], everything, None)[0]
     assert moved != fresh and joined([2, 0, 1], everything, cache) == (moved, 0)
     base = stitch.Join(io.BytesIO(), b"1.7", everything, front.facts.pages)
-    own = [set(stitch._Part(base).record(m.pdf, True, [(0, "en")], ()).targets) for m in made if m]
+    own = [set(stitch._Part(base).record([m.pdf], True, [(0, "en")], ()).targets) for m in made if m]
     gone = sorted(own[0] - own[1] or own[0])[0]  # a note part 0 links to leaves the dossier
     fewer = joined([0, 1, 2], everything - {gone}, None)[0]
     again = joined([0, 1, 2], everything - {gone}, cache)
@@ -813,7 +876,7 @@ def test_parts_are_copied_from_templates_the_cache_keeps_wherever_they_go(tmp_pa
 
     join = stitch.Join(io.BytesIO(), b"1.7", everything, front.facts.pages)
     assert made[0] is not None
-    template = stitch._Part(join).record(made[0].pdf, True, [(0, "en")], {1})
+    template = stitch._Part(join).record([made[0].pdf], True, [(0, "en")], {1})
     assert template.ops and template.kids and stitch.Template.unpacked(template.packed()) == template
     with pytest.raises(ValueError):
         stitch.Template.unpacked(template.packed()[:-1])

@@ -99,7 +99,7 @@ def _template(join: stitch.Join, spool: Spool, part: Part, made: Rendered) -> st
     language), and which of its pages have slots for backlinks' numbers."""
     found = made.facts
     langs = sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes if anchor_id(n.id) in found.anchors)
-    return join.template(spool.read(made), True, langs, {k for k, *_ in found.slots})
+    return join.template(spool.read(made), True, langs, {k for k, *_ in found.slots}, found.cuts)
 
 
 class _Early:
@@ -284,6 +284,7 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
             cache.put(_numbers_key(plan), orjson.dumps(numbers))
         join.finish(spool.read(contents), [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]],
                     [(_pdf(o, "the backlinks' page numbers", done), texts)
-                     for o, (_, texts) in zip(drawn[len(footers):], overlays, strict=True)], marks)
+                     for o, (_, texts) in zip(drawn[len(footers):], overlays, strict=True)], marks,
+                    contents.facts.cuts)
     done.paths.append(target)
     return done

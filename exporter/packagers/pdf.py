@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache, cached_property
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -45,7 +45,17 @@ from exporter.model.document import (
 )
 from exporter.packagers.output import atomic_file, source_date_epoch
 from exporter.packagers.pool import Outcome, Workers
-from exporter.packagers.task import Facts, PdfError, Prepared, Rendered, deflate, inflate, render
+from exporter.packagers.task import (
+    Facts,
+    PdfError,
+    Pieces,
+    Prepared,
+    Rendered,
+    deflate,
+    documents,
+    inflate,
+    render,
+)
 from exporter.select import part_of
 from exporter.theme import Theme, files_key
 from exporter.transforms import math
@@ -62,6 +72,9 @@ KEYWORDS = 64  # channels and tags in the PDF metadata, at most (a note may list
 # it touches, not every part after it. A worker holds a part, never the book.
 STRIDE = 3
 PART_MIN = 4_000
+# The contents and the Sources list every note: past PIECE_BYTES of entries, a worker lays them
+# out a piece at a time (task.Pieces), so it holds ~8 pages of them, never the whole list.
+PIECE_BYTES = 24_000
 CACHE_BATCH = 64  # rendered PDFs read from or written to the cache at a time
 SECONDS = 20.0  # render budget of a document: this, plus SECONDS_PER_MB of its HTML
 SECONDS_PER_MB = 60.0  # (WeasyPrint lays out about 1 MB of our HTML in 12 s)
@@ -171,7 +184,8 @@ def render_key(prepared: Prepared, folders: str) -> str:
         except OSError:
             files.append(f"{path}\0missing".encode())
     return store.key("pdf", store.code(), renderer(), html, prepared.base_url,
-                     "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged), folders, *files)
+                     "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged),
+                     str(prepared.pieces.size if prepared.pieces else 0), folders, *files)
 
 
 def _render_keys(docs: list[Prepared]) -> list[str]:
@@ -217,8 +231,10 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
             head, _, data = found.pop(keys[i]).partition(b"\n")
             try:
                 told = orjson.loads(head)
-                pages, anchors, slots = told["facts"]
-                value = Rendered(data, tuple(told["refused"]), Facts(pages, anchors, [tuple(slot) for slot in slots]))
+                pages, anchors, slots, cuts = told["facts"]
+                facts = Facts(pages, anchors, [tuple(slot) for slot in slots], tuple(cuts))
+                documents(data, facts.cuts)  # they add up
+                value = Rendered(data, tuple(told["refused"]), facts)
                 out[i] = Outcome(spool.keep(value) if spool else value)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 cache.undecoded()
@@ -264,7 +280,7 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
                 for i, outcome in zip(todo[start:start + CACHE_BATCH], ran[start:start + CACHE_BATCH], strict=True):
                     if (value := outcome.value) is not None:
                         told = {"refused": list(value.refused),
-                                "facts": [value.facts.pages, value.facts.anchors, value.facts.slots]}
+                                "facts": [value.facts.pages, value.facts.anchors, value.facts.slots, value.facts.cuts]}
                         made[keys[i]] = orjson.dumps(told) + b"\n" + (spool.read(value) if spool else value.pdf)
                 cache.put_many(made)
         return [o if o is not None else Outcome(error="not rendered") for o in out]
@@ -465,9 +481,39 @@ def _asset(collection: Collection) -> Callable[[str], str | None]:
     return lambda path: Path(p).as_uri() if (p := collection.assets.get(path)) else None
 
 
-def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None, tagged: bool = True) -> Prepared:
+def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None, tagged: bool = True,
+              pieces: Pieces | None = None) -> Prepared:
     roots = (collection.root, *(str(f) for f in theme.folders))
-    return Prepared.of(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch), tagged)
+    return Prepared.of(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch), tagged, pieces)
+
+
+LISTS = {"contents": ('<nav class="toc">', "nav.toc"), "sources": ('<section class="sources" id="sources">', "section.sources")}
+TITLE = re.compile(r"<h1[^>]*>(.*?)</h1>\s*", re.S)
+
+
+def _pieces(html: str, kind: str) -> Pieces | None:
+    """The contents or the Sources of html as a list to lay out in pieces (task.Pieces); None
+    where a theme's own templates write them otherwise."""
+    opening, selector = LISTS[kind]
+    at = html.find(opening)
+    start = html.find("<ol>\n", at) if at >= 0 else -1
+    end = html.find("</ol>", start) if start >= 0 else -1
+    title = TITLE.search(html, at, start) if start >= 0 else None
+    if end < 0 or title is None:
+        return None
+    body = html[start + 5:end]
+    entries = tuple("<li" + e for e in body.split("<li")[1:])
+    if "".join(entries) != body:
+        return None
+    label = unescape(re.sub(r"<[^>]*>", "", title.group(1)))
+    label = " ".join(label.split()).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+    # a later piece: the list's title out, the running header set by its cover (dropped), and
+    # its first entry as high as after the page break it follows in the whole
+    css = (f'<style>section.cover {{ string-set: notetitle "{label}"; }} {selector}, {selector} > ol, '
+           f"{selector} > ol > li:first-child {{ margin-break: discard; }}</style>")
+    head = html[:start]
+    more = head[:title.start()] + head[title.end():]
+    return Pieces(PIECE_BYTES, head, more.replace("</head>", css + "</head>", 1), entries, html[end:])
 
 
 def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,
@@ -536,7 +582,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
 
     def as_part(html: str, members: list[Note]) -> Part:
         isolated, ids = _isolate(html)
-        return Part(_prepared(collection, theme, isolated, meta.epoch), tuple(members), ids)
+        pieces = None if members else _pieces(isolated, "sources")
+        return Part(_prepared(collection, theme, isolated, meta.epoch, pieces=pieces), tuple(members), ids)
 
     def run_of(notes: list[Note]) -> Part:
         return as_part(page(notes, css=PART_CSS), notes)
@@ -565,7 +612,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
 
     def front(numbers: dict[str, int], gone: set[str]) -> Prepared:
         html, _ = _isolate(page([], css=PART_CSS, contents=True, numbers=numbers, gone=frozenset(gone)))
-        return _prepared(collection, theme, html, meta.epoch)
+        return _prepared(collection, theme, html, meta.epoch, pieces=_pieces(html, "contents"))
 
     def footers(first: int, count: int, total: int) -> Prepared:
         css = "".join(re.sub(r"counter\(\s*pages\s*\)", f'"{total}"', c) for c in doc["stylesheets"])

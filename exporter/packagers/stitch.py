@@ -35,7 +35,7 @@ from pikepdf import Array, Dictionary, Name, String
 
 from exporter import cache as store
 from exporter.cache import Cache
-from exporter.packagers.task import SLOT, Facts
+from exporter.packagers.task import SLOT, Facts, documents
 
 Marks = Mapping[int, Sequence[tuple[float, float, str]]]  # dossier page (from 0) -> (x, top in pt, text)
 Numbers = Sequence[tuple[bytes, Sequence[str]]]  # numbers documents: page k of each draws texts[k]
@@ -616,25 +616,26 @@ class Join:
         """A part's pages (its template()) copied into the dossier, after the parts placed before."""
         self._replay(template, self.start + len(self.parts.kids))
 
-    def template(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int] = ()
-                 ) -> Template:
+    def template(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int] = (),
+                 cuts: Sequence[int] = ()) -> Template:
         """A part's pages (without its cover when skip) joined on its own (_Part), or its
         Template from the cache; langs: (page in the part, language) where each of its notes
-        starts; slotted: its pages with slots for backlinks' numbers. It depends on the part and
+        starts; slotted: its pages with slots for backlinks' numbers; cuts: where data holds a
+        part laid out in pieces, their lengths (task.documents). It depends on the part and
         on this join's anchors, never on the parts placed before it: it can be made while an
         earlier part still renders."""
         self.version = max(self.version, version(data))
         key = template = None
         if self.cache is not None:
             key = store.key("joined part", store.code(), hashlib.blake2b(data, digest_size=24).digest(),
-                            orjson.dumps([skip, langs, sorted(slotted), self.footed, LOCAL, PACKED]))
+                            orjson.dumps([skip, langs, sorted(slotted), self.footed, LOCAL, PACKED, cuts]))
             if (kept := self.cache.get(key)) is not None:
                 try:
                     template = Template.unpacked(kept)
                 except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError):
                     self.cache.undecoded()
         if template is None or any((t in self.known) != was for t, was in template.targets.items()):
-            template = _Part(self).record(data, skip, langs, slotted)
+            template = _Part(self).record(documents(data, cuts), skip, langs, slotted)
             if key is not None:
                 self.unsaved[key] = template.packed()
                 if len(self.unsaved) >= SAVED_AT_ONCE:
@@ -683,20 +684,25 @@ class Join:
             self.role_map = fixed(t.role_map)
         self.targets.update(t.targets)
 
-    def finish(self, front: bytes, footers: Sequence[bytes], numbers: Numbers, marks: Marks | None = None) -> None:
-        """The front's pages, first; then the forms laid over every page (marks: the backlinks'
-        page numbers on each), and the end of the file."""
+    def finish(self, front: bytes, footers: Sequence[bytes], numbers: Numbers, marks: Marks | None = None,
+               cuts: Sequence[int] = ()) -> None:
+        """The front's pages, first (cuts: where it was laid out in pieces, task.documents);
+        then the forms laid over every page (marks: the backlinks' page numbers on each), and
+        the end of the file."""
         self._save()
         self.version = max(self.version, *(version(d) for d in [front, *footers, *(d for d, _ in numbers)]))
         feet = _Footers(self.out, footers)
         overlays: dict[bytes, _Footers | _Numbers] = {FOOTER: feet, NUMBERS: _Numbers(self.out, numbers, marks or {})}
         first = _Piece()
-        with _open(front) as src:
-            source = self._pages(src, False, (), 0, lambda at: [(name, f) for name, o in overlays.items()
-                                                               if (f := o.form(at)) is not None], first)
-            info = source.ref(src.trailer.Info) if "/Info" in src.trailer else None
-            lang = source.value(src.Root.Lang) if "/Lang" in src.Root else b""
-            source.drain()
+        info, lang = None, b""
+        for k, one in enumerate(documents(front, cuts)):
+            with _open(one) as src:
+                source = self._pages(src, False, (), len(first.kids), lambda at: [
+                    (name, f) for name, o in overlays.items() if (f := o.form(at)) is not None], first)
+                if k == 0:  # the metadata and language of the first piece, which has the cover
+                    info = source.ref(src.trailer.Info) if "/Info" in src.trailer else None
+                    lang = source.value(src.Root.Lang) if "/Lang" in src.Root else b""
+                source.drain()
         if len(first.kids) != self.start:
             raise ValueError(f"the front has {len(first.kids)} pages, not {self.start}")
         for at, name, number in self.reserved:  # in page order, as they were given out
@@ -789,7 +795,9 @@ class _Part(Join):
         self.wrap, self.tree, self.document = join.wrap, join.tree, join.document
         self._track(self.recorder, join.known, join.footed, KEYS)  # keys are marked where written (_keyed)
 
-    def record(self, data: bytes, skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int]) -> Template:
+    def record(self, data: Sequence[bytes], skip: bool, langs: Sequence[tuple[int, str]], slotted: Collection[int]
+               ) -> Template:
+        """data: the part's PDF, or those of its pieces (the cover is the first's first page)."""
         numbered = {k - skip for k in slotted}
 
         def forms(at: int) -> list[tuple[bytes, int]]:
@@ -800,8 +808,9 @@ class _Part(Join):
                     self.reserved.append((at, name, found[-1][1]))
             return found
 
-        with _open(data) as src:
-            self._pages(src, skip, langs, 0, forms, self.parts)
+        for k, one in enumerate(data):
+            with _open(one) as src:
+                self._pages(src, skip and k == 0, langs, len(self.parts.kids), forms, self.parts)
         self.recorder.pack()
         piece = self.parts
         return Template(self.recorder.next - LOCAL, self.recorder.ops, self.reserved, piece.kids, piece.elements,

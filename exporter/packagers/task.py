@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 SLOT = "--lf"  # ids of the slots where backlinks' page numbers go: <note>--lf<k>--<target>
@@ -27,6 +28,20 @@ def inflate(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class Pieces:
+    """A document that is mostly one long list (the contents, the Sources), to lay out a few
+    pages at a time so that a worker holds a piece of it, not the whole (weasy._in_pieces): the HTML
+    is head + <ol> + entries + tail; a piece after the first is more (the head without the
+    list's title, over a cover that is dropped) + its entries + tail."""
+
+    size: int  # bytes of entries a piece lays out at most
+    head: str
+    more: str
+    entries: tuple[str, ...]  # one <li>...</li> each, as the whole HTML has them
+    tail: str
+
+
+@dataclass(frozen=True)
 class Prepared:
     """One document ready for WeasyPrint: the final HTML and where it may read from."""
 
@@ -36,10 +51,12 @@ class Prepared:
     roots: tuple[str, ...]
     epoch: int  # build time, for the metadata and the fonts' own timestamps
     tagged: bool = True  # a structure tree for screen readers (footer overlays go without)
+    pieces: Pieces | None = None  # the same document, as a list laid out a piece at a time
 
     @classmethod
-    def of(cls, html: str, base_url: str, roots: tuple[str, ...], epoch: int, tagged: bool = True) -> Prepared:
-        return cls(deflate(html), len(html), base_url, roots, epoch, tagged)
+    def of(cls, html: str, base_url: str, roots: tuple[str, ...], epoch: int, tagged: bool = True,
+           pieces: Pieces | None = None) -> Prepared:
+        return cls(deflate(html), len(html), base_url, roots, epoch, tagged, pieces)
 
     @property
     def html(self) -> str:
@@ -59,6 +76,21 @@ class Facts:
     pages: int
     anchors: dict[str, int]  # name -> page index
     slots: list[tuple[int, float, float, str]]  # (page index, x, y from the page's top, target id), points
+    cuts: tuple[int, ...] = ()  # a document laid out in pieces: the length of each piece's PDF
+
+
+def documents(data: bytes, cuts: Sequence[int] = ()) -> list[bytes]:
+    """The PDFs that data holds: one, or those of a document laid out in pieces, one after the
+    other (Facts.cuts), which the join takes in turn as one document."""
+    if not cuts:
+        return [data]
+    found, at = [], 0
+    for length in cuts:
+        found.append(data[at:at + length])
+        at += length
+    if at != len(data):
+        raise ValueError("the pieces do not add up to the document")
+    return found
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ WeasyPrint's internals is in weasy_patches.py, applied on import here.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from functools import cache
@@ -56,20 +57,92 @@ def render(prepared: Prepared) -> Rendered:
     fonts = FontConfiguration() if any(way in lowered for way in OWN_FONTS) else _system_fonts()
     try:
         with _epoch(prepared.epoch):
-            document = HTML(string=html, base_url=prepared.base_url,
-                            url_fetcher=fetcher).render(font_config=fonts)
-            document.metadata.attachments = []  # never embed a file a note merely names
-            for page in document.pages:
-                page.links = [link for link in page.links if link[0] != "attachment"]
-            found = facts(document)
-            data = document.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)
+            made = _in_pieces(prepared, fetcher, fonts) if prepared.pieces else None
+            if made is None:
+                document = _laid_out(html, prepared, fetcher, fonts)
+                found = facts(document)
+                data = document.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)
+            else:
+                data, found = made
     except MemoryError:
         raise  # the worker's budget says so, with the limit
     except Exception as e:  # WeasyPrint raises many kinds; the user gets one line
         message = " ".join(str(e).split())[:200] or type(e).__name__
         raise PdfError(f"WeasyPrint could not render the PDF: {message}") from None
     assert isinstance(data, bytes)
-    return Rendered(weasy_patches.identity_encoding(data), tuple(fetcher.refused), found)
+    if not found.cuts:
+        data = weasy_patches.identity_encoding(data)
+    return Rendered(data, tuple(fetcher.refused), found)
+
+
+def _laid_out(html: str, prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguration) -> Any:
+    document = HTML(string=html, base_url=prepared.base_url, url_fetcher=fetcher).render(font_config=fonts)
+    document.metadata.attachments = []  # never embed a file a note merely names
+    for page in document.pages:
+        page.links = [link for link in page.links if link[0] != "attachment"]
+    return document
+
+
+def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguration) -> tuple[bytes, Facts] | None:
+    """A long list (Prepared.pieces) laid out a piece of entries at a time, each piece's PDF
+    after the other's (Facts.cuts; a later piece's cover dropped). A piece's last page is laid
+    out again as the next piece's first: that page starts with an entry, as it does in the whole
+    document, which lays out the same from there (task.Pieces.more keeps the running header and
+    drops the margins a forced break would keep); the pages before it are those of the whole.
+    None when the list fits one piece, or when no page after a piece's first starts with an
+    entry (one entry longer than a page): then the whole is laid out at once."""
+    p = prepared.pieces
+    assert p is not None
+    if sum(map(len, p.entries)) <= p.size:
+        return None
+    pdfs: list[bytes] = []
+    anchors: dict[str, int] = {}
+    slots: list[tuple[int, float, float, str]] = []
+    pages = k = 0
+    while True:
+        stop, size = k + 1, len(p.entries[k])
+        while stop < len(p.entries) and size + len(p.entries[stop]) <= p.size:
+            size += len(p.entries[stop])
+            stop += 1
+        body = "".join(e.replace("<li", f'<li data-entry="{i}"', 1) for i, e in enumerate(p.entries[k:stop], k))
+        ol = "<ol>\n" if k == 0 else f'<ol style="counter-reset: list-item {k}">\n'
+        document = _laid_out((p.head if k == 0 else p.more) + ol + body + p.tail, prepared, fetcher, fonts)
+        keep, after = len(document.pages), None
+        if stop < len(p.entries):
+            # the last page that starts with an entry of its own, two entries before the piece's
+            # end at least: up to there the piece lays out as the whole does
+            starts = [(at, e) for at, e in _starts(document) if at >= 2 and e <= stop - 3]
+            if not starts:
+                return None
+            keep, after = starts[-1]
+        part = document.copy(document.pages[(k > 0):keep])  # a later piece's cover dropped
+        found = facts(part)
+        pdfs.append(weasy_patches.identity_encoding(
+            part.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)))
+        for name, at in found.anchors.items():
+            anchors.setdefault(name, pages + at)
+        slots += [(pages + at, x, y, target) for at, x, y, target in found.slots]
+        pages += found.pages
+        del document, part
+        gc.collect()  # the piece's boxes, before the next is laid out
+        if after is None:
+            break
+        k = after
+    return b"".join(pdfs), Facts(pages, dict(sorted(anchors.items())), sorted(slots), tuple(map(len, pdfs)))
+
+
+def _starts(document: Any) -> list[tuple[int, int]]:
+    """(page, entry) for each page whose first entry (data-entry) starts on it."""
+    seen: set[int] = set()
+    found = []
+    for at, page in enumerate(document.pages):
+        on = [int(entry) for box in page._page_box.descendants()
+              if box.element_tag == "li" and box.element is not None
+              and (entry := box.element.get("data-entry")) is not None]
+        if on and on[0] not in seen:
+            found.append((at, on[0]))
+        seen.update(on)
+    return found
 
 
 SCALE = 0.75  # CSS pixels to PDF points, as write_pdf scales them (zoom 1)
