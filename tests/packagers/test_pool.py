@@ -181,6 +181,23 @@ def test_a_worker_collects_cycles_as_rarely_as_the_command_line_does() -> None:
     assert [o.value for o in outcomes] == [pool.COLLECT, pool.COLLECT]
 
 
+def full_collections(_: int) -> int:
+    import gc
+
+    return int(gc.get_stats()[2]["collections"])
+
+
+def test_a_worker_frees_the_garbage_of_its_tasks_every_few_tasks() -> None:
+    """A full collection after every COLLECT_EVERY-th task (the rare thresholds alone leave a
+    render's cycles for dozens of tasks)."""
+    every = pool.COLLECT_EVERY
+    with Workers(1) as workers:
+        seen = [o.value for o in workers.run(full_collections, [(k, 10.0) for k in range(2 * every + 1)])]
+    assert all(isinstance(n, int) for n in seen)
+    counts = [n for n in seen if isinstance(n, int)]
+    assert counts[every] == counts[0] + 1 and counts[2 * every] == counts[0] + 2
+
+
 def test_a_task_that_raises_reports_its_error_without_blaming_the_budget() -> None:
     with Workers(1) as workers:
         (outcome,) = workers.run(fails, [("bad\ninput", 10.0)])
