@@ -787,6 +787,9 @@ def test_the_contents_and_sources_split_into_their_entries_and_a_head_for_later_
         assert title in p.head and title not in p.more and "margin-break: discard" in p.more
         assert "Note 1 &amp; co" in "".join(p.entries)
     assert pdf._pieces("<html><nav class=\"toc\"><ul><li>x</li></ul></nav></html>", "contents") is None  # a theme's own
+    front = plan.front({}, set()).html
+    counted = front.replace("</style>", "nav.toc li { counter-increment: entry; }</style>", 1)
+    assert pdf._pieces(front, "contents") is not None and pdf._pieces(counted, "contents") is None
 
 
 def test_a_list_no_page_of_which_starts_with_an_entry_is_laid_out_whole(tmp_path: Path) -> None:

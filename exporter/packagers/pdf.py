@@ -73,7 +73,7 @@ KEYWORDS = 64  # channels and tags in the PDF metadata, at most (a note may list
 STRIDE = 3
 PART_MIN = 4_000
 # The contents and the Sources list every note: past PIECE_BYTES of entries, a worker lays them
-# out a piece at a time (task.Pieces), so it holds ~8 pages of them, never the whole list.
+# out a piece at a time (task.Pieces), so it holds ~6 pages of them, never the whole list.
 PIECE_BYTES = 24_000
 CACHE_BATCH = 64  # rendered PDFs read from or written to the cache at a time
 SECONDS = 20.0  # render budget of a document: this, plus SECONDS_PER_MB of its HTML
@@ -503,7 +503,9 @@ def _pieces(html: str, kind: str) -> Pieces | None:
         return None
     body = html[start + 5:end]
     entries = tuple("<li" + e for e in body.split("<li")[1:])
-    if "".join(entries) != body:
+    # one flat list, and no counter but the list's own (a piece would start it again)
+    if ("".join(entries) != body or not all(e.endswith("</li>\n") for e in entries)
+            or "<ol" in body or "<ul" in body or "counter-increment" in html[:start]):
         return None
     label = unescape(re.sub(r"<[^>]*>", "", title.group(1)))
     label = " ".join(label.split()).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
