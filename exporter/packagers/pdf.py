@@ -501,21 +501,22 @@ def _pieces(html: str, kind: str) -> Pieces | None:
     title = TITLE.search(html, at, start) if start >= 0 else None
     if end < 0 or title is None:
         return None
-    body = html[start + 5:end]
-    entries = tuple("<li" + e for e in body.split("<li")[1:])
-    # one flat list, and no counter but the list's own (a piece would start it again)
-    if ("".join(entries) != body or not all(e.endswith("</li>\n") for e in entries)
-            or "<ol" in body or "<ul" in body or "counter-increment" in html[:start]):
-        return None
+    head = html[:start]
     label = unescape(re.sub(r"<[^>]*>", "", title.group(1)))
     label = " ".join(label.split()).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
     # a later piece: the list's title out, the running header set by its cover (dropped), and
     # its first entry as high as after the page break it follows in the whole
     css = (f'<style>section.cover {{ string-set: notetitle "{label}"; }} {selector}, {selector} > ol, '
            f"{selector} > ol > li:first-child {{ margin-break: discard; }}</style>")
-    head = html[:start]
     more = head[:title.start()] + head[title.end():]
-    return Pieces(PIECE_BYTES, head, more.replace("</head>", css + "</head>", 1), entries, html[end:])
+    pieces = Pieces(PIECE_BYTES, more.replace("</head>", css + "</head>", 1), start, end)
+    _, entries, _ = pieces.split(html)
+    body = html[start + len("<ol>\n"):end]
+    # one flat list, and no counter but the list's own (a piece would start it again)
+    if ("".join(entries) != body or not all(e.endswith("</li>\n") for e in entries)
+            or "<ol" in body or "<ul" in body or "counter-increment" in head):
+        return None
+    return pieces
 
 
 def prepare_dossier(collection: Collection, notes: list[Note], meta: Meta,

@@ -30,15 +30,19 @@ def inflate(data: bytes) -> str:
 @dataclass(frozen=True)
 class Pieces:
     """A document that is mostly one long list (the contents, the Sources), to lay out a few
-    pages at a time so that a worker holds a piece of it, not the whole (weasy._in_pieces): the HTML
-    is head + <ol> + entries + tail; a piece after the first is more (the head without the
-    list's title, over a cover that is dropped) + its entries + tail."""
+    pages at a time so that a worker holds a piece of it, not the whole (weasy._in_pieces): its
+    HTML is head + "<ol>\n" + entries + tail (split); a piece after the first is more (the head
+    without the list's title, over a cover that is dropped) + its entries + tail."""
 
     size: int  # bytes of entries a piece lays out at most
-    head: str
     more: str
-    entries: tuple[str, ...]  # one <li>...</li> each, as the whole HTML has them
-    tail: str
+    start: int  # where the list's "<ol>\n" is in the HTML
+    end: int  # where its "</ol>" is
+
+    def split(self, html: str) -> tuple[str, list[str], str]:
+        """(head, entries, tail) of html: one <li>...</li> an entry, as html has them."""
+        body = html[self.start + len("<ol>\n"):self.end]
+        return html[:self.start], ["<li" + e for e in body.split("<li")[1:]], html[self.end:]
 
 
 @dataclass(frozen=True)

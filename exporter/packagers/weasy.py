@@ -93,22 +93,23 @@ def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguratio
     entry (one entry longer than a page): then the whole is laid out at once."""
     p = prepared.pieces
     assert p is not None
-    if sum(map(len, p.entries)) <= p.size:
+    head, entries, tail = p.split(prepared.html)
+    if sum(map(len, entries)) <= p.size:
         return None
     pdfs: list[bytes] = []
     anchors: dict[str, int] = {}
     slots: list[tuple[int, float, float, str]] = []
     pages = k = 0
     while True:
-        stop, size = k + 1, len(p.entries[k])
-        while stop < len(p.entries) and size + len(p.entries[stop]) <= p.size:
-            size += len(p.entries[stop])
+        stop, size = k + 1, len(entries[k])
+        while stop < len(entries) and size + len(entries[stop]) <= p.size:
+            size += len(entries[stop])
             stop += 1
-        body = "".join(e.replace("<li", f'<li data-entry="{i}"', 1) for i, e in enumerate(p.entries[k:stop], k))
+        body = "".join(e.replace("<li", f'<li data-entry="{i}"', 1) for i, e in enumerate(entries[k:stop], k))
         ol = "<ol>\n" if k == 0 else f'<ol style="counter-reset: list-item {k}">\n'
-        document = _laid_out((p.head if k == 0 else p.more) + ol + body + p.tail, prepared, fetcher, fonts)
+        document = _laid_out((head if k == 0 else p.more) + ol + body + tail, prepared, fetcher, fonts)
         keep, after = len(document.pages), None
-        if stop < len(p.entries):
+        if stop < len(entries):
             # the last page that starts with an entry of its own, two entries before the piece's
             # end at least: up to there the piece lays out as the whole does
             starts = [(at, e) for at, e in _starts(document) if at >= 2 and e <= stop - 3]
