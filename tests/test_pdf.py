@@ -1256,9 +1256,12 @@ p::first-letter { font-size: 1.6em; }
 .boxed { display: inline-block; float: right; position: relative; top: 1mm; width: 20mm; }
 table { border-collapse: collapse; } td { border: 1px solid; padding: 1mm calc(1mm + 2%); }
 .page { page: other; }
+.aside { display: block; float: left; width: 15mm; }
+.run { position: running(head); } @page { @top-center { content: element(head); } }
 a { text-decoration: underline; font-size: 0.9em; padding-left: 0.5ex; } h1, .deco a { text-decoration: overline underline; }
 .smcp { margin-left: 2ch; font-variant: small-caps; font-feature-settings: "liga" 0; font-size: 13pt; }
-.tr { font-language-override: "TRK"; font-variation-settings: "wght" 600; font-stretch: condensed; }
+.tr { font-language-override: "TRK"; font-variation-settings: "wght" 600; font-stretch: condensed;
+      color: rgb(10 20 30 / 80%); outline: 1px dotted #a0a; background: hsl(40 60% 90%); }
 @page other { size: A6 landscape; }
 </style></head><body>{body}</body></html>"""
 
@@ -1266,12 +1269,14 @@ a { text-decoration: underline; font-size: 0.9em; padding-left: 0.5ex; } h1, .de
 def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monkeypatch: pytest.MonkeyPatch) -> None:
     """The speed patches compute a property no rule sets on the short path, give text layouts
     the Pango contexts, fonts and metrics made before, keep a style's font key and the used
-    lengths of a box with the same style in a containing block of the same size: logical
-    and physical names, inherited math and var(), right-to-left text, several languages,
-    propagated decorations at several sizes, font features and variations, ex and ch units,
-    pseudo-elements, floats and named pages, and a dossier's part, must come out as WeasyPrint
-    makes them without each patch."""
-    from weasyprint.css import ComputedStyle
+    lengths of a box with the same style in a containing block of the same size, find page
+    names from the ends of a box's children, read flow from the style in one call and parse
+    a colour once: logical and physical names, inherited math and var(), right-to-left text,
+    several languages, propagated decorations at several sizes, font features and variations,
+    ex and ch units, pseudo-elements, colours as words, hex and functions, floats and named
+    pages, and a dossier's part, must come out as WeasyPrint makes them without each patch."""
+    from weasyprint.css import ComputedStyle, computed_values
+    from weasyprint.formatting_structure import boxes
     from weasyprint.layout import absolute, block, column, grid, inline, page, percent, table
     from weasyprint.layout import float as floats
     from weasyprint.text import line_break
@@ -1284,6 +1289,9 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
         f'<p lang="{("sr", "ru")[k % 2]}"><i>бгдпт</i></p>'
         f"<ol><li>one</li><li>two</li></ol><table><tr><td>cell {k}</td><td>cell</td></tr></table>"
         + ('<div class="page"><p>On a named page.</p></div>' if k % 4 == 1 else "")
+        + ('<div><p>Ends on a named page.</p><div class="page"><p>Named.</p></div></div>'
+           '<p>Back on the first kind of page.<span class="aside">aside</span></p><p class="run">Log {k}</p>'
+           if k % 4 == 2 else "")
         for k in range(12))
     plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t", epoch=1700000000))
     part = plan.parts[0].prepared
@@ -1293,7 +1301,9 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
     resolving = [m for m in (percent, absolute, block, column, floats, grid, inline, page, table)
                  if hasattr(m, "resolve_percentages")]  # each module that imported it by name
     for owners, name in (([ComputedStyle], "__missing__"), ([line_break.Layout], "setup"),
-                         ([line_break], "_font_style_cache_key"), (resolving, "resolve_percentages")):
+                         ([line_break], "_font_style_cache_key"), (resolving, "resolve_percentages"),
+                         ([boxes.ParentBox], "page_values"), ([boxes.Box], "is_in_normal_flow"),
+                         ([computed_values], "parse_color")):
         assert all(getattr(getattr(owner, name), "patched", False) for owner in owners)
         with monkeypatch.context() as m:
             for owner in owners:
@@ -1398,3 +1408,27 @@ def test_text_extractors_read_every_script_even_with_glyphs_no_font_has(
         text = " ".join(p.extract_text() for p in pypdf.PdfReader(out).pages)
     assert not caplog.records, [r.getMessage() for r in caplog.records]
     assert "Φάρος της Αλεξάνδρειας" in text and "Радиоизотопные маяки" in text and "Φάρος και маяк" in text
+
+
+def test_html_scanned_by_kept_patterns_gives_the_same_trees() -> None:
+    """tinyhtml5 looks its scanning patterns up by (characters, opposite): the dict that makes
+    a missing one keeps it under that key, and a page parses to the same tree as with a fresh
+    dict of tinyhtml5's own (which never finds what it stored)."""
+    import xml.etree.ElementTree as ET
+
+    import tinyhtml5
+    from tinyhtml5 import inputstream
+
+    page = ('<!DOCTYPE html><html><head><style>p > a { color: red }</style><title>t &amp; u</title></head>'
+            '<body><p class="x" title=\'q "r"\'>Lamp &lt; lens<br>wick<!-- log --><a href="#a">a</a>'
+            '<table><tr><td>1<td>2</table><pre>\tcode\x00</pre><script>if (a < b) {}</script></body></html>')
+    kept = inputstream.characters_until_regex
+    assert isinstance(kept, weasy_patches._Patterns)
+    trees = [ET.tostring(tinyhtml5.parse(page, namespace_html_elements=False))]
+    assert (("&", "<", "\u0000"), False) in kept and kept[("<", "\u0000"), False].pattern == "[^\\x3c\\x00]+"
+    try:
+        inputstream.characters_until_regex = {}
+        trees.append(ET.tostring(tinyhtml5.parse(page, namespace_html_elements=False)))
+    finally:
+        inputstream.characters_until_regex = kept
+    assert trees[0] == trees[1] and b"t &amp; u" in trees[0]

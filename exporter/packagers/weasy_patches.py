@@ -29,6 +29,14 @@
   taken from those of an earlier box with the same style in a containing block of the same size;
 - font_arrays_typed_once: speed, the arrays of glyph ids a font is subset with are made from
   one C type, not one per length (cffi parses each new type with pycparser, 20 ms);
+- html_scanned_by_kept_patterns: speed, tinyhtml5 2.1 compiles the pattern it scans text with
+  again at every call, its cache being filled under the wrong key (a fifth of an HTML parse);
+- page_names_found_at_the_ends: speed, a box's start and end page names come from its first and
+  last children in flow, found from each end, not by testing every child at every level;
+- flow_read_from_the_style: speed, whether a box is in normal flow is read from its style in
+  one call, not five (asked 230,000 times over a dossier's parts);
+- colours_parsed_once: speed, a colour written as text or as a hex token is parsed once per
+  worker, not once per element and property that computes it;
 - libraries_found_by_ldconfig: speed, while WeasyPrint is imported, a library name ldconfig
   does not know is not looked for with gcc and ld (0.3 s of every render server's start);
 - identity_encoding: text extractors read every word, see its docstring.
@@ -66,6 +74,10 @@ def apply() -> None:
     objects_written_once()
     streams_compressed_at_level_6()
     font_arrays_typed_once()
+    html_scanned_by_kept_patterns()
+    page_names_found_at_the_ends()
+    flow_read_from_the_style()
+    colours_parsed_once()
 
 
 @contextlib.contextmanager
@@ -494,6 +506,117 @@ def objects_written_once() -> None:
     write.patched = True  # type: ignore[attr-defined]
     write.original = original_write  # type: ignore[attr-defined]
     pydyf.PDF.write = write
+
+
+def html_scanned_by_kept_patterns() -> None:
+    """tinyhtml5 2.1's chars_until keeps the pattern it compiles in a dict, but stores it under
+    (pattern, opposite) instead of (characters, opposite) (a chained assignment rebinds
+    `characters` first), so every call builds the pattern again and asks `re` for it: 21,000
+    times over a dossier's parts. A dict that makes the missing pattern itself, under the key
+    asked for, is the cache it meant to be: the same patterns, the same trees."""
+    from tinyhtml5 import inputstream
+
+    if type(inputstream.characters_until_regex) is _Patterns:
+        return
+    inputstream.characters_until_regex = _Patterns(inputstream.characters_until_regex)
+
+
+class _Patterns(dict[tuple[Any, bool], "re.Pattern[str]"]):
+    def __missing__(self, key: tuple[Any, bool]) -> re.Pattern[str]:
+        characters, opposite = key
+        chars = "".join(f"\\x{ord(c):02x}" for c in characters)
+        found = self[key] = re.compile(f"[{chars}]+" if opposite else f"[^{chars}]+")
+        return found
+
+
+def page_names_found_at_the_ends() -> None:
+    """ParentBox.page_values (the page names a box starts and ends on, asked of each child as
+    a block lays it out) lists every child in flow to take the first and the last, and each of
+    those asks its own children again: over a dossier's parts, 190,000 tests of children for
+    23,000 questions. The first and the last are found by looking from each end; what is asked
+    of them is what WeasyPrint asks."""
+    from weasyprint.formatting_structure import boxes
+
+    original = boxes.ParentBox.page_values
+    if getattr(original, "patched", False):
+        return
+    own = boxes.Box.page_values
+
+    def page_values(self: Any) -> tuple[Any, Any]:
+        start_value, end_value = own(self)
+        children = self.children
+        first = next((c for c in children if c.is_in_normal_flow() or c.is_floated()), None)
+        if first is None:
+            return start_value, end_value
+        last = next(c for c in reversed(children) if c.is_in_normal_flow() or c.is_floated())
+        if first is last:
+            values = first.page_values()
+            return values[0] or start_value, values[1] or end_value
+        return first.page_values()[0] or start_value, last.page_values()[1] or end_value
+
+    page_values.patched = True  # type: ignore[attr-defined]
+    page_values.original = original  # type: ignore[attr-defined]
+    boxes.ParentBox.page_values = page_values
+
+
+def flow_read_from_the_style() -> None:
+    """Box.is_in_normal_flow asks five methods in turn (floated, absolutely positioned, running,
+    footnote, note), each reading the style again: layout and ParentBox.page_values ask it of
+    boxes 230,000 times over a dossier's parts. One function reads `float`, then `position`
+    (the order in which those methods first read them), and gives the same answer; no box class
+    overrides any of the five."""
+    from weasyprint.formatting_structure import boxes
+
+    original = boxes.Box.is_in_normal_flow
+    if getattr(original, "patched", False):
+        return
+    out_of_flow = ("left", "right", "inline-start", "inline-end", "footnote")  # floated, or a footnote
+
+    def is_in_normal_flow(self: Any) -> bool:
+        style = self.style
+        if style["float"] in out_of_flow:
+            return False
+        position = style["position"]
+        return position not in ("absolute", "fixed") and position[0] not in ("running()", "note()")
+
+    is_in_normal_flow.patched = True  # type: ignore[attr-defined]
+    is_in_normal_flow.original = original  # type: ignore[attr-defined]
+    boxes.Box.is_in_normal_flow = is_in_normal_flow
+
+
+def colours_parsed_once() -> None:
+    """The computed value of a colour property is tinycss2's parse_color of its declared value,
+    run for every element and property that reads it: `currentcolor` as text (the initial value
+    of borders and outlines, read by every box drawn) and hex tokens from the theme, 10,000
+    times over a dossier's parts. Parsing depends on the value and the colour scheme alone, and
+    what it returns is immutable (a Color tuple or a keyword), so text and hex tokens are parsed
+    once per worker; other values (functions) are parsed each time, as before."""
+    from tinycss2.ast import HashToken
+    from weasyprint.css import computed_values
+
+    original = computed_values.parse_color
+    if getattr(original, "patched", False):
+        return
+    parsed: dict[tuple[Any, ...], Any] = {}
+
+    def parse_color(value: Any, *args: Any) -> Any:
+        if type(value) is str:
+            key: tuple[Any, ...] = (value, *args)
+        elif type(value) is HashToken:
+            key = (HashToken, value.value, *args)
+        else:
+            return original(value, *args)
+        try:
+            return parsed[key]
+        except KeyError:
+            found = parsed[key] = original(value, *args)
+            return found
+        except TypeError:  # a colour scheme that is not hashable
+            return original(value, *args)
+
+    parse_color.patched = True  # type: ignore[attr-defined]
+    parse_color.original = original  # type: ignore[attr-defined]
+    computed_values.parse_color = parse_color
 
 
 def streams_compressed_at_level_6() -> None:
