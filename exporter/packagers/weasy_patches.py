@@ -143,6 +143,7 @@ def font_arrays_typed_once() -> None:
 _REACHING = ("@font-face", "@counter-style", "@import", "@layer", "@color-profile")
 SHEETS = 32  # parsed stylesheets a worker keeps
 KEPT_FONTS = 4096  # font descriptions (and metrics) a worker keeps, each a font at one size
+COLOURS = 4096  # colours as text or hex a worker keeps parsed
 _SOURCES = ("guess", "filename", "url", "file_obj", "matcher", "layer")  # a sheet not from a string, or bound elsewhere
 
 
@@ -609,6 +610,8 @@ def colours_parsed_once() -> None:
         try:
             return parsed[key]
         except KeyError:
+            if len(parsed) >= COLOURS:  # a worker lives for many documents
+                parsed.clear()
             found = parsed[key] = original(value, *args)
             return found
         except TypeError:  # a colour scheme that is not hashable
