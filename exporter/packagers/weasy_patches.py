@@ -589,9 +589,10 @@ def colours_parsed_once() -> None:
     """The computed value of a colour property is tinycss2's parse_color of its declared value,
     run for every element and property that reads it: `currentcolor` as text (the initial value
     of borders and outlines, read by every box drawn) and hex tokens from the theme, 10,000
-    times over a dossier's parts. Parsing depends on the value and the colour scheme alone, and
-    what it returns is immutable (a Color tuple or a keyword), so text and hex tokens are parsed
-    once per worker; other values (functions) are parsed each time, as before."""
+    times over a dossier's parts. Parsing depends on the value (a hex token's digits) and the
+    colour scheme alone, and what it returns is never changed once made (a keyword, or a Color
+    that WeasyPrint only reads: its one change, for box shadows, is made on a copy), so text and
+    hex tokens are parsed once per worker; other values (functions) are parsed each time."""
     from tinycss2.ast import HashToken
     from weasyprint.css import computed_values
 
