@@ -11,6 +11,7 @@ import contextlib
 import gc
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -60,19 +61,15 @@ def render(prepared: Prepared) -> Rendered:
             made = _in_pieces(prepared, fetcher, fonts) if prepared.pieces else None
             if made is None:
                 document = _laid_out(html, prepared, fetcher, fonts)
-                found = facts(document)
-                data = document.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)
-            else:
-                data, found = made
+                made = [document.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)], facts(document)
     except MemoryError:
         raise  # the worker's budget says so, with the limit
     except Exception as e:  # WeasyPrint raises many kinds; the user gets one line
         message = " ".join(str(e).split())[:200] or type(e).__name__
         raise PdfError(f"WeasyPrint could not render the PDF: {message}") from None
-    assert isinstance(data, bytes)
-    if not found.cuts:
-        data = weasy_patches.identity_encoding(data)
-    return Rendered(data, tuple(fetcher.refused), found)
+    pdfs = [weasy_patches.identity_encoding(data) for data in made[0]]
+    found = made[1] if len(pdfs) == 1 else replace(made[1], cuts=tuple(map(len, pdfs)))
+    return Rendered(b"".join(pdfs), tuple(fetcher.refused), found)
 
 
 def _laid_out(html: str, prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguration) -> Any:
@@ -83,9 +80,10 @@ def _laid_out(html: str, prepared: Prepared, fetcher: SafeFetcher, fonts: FontCo
     return document
 
 
-def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguration) -> tuple[bytes, Facts] | None:
-    """A long list (Prepared.pieces) laid out a piece of entries at a time, each piece's PDF
-    after the other's (Facts.cuts; a later piece's cover dropped). A piece's last page is laid
+def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguration
+               ) -> tuple[list[bytes], Facts] | None:
+    """A long list (Prepared.pieces) laid out a piece of entries at a time: each piece's PDF,
+    which render() puts after the other's (Facts.cuts; a later piece's cover dropped). A piece's last page is laid
     out again as the next piece's first: that page starts with an entry, as it does in the whole
     document, which lays out the same from there (task.Pieces.more keeps the running header and
     drops the margins a forced break would keep); the pages before it are those of the whole.
@@ -118,8 +116,7 @@ def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguratio
             keep, after = starts[-1]
         part = document.copy(document.pages[(k > 0):keep])  # a later piece's cover dropped
         found = facts(part)
-        pdfs.append(weasy_patches.identity_encoding(
-            part.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)))
+        pdfs.append(part.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged))
         for name, at in found.anchors.items():
             anchors.setdefault(name, pages + at)
         slots += [(pages + at, x, y, target) for at, x, y, target in found.slots]
@@ -129,7 +126,7 @@ def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguratio
         if after is None:
             break
         k = after
-    return b"".join(pdfs), Facts(pages, dict(sorted(anchors.items())), sorted(slots), tuple(map(len, pdfs)))
+    return pdfs, Facts(pages, dict(sorted(anchors.items())), sorted(slots))
 
 
 def _starts(document: Any) -> list[tuple[int, int]]:

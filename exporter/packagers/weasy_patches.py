@@ -519,7 +519,7 @@ def html_scanned_by_kept_patterns() -> None:
 
     if type(inputstream.characters_until_regex) is _Patterns:
         return
-    inputstream.characters_until_regex = _Patterns(inputstream.characters_until_regex)
+    inputstream.characters_until_regex = _Patterns()  # what it holds sits under keys never asked for
 
 
 class _Patterns(dict[tuple[Any, bool], "re.Pattern[str]"]):
