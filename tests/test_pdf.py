@@ -1432,3 +1432,34 @@ def test_html_scanned_by_kept_patterns_gives_the_same_trees() -> None:
     finally:
         inputstream.characters_until_regex = kept
     assert trees[0] == trees[1] and b"t &amp; u" in trees[0]
+
+
+FLOATS = """<!DOCTYPE html><html lang="en"><head><style>
+body { font: 11pt/1.4 "DejaVu Serif", serif; }
+.f { width: 22mm; border: 1px solid; padding: 1mm; }
+%s
+</style></head><body>%s</body></html>"""
+
+
+def test_floats_in_a_line_to_inline_start_or_end_lay_out_as_their_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WeasyPrint 70 fails on `float: inline-start` or `inline-end` inside a line (a KeyError):
+    each now lays out as the physical side it means, left or right as the line's direction
+    says, drawing what the physical float draws."""
+    from weasyprint.layout import inline
+
+    line = "The lamp room log <span class=\"f\">an aside</span> runs on, watch after watch, " * 6
+    body = f"<p>{line}</p><p dir=\"rtl\">{line}</p>" + "".join(
+        f'<p><span class="f {side}">{side}</span> {line}</p>' for side in ("start", "end"))
+    logical = ".f, .start { float: inline-start; } .end { float: inline-end; }"
+    physical = ".f, .start { float: left; } [dir=rtl] .f { float: right; } .end { float: right; }"
+    all_left = ".f { float: left; }"
+
+    def drawn(rules: str) -> list[bytes]:
+        made = pdf.render(pdf.Prepared.of(FLOATS % (rules, body), "file:///nonexistent/", (), 1700000000))
+        with pikepdf.open(io.BytesIO(made.pdf)) as doc:
+            return [p.Contents.read_bytes() for p in doc.pages]
+
+    assert drawn(logical) == drawn(physical) != drawn(all_left)
+    monkeypatch.setattr(inline, "_out_of_flow_layout", inline._out_of_flow_layout.original)
+    with pytest.raises(pdf.PdfError, match="inline-start"):
+        drawn(logical)

@@ -78,6 +78,7 @@ def apply() -> None:
     page_names_found_at_the_ends()
     flow_read_from_the_style()
     colours_parsed_once()
+    logical_floats_in_lines()
 
 
 @contextlib.contextmanager
@@ -583,6 +584,52 @@ def flow_read_from_the_style() -> None:
     is_in_normal_flow.patched = True  # type: ignore[attr-defined]
     is_in_normal_flow.original = original  # type: ignore[attr-defined]
     boxes.Box.is_in_normal_flow = is_in_normal_flow
+
+
+def logical_floats_in_lines() -> None:
+    """Float a box inside a line to inline-start or inline-end instead of failing.
+
+    WeasyPrint 70 counts the width a float takes from its line under the float's own value
+    (float_widths[float], a dict of left and right only), so `float: inline-start` or
+    `inline-end` on an inline element (a theme's or --css rule on a span) raised a KeyError and
+    the document did not render. The width is counted on the side the same function then floats
+    it to: left for inline-start in a left-to-right line, right in a right-to-left one. Physical
+    floats go as before.
+    """
+    from weasyprint.layout import inline
+
+    original = inline._out_of_flow_layout
+    if getattr(original, "patched", False):
+        return
+
+    def layout(context: Any, box: Any, containing_block: Any, index: int, child: Any, children: Any,
+               line_children: Any, waiting_children: Any, waiting_floats: Any, absolute_boxes: Any,
+               fixed_boxes: Any, line_placeholders: Any, float_widths: Any, *rest: Any) -> Any:
+        if child.style["float"] in _SIDES["ltr"]:
+            float_widths = _Sides(float_widths, _SIDES["rtl" if box.style["direction"] == "rtl" else "ltr"])
+        return original(context, box, containing_block, index, child, children, line_children, waiting_children,
+                        waiting_floats, absolute_boxes, fixed_boxes, line_placeholders, float_widths, *rest)
+
+    layout.patched = True  # type: ignore[attr-defined]
+    layout.original = original  # type: ignore[attr-defined]
+    inline._out_of_flow_layout = layout
+
+
+_SIDES = {"ltr": {"inline-start": "left", "inline-end": "right"},
+          "rtl": {"inline-start": "right", "inline-end": "left"}}
+
+
+class _Sides:
+    """A line's float widths (left, right) read and written under logical names too."""
+
+    def __init__(self, widths: dict[str, float], sides: dict[str, str]) -> None:
+        self.widths, self.sides = widths, sides
+
+    def __getitem__(self, key: str) -> float:
+        return self.widths[self.sides.get(key, key)]
+
+    def __setitem__(self, key: str, value: float) -> None:
+        self.widths[self.sides.get(key, key)] = value
 
 
 def colours_parsed_once() -> None:
