@@ -1,6 +1,8 @@
 """Where exporter reaches into WeasyPrint 70 beyond its public API (why it is pinned to 70.x).
 
 - footnotes_stay_with_their_calls: a fix, footnotes were moved away from their calls or lost;
+- logical_floats_in_lines: a fix, a float to inline-start or inline-end inside a line failed the
+  render (its width was counted under a side the line does not know);
 - text_tagged_in_its_element: size and joining, a run of text is marked content of the element
   it is in, not of a /Span or /NonStruct structure element made for it alone (45% of a
   dossier's objects);
@@ -605,7 +607,7 @@ def logical_floats_in_lines() -> None:
     def layout(context: Any, box: Any, containing_block: Any, index: int, child: Any, children: Any,
                line_children: Any, waiting_children: Any, waiting_floats: Any, absolute_boxes: Any,
                fixed_boxes: Any, line_placeholders: Any, float_widths: Any, *rest: Any) -> Any:
-        if child.style["float"] in _SIDES["ltr"]:
+        if child.style["float"] in ("inline-start", "inline-end"):
             float_widths = _Sides(float_widths, _SIDES["rtl" if box.style["direction"] == "rtl" else "ltr"])
         return original(context, box, containing_block, index, child, children, line_children, waiting_children,
                         waiting_floats, absolute_boxes, fixed_boxes, line_placeholders, float_widths, *rest)
