@@ -27,6 +27,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MEMORY = 1 << 30  # address space a worker may use, WeasyPrint and fonts included (~4x a part's need)
+MARGIN = 64 << 20  # address space short of the limit at which a failure is the limit's (_ran_out)
 GRACE = 30.0  # seconds past a task's budget before the parent stops waiting for its worker
 # imported once by the fork server: workers start warm (the script a worker imports again as its
 # __main__, exporter/__main__.py, imports nothing), with what they inherit frozen (server.py)
@@ -87,18 +88,46 @@ def _budgeted(fn: Callable[[Any], R], arg: Any, seconds: float, memory: int) -> 
 
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
+    before = _peak()
     try:
         return Outcome(in_room(fn, arg))
     except _Overtime:
         return Outcome(error=f"took over {seconds:.0f} s to render", over=True)
     except MemoryError:
         return Outcome(error=f"needed more than {memory >> 20} MiB to render", over=True)
-    except Exception as e:  # the task's own failure, for the caller to report
+    except Exception as e:  # the task's own failure, for the caller to report; or the memory's end
+        if _ran_out(before, memory, e):
+            return Outcome(error=f"needed more than {memory >> 20} MiB to render", over=True)
         return Outcome(error=" ".join(str(e).split())[:300] or type(e).__name__)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         _collected()
+
+
+def _peak() -> int | None:
+    """The most address space this process has held (VmPeak), in bytes; None where unknown."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmPeak:"):
+                    return int(line.split()[1]) << 10
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _ran_out(before: int | None, memory: int, error: Exception) -> bool:
+    """Whether a task's failure is the address-space limit reached. Not every allocation that
+    fails there raises MemoryError: CPython 3.11 reports a frame it cannot allocate as a bare
+    SystemError ("error return without exception set"), and a C library may return NULL to code
+    that then fails otherwise. So a failure while the process's peak came within MARGIN of the
+    limit, where it was not before the task, is the memory's (or a SystemError there, if an
+    earlier task in this worker reached the limit already)."""
+    after = _peak()
+    if after is None or after < memory - MARGIN:
+        return False
+    return before is None or before < memory - MARGIN or isinstance(error, SystemError)
 
 
 def _collected() -> None:

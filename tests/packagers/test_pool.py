@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -94,6 +95,30 @@ def test_a_task_past_its_memory_ends_with_the_reason() -> None:
         big, small = workers.run(hog, [(2048, 30.0), (8, 30.0)])
     assert big.value is None and big.over and big.error == "needed more than 512 MiB to render"
     assert small.value == 8 << 20
+
+
+def filled_then(kind: str) -> int:
+    """Fill the address space up to its limit, let it go, then fail the way code that meets the
+    limit can without a MemoryError: CPython's bare SystemError for a frame it cannot allocate,
+    or a library's own error where an allocation in C returned nothing."""
+    held = []
+    with contextlib.suppress(MemoryError):
+        while True:
+            held.append(bytearray(16 << 20))
+    del held
+    if kind == "frame":
+        raise SystemError("error return without exception set")
+    raise ValueError("the layout came back empty")
+
+
+def test_a_task_that_fails_otherwise_at_its_memory_limit_ends_with_that_reason() -> None:
+    with Workers(1, memory=512 << 20) as workers:  # one worker: its peak stays at the limit
+        library, frame, own = workers.run(filled_then, [("library", 30.0), ("frame", 30.0)]) + workers.run(
+            fails, [("bad input", 10.0)])
+    for outcome in (library, frame):
+        assert outcome.value is None and outcome.over and outcome.error == "needed more than 512 MiB to render"
+    # a task's own error in a worker that reached its limit before is still its own
+    assert own.value is None and not own.over and own.error == "bad input"
 
 
 def test_a_crash_costs_only_its_own_task() -> None:
