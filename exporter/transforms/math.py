@@ -20,6 +20,12 @@ from exporter.model.document import Block
 SIZE = 100.0  # units of the SVG per em of the math font
 SCALE = 1.1  # STIX math beside body fonts with a tall x-height (DejaVu) looks small at 1em
 MAX_TEX = 2000  # characters: a longer formula is kept as source (layout grows with it)
+# What a note's formulas may cost, in characters of TeX plus PER_FORMULA for each distinct one,
+# checked and typeset in the order they come (a formula of a few characters takes 3 ms to typeset
+# and 0.2 ms to check): about 600 short formulas, or 20 of MAX_TEX. Past it formulas stay TeX, so
+# a note of 20,000 formulas costs a second, not minutes before its render.
+BUDGET = 60_000
+PER_FORMULA = 100
 _UNKNOWN = re.compile(r"<m[ion][^>]*>\\[A-Za-z]+</m[ion]>")  # a command latex2mathml did not know
 
 
@@ -40,14 +46,34 @@ def problem(tex: str) -> str | None:
     return None
 
 
-def problems(blocks: list[Block]) -> list[tuple[str, str, str]]:
-    """(code, needle, message) for each formula the PDF would have to show as TeX."""
-    found: list[tuple[str, str, str]] = []
+def _budgeted(blocks: list[Block]) -> tuple[list[str], list[str]]:
+    """The distinct formulas of blocks within BUDGET, in order, and those past it."""
+    within: dict[str, None] = {}
+    past: dict[str, None] = {}
+    spent = 0
     for x in ast.iter_nodes(blocks, "Math"):
         tex = x["c"][1]
+        if tex in within or tex in past:
+            continue
+        if past or spent + len(tex) + PER_FORMULA > BUDGET:
+            past[tex] = None
+            continue
+        spent += len(tex) + PER_FORMULA
+        within[tex] = None
+    return list(within), list(past)
+
+
+def problems(blocks: list[Block]) -> list[tuple[str, str, str]]:
+    """(code, needle, message) for each formula the PDF would have to show as TeX."""
+    within, past = _budgeted(blocks)
+    found: list[tuple[str, str, str]] = []
+    for tex in within:
         why = problem(tex)
         if why:
             found.append(("math", tex[:40], f"formula kept as TeX in PDFs: {why}"))
+    if past:
+        found.append(("math", past[0][:40], f"{len(past):,} formulas kept as TeX in PDFs from here on: a note's "
+                      f"formulas are typeset up to {BUDGET:,} characters of TeX ({PER_FORMULA} more each)"))
     return found
 
 
@@ -80,14 +106,16 @@ def image(tex: str, display: bool, colour: str) -> str | None:
 
 
 def typeset(blocks: list[Block], colour: str) -> list[Block]:
-    """Every formula that can be typeset as an image; the others stay Math (TeX in the PDF)."""
+    """Every formula within the budget that can be typeset as an image; the others stay Math
+    (TeX in the PDF)."""
+    within = set(_budgeted(blocks)[0])
 
     def visit(inlines: list[Any]) -> list[Any]:
         if not any(x["t"] == "Math" for x in inlines):
             return inlines
         out: list[Any] = []
         for x in inlines:
-            if x["t"] == "Math":
+            if x["t"] == "Math" and x["c"][1] in within:
                 display = x["c"][0]["t"] == "DisplayMath"
                 img = image(x["c"][1], display, colour)
                 if img is not None:

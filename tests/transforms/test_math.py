@@ -84,3 +84,22 @@ def test_products_carry_math_each_in_its_own_way(tmp_path: Path) -> None:
     assert "$\\notacommand{q}$" in chapter  # what pandoc cannot convert stays TeX here too
     md = (tmp_path / "a" / "n.md").read_text("utf-8")
     assert "$\\sigma_{\\bar{x}} = \\frac{\\sigma}{\\sqrt{n}}$" in md and "$$" in md
+
+
+def test_a_note_of_thousands_of_formulas_typesets_them_up_to_its_budget_and_says_so(vault) -> None:  # type: ignore[no-untyped-def]
+    # each distinct formula costs its TeX and PER_FORMULA; repeats cost nothing
+    count = math.BUDGET // (len("x_{1000}") + math.PER_FORMULA) + 150
+    lines = [f"Term ${'x_{' + str(1000 + i) + '}'}$ and again $x_{{1000}}$." for i in range(count)]
+    text = "---\ntitle: Series\n---\n\n" + "\n\n".join(lines) + "\n"
+    coll, report = vault({"n.md": text})
+    blocks = note(coll, "n").blocks
+    within = math.BUDGET // (len("x_{1000}") + math.PER_FORMULA)
+    typeset = math.typeset(blocks, "#000")
+    alts = [re.search(r'alt="([^"]*)"', x["c"][1]).group(1) for x in iter_nodes(typeset, "RawInline")  # type: ignore[union-attr]
+            if "<img" in x["c"][1]]
+    assert alts[:3] == ["x_{1000}", "x_{1000}", "x_{1001}"] and len(set(alts)) == within
+    kept = [x["c"][1] for x in iter_nodes(typeset, "Math")]
+    assert kept[0] == "x_{" + str(1000 + within) + "}" and len(kept) == count - within
+    found = [(d.line, d.message) for d in report.items if d.code == "math"]
+    assert len(found) == 1 and found[0][0] == 5 + 2 * within  # the line of the first formula past it
+    assert found[0][1].startswith(f"{count - within:,} formulas kept as TeX in PDFs from here on")
