@@ -525,7 +525,7 @@ def test_a_weasyprint_failure_is_one_line_exit_3_and_no_file(
     r = CliRunner().invoke(main, ["pdf", str(VAULT), "alpha", "-o", str(out), "-q", "--no-cache"])
     assert r.exit_code == 3
     assert r.stderr.strip() == (
-        f"error: cannot write {out}: alpha.md: WeasyPrint could not render the PDF: boom second line")
+        f"error: cannot write {out}: the contents: WeasyPrint could not render the PDF: boom second line")
     assert out.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["d.pdf"]
     out.unlink()
     r = CliRunner().invoke(main, ["pdf", str(VAULT), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
@@ -1100,6 +1100,28 @@ def test_a_spool_gives_back_the_bytes_rendered_and_the_cache_keeps_them(tmp_path
         assert [spool.read(v) for v in made] == [spool.read(v) for v in found] == plain == cached
     assert len(plain) == 3 and all(p.startswith(b"%PDF-") for p in plain)
     cache.close()
+
+
+def test_a_note_the_renderer_fails_on_is_left_out_and_named_and_the_rest_is_written(tmp_path: Path) -> None:
+    """Raw HTML nested 300 deep runs WeasyPrint's box building past Python's recursion limit:
+    an error, not a budget. Short notes share a part: the part is rendered again note by note,
+    so the note beside it is not blamed, and the dossier is written without the one (exit 3)."""
+    vault = write_vault(tmp_path / "v", {
+        "deep.md": "---\ntitle: Deep\n---\n\n" + "<div>" * 300 + "Inside." + "</div>" * 300 + "\n",
+        "light.md": "---\ntitle: Light\n---\n\nSee [[other]].\n",
+        "other.md": "---\ntitle: Other\n---\n\nBack to [[light]].\n",
+    })
+    out = tmp_path / "d.pdf"
+    r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(out), "-q", "--no-cache"])
+    assert r.exit_code == 3, r.output
+    assert r.stderr.strip().startswith(
+        f"error: 1 of 3 notes could not be rendered and were left out of {out}: deep.md: WeasyPrint could not "
+        "render the PDF: maximum recursion depth exceeded")
+    assert len(r.stderr.strip().splitlines()) == 1 and "light.md" not in r.stderr
+    pages, texts, outline, _ = _facts(out.read_bytes())
+    assert [t for d, t, _ in outline if d == 0] == ["Light", "Other"]
+    assert "Deep" not in texts[1] and "Light" in texts[1]  # the contents
+    assert all(f"{i} / {pages}" in _flat(t) for i, t in enumerate(texts[1:], start=2))
 
 
 def test_a_note_past_its_render_budget_is_left_out_and_named(

@@ -184,6 +184,8 @@ def _product(
         except pdf.PdfError as e:
             raise BuildError(str(e)) from None
         _rendered(built, target, written)
+        for path, why in written.failed.items():
+            built.failed.append(f"{name} (pdf): {path}: {why}; left out of the dossier")
         return written.paths
     if fmt == "briefs":
         from exporter.packagers import pdf

@@ -98,12 +98,8 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
             except OSError as e:
                 raise Failed(f"cannot write {out}: {e.strerror or e}") from None
             outcome(report, out, written)
-            if written.failed:
-                first, why = next(iter(written.failed.items()))
-                more = f" (and {len(written.failed) - 1} more)" if len(written.failed) > 1 else ""
-                raise Failed(f"{len(written.failed)} of {len(chosen)} briefs could not be written: "
-                             f"{first}: {why}{more}")
-            report_and_exit(report, quiet, f"{len(written.paths)} briefs → {out}/", cache)
+            report_and_exit(report, quiet, f"{len(written.paths)} briefs → {out}/", cache,
+                            _failed(written, f"{len(written.failed)} of {len(chosen)} briefs could not be written"))
             return
 
         out = output or Path("dist/dossier.pdf")
@@ -121,4 +117,15 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         except OSError as e:
             raise Failed(f"cannot write {out}: {e.strerror or e}") from None
     outcome(report, out, written)
-    report_and_exit(report, quiet, f"{len(chosen) - len(written.over)} notes → {out}", cache)
+    report_and_exit(report, quiet, f"{len(chosen) - len(written.over)} notes → {out}", cache,
+                    _failed(written, f"{len(written.failed)} of {len(chosen)} notes could not be rendered "
+                                     f"and were left out of {out}"))
+
+
+def _failed(written: Written, what: str) -> str | None:
+    """The line that says which notes the renderer failed on, if any: the first, and a count."""
+    if not written.failed:
+        return None
+    first, why = next(iter(written.failed.items()))
+    more = f" (and {len(written.failed) - 1} more)" if len(written.failed) > 1 else ""
+    return f"{what}: {first}: {why}{more}"

@@ -137,8 +137,10 @@ def close_cache(cache: Cache | None, report: Report) -> None:
             report.add("cache", str(cache_folder()), line)
 
 
-def report_and_exit(report: Report, quiet: bool, done: str | None = None, cache: Cache | None = None) -> None:
-    """Print problems (folded past SHOWN_PER_KIND per kind), a summary, and exit 0 or 1."""
+def report_and_exit(report: Report, quiet: bool, done: str | None = None, cache: Cache | None = None,
+                    failed: str | None = None) -> None:
+    """Print problems (folded past SHOWN_PER_KIND per kind), a summary, and exit 0 or 1; or,
+    given what failed (a product written without some of its notes), that line, and exit 3."""
     close_cache(cache, report)
     shown: dict[str, int] = {}
     for d in report.items:
@@ -153,6 +155,8 @@ def report_and_exit(report: Report, quiet: bool, done: str | None = None, cache:
     for code, n in shown.items():
         if n > SHOWN_PER_KIND and not quiet and KINDS[code][0] is not Severity.ERROR:
             err.print(f"[dim]… and {n - SHOWN_PER_KIND} more {code}; `exporter check` lists all[/]")
+    if failed:
+        raise Failed(failed)
     if not quiet:
         counts = ", ".join(f"{n} {c}" for c, n in report.counts().items() if c != "reading")
         if done:

@@ -9,8 +9,9 @@ pages go first, the footers over every page at the end; if the join could not be
 parts are joined again meanwhile). The first
 contents, rendered with the parts for their page count, are given the page numbers of the last
 build (_guessed): when those still hold, they are the contents, rendered once. Parts are cut by
-size, never by the number of workers, so --jobs never changes the bytes. A part past its budget
-is rendered again note by note, and a note past its own budget is left out and named.
+size, never by the number of workers, so --jobs never changes the bytes. A part that gives no
+PDF (past its budget, or an error in the renderer) is rendered again note by note, and a note
+that gives none alone is left out and named.
 """
 
 from __future__ import annotations
@@ -51,23 +52,24 @@ def _made(outcome: Outcome[Rendered], what: str, done: Written) -> Rendered:
 
 def _parts(plan: Plan, front: Prepared, parts: list[Part], run: Render, done: Written, first_run: Render
            ) -> tuple[Outcome[Rendered], list[tuple[Part, Rendered]], set[str]]:
-    """Render a first front, for its page count, and the parts (_all_parts); a part past its
-    budget again note by note. Returns the front, the parts rendered, and the ids of the notes
-    left out: those past their own budget (their sources go with them). first_run renders the
-    first round (the front, then the parts), run any other."""
+    """Render a first front, for its page count, and the parts (_all_parts); a part that gives
+    no PDF (past its budget, or an error in the renderer) again note by note. Returns the front,
+    the parts rendered, and the ids of the notes left out: those that give no PDF alone (their
+    sources go with them). first_run renders the first round (the front, then the parts), run
+    any other."""
     appendix = _appendix(parts)
     first, *outcomes = first_run([front, *(p.prepared for p in parts)])
     kept: list[tuple[Part, Outcome[Rendered]]] = []
     for part, outcome in zip(parts, outcomes, strict=True):
-        if outcome.value is None and outcome.over and len(part.notes) > 1:
+        if outcome.value is None and len(part.notes) > 1:
             alone = [plan.part([n]) for n in part.notes]
             kept += zip(alone, run([a.prepared for a in alone]), strict=True)
         else:
             kept.append((part, outcome))
     left: set[str] = set()
     for part, outcome in kept:
-        if outcome.value is None and outcome.over and part.notes:  # a single note, here
-            done.over[part.notes[0].path] = outcome.error or "no PDF"
+        if outcome.value is None and part.notes:  # a single note, here
+            (done.over if outcome.over else done.failed)[part.notes[0].path] = outcome.error or "no PDF"
             left.add(part.notes[0].id)
     if left and appendix:
         kept = [k for k in kept if k[0] is not appendix]
@@ -246,7 +248,8 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
         counted = [made.facts for _, made in parts]
         gone = {anchor_id(nid) for nid in left}
         if not any(p.notes for p, _ in parts):
-            raise PdfError("every note ran past its budget")
+            path, why = next(iter({**done.failed, **done.over}.items()))
+            raise PdfError(f"no note could be rendered ({path}: {why})")
         known = set(opening.facts.anchors).union(*({name for name, k in found.anchors.items() if k >= 1} for found in counted))
         join = early.kept(opening, parts, known)
         for _ in range(3):  # the contents' own length moves every number after it; it settles at once
