@@ -385,3 +385,23 @@ def test_damaged_images_are_left_out_and_the_book_passes_epubcheck(tmp_path: Pat
     shown = page.xpath("//x:span[@class='unresolved']/text()", namespaces=NS)
     assert sorted(shown) == ["picture bad.gif", "picture crc.png", "picture short.jpg", "picture short.png"]
     assert page.xpath("//x:img/@alt", namespaces=NS) == ["picture good.png"]
+
+
+def test_control_characters_in_titles_channels_headings_and_options_are_dropped_and_named(tmp_path: Path) -> None:
+    """No XML may hold them; a title with one (a YAML escape, or a file name) failed the whole
+    book. They are removed where they show, with a warning naming the note."""
+    vault = tmp_path / "v"
+    vault.mkdir()
+    (vault / "escaped.md").write_text('---\ntitle: "Bell\\x01 and \\x1bfog"\n---\nFrom: [[Ch\x02annel]] <br/>\n\n'
+                                      "## Sig\x03nals\n\nA horn \x04 sounded.\n", encoding="utf-8")
+    (vault / "stem\x05.md").write_text("Plain text, with no title.\n", encoding="utf-8")
+    book = build(vault, tmp_path / "b.epub", "--title", "Lights\x06", "--author", "Keeper\x07")
+    assert "escaped.md:2: warning: removed 2 control characters from the title [unsafe-content]" in book.stderr
+    assert "escaped.md:4: warning: removed 1 control character from the channel name [unsafe-content]" in book.stderr
+    assert "stem\x05.md: warning: removed 1 control character from the title [unsafe-content]" in book.stderr
+    text = b"".join(v for k, v in book.files.items() if k.endswith((".xhtml", ".opf", ".ncx"))).decode("utf-8")
+    assert "Bell and fog" in text and "Signals" in text and "Lights" in text and "Keeper" in text
+    assert not any(chr(c) in text for c in range(1, 8))
+    (report,) = epubcheck([book.path])
+    found = [(m["ID"], m["message"], m["locations"][:1]) for m in report["messages"]]
+    assert report["checker"]["nFatal"] == report["checker"]["nError"] == report["checker"]["nWarning"] == 0, found

@@ -29,6 +29,9 @@ Inline = dict[str, Any]
 YOUTUBE = "https://www.youtube.com/watch?v="
 LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")  # a language tag (BCP 47, loosely)
 LABEL_MAX = 200  # characters of a title or heading that chrome shows (contents, headers, outline)
+# Characters no XML document may hold (an EPUB is XML): control characters but tab and line
+# ends, lone surrogates, and the two non-characters U+FFFE and U+FFFF.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def pack(blocks: list[Block]) -> bytes:

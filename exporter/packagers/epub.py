@@ -18,7 +18,7 @@ import unicodedata
 import uuid
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from exporter import cache as store
 from exporter import i18n
 from exporter.cache import Cache
 from exporter.model import ast
-from exporter.model.document import Block, Collection, Note, backlinks, channel_names
+from exporter.model.document import NOT_XML, Block, Collection, Note, backlinks, channel_names
 from exporter.packagers import cover, xhtml
 from exporter.packagers.output import Deflate, Zip, atomic_file, source_date_epoch
 from exporter.packagers.xhtml import EPUB_TYPE
@@ -307,6 +307,9 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     """Write the EPUB atomically; returns what was written and the problems met on the way."""
     if not notes:
         raise EpubError("no notes to put in the book")
+    meta = replace(meta, title=NOT_XML.sub("", meta.title),  # the book is XML
+                   author=meta.author and NOT_XML.sub("", meta.author),
+                   subtitle=meta.subtitle and NOT_XML.sub("", meta.subtitle))
     theme, epoch, built = theme or Theme.load(), source_date_epoch(epoch), Built(out, len(notes))
     css, lang, date = {f"css/{k}": v for k, v in theme.css("epub").items()}, i18n.language(notes, meta.lang), datetime.fromtimestamp(epoch, UTC)
     assets = _assets(collection, notes, built.problems)

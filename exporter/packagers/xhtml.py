@@ -18,6 +18,8 @@ from lxml import etree
 from lxml import html as lhtml
 from markupsafe import Markup
 
+from exporter.model.document import NOT_XML
+
 OPS, MATHML = "http://www.idpf.org/2007/ops", "http://www.w3.org/1998/Math/MathML"
 EPUB_TYPE, MATH = f"{{{OPS}}}type", f"{{{MATHML}}}"
 # Kept elements (what the writer emits and the sanitizer lets through), dropped ones (with
@@ -49,7 +51,6 @@ ROLES = {"doc-noteref", "doc-footnote", "doc-backlink"}
 NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 UNSAFE_STYLE = re.compile(r"url\s*\(|@|expression|\\|behavior|binding|script", re.I)
-NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 EXTERNAL = re.compile(r"^(https?://|mailto:)", re.I)
 
 

@@ -16,7 +16,7 @@ import orjson
 import yaml
 
 from exporter.diagnostics import Diagnostic
-from exporter.model.document import LANG, short
+from exporter.model.document import LANG, NOT_XML, short
 
 BYLINE = re.compile(
     r"\A[ \t]*From:[ \t]*\[\[[ \t]*([^\]|#]+?)[ \t]*(?:\\?\|[ \t]*([^\]]*?)[ \t]*)?\]\][ \t]*"
@@ -284,6 +284,10 @@ def from_bytes(rel: str, data: bytes) -> RawNote | Diagnostic:
         note.body = stripped[m.end() :]
     elif isinstance(meta.get("channel"), str):
         note.channel = note.channel_name = meta["channel"]
+    if note.channel and NOT_XML.search(shown := " ".join(dict.fromkeys([note.channel, note.channel_name or ""]))):
+        note.warnings.append(_unprintable(rel, "channel name", shown, note.body_line - 1 if m else note.line_of("channel")))
+        note.channel = NOT_XML.sub("", note.channel)
+        note.channel_name = NOT_XML.sub("", note.channel_name or "") or note.channel
     if note.channel_name and len(note.channel_name) > CHANNEL_MAX:  # shown in every citation
         why = f"channel name of {len(note.channel_name):,} characters cut to {CHANNEL_MAX}"
         note.warnings.append(Diagnostic("too-large", rel, why, note.body_line - 1 if m else note.line_of("channel")))
@@ -300,8 +304,18 @@ def from_bytes(rel: str, data: bytes) -> RawNote | Diagnostic:
         note.title = str(title)
     else:
         note.title = _first_h1(note.body) or stem
-    note.title = " ".join(note.title.split()) or stem  # a multi-line title is one heading line
+    if NOT_XML.search(note.title):
+        note.warnings.append(_unprintable(rel, "title", note.title, note.line_of("title") if title else None))
+        note.title = NOT_XML.sub("", note.title)
+    note.title = " ".join(note.title.split()) or NOT_XML.sub("", stem) or "untitled"  # one heading line
     return note
+
+
+def _unprintable(rel: str, what: str, text: str, line: int | None) -> Diagnostic:
+    """Control characters in a label: no EPUB can hold them (XML), no font draws them."""
+    found = len(NOT_XML.findall(text))
+    return Diagnostic("unsafe-content", rel, f"removed {found} control character{'s' * (found > 1)} from the {what}",
+                      line)
 
 
 def packed(note: RawNote) -> bytes | None:
