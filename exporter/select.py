@@ -8,6 +8,7 @@ from pathlib import Path
 
 from exporter.config.schema import Publication
 from exporter.model.document import Collection, Note, short
+from exporter.readers.small import Unreadable, small_text
 from exporter.vault.keys import link_key, path_key
 
 
@@ -44,9 +45,9 @@ def find(collection: Collection, ref: str) -> Note:
 def read_order(path: Path) -> list[str]:
     """One note reference per line; blank lines and '#' comments ignored."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SelectionError(f"{path}: cannot read order file: {e}") from e
+        text = small_text(path)
+    except Unreadable as e:
+        raise SelectionError(f"{path}: cannot read order file: {e}") from None
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 

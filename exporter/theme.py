@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from exporter.readers.small import Unreadable, small_text
 from exporter.transforms.citations import Wording
 
 if TYPE_CHECKING:
@@ -37,6 +38,14 @@ Target = Literal["pdf", "epub"]
 
 class ThemeError(ValueError):
     """No such theme, or a theme that cannot be read."""
+
+    option = "--theme"  # the command-line option to blame
+
+
+class CssError(ThemeError):
+    """Extra CSS that cannot be read."""
+
+    option = "--css"
 
 
 def _markup(name: str | None) -> bool:
@@ -88,8 +97,13 @@ class Theme:
             tokens = tomllib.loads(spec.read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ThemeError(f"{spec}: cannot read theme: {e}") from None
-        if extra_css is not None and not extra_css.is_file():
-            raise ThemeError(f"extra CSS {extra_css} does not exist")
+        if extra_css is not None and not extra_css.exists():
+            raise CssError(f"extra CSS {extra_css} does not exist")
+        if extra_css is not None:
+            try:
+                small_text(extra_css)
+            except Unreadable as e:
+                raise CssError(f"extra CSS {extra_css}: {e}") from None
         cite = tokens.get("citation", {})
         words = Wording(
             with_channel=wording or cite.get("with_channel", Wording.with_channel),
@@ -159,7 +173,10 @@ class Theme:
         else:
             sheets["epub.css"] = self._css("epub.css.j2")
         if self.extra_css:
-            sheets["user.css"] = self.extra_css.read_text("utf-8")
+            try:
+                sheets["user.css"] = small_text(self.extra_css)
+            except Unreadable as e:  # changed since the theme was loaded
+                raise CssError(f"extra CSS {self.extra_css}: {e}") from None
         if target == "epub":
             sheets = {k: reader_safe(v) for k, v in sheets.items()}
         return sheets

@@ -54,7 +54,7 @@ def bundle(vault: Path, output: Path, title: str | None, theme: str, lang: str |
     try:
         look = Theme.load(theme)
     except ThemeError as e:
-        raise click.BadParameter(str(e), param_hint="--theme") from None
+        raise click.BadParameter(str(e), param_hint=e.option) from None
     try:
         check_replaceable(output, vault)  # before the work: the folder is replaced whole
     except OutputError as e:

@@ -58,7 +58,7 @@ def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
     try:
         look = Theme.load(theme, extra_css=css)
     except ThemeError as e:
-        raise click.BadParameter(str(e), param_hint="--theme") from None
+        raise click.BadParameter(str(e), param_hint=e.option) from None
     if output.is_dir():
         raise Failed(f"cannot write {output}: it is a folder (give an .epub file name)")
     cache = open_cache(no_cache)

@@ -78,7 +78,7 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
     try:
         look = Theme.load(theme, extra_css=css)
     except ThemeError as e:
-        raise click.BadParameter(str(e), param_hint="--theme") from None
+        raise click.BadParameter(str(e), param_hint=e.option) from None
     with Workers(jobs or os.cpu_count() or 1) as workers:
         workers.start()  # they import WeasyPrint while the notes are read
         cache = open_cache(no_cache)

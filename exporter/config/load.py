@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.config.schema import ConfigError, Defaults, Publication, build
+from exporter.readers.small import Unreadable, small_text
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,10 @@ def load_config(path: Path | None = None, start: Path | None = None) -> Config:
         return Config(None)
     file = str(path)
     try:
-        text = path.read_text("utf-8")
+        text = small_text(path)
         data: dict[str, Any] = tomllib.loads(text)
-    except OSError as e:
-        raise ConfigError([f"{file}: cannot read: {e.strerror or e}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{file}: not UTF-8 text"]) from None
+    except Unreadable as e:
+        raise ConfigError([f"{file}: cannot read: {e}"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{file}: not valid TOML: {e}"]) from None
     prefix = ""
