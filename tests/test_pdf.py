@@ -1485,3 +1485,26 @@ def test_floats_in_a_line_to_inline_start_or_end_lay_out_as_their_side(monkeypat
     monkeypatch.setattr(inline, "_out_of_flow_layout", inline._out_of_flow_layout.original)
     with pytest.raises(pdf.PdfError, match="inline-start"):
         drawn(logical)
+
+
+def test_css_that_would_keep_the_body_or_a_note_from_flowing_across_pages_does_not(tmp_path: Path) -> None:
+    """A grid body (WeasyPrint does not split a grid across pages), a floated or positioned note:
+    the dossier came out as one page, or the page-number overlays failed to join. The body and
+    each note flow as block boxes whatever the CSS says; the pages, their text, the outline and
+    the links are those of the dossier without that CSS."""
+    long = "\n\n".join(f"Paragraph {k} of the long note, with enough words to fill its lines." for k in range(60))
+    vault = write_vault(tmp_path / "v", {
+        "long.md": f"---\ntitle: Long\n---\n\nSee [[short]].\n\n{long}\n",
+        "short.md": "---\ntitle: Short\n---\n\nBack to [[long]].\n",
+    })
+    css = tmp_path / "hostile.css"
+    css.write_text("html, body { display: grid; height: 10cm; overflow: hidden } article.note { float: left; "
+                   "position: absolute } nav.toc { display: flex } .footer-page, .numbers-page { display: none }\n",
+                   encoding="utf-8")
+    made = {}
+    for name, extra in (("plain", []), ("hostile", ["--css", str(css)])):
+        out = tmp_path / f"{name}.pdf"
+        r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(out), "-q", "--no-cache", *extra])
+        assert r.exit_code == 0, r.output
+        made[name] = _facts(out.read_bytes())
+    assert made["plain"][0] >= 4 and made["hostile"] == made["plain"]

@@ -82,19 +82,27 @@ Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents 
 Unresolved = Literal["text", "plain", "error"]  # links out of the product: styled or bare label
 # In a part, the page numbers are left to the footers (dossier.py), which know the total.
 PART_CSS = "@page { @bottom-center { content: none !important; } }"
+# A document flows from page to page through the body and each note, whatever a theme's or a
+# user's CSS says: laid out as a grid, a float, a positioned or a fixed-height box, they would not
+# be split across pages (a dossier came out as one page, the rest cut off), and the footer and
+# numbers documents would not turn a page at each of their divs.
+FLOW = ("html, body, article.note, nav.toc, section.sources, .footer-page, .numbers-page { "
+        "display: block !important; position: static !important; float: none !important; "
+        "height: auto !important; max-height: none !important; overflow: visible !important; }")
 # Footer pages carry the page numbers alone, over the pages they number.
 FOOTER_CSS = "@page { background: none !important; " + " ".join(
     f"@{box} {{ content: none !important; }}" for box in (
         "top-left-corner", "top-left", "top-center", "top-right", "top-right-corner", "left-top",
         "left-middle", "left-bottom", "right-top", "right-middle", "right-bottom",
         "bottom-left-corner", "bottom-left", "bottom-right", "bottom-right-corner")) + (
-    " } html, body { background: none !important; } .footer-page { break-before: page; }")
+    " } html, body { background: none !important; columns: auto !important; } "
+    ".footer-page { break-before: page; }")
 
 
 # The backlinks' page numbers: pages with no margin, each with one number at the top left.
 NUMBERS_CSS = ("@page { margin: 0 !important; @bottom-center { content: none !important; } } "
                "html, body { margin: 0 !important; padding: 0 !important; } "
-               ".numbers-page { position: relative; break-before: page; height: 1px; } "
+               ".numbers-page { position: relative !important; break-before: page; height: 1px !important; } "
                ".numbers-page:first-child { break-before: auto; } "
                ".linked-from-number { position: absolute; left: 0; top: 0; font-size: 0.9em; "
                "white-space: nowrap; margin: 0; padding: 0; }")
@@ -473,7 +481,7 @@ def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
             "subject": meta.subtitle or subject, "keywords": keywords[:KEYWORDS],
             "date": words.date(when), "date_iso": f"{when:%Y-%m-%dT%H:%M:%SZ}",
             "lang": words.lang,
-            "generator": f"exporter {__version__}", "stylesheets": [Markup(css) for css in theme.css("pdf").values()]}
+            "generator": f"exporter {__version__}", "stylesheets": [Markup(css) for css in [*theme.css("pdf").values(), FLOW]]}
 
 
 def _asset(collection: Collection) -> Callable[[str], str | None]:
