@@ -183,7 +183,7 @@ def cite(
             result.problems.append(
                 (
                     "malformed-stamp",
-                    f'data-t="{s.data_t}' if s.data_t is not None else s.shown,
+                    f'data-t="{s.data_t}"' if s.data_t is not None else s.shown,
                     f"timestamp {s.raw!r} cannot be read; kept as text",
                 )
             )

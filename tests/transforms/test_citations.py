@@ -86,6 +86,13 @@ def test_malformed_stamp_keeps_text_and_warns_with_line(vault) -> None:  # type:
     assert len(bad) == 1 and bad[0].line == 9 and bad[0].path == "n.md"
 
 
+def test_an_empty_stamp_is_named_on_its_own_line_not_on_the_first_stamps(vault) -> None:  # type: ignore[no-untyped-def]
+    n, report = one(vault, "a " + ts("00:00:05", "00:00:05") + ".\n\nb " + ts("", "x") + ".")
+    assert [[m.seconds for m in c.moments] for c in n.citations] == [[5]]
+    bad = [d for d in report.items if d.code == "malformed-stamp"]
+    assert len(bad) == 1 and bad[0].line == 9 and "timestamp ''" in bad[0].message
+
+
 def test_plain_brackets_and_links_to_hash_are_stamps(vault) -> None:  # type: ignore[no-untyped-def]
     n, _ = one(vault, "a [00:00:36]. b ([00:01:12](#), [00:08:08](#)) c")
     assert [[m.seconds for m in c.moments] for c in n.citations] == [[36], [72, 488]]
