@@ -35,7 +35,9 @@ def source_date_epoch(value: int | None = None) -> int:
 def atomic_file(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside target; rename it over target only if the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # the name cut so that the temporary one fits where target's does (255 bytes on most systems)
+    name = target.name.encode()[:200].decode("utf-8", "ignore")
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 import zipfile
 from pathlib import Path
 
 from exporter.cache import Cache
-from exporter.packagers.output import RECORD, Deflate, Zip, prune
+from exporter.packagers.output import RECORD, Deflate, Zip, atomic_file, prune
 
 
 def test_prune_removes_only_recorded_files_that_left_the_output(tmp_path: Path) -> None:
@@ -56,3 +57,12 @@ def test_a_zip_is_the_bytes_zipfile_writes_whether_its_streams_come_from_the_cac
         for name, data in blobs.items():
             z.writestr(name, data, zipfile.ZIP_STORED if name == "mimetype" else None)
     assert off.getvalue() == plain.getvalue()
+
+
+def test_a_file_whose_name_is_as_long_as_the_system_allows_is_written_atomically(tmp_path: Path) -> None:
+    # a brief of a note with a 250-character stem: its temporary name had 14 characters more
+    target = tmp_path / ("é" * 125 + ".pdf")  # 254 bytes
+    with atomic_file(target) as tmp:
+        assert len(tmp.name.encode()) <= 255
+        tmp.write_bytes(b"%PDF-")
+    assert target.read_bytes() == b"%PDF-" and os.listdir(tmp_path) == [target.name]
