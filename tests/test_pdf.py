@@ -1508,3 +1508,23 @@ def test_css_that_would_keep_the_body_or_a_note_from_flowing_across_pages_does_n
         assert r.exit_code == 0, r.output
         made[name] = _facts(out.read_bytes())
     assert made["plain"][0] >= 4 and made["hostile"] == made["plain"]
+
+
+def test_a_long_word_breaks_inside_the_page_in_a_paragraph_and_in_a_table(tmp_path: Path) -> None:
+    """A word longer than its line (a hash, an id) ran off the right edge; in a table it pushed
+    the columns after it off the page. It breaks across lines inside the page, and a table's
+    short words keep their columns: "Elev." is not broken."""
+    word, other = "x" * 300, "y" * 300
+    vault = write_vault(tmp_path / "v", {"t.md": "---\ntitle: Table\n---\n\n| name | hash | Elev. |\n|---|---|---|\n"
+                                         f"| a | {word} | 25m |\n\nAfter the table {other} end.\n"})
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    page = pypdf.PdfReader(tmp_path / "b" / "t.pdf").pages[0]
+    width = float(page.mediabox.width)
+    runs: list[tuple[float, str]] = []
+    page.extract_text(visitor_text=lambda text, cm, tm, *_: runs.append((cm[4] + tm[4] * cm[0], text)))
+    for letter, length in (("x", 300), ("y", 300)):
+        lines = [(x, t.strip()) for x, t in runs if letter in t]
+        assert sum(t.count(letter) for _, t in lines) == length and len(lines) >= 4
+        assert all(x > 0 and x + len(t) * 4 < width for x, t in lines)  # each line starts and ends inside
+    assert any(t.strip() == "Elev." for _, t in runs)
