@@ -62,7 +62,7 @@ from exporter.transforms import math
 from exporter.writers import html as html_writer
 
 LONG_LINES = 15  # a block up to about a third of a page is kept on one page (_flowing)
-LONG_WORD = re.compile(r"\S{40,}")  # in a table, a word this long may break anywhere (_long_words)
+LONG_WORD = re.compile(r"\S{40,}")  # a word this long may break anywhere (_long_words)
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
 KEYWORDS = 64  # channels and tags in the PDF metadata, at most (a note may list thousands)
 # Where a dossier is cut into parts depends on the notes alone (never on --jobs, so neither do
@@ -389,7 +389,7 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
             out.append(x)
         return out
 
-    blocks = ast.map_each_block(blocks, lambda b: _flowing(_long_words(heading(b))))
+    blocks = ast.map_inlines(ast.map_each_block(blocks, lambda b: _flowing(heading(b))), _long_words)
     blocks = ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
     return math.typeset(blocks, _ink(theme))
 
@@ -423,29 +423,23 @@ def _flowing(b: Block) -> Block:
     return {"t": t, "c": [[ident, [*classes, "long"], kvs], *rest]}
 
 
-def _long_words(b: Block) -> Block:
-    """In a table, a word of 40 characters or more (a hash, an id, a long name) goes in a span
-    that may break anywhere (.long-word): a table is as wide as its cells' longest words, and
-    one such word pushed the columns after it off the page. Other words keep their widths
-    (overflow-wrap: anywhere on every cell broke "Elev." and "Range" in narrow columns)."""
-    if b["t"] != "Table":
-        return b
-
-    def breakable(inlines: list[Any]) -> list[Any]:
-        out: list[Any] = []
-        for x in inlines:
-            if x["t"] != "Str" or not LONG_WORD.search(text := x["c"]):
-                out.append(x)
-                continue
-            at = 0
-            for m in LONG_WORD.finditer(text):
-                out += [ast.Str(text[at:m.start()])] * (m.start() > at)
-                out.append({"t": "Span", "c": [ast.attr("", ["long-word"]), [ast.Str(m.group())]]})
-                at = m.end()
-            out += [ast.Str(text[at:])] * (at < len(text))
-        return out
-
-    return ast.map_inlines([b], breakable)[0]
+def _long_words(inlines: list[Any]) -> list[Any]:
+    """A word of 40 characters or more (a hash, an id, a long name) goes in a span that may break
+    anywhere (.long-word): it ran off the page, and in a table it pushed the columns after it
+    off too (a table is as wide as its cells' longest words). Other words keep their widths:
+    overflow-wrap: anywhere on every cell broke "Elev." and "Range" in narrow columns."""
+    out: list[Any] = []
+    for x in inlines:
+        if x["t"] != "Str" or not LONG_WORD.search(text := x["c"]):
+            out.append(x)
+            continue
+        at = 0
+        for m in LONG_WORD.finditer(text):
+            out += [ast.Str(text[at:m.start()])] * (m.start() > at)
+            out.append({"t": "Span", "c": [ast.attr("", ["long-word"]), [ast.Str(m.group())]]})
+            at = m.end()
+        out += [ast.Str(text[at:])] * (at < len(text))
+    return out
 
 
 def _ink(theme: Theme) -> str:
