@@ -69,6 +69,9 @@ def walk(root: Path, report: Report) -> VaultFiles:
             if path.is_symlink() and not inside(root, path):
                 report.add("outside-vault", rel, "symlink leads outside the vault; skipped")
                 continue
+            if not path.is_file() and path.exists():  # a pipe would block the read, a device never end
+                report.add("unreadable", rel, "not a regular file (a pipe, socket or device); skipped")
+                continue
             if name.lower().endswith(NOTE_SUFFIXES):
                 found.notes.append(rel)
             else:

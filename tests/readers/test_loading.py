@@ -225,3 +225,23 @@ def test_long_titles_and_channel_names_are_cut_for_chrome_and_kept_in_full(vault
     assert long.citations[0].title == long.label  # every footnote names the note: the short form
     labels = [stringify(x["c"][1]) for x in iter_nodes(linker.blocks, "Link")]
     assert labels[0] == long.label  # a link with no label of its own shows the short title
+
+
+def test_a_pipe_or_a_device_in_the_vault_is_skipped_and_named_not_waited_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from exporter.collect import collect
+    from exporter.readers.note import read_bytes
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "ok.md").write_text("fine", encoding="utf-8")
+    os.mkfifo(vault / "pipe.md")  # reading it would wait for a writer forever
+    os.mkfifo(vault / "pipe.png")
+    os.symlink("/dev/zero", vault / "zero.md")  # inside the vault's tree, but endless
+    coll, report = collect(vault)
+    assert [n.path for n in coll.notes] == ["ok.md"]
+    assert {d.path: d.message for d in report.errors} == {
+        name: "not a regular file (a pipe, socket or device); skipped" for name in ("pipe.md", "pipe.png")}
+    assert any(d.code == "outside-vault" and d.path == "zero.md" for d in report.items)
+    # a file made a pipe after the walk is refused where it is read
+    unreadable = read_bytes(vault, "pipe.md")
+    assert not isinstance(unreadable, bytes) and "not a regular file" in unreadable.message
