@@ -170,11 +170,17 @@ def _settled() -> None:
     gc.freeze()
 
 
+def most_jobs() -> int:
+    """Workers a pool starts at most, whatever it is asked: past the cores a worker only holds
+    memory (a fork of WeasyPrint each), and --jobs 99999999999999999 overflowed a C int."""
+    return max(8, 2 * (os.cpu_count() or 1))
+
+
 class Workers:
     """A process pool for budgeted tasks. `run` returns outcomes in task order."""
 
     def __init__(self, jobs: int, memory: int | None = None) -> None:
-        self.jobs = max(1, jobs)
+        self.jobs = max(1, min(jobs, most_jobs()))
         self.memory = memory or MEMORY
         self._pool: ProcessPoolExecutor | None = None
         self._warming: threading.Thread | None = None

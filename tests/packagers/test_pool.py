@@ -299,3 +299,9 @@ def test_a_task_runs_in_room_of_its_own_so_its_calls_map_no_stack_chunks() -> No
     roomy = pool.in_room(_bounces, 500)
     assert plain >= 500, plain
     assert roomy < 50, roomy
+
+
+def test_a_pool_asked_for_more_workers_than_make_sense_starts_a_few() -> None:
+    with Workers(99999999999999999) as workers:  # overflowed a C int in multiprocessing
+        assert workers.jobs == pool.most_jobs() >= 8
+        assert [o.value for o in workers.run(echo, [(k, 5.0) for k in range(3)])] == [0, 2, 4]
