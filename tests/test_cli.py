@@ -116,3 +116,19 @@ def test_default_titles_read_as_titles(tmp_path: Path) -> None:
                         ("keeper's log", "Keeper's Log"), ("ΦΆΡΟΙ", "ΦΆΡΟΙ"), ("___", "Notes")]:
         (tmp_path / name).mkdir()
         assert folder_title(tmp_path / name) == title
+
+
+@pytest.mark.parametrize("command", ["pdf", "epub"])
+def test_a_product_is_never_written_over_a_note_of_its_vault(tmp_path: Path, command: str) -> None:
+    vault = write_vault(tmp_path / "v", {"n.md": "---\ntitle: N\n---\n\nPrecious text.\n", "m.md": "Other.\n"})
+    before = (vault / "n.md").read_bytes()
+    (vault / "link.out").symlink_to(vault / "m.md")  # through a symlink too
+    for target in (vault / "n.md", vault / "link.out"):
+        r = CliRunner().invoke(main, [command, str(vault), "-o", str(target), "-q", "--no-cache"])
+        assert r.exit_code == 2 and f"{target} is a file of the vault" in r.stderr, r.output
+    assert (vault / "n.md").read_bytes() == before and (vault / "m.md").read_text(encoding="utf-8") == "Other.\n"
+    # a product of the same kind in the vault, written before, is replaced as anywhere else
+    out = vault / f"book.{command}"
+    for _ in range(2):
+        r = CliRunner().invoke(main, [command, str(vault), "-o", str(out), "-q", "--no-cache"])
+        assert r.exit_code == 0, r.output

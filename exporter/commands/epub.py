@@ -53,6 +53,7 @@ def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
     channel, then title.
     """
     from exporter.packagers import epub as packager
+    from exporter.packagers.output import OutputError, check_file_target
     from exporter.theme import Theme, ThemeError
 
     try:
@@ -61,6 +62,10 @@ def epub(vault: Path, notes: tuple[str, ...], output: Path, title: str | None,
         raise click.BadParameter(str(e), param_hint=e.option) from None
     if output.is_dir():
         raise Failed(f"cannot write {output}: it is a folder (give an .epub file name)")
+    try:
+        check_file_target(output, vault, (".epub",))
+    except OutputError as e:
+        raise click.BadParameter(str(e), param_hint="-o/--output") from None
     cache = open_cache(no_cache)
     collection, report = load(vault, quiet, reading, look.wording, cache)
     chosen = pick(collection, notes, order)

@@ -72,6 +72,7 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
     """
     from exporter.packagers import pdf as packager
     from exporter.packagers.dossier import write_dossier
+    from exporter.packagers.output import OutputError, check_file_target
     from exporter.packagers.pool import Workers
     from exporter.theme import Theme, ThemeError
 
@@ -105,6 +106,10 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
         out = output or Path("dist/dossier.pdf")
         if out.is_dir():
             raise Failed(f"cannot write {out}: it is a folder (give a .pdf file name)")
+        try:
+            check_file_target(out, vault, (".pdf",))
+        except OutputError as e:
+            raise click.BadParameter(str(e), param_hint="-o/--output") from None
         meta = packager.Meta(title or folder_title(vault), subtitle, author, lang=book_lang)
         try:
             plan = packager.plan_dossier(collection, chosen, meta, look, cache=cache)

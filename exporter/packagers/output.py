@@ -80,6 +80,14 @@ def check_replaceable(target: Path, vault: Path) -> None:
         raise OutputError(f"{target} exists and is not a bundle written by exporter; choose another folder")
 
 
+def check_file_target(target: Path, vault: Path, suffixes: tuple[str, ...]) -> None:
+    """A file output replaces target: never a file of the vault but one of the kind written
+    (an earlier output). `-o vault/note.md` wrote the PDF over the note."""
+    if target.exists() and target.resolve().is_relative_to(vault.resolve()) and \
+            target.resolve().suffix.lower() not in suffixes:
+        raise OutputError(f"{target} is a file of the vault {vault}; choose another output name")
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a fresh temporary folder; it replaces target only if the block succeeds."""
