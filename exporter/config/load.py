@@ -66,6 +66,9 @@ def load_config(path: Path | None = None, start: Path | None = None) -> Config:
     )
     pubs: dict[str, Publication] = {}
     for name, table in _table(data, "publications", file, problems).items():
+        if why := _unsafe_name(name):
+            problems.append(f"{file}: {prefix}publications.{name!r}: {why}")
+            continue
         if not isinstance(table, dict):
             problems.append(
                 f"{file}: {prefix}publications.{name}: must be a table ([{prefix}publications.{name}])"
@@ -97,3 +100,15 @@ def with_overrides(config: Config, **defaults: Any) -> Config:
     """Command-line options win over the file."""
     given = {k: v for k, v in defaults.items() if v is not None}
     return replace(config, defaults=replace(config.defaults, **given)) if given else config
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why a publication's name cannot name its output files in the output folder, if so:
+    "../evil" wrote a bundle beside the output folder."""
+    if any(c in name for c in "/\\") or any(ord(c) < 32 or c == "\x7f" for c in name):
+        return "a publication's name names its files: no / or \\ and no control characters"
+    if not name.strip() or name.startswith("."):
+        return "a publication's name names its files: it must not be empty or start with a dot"
+    if len(name.encode()) > 100:
+        return "a publication's name names its files: at most 100 bytes"
+    return None

@@ -92,3 +92,19 @@ def test_broken_toml_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, "[defaults\nvault = 1\n"))
     assert len(e.value.problems) == 1 and "not valid TOML" in e.value.problems[0]
+
+
+def test_a_publication_name_must_name_files_inside_the_output_folder(tmp_path: Path) -> None:
+    """A publication's name names its outputs (NAME.pdf, NAME/ and NAME.zip): "../evil" wrote a
+    bundle beside the output folder."""
+    path = tmp_path / "exporter.toml"
+    path.write_text('[publications."../evil"]\n[publications."a\\\\b"]\n[publications.".hidden"]\n'
+                    '[publications."  "]\n[publications."tab\\there"]\n[publications."Keepers ✓"]\n',
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    bad = [p.split(": ")[1] for p in e.value.problems]
+    assert bad == ["publications.'../evil'", "publications.'a\\\\b'", "publications.'.hidden'",
+                   "publications.'  '", "publications.'tab\\there'"]
+    path.write_text('[publications."Keepers ✓"]\n', encoding="utf-8")
+    assert list(load_config(path).publications) == ["Keepers ✓"]
