@@ -405,3 +405,24 @@ def test_control_characters_in_titles_channels_headings_and_options_are_dropped_
     (report,) = epubcheck([book.path])
     found = [(m["ID"], m["message"], m["locations"][:1]) for m in report["messages"]]
     assert report["checker"]["nFatal"] == report["checker"]["nError"] == report["checker"]["nWarning"] == 0, found
+
+
+def test_raw_html_that_breaks_xhtmls_content_model_is_mended_and_its_text_kept(tmp_path: Path) -> None:
+    """A block in a phrase, text straight in a list, a definition list or a table row, a term
+    with no description, a <wbr> the HTML parser gives a child: EPUBCheck refused each book."""
+    vault = tmp_path / "v"
+    vault.mkdir()
+    (vault / "n.md").write_text(
+        "---\ntitle: Raw\n---\n\nSoft a<wbr>break here.\n\n<ul><li>raw item</li> loose words </ul>\n\n"
+        "Phrase <span>holding <div>a block</div> inside</span> ends.\n\n<dl>stray term text<dt>lamp</dt></dl>\n\n"
+        "<table><tr>row text<td>cell</td></tr></table>\n\n<p><em>em <ul><li>listed</li></ul></em></p>\n",
+        encoding="utf-8")
+    book = build(vault, tmp_path / "b.epub")
+    chapter = next(v for k, v in book.files.items() if k.endswith(".xhtml") and b"raw item" in v).decode()
+    text = " ".join("".join(etree.fromstring(chapter.encode()).itertext()).split())
+    for words in ("Soft abreak here.", "raw item", "loose words", "holding a block inside", "stray term text", "lamp",
+                  "row text", "cell", "listed"):
+        assert words in text
+    (report,) = epubcheck([book.path])
+    found = [(m["ID"], m["message"], m["locations"][:1]) for m in report["messages"]]
+    assert report["checker"]["nFatal"] == report["checker"]["nError"] == report["checker"]["nWarning"] == 0, found

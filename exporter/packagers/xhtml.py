@@ -80,6 +80,7 @@ def page(note_id: str, file: str, html: str, images: set[str]) -> Page:
         with contextlib.suppress(etree.XMLSyntaxError):
             page.body = etree.fromstring(f'<div xmlns:epub="{OPS}">{html}</div>', _XML)
             if _clean(page, page.body, images):
+                _fit(page.body)
                 return page
     body = etree.Element("div", nsmap={"epub": OPS})
     page = Page(file, {note_id}, body)
@@ -87,8 +88,122 @@ def page(note_id: str, file: str, html: str, images: set[str]) -> Page:
         root = lhtml.fragment_fromstring(html, create_parent="div", parser=_HTML)
         body.text = _text(root.text)
         _rebuild(root, body, False, images, page.removed)
+    _fit(body)
     _clean(page, body, images)
     return page
+
+
+VOID = frozenset(("br", "col", "hr", "img", "wbr"))
+PHRASING = frozenset((
+    "a", "abbr", "b", "bdi", "bdo", "br", "cite", "code", "del", "dfn", "em", "i", "img", "ins",
+    "kbd", "mark", "q", "ruby", "rp", "rt", "s", "samp", "small", "span", "strong", "sub", "sup",
+    "time", "u", "var", "wbr"))
+PHRASING_ONLY = (PHRASING - VOID) | {"p", "pre", "h1", "h2", "h3", "h4", "h5", "h6"}
+STRAY: dict[str, tuple[tuple[str, ...], str]] = {
+    "ul": (("li",), "li"), "ol": (("li",), "li"), "dl": (("dt", "dd", "div"), "dd"), "tr": (("td", "th"), "td")}
+
+
+def _fit(root: etree._Element) -> None:
+    """Mend what raw HTML in a note can hold and XHTML's content model forbids, which EPUBCheck
+    reports: a block inside a phrase (<span><div>) is unwrapped, its text kept; text or other
+    elements straight inside a list, a definition list or a row go into an item (li, dd, td);
+    a definition list gets the term or description it lacks; a void element (<wbr>, which the
+    HTML parser gives children) lets them follow it."""
+    while _fit_once(root):
+        pass
+
+
+def _fit_once(root: etree._Element) -> bool:
+    for el in root.iter():
+        tag = el.tag
+        if not isinstance(tag, str) or tag.startswith("{"):
+            continue
+        if tag in VOID and (el.text or len(el)):
+            _unwrap(el, keep=True)
+            return True
+        if tag in PHRASING_ONLY:
+            for child in el:
+                if isinstance(child.tag, str) and not child.tag.startswith("{") and child.tag not in PHRASING:
+                    _unwrap(child, keep=False)
+                    return True
+        if tag in STRAY and _wrap_stray(el, *STRAY[tag]):
+            return True
+        if tag == "dl" and _pair_terms(el):
+            return True
+    return False
+
+
+def _unwrap(el: etree._Element, keep: bool) -> None:
+    """el's text and children in its place, after it (keep) or instead of it."""
+    parent = el.getparent()
+    at = parent.index(el)
+    moved = list(el)
+    text, tail = el.text, el.tail
+    el.text, el.tail = None, None
+    for child in moved:
+        el.remove(child)
+    if keep:
+        at += 1
+    else:
+        parent.remove(el)
+    before = parent[at - 1] if at > 0 else None
+    if text:
+        if before is None:
+            parent.text = (parent.text or "") + text
+        else:
+            before.tail = (before.tail or "") + text
+    for k, child in enumerate(moved):
+        parent.insert(at + k, child)
+    last = moved[-1] if moved else before
+    if tail:
+        if last is None:
+            parent.text = (parent.text or "") + tail
+        else:
+            last.tail = (last.tail or "") + tail
+
+
+def _wrap_stray(el: etree._Element, allowed: tuple[str, ...], wrapper: str) -> bool:
+    """Text and elements el may not hold go, run by run, into new wrapper elements."""
+    def stray(node: etree._Element) -> bool:
+        return not isinstance(node.tag, str) or node.tag not in allowed
+
+    if not ((el.text or "").strip() or any(stray(c) or (c.tail or "").strip() for c in el)):
+        return False
+    items: list[etree._Element | str] = [el.text or ""]
+    for child in list(el):
+        el.remove(child)
+        items += [child, child.tail or ""]
+        child.tail = None
+    el.text = None
+    run: etree._Element | None = None
+    for item in items:
+        if isinstance(item, str):
+            if not item.strip():
+                continue
+            if run is None:
+                run = etree.SubElement(el, wrapper)
+            _add_text(run, item)
+        elif stray(item):
+            if run is None:
+                run = etree.SubElement(el, wrapper)
+            run.append(item)
+        else:
+            el.append(item)
+            run = None
+    return True
+
+
+def _pair_terms(dl: etree._Element) -> bool:
+    """A definition list is groups of terms then descriptions: an empty term before a
+    description that has none, an empty description after a term that has none."""
+    kids = [c for c in dl if c.tag in ("dt", "dd")]
+    if kids and kids[0].tag == "dd":
+        kids[0].addprevious(etree.Element("dt"))
+        return True
+    if kids and kids[-1].tag == "dt":
+        kids[-1].addnext(etree.Element("dd"))
+        return True
+    return False
 
 
 def _text(s: str | None) -> str:
