@@ -135,15 +135,26 @@ class Cache:
                 db.execute("SELECT count(*) FROM entries").fetchone()
                 self._db = db
                 return db
-            except sqlite3.DatabaseError as e:
-                if attempt == 2:
-                    self.warnings.append(f"cache {self.where} cannot be used ({e}); building without it")
-                    self.where = None
+            except (sqlite3.DatabaseError, OSError) as e:
+                # a folder that is a file, on a read-only disk, a database that is a folder...
+                if attempt == 2 or not isinstance(e, sqlite3.DatabaseError) or not self._dropped(path, e):
+                    self._unusable(e)
                     return None
-                self.warnings.append(f"cache {path} was damaged ({e}); starting a new one")
-                for suffix in ("", "-wal", "-shm"):
-                    Path(str(path) + suffix).unlink(missing_ok=True)
         return None
+
+    def _dropped(self, path: Path, why: Exception) -> bool:
+        """A damaged database and its journals removed, to start a new one; False if they cannot be."""
+        self.warnings.append(f"cache {path} was damaged ({why}); starting a new one")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        except OSError:
+            return False
+        return True
+
+    def _unusable(self, why: Exception) -> None:
+        self.warnings.append(f"cache {self.where} cannot be used ({why}); building without it")
+        self.where = None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         """The payloads found intact; a damaged entry is removed and reported."""

@@ -211,6 +211,24 @@ def test_a_damaged_cache_is_noticed_and_never_used(tmp_path: Path, how: str) -> 
     assert cached == clean
 
 
+@pytest.mark.parametrize("how", ["a file", "under a file", "database a folder", "journal a folder"])
+def test_a_cache_that_cannot_be_used_is_said_and_the_build_goes_on_without_it(tmp_path: Path, how: str) -> None:
+    vault = write_vault(tmp_path / "vault", BASE)
+    cache = tmp_path / "cache"
+    if how in ("a file", "under a file"):
+        cache.write_text("not a folder", encoding="utf-8")
+        cache = cache / "sub" if how == "under a file" else cache
+    else:
+        (cache / ("cache.sqlite" if how == "database a folder" else "cache.sqlite-wal")).mkdir(parents=True)
+    env = {"SOURCE_DATE_EPOCH": "1700000000", "EXPORTER_CACHE_DIR": str(cache)}
+    r = CliRunner(env=env).invoke(main, ["bundle", str(vault), "-o", str(tmp_path / "out" / "b")])
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+    assert "cannot be used" in r.stderr and "building without it [cache]" in r.stderr
+    clean = CliRunner(env=env).invoke(main, ["bundle", str(vault), "-o", str(tmp_path / "clean" / "b"), "--no-cache"])
+    assert clean.exit_code == 0
+    assert (tmp_path / "out" / "b.zip").read_bytes() == (tmp_path / "clean" / "b.zip").read_bytes()
+
+
 def test_two_builds_at_once_share_one_cache(tmp_path: Path) -> None:
     vault = write_vault(tmp_path / "vault", BASE)
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "EXPORTER_CACHE_DIR": str(tmp_path / "cache")}
