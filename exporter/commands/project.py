@@ -133,9 +133,8 @@ def build_command(
     built = _run(config, list(names), vault, output, only, cache=cache)
     close_cache(cache, built.report)
     done = _summary(built, quiet)
-    if built.failed:
-        report_and_exit(built.report, quiet)  # prints the problems; exits 1 on errors
-        sys.exit(3)
+    if built.failed:  # the problems, then exit 3
+        report_and_exit(built.report, quiet, failed=f"{len(built.failed)} of the products failed (above)")
     if config.defaults.unresolved == "error":
         count = sum(1 for d in built.report.items if d.code == "unresolved-link")
         if count:

@@ -303,3 +303,19 @@ def test_user_css_adds_on_top_of_the_theme(project_dir: Path) -> None:
         assert "#ff00aa" in z.read(user).decode()
         chapter = next(n for n in names if n.endswith(".xhtml") and b"Fresnel" in z.read(n) and b"user.css" in z.read(n))
         assert chapter
+
+
+def test_a_build_with_a_product_that_failed_exits_3(tmp_path: Path) -> None:
+    """The product refused (its folder holds someone else's file) is named, the others are
+    built, and the exit code says so: it was 0, so a script took a failed build for a good one."""
+    vault = write_vault(tmp_path / "notes", {"a.md": "---\ntitle: Alpha\n---\n\nText.\n"})
+    (tmp_path / "exporter.toml").write_text(
+        '[defaults]\nvault = "notes"\noutput = "out"\n[publications.ok]\nformats = ["bundle"]\n'
+        '[publications.fine]\nformats = ["epub"]\n', encoding="utf-8")
+    (tmp_path / "out" / "ok").mkdir(parents=True)
+    (tmp_path / "out" / "ok" / "mine.txt").write_text("mine", encoding="utf-8")
+    code, _, err = run("build", "-q", cwd=tmp_path)
+    assert code == 3, err
+    assert "exists and is not a bundle written by exporter" in err and "1 of the products failed" in err
+    assert (tmp_path / "out" / "ok" / "mine.txt").read_text(encoding="utf-8") == "mine"
+    assert (tmp_path / "out" / "fine.epub").is_file() and vault.is_dir()
