@@ -108,53 +108,49 @@ def _fit(root: etree._Element) -> None:
     reports: a block inside a phrase (<span><div>) is unwrapped, its text kept; text or other
     elements straight inside a list, a definition list or a row go into an item (li, dd, td);
     a definition list gets the term or description it lacks; a void element (<wbr>, which the
-    HTML parser gives children) lets them follow it."""
-    while _fit_once(root):
-        pass
-
-
-def _fit_once(root: etree._Element) -> bool:
-    for el in root.iter():
+    HTML parser gives children) lets them follow it. Each element once, its children first,
+    moving nodes by their neighbours (never by index): a note of 50,000 such blocks stays linear."""
+    for el in reversed([el for el in root.iter() if isinstance(el.tag, str) and not el.tag.startswith("{")]):
         tag = el.tag
-        if not isinstance(tag, str) or tag.startswith("{"):
-            continue
         if tag in VOID and (el.text or len(el)):
-            _unwrap(el, keep=True)
-            return True
+            _lift(el, keep=True)
         if tag in PHRASING_ONLY:
-            for child in el:
+            child = el[0] if len(el) else None
+            while child is not None:
+                after = child.getnext()
                 if isinstance(child.tag, str) and not child.tag.startswith("{") and child.tag not in PHRASING:
-                    _unwrap(child, keep=False)
-                    return True
-        if tag in STRAY and _wrap_stray(el, *STRAY[tag]):
-            return True
-        if tag == "dl" and _pair_terms(el):
-            return True
-    return False
+                    after = child[0] if len(child) else after  # what it held is checked in its turn
+                    _lift(child, keep=False)
+                child = after
+        if tag in STRAY:
+            _wrap_stray(el, *STRAY[tag])
+        if tag == "dl":
+            _pair_terms(el)
 
 
-def _unwrap(el: etree._Element, keep: bool) -> None:
-    """el's text and children in its place, after it (keep) or instead of it."""
+def _lift(el: etree._Element, keep: bool) -> None:
+    """el's text and children moved into its parent: after it (keep), or in its place."""
     parent = el.getparent()
-    at = parent.index(el)
-    moved = list(el)
-    text, tail = el.text, el.tail
-    el.text, el.tail = None, None
-    for child in moved:
-        el.remove(child)
-    if keep:
-        at += 1
-    else:
-        parent.remove(el)
-    before = parent[at - 1] if at > 0 else None
+    text, tail, kids = el.text, el.tail, list(el)
+    el.text = None
+    if keep:  # el, its text, its children, then what followed it
+        el.tail = text
+        for kid in reversed(kids):
+            el.addnext(kid)
+        last = kids[-1] if kids else el
+        last.tail = (last.tail or "") + (tail or "") if (last.tail or tail) else None
+        return
+    before = el.getprevious()
+    for kid in kids:
+        el.addprevious(kid)
     if text:
         if before is None:
             parent.text = (parent.text or "") + text
         else:
             before.tail = (before.tail or "") + text
-    for k, child in enumerate(moved):
-        parent.insert(at + k, child)
-    last = moved[-1] if moved else before
+    last = el.getprevious()
+    el.tail = None
+    parent.remove(el)
     if tail:
         if last is None:
             parent.text = (parent.text or "") + tail
@@ -193,17 +189,14 @@ def _wrap_stray(el: etree._Element, allowed: tuple[str, ...], wrapper: str) -> b
     return True
 
 
-def _pair_terms(dl: etree._Element) -> bool:
+def _pair_terms(dl: etree._Element) -> None:
     """A definition list is groups of terms then descriptions: an empty term before a
     description that has none, an empty description after a term that has none."""
     kids = [c for c in dl if c.tag in ("dt", "dd")]
     if kids and kids[0].tag == "dd":
         kids[0].addprevious(etree.Element("dt"))
-        return True
     if kids and kids[-1].tag == "dt":
         kids[-1].addnext(etree.Element("dd"))
-        return True
-    return False
 
 
 def _text(s: str | None) -> str:
@@ -212,8 +205,9 @@ def _text(s: str | None) -> str:
 
 def _add_text(parent: etree._Element, s: str | None) -> None:
     if s:
-        if len(parent):
-            parent[-1].tail = (parent[-1].tail or "") + _text(s)
+        last = next(reversed(parent), None)  # len() would count every child: quadratic in a wide element
+        if last is not None:
+            last.tail = (last.tail or "") + _text(s)
         else:
             parent.text = (parent.text or "") + _text(s)
 
