@@ -143,19 +143,11 @@ def _lift(el: etree._Element, keep: bool) -> None:
     before = el.getprevious()
     for kid in kids:
         el.addprevious(kid)
-    if text:
-        if before is None:
-            parent.text = (parent.text or "") + text
-        else:
-            before.tail = (before.tail or "") + text
+    _text_after(parent, before, text)
     last = el.getprevious()
     el.tail = None
     parent.remove(el)
-    if tail:
-        if last is None:
-            parent.text = (parent.text or "") + tail
-        else:
-            last.tail = (last.tail or "") + tail
+    _text_after(parent, last, tail)
 
 
 def _wrap_stray(el: etree._Element, allowed: tuple[str, ...], wrapper: str) -> bool:
@@ -204,12 +196,18 @@ def _text(s: str | None) -> str:
 
 
 def _add_text(parent: etree._Element, s: str | None) -> None:
-    if s:
-        last = next(reversed(parent), None)  # len() would count every child: quadratic in a wide element
-        if last is not None:
-            last.tail = (last.tail or "") + _text(s)
-        else:
-            parent.text = (parent.text or "") + _text(s)
+    if s:  # after the last child; len() would count every child: quadratic in a wide element
+        _text_after(parent, next(reversed(parent), None), _text(s))
+
+
+def _text_after(parent: etree._Element, node: etree._Element | None, s: str | None) -> None:
+    """s right after node, a child of parent (None: at the start of parent)."""
+    if not s:
+        return
+    if node is None:
+        parent.text = (parent.text or "") + s
+    else:
+        node.tail = (node.tail or "") + s
 
 
 def _rebuild(src: Any, parent: etree._Element, math: bool, images: set[str], removed: set[str]

@@ -216,10 +216,11 @@ def read_bytes(root: Path, rel: str) -> bytes | Diagnostic:
     """The file's bytes, read only as far as a note may go: a file past it is not held."""
     try:  # opened without blocking: a file made a pipe since the vault was walked is refused
         with os.fdopen(os.open(root / rel, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
                 return Diagnostic("unreadable", rel, "not a regular file (a pipe, socket or device)")
             data = f.read(MAX_NOTE_BYTES + 1)
-            return _too_big(rel, os.fstat(f.fileno()).st_size) if len(data) > MAX_NOTE_BYTES else data
+            return _too_big(rel, max(st.st_size, len(data))) if len(data) > MAX_NOTE_BYTES else data
     except OSError as e:
         return Diagnostic("unreadable", rel, f"cannot read file: {e.strerror or e}")
 
