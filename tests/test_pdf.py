@@ -1528,3 +1528,46 @@ def test_a_long_word_breaks_inside_the_page_in_a_paragraph_and_in_a_table(tmp_pa
         assert sum(t.count(letter) for _, t in lines) == length and len(lines) >= 4
         assert all(x > 0 and x + len(t) * 4 < width for x, t in lines)  # each line starts and ends inside
     assert any(t.strip() == "Elev." for _, t in runs)
+
+
+def test_a_table_too_wide_for_the_page_is_split_and_every_cell_is_drawn_inside_the_page(tmp_path: Path) -> None:
+    """A table of twelve columns of ordinary words lost its last two at the page's edge. It is
+    split into tables that fit, each opening with the rows' names, and every cell is on the page."""
+    heads = ["Lighthouse", "Established", "Elevation", "Characteristic", "Range", "Keeper", "Automated",
+             "Construction", "Optic", "Fog signal", "Status", "Coordinates"]
+    rows = [[f"{h[:4]}{r}x{k}" if k else f"Station{r}" for k, h in enumerate(heads)] for r in range(4)]
+    table = "\n".join(["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads),
+                       *("| " + " | ".join(r) + " |" for r in rows)])
+    vault = write_vault(tmp_path / "v", {"t.md": f"---\ntitle: Table\n---\n\n{table}\n\nAfter the table.\n"})
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    page = pypdf.PdfReader(tmp_path / "b" / "t.pdf").pages[0]
+    width = float(page.mediabox.width)
+    runs: list[tuple[float, str]] = []
+    page.extract_text(visitor_text=lambda text, cm, tm, *_: runs.append((cm[4] + tm[4] * cm[0], text.strip())))
+    runs = [(x, t) for x, t in runs if t]
+    for text in [*heads, *(c for row in rows for c in row)]:
+        assert any(t == text for _, t in runs), text
+    assert all(x > 0 and x + len(t) * 5 < width for x, t in runs)  # each run starts and ends inside
+    assert 2 <= sum(t == "Lighthouse" for _, t in runs) <= 4  # the rows' names open each part
+
+
+def test_the_room_for_tables_follows_the_theme_and_agrees_with_the_stylesheets() -> None:
+    common = STYLES / "common"
+    margin = re.search(r"@page \{\s*size: [^;]+;\s*margin: (\d+)mm (\d+)mm (\d+)mm (\d+)mm;",
+                       (common / "print.css.j2").read_text("utf-8"))
+    assert margin is not None and int(margin[4]) + int(margin[2]) == pdf.MARGINS_MM
+    assert re.search(r"table \{[^}]*font-size: " + str(pdf.TABLE_FONT) + "em;",
+                     (common / "base.css.j2").read_text("utf-8"))
+    theme = Theme.load()
+
+    def room(size: str, base: str = "10pt") -> float:
+        tokens = {**theme.tokens, "page": {"size": size}, "sizes": {"print_base": base}}
+        return pdf.table_room(replace(theme, tokens=tokens))
+
+    a4 = (210 - 42) * 72 / 25.4 / 9  # 168 mm at 9pt (0.9 x 10pt)
+    assert abs(room("A4") - a4) < 1e-9 and room("nonsense") == room("A4")
+    assert abs(room("A4", "20pt") - a4 / 2) < 1e-9 and room("A4", "big") == room("A4", "10.5pt")
+    assert abs(room("A4 landscape") - (297 - 42) * 72 / 25.4 / 9) < 1e-9
+    assert abs(room("letter") - (215.9 - 42) * 72 / 25.4 / 9) < 1e-9
+    assert abs(room("6in 9in") - (6 * 72 - 42 * 72 / 25.4) / 9) < 1e-9

@@ -58,11 +58,20 @@ from exporter.packagers.task import (
 )
 from exporter.select import part_of
 from exporter.theme import Theme, files_key
-from exporter.transforms import math
+from exporter.transforms import math, tables
 from exporter.writers import html as html_writer
 
 LONG_LINES = 15  # a block up to about a third of a page is kept on one page (_flowing)
 LONG_WORD = re.compile(r"\S{40,}")  # a word this long may break anywhere (_long_words)
+# What the tables of a page have room for (tables.fit), from print.css.j2 and base.css.j2: the
+# page's left and right margins, and a table's font against the body's (tests check both)
+MARGINS_MM = 22 + 20
+TABLE_FONT = 0.9
+PAGE_MM = {"a5": (148, 210), "a4": (210, 297), "a3": (297, 420), "b5": (176, 250), "b4": (250, 353),
+           "jis-b5": (182, 257), "jis-b4": (257, 364), "letter": (215.9, 279.4), "legal": (215.9, 355.6),
+           "ledger": (279.4, 431.8)}
+UNIT_PT = {"mm": 72 / 25.4, "cm": 72 / 2.54, "q": 72 / 101.6, "in": 72.0, "pt": 1.0, "pc": 12.0, "px": 0.75}
+LENGTH = re.compile(r"([0-9]*\.?[0-9]+)(mm|cm|q|in|pt|pc|px)")
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
 KEYWORDS = 64  # channels and tags in the PDF metadata, at most (a note may list thousands)
 # Where a dossier is cut into parts depends on the notes alone (never on --jobs, so neither do
@@ -389,6 +398,7 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
             out.append(x)
         return out
 
+    blocks = tables.fit_all(blocks, table_room(theme))
     blocks = ast.map_inlines(ast.map_each_block(blocks, lambda b: _flowing(heading(b))), _long_words)
     blocks = ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
     return math.typeset(blocks, _ink(theme))
@@ -442,6 +452,23 @@ def _long_words(inlines: list[Any]) -> list[Any]:
     return out
 
 
+def _pt(value: str) -> float | None:
+    found = LENGTH.fullmatch(value.strip().lower())
+    return float(found.group(1)) * UNIT_PT[found.group(2)] if found else None
+
+
+def table_room(theme: Theme) -> float:
+    """How wide a table may be, in em of its font: the page's width between its margins (the
+    theme's page size: a name, with landscape, or lengths; A4 when it is neither), over the
+    table's font size (the theme's print size; 10.5pt when it is not a length)."""
+    words = str(theme.tokens.get("page", {}).get("size", "A4")).lower().split()
+    lengths = [x for w in words if (x := _pt(w)) is not None]
+    named = next((PAGE_MM[w] for w in words if w in PAGE_MM), PAGE_MM["a4"])
+    width = lengths[0] if lengths else (named[1] if "landscape" in words else named[0]) * UNIT_PT["mm"]
+    base = _pt(str(theme.tokens.get("sizes", {}).get("print_base", ""))) or 10.5
+    return max(1.0, (width - MARGINS_MM * UNIT_PT["mm"]) / (base * TABLE_FONT))
+
+
 def _ink(theme: Theme) -> str:
     return str(theme.tokens.get("colours", {}).get("text", "black"))
 
@@ -450,7 +477,8 @@ def _shaping(own_links_only: bool, unresolved: Unresolved, theme: Theme) -> dict
     """html_writer.render's transform for a PDF product (_shape), with everything it depends on
     besides the note, by which the cache keeps the fragments (shaped): made together, they agree."""
     return {"transform": lambda n, b: _shape(n, b, own_links_only, unresolved, theme),
-            "shaped": "\0".join(["pdf", str(own_links_only), unresolved, _ink(theme), math.version()])}
+            "shaped": "\0".join(["pdf", str(own_links_only), unresolved, _ink(theme), math.version(),
+                                  f"{table_room(theme):.3f}"])}
 
 
 def _label(inlines: list[Any]) -> str:
