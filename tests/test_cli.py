@@ -132,3 +132,28 @@ def test_a_product_is_never_written_over_a_note_of_its_vault(tmp_path: Path, com
     for _ in range(2):
         r = CliRunner().invoke(main, [command, str(vault), "-o", str(out), "-q", "--no-cache"])
         assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("command", ["pdf", "epub"])
+def test_a_product_is_never_written_over_a_file_of_its_kind_that_exporter_did_not_write(
+        tmp_path: Path, command: str) -> None:
+    """`-o vault/paper.pdf` replaced a paper the notes cite: a PDF or EPUB in the vault is
+    replaced only when exporter wrote it (its /Creator, or its package's generator, says so)."""
+    vault = write_vault(tmp_path / "v", {"n.md": "---\ntitle: N\n---\n\nSee ![[paper.pdf]].\n"})
+    theirs = vault / f"paper.{command}"
+    theirs.write_bytes(b"%PDF-1.4 someone else's\n" if command == "pdf" else b"PK someone else's")
+    r = CliRunner().invoke(main, [command, str(vault), "-o", str(theirs), "-q", "--no-cache"])
+    assert r.exit_code == 2 and "that exporter did not write" in r.stderr, r.output
+    assert theirs.read_bytes().endswith(b"someone else's" + (b"\n" if command == "pdf" else b""))
+
+
+def test_briefs_written_into_the_vault_leave_its_own_pdfs_alone(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "v", {"keepers/watch.md": "---\ntitle: Watch\n---\n\nThe watch.\n",
+                                         "tide.md": "---\ntitle: Tide\n---\n\nThe tide.\n"})
+    theirs = vault / "keepers" / "watch.pdf"
+    theirs.write_bytes(b"%PDF-1.4 the keeper's own scan\n")
+    for _ in range(2):  # the second run replaces the brief it wrote, and still not the scan
+        r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(vault), "-q", "--no-cache"])
+        assert r.exit_code == 3 and "keepers/watch.md" in r.stderr and "did not write" in r.stderr, r.output
+        assert theirs.read_bytes() == b"%PDF-1.4 the keeper's own scan\n"
+        assert (vault / "tide.pdf").read_bytes().startswith(b"%PDF")

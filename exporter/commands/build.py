@@ -174,7 +174,7 @@ def _product(
         from exporter.packagers.dossier import write_dossier
 
         meta = pdf.Meta(title, pub.subtitle, pub.author, lang=lang)
-        target = out_dir / f"{name}.pdf"
+        target = _target(out_dir / f"{name}.pdf", collection)
         try:
             plan = pdf.plan_dossier(
                 collection, notes, meta, theme, parts=pub.parts, unresolved=config.defaults.unresolved,
@@ -208,7 +208,7 @@ def _product(
         book = epub.BookMeta(
             title=title, subtitle=pub.subtitle, author=pub.author, lang=lang, parts=pub.parts
         )
-        target = out_dir / f"{name}.epub"
+        target = _target(out_dir / f"{name}.epub", collection)
         try:
             done = epub.package(collection, notes, target, book, theme, unresolved=config.defaults.unresolved,
                                 cache=cache)
@@ -218,6 +218,15 @@ def _product(
             built.report.add(code, path, message)
         return [target]
     raise BuildError(f"unknown format {fmt!r}")
+
+
+def _target(target: Path, collection: Collection) -> Path:
+    """target, unless it is a file of the vault that exporter did not write (output inside the vault)."""
+    from exporter.packagers.output import replaceable
+
+    if not replaceable(target, Path(collection.root)):
+        raise BuildError(f"{target} is a file of the vault that exporter did not write; it is left as it is")
+    return target
 
 
 def _rendered(built: Built, where: Path, written: Written) -> None:

@@ -29,13 +29,13 @@ from lxml import etree
 from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
+from exporter import __version__, i18n
 from exporter import cache as store
-from exporter import i18n
 from exporter.cache import Cache
 from exporter.model import ast
 from exporter.model.document import NOT_XML, Block, Collection, Note, backlinks, channel_names
 from exporter.packagers import cover, xhtml
-from exporter.packagers.output import Deflate, Zip, atomic_file, source_date_epoch
+from exporter.packagers.output import GENERATOR, Deflate, Zip, atomic_file, source_date_epoch
 from exporter.packagers.xhtml import EPUB_TYPE
 from exporter.readers.images import MAX_PIXELS
 from exporter.select import part_of
@@ -335,6 +335,8 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     pages = _chapters(notes, files, assets, href, more, unresolved, cache or Cache.off(), built.problems, words)
 
     book = epub.EpubBook()
+    # how a later run knows the book for its own, which it may replace (output.made_here)
+    book.set_unique_metadata("OPF", "generator", "", {"name": "generator", "content": f"{GENERATOR} {__version__}"})
     book.set_identifier(_identifier(collection.root, notes, meta, assets))
     book.set_title(meta.title)
     book.set_language(lang)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -80,12 +81,48 @@ def check_replaceable(target: Path, vault: Path) -> None:
         raise OutputError(f"{target} exists and is not a bundle written by exporter; choose another folder")
 
 
+MARK_BYTES = 4 << 20  # an EPUB's container and package documents are read up to this to find the mark
+MARK = re.compile(rb"<meta\s+name=\"generator\"\s+content=\"exporter[\s\"]")
+ROOTFILE = re.compile(rb"full-path=\"([^\"]+)\"")
+
+
+def made_here(path: Path) -> bool:
+    """Did exporter write path (an earlier output, which it may replace)? A PDF says so in its
+    /Creator, an EPUB in its package's generator; a file that cannot be read did not."""
+    try:
+        if path.suffix.lower() == ".pdf":
+            import pikepdf
+
+            with pikepdf.open(path) as pdf:
+                return str(pdf.docinfo.get("/Creator", "")).split(" ", 1)[0] == GENERATOR
+        if path.suffix.lower() == ".epub":
+            with zipfile.ZipFile(path) as book:
+                def read(name: str) -> bytes:
+                    if book.getinfo(name).file_size > MARK_BYTES:
+                        raise ValueError(f"{name} is too large")
+                    return book.read(name)
+
+                found = ROOTFILE.search(read("META-INF/container.xml"))
+                return found is not None and MARK.search(read(found.group(1).decode("utf-8"))) is not None
+    except Exception:  # any file that is not what it seems, including a damaged one: not ours
+        return False
+    return False
+
+
+def replaceable(target: Path, vault: Path, suffixes: tuple[str, ...] = (".pdf", ".epub")) -> bool:
+    """May a file output replace target? Not a file of the vault that exporter did not write."""
+    if not target.exists() or not target.resolve().is_relative_to(vault.resolve()):
+        return True
+    return target.resolve().suffix.lower() in suffixes and made_here(target)
+
+
 def check_file_target(target: Path, vault: Path, suffixes: tuple[str, ...]) -> None:
-    """A file output replaces target: never a file of the vault but one of the kind written
-    (an earlier output). `-o vault/note.md` wrote the PDF over the note."""
-    if target.exists() and target.resolve().is_relative_to(vault.resolve()) and \
-            target.resolve().suffix.lower() not in suffixes:
-        raise OutputError(f"{target} is a file of the vault {vault}; choose another output name")
+    """A file output replaces target: never a file of the vault that exporter did not write.
+    `-o vault/note.md` wrote the PDF over the note; `-o vault/paper.pdf`, over a paper the notes
+    cite."""
+    if not replaceable(target, vault, suffixes):
+        raise OutputError(f"{target} is a file of the vault {vault} that exporter did not write; "
+                          "choose another output name")
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ from exporter.model.document import (
     file_stems,
     short,
 )
-from exporter.packagers.output import atomic_file, source_date_epoch
+from exporter.packagers.output import atomic_file, replaceable, source_date_epoch
 from exporter.packagers.pool import Outcome, Workers
 from exporter.packagers.task import (
     Facts,
@@ -775,6 +775,7 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
     names = channel_names(collection.notes)
     prepared = [_brief(collection, theme, f, names, author, epoch, lang) for f in fragments]
     paths = brief_paths(notes)
+    vault = Path(collection.root)
     done = Written(over={f.note.path: f"pandoc {f.failed}" for f in fragments if f.failed})
     outcomes = rendered(workers, prepared, cache)
     for n, outcome in zip(notes, outcomes, strict=True):
@@ -784,6 +785,9 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
         if n.path in done.over:
             continue
         target = out / paths[n.id]
+        if not replaceable(target, vault):
+            done.failed[n.path] = f"{target} is a file of the vault that exporter did not write; it is left as it is"
+            continue
         try:
             with atomic_file(target) as tmp:
                 tmp.write_bytes(outcome.value.pdf)

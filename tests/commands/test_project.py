@@ -319,3 +319,13 @@ def test_a_build_with_a_product_that_failed_exits_3(tmp_path: Path) -> None:
     assert "exists and is not a bundle written by exporter" in err and "1 of the products failed" in err
     assert (tmp_path / "out" / "ok" / "mine.txt").read_text(encoding="utf-8") == "mine"
     assert (tmp_path / "out" / "fine.epub").is_file() and vault.is_dir()
+
+
+def test_build_into_the_vault_leaves_a_file_of_the_same_name_that_it_did_not_write(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "v", {"n.md": "---\ntitle: N\n---\n\nText.\n", "paper.pdf": "%PDF-1.4 mine\n"})
+    (vault / "exporter.toml").write_text('[defaults]\nvault = "."\noutput = "."\n\n'
+                                         '[publications.paper]\nformats = ["pdf", "epub"]\n', encoding="utf-8")
+    code, _, err = run("build", "--no-cache", "-q", cwd=vault)
+    assert code == 3 and "paper (pdf)" in err and "did not write" in err, err
+    assert (vault / "paper.pdf").read_text(encoding="utf-8") == "%PDF-1.4 mine\n"
+    assert (vault / "paper.epub").is_file()  # the other product is written

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from exporter.cache import Cache
-from exporter.packagers.output import RECORD, Deflate, Zip, atomic_file, prune
+from exporter.packagers.output import RECORD, Deflate, Zip, atomic_file, made_here, prune
 
 
 def test_prune_removes_only_recorded_files_that_left_the_output(tmp_path: Path) -> None:
@@ -66,3 +66,36 @@ def test_a_file_whose_name_is_as_long_as_the_system_allows_is_written_atomically
         assert len(tmp.name.encode()) <= 255
         tmp.write_bytes(b"%PDF-")
     assert target.read_bytes() == b"%PDF-" and os.listdir(tmp_path) == [target.name]
+
+
+def _epub(path: Path, generator: bytes, opf_size: int = 0) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/epub+zip")
+        z.writestr("META-INF/container.xml", '<container><rootfiles><rootfile full-path="EPUB/content.opf"/>'
+                                             "</rootfiles></container>")
+        z.writestr("EPUB/content.opf", b'<package><metadata><meta name="generator" content="' + generator
+                   + b'"/></metadata></package>' + b" " * opf_size)
+    return path
+
+
+def test_made_here_knows_exporter_s_own_pdfs_and_epubs_and_nothing_else(tmp_path: Path) -> None:
+    import pikepdf
+
+    def pdf(name: str, creator: str | None) -> Path:
+        with pikepdf.new() as doc:
+            doc.add_blank_page()
+            if creator is not None:
+                doc.docinfo["/Creator"] = creator
+            doc.save(tmp_path / name)
+        return tmp_path / name
+
+    assert made_here(pdf("ours.pdf", "exporter 0.1.0")) and made_here(pdf("later.pdf", "exporter 9.9"))
+    assert not made_here(pdf("latex.pdf", "LaTeX with hyperref")) and not made_here(pdf("bare.pdf", None))
+    assert not made_here(pdf("like.pdf", "exporterX 1"))
+    assert made_here(_epub(tmp_path / "ours.epub", b"exporter 0.1.0"))
+    assert not made_here(_epub(tmp_path / "other.epub", b"Ebook-lib 0.20.0"))
+    assert not made_here(_epub(tmp_path / "big.epub", b"exporter 0.1.0", opf_size=5 << 20))  # not read past 4 MiB
+    for name, data in (("junk.pdf", b"%PDF-1.7 junk"), ("junk.epub", b"PK junk"), ("empty.pdf", b"")):
+        (tmp_path / name).write_bytes(data)
+        assert not made_here(tmp_path / name)
+    assert not made_here(tmp_path / "missing.pdf")
