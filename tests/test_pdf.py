@@ -37,6 +37,7 @@ from exporter.packagers.dossier import one_pass, write_dossier
 from exporter.packagers.pool import Workers
 from exporter.select import select
 from exporter.theme import STYLES, Theme
+from exporter.transforms import sanitize
 from exporter.writers.html import anchor_id
 from tests.conftest import write_vault
 
@@ -1102,10 +1103,14 @@ def test_a_spool_gives_back_the_bytes_rendered_and_the_cache_keeps_them(tmp_path
     cache.close()
 
 
-def test_a_note_the_renderer_fails_on_is_left_out_and_named_and_the_rest_is_written(tmp_path: Path) -> None:
+def test_a_note_the_renderer_fails_on_is_left_out_and_named_and_the_rest_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Raw HTML nested 300 deep runs WeasyPrint's box building past Python's recursion limit:
     an error, not a budget. Short notes share a part: the part is rendered again note by note,
-    so the note beside it is not blamed, and the dossier is written without the one (exit 3)."""
+    so the note beside it is not blamed, and the dossier is written without the one (exit 3).
+    (Notes lose raw tags nested that deep before they are rendered: here they keep them, so
+    that the renderer fails as it would on whatever else it cannot lay out.)"""
+    monkeypatch.setattr(sanitize, "RAW_LEVELS", 10_000)
     vault = write_vault(tmp_path / "v", {
         "deep.md": "---\ntitle: Deep\n---\n\n" + "<div>" * 300 + "Inside." + "</div>" * 300 + "\n",
         "light.md": "---\ntitle: Light\n---\n\nSee [[other]].\n",
@@ -1122,6 +1127,20 @@ def test_a_note_the_renderer_fails_on_is_left_out_and_named_and_the_rest_is_writ
     assert [t for d, t, _ in outline if d == 0] == ["Light", "Other"]
     assert "Deep" not in texts[1] and "Light" in texts[1]  # the contents
     assert all(f"{i} / {pages}" in _flat(t) for i, t in enumerate(texts[1:], start=2))
+
+
+def test_raw_html_nested_too_deep_to_lay_out_is_flattened_and_the_note_is_in_the_dossier(tmp_path: Path) -> None:
+    vault = write_vault(tmp_path / "v", {
+        "deep.md": "---\ntitle: Deep\n---\n\n" + "> " * 8 + "<div>" * 300 + "Inside." + "</div>" * 300 + "\n",
+        "light.md": "---\ntitle: Light\n---\n\nSee [[deep]].\n",
+    })
+    r = CliRunner().invoke(main, ["check", str(vault), "--no-cache"])
+    assert "deep.md: warning: removed raw HTML tags nested too deeply to export" in r.output, r.output
+    out = tmp_path / "d.pdf"
+    r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(out), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    _, texts, outline, _ = _facts(out.read_bytes())
+    assert [t for d, t, _ in outline if d == 0] == ["Deep", "Light"] and any("Inside." in t for t in texts)
 
 
 def test_a_note_past_its_render_budget_is_left_out_and_named(
@@ -1571,3 +1590,23 @@ def test_the_room_for_tables_follows_the_theme_and_agrees_with_the_stylesheets()
     assert abs(room("A4 landscape") - (297 - 42) * 72 / 25.4 / 9) < 1e-9
     assert abs(room("letter") - (215.9 - 42) * 72 / 25.4 / 9) < 1e-9
     assert abs(room("6in 9in") - (6 * 72 - 42 * 72 / 25.4) / 9) < 1e-9
+
+
+def test_lists_and_quotes_nested_dozens_deep_keep_their_text_on_the_page(tmp_path: Path) -> None:
+    """At their full indents, 40 nested quotes pushed the text past the page's right edge: past
+    six levels each indents a little, past twelve a hairline."""
+    lists = "".join("  " * k + f"- item{k}\n" for k in range(36))
+    vault = write_vault(tmp_path / "v", {"quotes.md": "---\ntitle: Q\n---\n\n" + "> " * 70 + "Innermost quote.\n",
+                                         "lists.md": "---\ntitle: L\n---\n\n" + lists})
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    for name, words in (("quotes", ["Innermost", "quote."]), ("lists", [f"item{k}" for k in range(36)])):
+        runs: list[tuple[float, str]] = []
+
+        def seen(text: str, cm: list[float], tm: list[float], *_: object, into: list[tuple[float, str]] = runs) -> None:
+            into.append((cm[4] + tm[4] * cm[0], text.strip()))
+
+        for page in pypdf.PdfReader(tmp_path / "b" / f"{name}.pdf").pages:
+            page.extract_text(visitor_text=seen)
+            assert all(x + len(t) * 6 < float(page.mediabox.width) for x, t in runs if t)
+        assert all(any(w in t for _, t in runs) for w in words), name

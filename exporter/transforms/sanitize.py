@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -123,6 +124,14 @@ ATTR_AT = {
 }
 
 
+# How deep a note's raw HTML may nest, with the lists, quotes and spans around it: its tags
+# counted in order over the whole note (a tag in one raw node may close in another), each as
+# two levels of pandoc's JSON (an element and its children), as collect.MAX_DEPTH counts a
+# note's own nesting. WeasyPrint's box building recursed past Python's limit at 100-130 nested
+# blocks and the note was left out of the PDF, where `check` had seen nothing.
+RAW_LEVELS = 160
+ANY_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)\b[^>]*?(/?)>")
+VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"})
 WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]*)\]\]")
 
 
@@ -308,5 +317,58 @@ def sanitize(blocks: list[Block]) -> Sanitized:
             new.append(b)
         return new
 
-    out.blocks = ast.walk(blocks, inlines=inlines, blocks=blocks_fn)
+    out.blocks = _unnested(ast.walk(blocks, inlines=inlines, blocks=blocks_fn), out.removed)
     return out
+
+
+def _raws(node: Any, depth: int = 1) -> Iterator[tuple[dict[str, Any], int]]:
+    """The raw HTML nodes under node, in document order, with their depth in the JSON."""
+    if isinstance(node, list):
+        for x in node:
+            yield from _raws(x, depth + 1)
+    elif isinstance(node, dict):
+        if node.get("t") in ("RawInline", "RawBlock"):
+            if node["c"][0] in ("html", "html5"):
+                yield node, depth
+        elif isinstance(node.get("c"), list):
+            yield from _raws(node["c"], depth + 1)
+
+
+def _unnested(blocks: list[Block], removed: list[str]) -> list[Block]:
+    """blocks without the raw HTML tags opened past RAW_LEVELS and the tags that close them
+    (what is inside them stays); the same blocks when none is that deep."""
+    stack: list[bool] = []  # for each tag open: whether it is dropped
+    at = 0  # the depth of the raw node being read
+
+    def tag(m: re.Match[str]) -> str:
+        closing, name, empty = m.groups()
+        if name.lower() in VOID or empty:
+            return m[0]
+        if closing:
+            return "" if stack and stack.pop() else m[0]
+        stack.append(at + 2 * (len(stack) + 1) > RAW_LEVELS)
+        return "" if stack[-1] else m[0]
+
+    def same(node: dict[str, Any], depth: int) -> bool:
+        nonlocal at
+        at = depth
+        return bool(ANY_TAG.sub(tag, node["c"][1]) == node["c"][1])
+
+    if all(same(node, depth) for node, depth in _raws(blocks)):
+        return blocks
+    stack.clear()
+    removed.append(f"raw HTML tags nested too deeply to export (over {RAW_LEVELS} levels with the lists, "
+                   "quotes and spans around them); what they hold is kept")
+
+    def copy(node: Any, depth: int) -> Any:  # in document order, as the tags are counted
+        nonlocal at
+        if isinstance(node, list):
+            return [copy(x, depth + 1) for x in node]
+        if isinstance(node, dict) and isinstance(node.get("c"), list):
+            if node.get("t") in ("RawInline", "RawBlock") and node["c"][0] in ("html", "html5"):
+                at = depth
+                return {"t": node["t"], "c": [node["c"][0], ANY_TAG.sub(tag, node["c"][1])]}
+            return {**node, "c": copy(node["c"], depth + 1)}
+        return node
+
+    return list(copy(blocks, 1))

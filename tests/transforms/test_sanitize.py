@@ -85,3 +85,36 @@ def test_wikilinks_inside_raw_html_block_become_text(vault) -> None:  # type: ig
     assert "removed wikilink [[x]] inside raw HTML kept as text" in msgs
     assert "removed wikilink [[y|label]] inside raw HTML kept as text" in msgs
     assert "removed wikilink ![[z.png|200]] inside raw HTML kept as text" in msgs
+
+
+def _raw_html(blocks: object) -> str:
+    return "".join(n["c"][1] for t in ("RawBlock", "RawInline") for n in iter_nodes(blocks, t))
+
+
+def test_raw_html_nested_too_deep_to_export_loses_its_deepest_tags_not_its_text(vault) -> None:  # type: ignore[no-untyped-def]
+    """300 nested divs ran WeasyPrint past Python's recursion limit: the note was left out of the
+    PDF and `check` said nothing. Tags past the budget (with the lists and quotes around them)
+    go, with the tags that close them; the text stays, and a shallow note is not touched."""
+    from exporter.transforms import sanitize
+
+    coll, report = vault({
+        "deep.md": "---\ntitle: Deep\n---\n\n" + "<div>" * 300 + "Inside." + "</div>" * 300 + "\n\n"
+                   "And " + "<span>" * 300 + "deep" + "</span>" * 300 + " words.\n",
+        "quoted.md": "---\ntitle: Quoted\n---\n\n" + "> " * 40 + "<div>" * 300 + "Far in." + "</div>" * 300 + "\n",
+        "shallow.md": "---\ntitle: Shallow\n---\n\n<details><summary>More</summary>\n<div><b>Kept</b></div>\n</details>\n",
+    })
+    deep, quoted = note(coll, "deep"), note(coll, "quoted")
+    blocks = [b for b in deep.blocks if b["t"] == "RawBlock"]
+    html = _raw_html(blocks)
+    kept = html.count("<div>")
+    assert 60 <= kept <= 80 and html.count("</div>") == kept and "Inside." in html
+    spans = _raw_html([b for b in deep.blocks if b["t"] == "Para"])
+    assert 60 <= spans.count("<span>") == spans.count("</span>") <= 80 and "deep" in stringify(deep.blocks)
+    in_quotes = _raw_html(quoted.blocks)
+    assert in_quotes.count("<div>") == in_quotes.count("</div>") < kept - 30  # the quotes take their share
+    assert "<div><b>Kept</b></div>" in _raw_html(note(coll, "shallow").blocks)
+    warned = [i for i in report.items if i.code == "unsafe-content" and "nested too deeply" in i.message]
+    assert sorted(i.path for i in warned) == ["deep.md", "quoted.md"]
+    # the same blocks, untouched, when nothing is that deep
+    shallow = note(coll, "shallow").blocks
+    assert sanitize._unnested(shallow, []) is shallow
