@@ -1610,3 +1610,26 @@ def test_lists_and_quotes_nested_dozens_deep_keep_their_text_on_the_page(tmp_pat
             page.extract_text(visitor_text=seen)
             assert all(x + len(t) * 6 < float(page.mediabox.width) for x, t in runs if t)
         assert all(any(w in t for _, t in runs) for w in words), name
+
+
+def test_an_image_taller_than_the_page_and_a_formula_wider_than_it_are_drawn_inside_the_page(tmp_path: Path) -> None:
+    """A 4,000-pixel tall image ran off the page's foot, a formula of 120 terms off its right
+    edge (a typeset formula is one image: it cannot break); both are drawn smaller to fit."""
+    vault = write_vault(tmp_path / "v", {"n.md": "---\ntitle: Tall\n---\n\nBefore.\n\n![[tall.png]]\n\n"
+                                         "A long formula:\n\n$$ " + " + ".join(f"x_{{{k}}}^{{2}}" for k in range(120))
+                                         + " $$\n\nA short one: $a^2 + b^2$, and the end.\n"})
+    Image.new("RGB", (300, 4000), (200, 50, 50)).save(vault / "tall.png")
+    html = tmp_path / "d.html"
+    r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(tmp_path / "d.pdf"), "-q", "--no-cache",
+                                  "--dump-html", str(html)])
+    assert r.exit_code == 0, r.output
+    document = weasyprint.HTML(filename=str(html)).render()
+    drawn = []
+    for page in document.pages:
+        width, height = page.width, page.height
+        for box in page._page_box.descendants():
+            if box.element_tag == "img" and box.element is not None:
+                x, y = box.position_x, box.position_y
+                drawn.append((box.element.get("class"), x + box.border_width() <= width - 20 and x >= 0
+                              and y + box.border_height() <= height))
+    assert len(drawn) == 3 and [c for c, _ in drawn].count("math") == 2 and all(inside for _, inside in drawn)
