@@ -1633,3 +1633,22 @@ def test_an_image_taller_than_the_page_and_a_formula_wider_than_it_are_drawn_ins
                 drawn.append((box.element.get("class"), x + box.border_width() <= width - 20 and x >= 0
                               and y + box.border_height() <= height))
     assert len(drawn) == 3 and [c for c, _ in drawn].count("math") == 2 and all(inside for _, inside in drawn)
+
+
+def test_long_words_in_inline_code_and_raw_html_break_inside_the_page(tmp_path: Path) -> None:
+    """Inline code and a raw HTML block's text are not words of the text: a 200-character token
+    in either ran off the page, and in a table cell pushed the next column off."""
+    vault = write_vault(tmp_path / "v", {"c.md": "---\ntitle: Code\n---\n\nInline code: `" + "z" * 200 + "` after.\n\n"
+                                         '<div class="x">Raw ' + "r" * 200 + " raw.</div>\n\n"
+                                         "| a | b |\n|---|---|\n| `" + "c" * 120 + "` | next |\n"})
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    page = pypdf.PdfReader(tmp_path / "b" / "c.pdf").pages[0]
+    width = float(page.mediabox.width)
+    runs: list[tuple[float, str]] = []
+    page.extract_text(visitor_text=lambda text, cm, tm, *_: runs.append((cm[4] + tm[4] * cm[0], text.strip())))
+    for letter, length in (("z", 200), ("r", 200), ("c", 120)):
+        lines = [(x, t) for x, t in runs if t and set(t) == {letter}]
+        assert sum(map(len, (t for _, t in lines))) == length and len(lines) >= 2, letter
+    assert all(x + len(t) * 4.5 < width for x, t in runs if t)
+    assert any(t == "next" and x + 20 < width for x, t in runs)

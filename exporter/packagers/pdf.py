@@ -63,6 +63,7 @@ from exporter.writers import html as html_writer
 
 LONG_LINES = 15  # a block up to about a third of a page is kept on one page (_flowing)
 LONG_WORD = re.compile(r"\S{40,}")  # a word this long may break anywhere (_long_words)
+HTML_TAG = re.compile(r"(<[^>]*>)")
 # What the tables of a page have room for (tables.fit), from print.css.j2 and base.css.j2: the
 # page's left and right margins, and a table's font against the body's (tests check both)
 MARGINS_MM = 22 + 20
@@ -399,7 +400,8 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
         return out
 
     blocks = tables.fit_all(blocks, table_room(theme))
-    blocks = ast.map_inlines(ast.map_each_block(blocks, lambda b: _flowing(heading(b))), _long_words)
+    blocks = ast.map_inlines(ast.map_each_block(blocks, lambda b: _raw_long_words(_flowing(heading(b)))),
+                             _long_words)
     blocks = ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
     return math.typeset(blocks, _ink(theme))
 
@@ -440,6 +442,10 @@ def _long_words(inlines: list[Any]) -> list[Any]:
     overflow-wrap: anywhere on every cell broke "Elev." and "Range" in narrow columns."""
     out: list[Any] = []
     for x in inlines:
+        if x["t"] == "Code" and LONG_WORD.search(x["c"][1]):  # the whole span of code may break
+            (ident, classes, kvs), code = x["c"]
+            out.append({"t": "Code", "c": [[ident, [*classes, "long-word"], kvs], code]})
+            continue
         if x["t"] != "Str" or not LONG_WORD.search(text := x["c"]):
             out.append(x)
             continue
@@ -467,6 +473,16 @@ def table_room(theme: Theme) -> float:
     width = lengths[0] if lengths else (named[1] if "landscape" in words else named[0]) * UNIT_PT["mm"]
     base = _pt(str(theme.tokens.get("sizes", {}).get("print_base", ""))) or 10.5
     return max(1.0, (width - MARGINS_MM * UNIT_PT["mm"]) / (base * TABLE_FONT))
+
+
+def _raw_long_words(b: Block) -> Block:
+    """_long_words for the text of a raw HTML block, which the AST does not see into."""
+    if b["t"] != "RawBlock" or b["c"][0] not in ("html", "html5") or not LONG_WORD.search(b["c"][1]):
+        return b
+    pieces = HTML_TAG.split(b["c"][1])  # text, tag, text, tag, ...: the words of the text alone
+    for k in range(0, len(pieces), 2):
+        pieces[k] = LONG_WORD.sub(lambda m: f'<span class="long-word">{m.group()}</span>', pieces[k])
+    return {"t": "RawBlock", "c": [b["c"][0], "".join(pieces)]}
 
 
 def _ink(theme: Theme) -> str:
