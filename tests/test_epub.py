@@ -426,3 +426,32 @@ def test_raw_html_that_breaks_xhtmls_content_model_is_mended_and_its_text_kept(t
     (report,) = epubcheck([book.path])
     found = [(m["ID"], m["message"], m["locations"][:1]) for m in report["messages"]]
     assert report["checker"]["nFatal"] == report["checker"]["nError"] == report["checker"]["nWarning"] == 0, found
+
+
+def test_long_words_break_inside_a_narrow_reader_s_line(tmp_path: Path) -> None:
+    """A 200-character token in inline code or in a raw HTML block ran off the screen. The
+    chapter is laid out as a reader would, on a page 90 mm wide, by WeasyPrint with the book's
+    own stylesheets: every line of it starts and ends inside the page."""
+    import pypdf
+    import weasyprint
+
+    from tests.conftest import write_vault
+
+    vault = write_vault(tmp_path / "v", {"c.md": "---\ntitle: Code\n---\n\nInline code: `" + "q" * 200 + "` after.\n\n"
+                                         '<div class="x">Raw ' + "m" * 200 + " raw.</div>\n\nA " + "k" * 200 + " word.\n"})
+    book = tmp_path / "b.epub"
+    r = CliRunner().invoke(main, ["epub", str(vault), "-o", str(book), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    with zipfile.ZipFile(book) as z:
+        z.extractall(tmp_path / "x")
+    chapter = next((tmp_path / "x").rglob("n-c.xhtml"))
+    reader = weasyprint.CSS(string="@page { size: 90mm 200mm; margin: 4mm; }")
+    pdf = pypdf.PdfReader(io.BytesIO(weasyprint.HTML(filename=str(chapter)).write_pdf(stylesheets=[reader])))
+    runs: list[tuple[float, str]] = []
+    for page in pdf.pages:
+        page.extract_text(visitor_text=lambda text, cm, tm, *_: runs.append((cm[4] + tm[4] * cm[0], text.strip())))
+    width = float(pdf.pages[0].mediabox.width)
+    for letter in "qmk":
+        assert sum(t.count(letter) for _, t in runs) == 200, letter
+        assert len([t for _, t in runs if letter * 20 in t]) >= 3, letter  # over three lines or more
+    assert all(x + len(t) * 4 < width for x, t in runs if t)
