@@ -62,7 +62,7 @@ from exporter.transforms import math, tables
 from exporter.writers import html as html_writer
 
 LONG_LINES = 15  # a block up to about a third of a page is kept on one page (_flowing)
-LONG_WORD = re.compile(r"\S{40,}")  # a word this long may break anywhere (_long_words)
+LONG_WORD = re.compile(rf"\S{{{tables.ANYWHERE},}}")  # a word this long may break anywhere (_long_words)
 HTML_TAG = re.compile(r"(<[^>]*>)")
 # What the tables of a page have room for (tables.fit), from print.css.j2 and base.css.j2: the
 # page's left and right margins, and a table's font against the body's (tests check both)

@@ -22,7 +22,7 @@ from exporter.model.document import Block
 CELL = 1.2  # em a cell adds to its text: padding (0.5em each side) and borders
 HEAD = 1.15  # header cells are set in bold sans, wider than the body's serif
 KEY = 1 / 3  # the first column is repeated in each group when it takes no more of the room
-ANYWHERE = 40  # a word this long breaks anywhere already (pdf._long_words): it needs one character
+ANYWHERE = 40  # a word this long may break anywhere (pdf._long_words marks it): it needs one character
 
 
 def _em(c: str) -> float:
