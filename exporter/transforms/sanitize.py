@@ -246,8 +246,10 @@ def _suspect(xs: list[dict[str, Any]]) -> bool:
 
 def sanitize(blocks: list[Block]) -> Sanitized:
     out = Sanitized([])
+    raw = False  # any raw HTML kept, whose nesting _unnested then counts
 
     def inlines(xs: list[Any]) -> list[Any]:
+        nonlocal raw
         if not _suspect(xs):
             return xs
         new: list[Any] = []
@@ -263,6 +265,7 @@ def sanitize(blocks: list[Block]) -> Sanitized:
             if t != "RawInline" or x["c"][0] not in ("html", "html5"):
                 new.append(x)
                 continue
+            raw = True
             raw = x["c"][1].strip()
             m = TAG.match(raw)
             if not m:  # comments and anything odd
@@ -299,6 +302,7 @@ def sanitize(blocks: list[Block]) -> Sanitized:
         return {"t": x["t"], "c": c}
 
     def blocks_fn(bs: list[Any]) -> list[Any]:
+        nonlocal raw
         if not _suspect(bs):
             return bs
         new: list[Any] = []
@@ -306,6 +310,7 @@ def sanitize(blocks: list[Block]) -> Sanitized:
             if b["t"] in ATTR_AT:
                 b = _attrs(b)
             if b["t"] == "RawBlock" and b["c"][0] in ("html", "html5"):
+                raw = True
                 cleaned = clean_html(b["c"][1])
                 if len(cleaned) < len(b["c"][1]) * 0.9 or "<script" in b["c"][1].lower():
                     out.removed.append(f"raw HTML block {b['c'][1].strip()[:30]!r}")
@@ -317,7 +322,9 @@ def sanitize(blocks: list[Block]) -> Sanitized:
             new.append(b)
         return new
 
-    out.blocks = _unnested(ast.walk(blocks, inlines=inlines, blocks=blocks_fn), out.removed)
+    out.blocks = ast.walk(blocks, inlines=inlines, blocks=blocks_fn)
+    if raw:
+        out.blocks = _unnested(out.blocks, out.removed)
     return out
 
 
