@@ -1576,6 +1576,7 @@ def test_the_room_for_tables_follows_the_theme_and_agrees_with_the_stylesheets()
     margin = re.search(r"@page \{\s*size: [^;]+;\s*margin: (\d+)mm (\d+)mm (\d+)mm (\d+)mm;",
                        (common / "print.css.j2").read_text("utf-8"))
     assert margin is not None and int(margin[4]) + int(margin[2]) == pdf.MARGINS_MM
+    assert int(margin[1]) + int(margin[3]) == pdf.MARGINS_V_MM
     assert re.search(r"table \{[^}]*font-size: " + str(pdf.TABLE_FONT) + "em;",
                      (common / "base.css.j2").read_text("utf-8"))
     theme = Theme.load()
@@ -1613,8 +1614,9 @@ def test_lists_and_quotes_nested_dozens_deep_keep_their_text_on_the_page(tmp_pat
 
 
 def test_an_image_taller_than_the_page_and_a_formula_wider_than_it_are_drawn_inside_the_page(tmp_path: Path) -> None:
-    """A 4,000-pixel tall image ran off the page's foot, a formula of 120 terms off its right
-    edge (a typeset formula is one image: it cannot break); both are drawn smaller to fit."""
+    """A 4,000-pixel tall image ran off the page's foot (and at 90% of the page's height, over
+    the page number), a formula of 120 terms off its right edge (a typeset formula is one image:
+    it cannot break); both are drawn smaller to fit the text area."""
     vault = write_vault(tmp_path / "v", {"n.md": "---\ntitle: Tall\n---\n\nBefore.\n\n![[tall.png]]\n\n"
                                          "A long formula:\n\n$$ " + " + ".join(f"x_{{{k}}}^{{2}}" for k in range(120))
                                          + " $$\n\nA short one: $a^2 + b^2$, and the end.\n"})
@@ -1630,8 +1632,9 @@ def test_an_image_taller_than_the_page_and_a_formula_wider_than_it_are_drawn_ins
         for box in page._page_box.descendants():
             if box.element_tag == "img" and box.element is not None:
                 x, y = box.position_x, box.position_y
+                foot = height - 24 * 72 / 25.4  # the bottom margin, where the page number is
                 drawn.append((box.element.get("class"), x + box.border_width() <= width - 20 and x >= 0
-                              and y + box.border_height() <= height))
+                              and y + box.border_height() <= foot))
     assert len(drawn) == 3 and [c for c, _ in drawn].count("math") == 2 and all(inside for _, inside in drawn)
 
 

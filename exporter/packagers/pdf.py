@@ -67,6 +67,8 @@ HTML_TAG = re.compile(r"(<[^>]*>)")
 # What the tables of a page have room for (tables.fit), from print.css.j2 and base.css.j2: the
 # page's left and right margins, and a table's font against the body's (tests check both)
 MARGINS_MM = 22 + 20
+MARGINS_V_MM = 22 + 24  # top and bottom, for images (fit_images)
+IMAGE_HEADROOM = 24.0  # points of the text area an image leaves for a line (a caption) under it
 TABLE_FONT = 0.9
 PAGE_MM = {"a5": (148, 210), "a4": (210, 297), "a3": (297, 420), "b5": (176, 250), "b4": (250, 353),
            "jis-b5": (182, 257), "jis-b4": (257, 364), "letter": (215.9, 279.4), "legal": (215.9, 355.6),
@@ -463,16 +465,28 @@ def _pt(value: str) -> float | None:
     return float(found.group(1)) * UNIT_PT[found.group(2)] if found else None
 
 
-def table_room(theme: Theme) -> float:
-    """How wide a table may be, in em of its font: the page's width between its margins (the
-    theme's page size: a name, with landscape, or lengths; A4 when it is neither), over the
-    table's font size (the theme's print size; 10.5pt when it is not a length)."""
+def page_size(theme: Theme) -> tuple[float, float]:
+    """The theme's page size in points: a name, with landscape, or lengths; A4 when it is neither."""
     words = str(theme.tokens.get("page", {}).get("size", "A4")).lower().split()
     lengths = [x for w in words if (x := _pt(w)) is not None]
-    named = next((PAGE_MM[w] for w in words if w in PAGE_MM), PAGE_MM["a4"])
-    width = lengths[0] if lengths else (named[1] if "landscape" in words else named[0]) * UNIT_PT["mm"]
+    if lengths:
+        return lengths[0], lengths[-1]
+    width, height = (x * UNIT_PT["mm"] for x in next((PAGE_MM[w] for w in words if w in PAGE_MM), PAGE_MM["a4"]))
+    return (height, width) if "landscape" in words else (width, height)
+
+
+def table_room(theme: Theme) -> float:
+    """How wide a table may be, in em of its font: the page's width between its margins, over
+    the table's font size (the theme's print size; 10.5pt when it is not a length)."""
     base = _pt(str(theme.tokens.get("sizes", {}).get("print_base", ""))) or 10.5
-    return max(1.0, (width - MARGINS_MM * UNIT_PT["mm"]) / (base * TABLE_FONT))
+    return max(1.0, (page_size(theme)[0] - MARGINS_MM * UNIT_PT["mm"]) / (base * TABLE_FONT))
+
+
+def fit_images(theme: Theme) -> str:
+    """CSS that keeps an image inside the page's text area, with room for a line under it: one
+    4,000 pixels tall ran off the page's foot (and 90% of the page's height, over the footer)."""
+    room = page_size(theme)[1] - MARGINS_V_MM * UNIT_PT["mm"] - IMAGE_HEADROOM
+    return f"img {{ max-height: {max(room, 72.0):.1f}pt; }}"
 
 
 def _raw_long_words(b: Block) -> Block:
@@ -545,7 +559,7 @@ def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
             "subject": meta.subtitle or subject, "keywords": keywords[:KEYWORDS],
             "date": words.date(when), "date_iso": f"{when:%Y-%m-%dT%H:%M:%SZ}",
             "lang": words.lang,
-            "generator": f"exporter {__version__}", "stylesheets": [Markup(css) for css in [*theme.css("pdf").values(), FLOW]]}
+            "generator": f"exporter {__version__}", "stylesheets": [Markup(css) for css in [*theme.css("pdf").values(), fit_images(theme), FLOW]]}
 
 
 def _asset(collection: Collection) -> Callable[[str], str | None]:
