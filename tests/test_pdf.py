@@ -1655,3 +1655,14 @@ def test_long_words_in_inline_code_and_raw_html_break_inside_the_page(tmp_path: 
         assert sum(map(len, (t for _, t in lines))) == length and len(lines) >= 2, letter
     assert all(x + len(t) * 4.5 < width for x, t in runs if t)
     assert any(t == "next" and x + 20 < width for x, t in runs)
+
+
+def test_ordered_lists_keep_their_start_numbers(tmp_path: Path) -> None:
+    """WeasyPrint ignores `start`: a list resumed after a code block ("7. seventh step") was
+    numbered from 1 again, and so was raw HTML's <ol start>."""
+    vault = write_vault(tmp_path / "v", {"s.md": "---\ntitle: Steps\n---\n\n1. first\n2. second\n\n```\ncode\n```\n\n"
+                                         "7. seventh step\n8. eighth step\n\n<ol start=\"5\"><li>raw five</li></ol>\n"})
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    text = _flat(pypdf.PdfReader(tmp_path / "b" / "s.pdf").pages[0].extract_text())
+    assert re.findall(r"\b(\d)\.", text) == ["1", "2", "7", "8", "5"], text  # the markers, in order

@@ -64,6 +64,7 @@ from exporter.writers import html as html_writer
 LONG_LINES = 15  # a block up to about a third of a page is kept on one page (_flowing)
 LONG_WORD = re.compile(rf"\S{{{tables.ANYWHERE},}}")  # a word this long may break anywhere (_long_words)
 HTML_TAG = re.compile(r"(<[^>]*>)")
+OL_START = re.compile(r'<ol start="(-?\d{1,9})"')
 # What the tables of a page have room for (tables.fit), from print.css.j2 and base.css.j2: the
 # page's left and right margins, and a table's font against the body's (tests check both)
 MARGINS_MM = 22 + 20
@@ -537,11 +538,17 @@ def _item(fragment: html_writer.Fragment, names: dict[str, str], linked: list[No
     headings = [{"id": html_writer.anchor_id(n.id, h.id), "text": short(h.text)} for h in shown]
     return {
         "id": html_writer.anchor_id(n.id), "title": n.title, "label": n.label, "lang": n.lang or "en",
-        "channel": names.get(n.channel or "", n.channel_name), "html": Markup(fragment.html),
+        "channel": names.get(n.channel or "", n.channel_name), "html": Markup(_numbered(fragment.html)),
         "video_url": n.source.url if n.source else None,
         "toc": headings if len(headings) >= BRIEF_TOC_MIN else [],
         "backlinks": [{"id": html_writer.anchor_id(x.id), "label": x.label} for x in linked or []],
     }
+
+
+def _numbered(html: str) -> str:
+    """Ordered lists that start past 1 say so to WeasyPrint, which ignores `start`: a list
+    resumed after a code block ("7. seventh step") was numbered from 1 again."""
+    return OL_START.sub(lambda m: f'{m[0]} style="counter-reset: list-item {int(m[1]) - 1}"', html)
 
 
 def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
