@@ -386,7 +386,7 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
         if progress:
             progress("parse", len(raws) - len(missed) + n + 1, len(raws))
 
-    pandoc.parse([raws[i].body for i in missed], parsed, MAX_DEPTH)
+    pandoc.parse([raws[i].markdown for i in missed], parsed, MAX_DEPTH)
     cache.put_many(made)
     return [a for a in out if a is not None]
 
@@ -396,7 +396,7 @@ def _parsed_later(cache: Cache, key: str, raw: RawNote, options: Options) -> Cal
     def load() -> list[Block]:
         if (found := _unpacked(cache, cache.get(store.key("blocks", key)))) is not None:
             return found
-        (result,) = pandoc.parse([raw.body], max_depth=MAX_DEPTH)
+        (result,) = pandoc.parse([raw.markdown], max_depth=MAX_DEPTH)
         return local.normalize(raw, result, options, _unasked).blocks  # the note's language is known
 
     return load

@@ -48,10 +48,55 @@ class RawNote:
         lang = self.meta.get("lang") or self.meta.get("language")
         return lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else None
 
+    @property
+    def markdown(self) -> str:
+        """The body as pandoc reads it: a `|` in a wikilink on a table row escaped, as Obsidian
+        wants it written, so that [[target|label]] in a cell is a link, not the cell's end (the
+        row was cut at "[[target" and the rest of it lost)."""
+        return table_links_escaped(self.body)
+
     def line_of(self, needle: str, start: int = 0) -> int | None:
         """Line of the first occurrence of needle in the file, for diagnostics."""
         i = self.source.find(needle, start)
         return self.source.count("\n", 0, i) + 1 if i >= 0 else None
+
+
+DELIMITER_ROW = re.compile(r"^ {0,3}\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+WIKILINK_PIPE = re.compile(r"(!?\[\[[^\[\]\n]*?)(?<!\\)\|([^\[\]\n]*\]\])")
+
+
+def table_links_escaped(body: str) -> str:
+    """body with the `|` of wikilinks escaped on the rows of pipe tables (header, delimiter and
+    the rows after it up to a blank line), outside code fences; the same lines, so that line
+    numbers hold."""
+    if "[[" not in body or "|" not in body:
+        return body
+    lines = body.split("\n")
+    fence: str | None = None
+    table = False
+    for k, line in enumerate(lines):
+        opened = FENCE.match(line)
+        if fence is not None:
+            fence = None if opened and opened.group(1)[0] == fence else fence
+            continue
+        if opened:
+            fence, table = opened.group(1)[0], False
+            continue
+        if DELIMITER_ROW.match(line) and "-" in line and k > 0 and "|" in lines[k - 1]:
+            table = True
+            lines[k - 1] = _escaped(lines[k - 1])
+        elif not line.strip():
+            table = False
+        elif table:
+            lines[k] = _escaped(line)
+    return "\n".join(lines)
+
+
+def _escaped(line: str) -> str:
+    while (found := WIKILINK_PIPE.sub(r"\1\\|\2", line)) != line:
+        line = found
+    return line
 
 
 CHANNEL_MAX = 100  # characters of a channel name: bylines, covers and every citation show it

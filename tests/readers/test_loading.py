@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from exporter.model.ast import iter_nodes, stringify
 from tests.conftest import note
@@ -245,3 +246,34 @@ def test_a_pipe_or_a_device_in_the_vault_is_skipped_and_named_not_waited_on(tmp_
     # a file made a pipe after the walk is refused where it is read
     unreadable = read_bytes(vault, "pipe.md")
     assert not isinstance(unreadable, bytes) and "not a regular file" in unreadable.message
+
+
+def test_a_wikilink_s_pipe_on_a_table_row_is_escaped_and_nothing_else_moves() -> None:
+    from exporter.readers.note import table_links_escaped
+
+    body = ("Text [[a|b]] stays.\n\n| h | [[x|y]] |\n|---|---|\n| [[e|f]] and ![[i.png|300]] | [[g\\|h]] |\n\n"
+            "after [[g|h]]\n\n```\n| c | [[a|b]] |\n|---|---|\n```\n\nno | lead [[p|q]]\n--- | ---\n[[r|s]] | t\n")
+    out = table_links_escaped(body)
+    assert out.count("\n") == body.count("\n")  # the same lines: line numbers hold
+    assert out.splitlines() == [
+        "Text [[a|b]] stays.", "", "| h | [[x\\|y]] |", "|---|---|", "| [[e\\|f]] and ![[i.png\\|300]] | [[g\\|h]] |",
+        "", "after [[g|h]]", "", "```", "| c | [[a|b]] |", "|---|---|", "```", "",
+        "no | lead [[p\\|q]]", "--- | ---", "[[r\\|s]] | t"]
+    assert table_links_escaped("no links | here\n---|---\n") == "no links | here\n---|---\n"
+
+
+def test_a_labelled_wikilink_in_a_table_cell_is_a_link_and_the_row_is_whole(tmp_path: Path) -> None:
+    """`[[b|Beta]]` in a pipe table cut the row at "[[b": the label and the rest of the row were
+    lost in every product, and check said nothing."""
+    from click.testing import CliRunner
+
+    from exporter.cli import main
+    from tests.conftest import write_vault
+
+    vault = write_vault(tmp_path / "v", {"a.md": "---\ntitle: A\n---\n\n| Name | Note |\n|---|---|\n"
+                                         "| one | see [[b|Beta label]] here |\n", "b.md": "---\ntitle: B\n---\n\nBody.\n"})
+    r = CliRunner().invoke(main, ["bundle", str(vault), "-o", str(tmp_path / "out"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "out" / "a.md").read_text("utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| one"))
+    assert " ".join(row.split()) == "| one | see [Beta label](b.md) here |", text
