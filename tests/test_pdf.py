@@ -1666,3 +1666,25 @@ def test_ordered_lists_keep_their_start_numbers(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     text = _flat(pypdf.PdfReader(tmp_path / "b" / "s.pdf").pages[0].extract_text())
     assert re.findall(r"\b(\d)\.", text) == ["1", "2", "7", "8", "5"], text  # the markers, in order
+
+
+def test_the_running_header_of_a_long_title_stays_inside_the_page(tmp_path: Path) -> None:
+    """A 200-character title in capitals took six lines of the running header's box, the first
+    above the page's top edge; a long --title did so on every page. The header shows titles cut
+    to pdf.RUNNING characters; the note's own title stays whole."""
+    title = ("THE LOST KEEPERS OF FLANNAN ISLES: WHAT REALLY HAPPENED IN DECEMBER 1900? FULL DOCUMENTARY WITH "
+             "NEW EVIDENCE, INTERVIEWS, ARCHIVE FOOTAGE AND A VISIT TO THE ISLAND TODAY (PART ONE OF THREE)")
+    body = "\n\n".join(f"Paragraph {k} of a long note about the keepers and the lamp." for k in range(80))
+    vault = write_vault(tmp_path / "v", {"n.md": f"---\ntitle: \"{title}\"\n---\n\n{body}\n"})
+    out = tmp_path / "d.pdf"
+    for args in (["--briefs", "-o", str(tmp_path / "b")], ["-o", str(out), "--title", "MWMW " * 60]):
+        r = CliRunner().invoke(main, ["pdf", str(vault), "-q", "--no-cache", *args])
+        assert r.exit_code == 0, r.output
+    for pdf_file in (tmp_path / "b" / "n.pdf", out):
+        pages = pypdf.PdfReader(pdf_file).pages
+        assert len(pages) >= 3
+        for page in pages:
+            ys: list[float] = []
+            page.extract_text(visitor_text=lambda text, cm, tm, *_: ys.append(cm[5] + tm[5] * cm[3]) if text.strip() else None)
+            assert all(0 < y < float(page.mediabox.height) - 8 for y in ys), (pdf_file.name, max(ys))
+        assert title.split(":")[0] in _flat(pages[-1].extract_text())  # the header still names the note

@@ -76,6 +76,7 @@ PAGE_MM = {"a5": (148, 210), "a4": (210, 297), "a3": (297, 420), "b5": (176, 250
            "ledger": (279.4, 431.8)}
 UNIT_PT = {"mm": 72 / 25.4, "cm": 72 / 2.54, "q": 72 / 101.6, "in": 72.0, "pt": 1.0, "pc": 12.0, "px": 0.75}
 LENGTH = re.compile(r"([0-9]*\.?[0-9]+)(mm|cm|q|in|pt|pc|px)")
+RUNNING = 100  # characters of a title the running header shows: three lines of its box, in capitals
 BRIEF_TOC_MIN = 6  # a brief lists its headings up front only when it has this many
 KEYWORDS = 64  # channels and tags in the PDF metadata, at most (a note may list thousands)
 # Where a dossier is cut into parts depends on the notes alone (never on --jobs, so neither do
@@ -537,7 +538,8 @@ def _item(fragment: html_writer.Fragment, names: dict[str, str], linked: list[No
     shown = n.headings[1:] if n.opens_with_title else n.headings
     headings = [{"id": html_writer.anchor_id(n.id, h.id), "text": short(h.text)} for h in shown]
     return {
-        "id": html_writer.anchor_id(n.id), "title": n.title, "label": n.label, "lang": n.lang or "en",
+        "id": html_writer.anchor_id(n.id), "title": n.title, "label": n.label, "running": short(n.label, RUNNING),
+        "lang": n.lang or "en",
         "channel": names.get(n.channel or "", n.channel_name), "html": Markup(_numbered(fragment.html)),
         "video_url": n.source.url if n.source else None,
         "toc": headings if len(headings) >= BRIEF_TOC_MIN else [],
@@ -562,7 +564,7 @@ def _doc(meta: Meta, theme: Theme, notes: list[Note], subject: str,
             word = short(str(w).strip(), 100)
             if word and word not in keywords:
                 keywords.append(word)
-    return {"title": meta.title, "subtitle": meta.subtitle, "author": meta.author,
+    return {"title": meta.title, "running": short(meta.title, RUNNING), "subtitle": meta.subtitle, "author": meta.author,
             "subject": meta.subtitle or subject, "keywords": keywords[:KEYWORDS],
             "date": words.date(when), "date_iso": f"{when:%Y-%m-%dT%H:%M:%SZ}",
             "lang": words.lang,
