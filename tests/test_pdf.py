@@ -1685,6 +1685,11 @@ def test_the_running_header_of_a_long_title_stays_inside_the_page(tmp_path: Path
         assert len(pages) >= 3
         for page in pages:
             ys: list[float] = []
-            page.extract_text(visitor_text=lambda text, cm, tm, *_: ys.append(cm[5] + tm[5] * cm[3]) if text.strip() else None)
+
+            def seen(text: str, cm: list[float], tm: list[float], *_: object, into: list[float] = ys) -> None:
+                if text.strip():
+                    into.append(cm[5] + tm[5] * cm[3])
+
+            page.extract_text(visitor_text=seen)
             assert all(0 < y < float(page.mediabox.height) - 8 for y in ys), (pdf_file.name, max(ys))
         assert title.split(":")[0] in _flat(pages[-1].extract_text())  # the header still names the note
