@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -35,6 +36,18 @@ KINDS: dict[str, tuple[Severity, str]] = {
 }
 
 
+# Characters a terminal acts on rather than shows: C0 and C1 controls (newlines, escapes that
+# colour or move the cursor) and the line separators and direction overrides of Unicode.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """text with those characters written as escapes (\\n, \\x1b): a file name or a note's words
+    holding a newline printed a line of its own that read as a diagnostic, and a terminal
+    escape coloured the terminal."""
+    return CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     code: str
@@ -47,10 +60,11 @@ class Diagnostic:
         return KINDS[self.code][0]
 
     def where(self) -> str:
-        return f"{self.path}:{self.line}" if self.line else self.path
+        path = visible(self.path)
+        return f"{path}:{self.line}" if self.line else path
 
     def __str__(self) -> str:
-        return f"{self.where()}: {self.severity.value}: {self.message} [{self.code}]"
+        return f"{self.where()}: {self.severity.value}: {visible(self.message)} [{self.code}]"
 
     def to_json(self) -> dict[str, object]:
         return {**asdict(self), "severity": self.severity.value}

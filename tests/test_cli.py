@@ -157,3 +157,16 @@ def test_briefs_written_into_the_vault_leave_its_own_pdfs_alone(tmp_path: Path) 
         assert r.exit_code == 3 and "keepers/watch.md" in r.stderr and "did not write" in r.stderr, r.output
         assert theirs.read_bytes() == b"%PDF-1.4 the keeper's own scan\n"
         assert (vault / "tide.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_control_characters_in_file_names_are_printed_as_escapes(tmp_path: Path) -> None:
+    """A file name holding a newline printed a line that read as a diagnostic of its own, and
+    one holding a terminal escape coloured the terminal: both are written as escapes."""
+    vault = write_vault(tmp_path / "v", {"a\nfake.md: error: injected [unreadable].md": "---\ntitle: N\n---\n[[nothing]]\n",
+                                         "\x1b[31mred\x1b[0m.md": "---\ntitle: E\n---\nx\n"})
+    for args in (["check", str(vault)], ["bundle", str(vault), "-o", str(tmp_path / "out"), "--no-cache"]):
+        r = CliRunner().invoke(main, args)
+        text = r.output
+        assert "\x1b" not in text and "\\x1b[31mred\\x1b[0m.md: warning" in text, text
+        assert not any(line.startswith("fake.md") for line in text.splitlines()), text
+        assert "a\\nfake.md: error: injected [unreadable].md:4: warning: no note matches [[nothing]]" in text, text

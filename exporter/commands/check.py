@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from exporter.commands.shared import NO_CACHE, QUIET, READING, VAULT, close_cache, escape, load, open_cache
-from exporter.diagnostics import Severity
+from exporter.diagnostics import Severity, visible
 
 
 @click.command()
@@ -44,13 +44,13 @@ def check(vault: Path, as_json: bool, reading: str, no_cache: bool, quiet: bool)
     for d in report.items:
         if d.code == "reading":
             if not quiet:
-                out.print(f"{escape(d.where())}: [dim]{escape(d.message)}[/]")
+                out.print(f"{escape(d.where())}: [dim]{escape(visible(d.message))}[/]")
             continue
         if quiet and d.severity is not Severity.ERROR:
             continue
         colour = "red" if d.severity is Severity.ERROR else "yellow"
         out.print(
-            f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(d.message)} [dim]\\[{d.code}][/]"
+            f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(visible(d.message))} [dim]\\[{d.code}][/]"
         )
     counts = report.counts()
     counts.pop("reading", None)

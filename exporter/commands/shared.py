@@ -20,7 +20,7 @@ from exporter.cache import Cache
 from exporter.cache import folder as cache_folder
 from exporter.collect import collect
 from exporter.config import Options
-from exporter.diagnostics import KINDS, Report, Severity
+from exporter.diagnostics import KINDS, Report, Severity, visible
 from exporter.model.document import LANG as TAG
 from exporter.model.document import Collection
 from exporter.select import SelectionError, select
@@ -70,7 +70,7 @@ class Failed(click.ClickException):
     exit_code = 3
 
     def show(self, file: Any = None) -> None:
-        err.print(f"[bold red]error:[/] {self.message}")
+        err.print(f"[bold red]error:[/] {escape(visible(self.message))}")
 
 
 @contextmanager
@@ -150,7 +150,7 @@ def report_and_exit(report: Report, quiet: bool, done: str | None = None, cache:
         if d.severity is Severity.ERROR or (not quiet and shown[d.code] <= SHOWN_PER_KIND):
             colour = "red" if d.severity is Severity.ERROR else "yellow"
             err.print(
-                f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(d.message)} [dim]\\[{d.code}][/]"
+                f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(visible(d.message))} [dim]\\[{d.code}][/]"
             )
     for code, n in shown.items():
         if n > SHOWN_PER_KIND and not quiet and KINDS[code][0] is not Severity.ERROR:
