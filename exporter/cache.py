@@ -98,6 +98,21 @@ def _schema(db: sqlite3.Connection) -> None:
         raise
 
 
+# SQLite's primary result codes for a database that cannot be used now but is not damaged:
+# PERM, BUSY, LOCKED, NOMEM, READONLY, INTERRUPT, IOERR, FULL, CANTOPEN, PROTOCOL, AUTH.
+# A cache busy for over a minute, on a full disk or owned by another user was taken for a
+# damaged one and deleted (under the build that held it, or another user's).
+BUSY_SECONDS = 60.0  # how long a build waits for another that holds the cache
+NOT_DAMAGE = frozenset({3, 5, 6, 7, 8, 9, 10, 13, 14, 15, 23})
+
+
+def _damaged(e: Exception) -> bool:
+    """Is e a damaged or foreign database (which a new one may replace), rather than one that
+    cannot be used now?"""
+    code = getattr(e, "sqlite_errorcode", None)
+    return isinstance(e, sqlite3.DatabaseError) and (code is None or code & 0xFF not in NOT_DAMAGE)
+
+
 class Cache:
     """get_many / put_many of bytes by key; `warnings` says what was found damaged."""
 
@@ -128,7 +143,7 @@ class Cache:
         for attempt in (1, 2):
             try:
                 self.where.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(path, timeout=60, isolation_level=None)
+                db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 _schema(db)
@@ -136,8 +151,9 @@ class Cache:
                 self._db = db
                 return db
             except (sqlite3.DatabaseError, OSError) as e:
-                # a folder that is a file, on a read-only disk, a database that is a folder...
-                if attempt == 2 or not isinstance(e, sqlite3.DatabaseError) or not self._dropped(path, e):
+                # a folder that is a file, on a read-only disk, a database that is a folder, busy
+                # past the timeout, a full disk, another user's: said, and left as it is
+                if attempt == 2 or not _damaged(e) or not self._dropped(path, e):
                     self._unusable(e)
                     return None
         return None

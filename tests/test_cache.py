@@ -229,6 +229,31 @@ def test_a_cache_that_cannot_be_used_is_said_and_the_build_goes_on_without_it(tm
     assert (tmp_path / "out" / "b.zip").read_bytes() == (tmp_path / "clean" / "b.zip").read_bytes()
 
 
+def test_a_cache_held_by_another_build_too_long_is_left_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache busy past the wait was taken for a damaged one and deleted under the build that
+    held it: now it is said to be unusable, left in place, and the build goes on without it."""
+    from exporter import cache as store
+
+    vault = write_vault(tmp_path / "vault", BASE)
+    cache = tmp_path / "cache"
+    env = {"SOURCE_DATE_EPOCH": "1700000000", "EXPORTER_CACHE_DIR": str(cache)}
+    assert CliRunner(env=env).invoke(main, ["bundle", str(vault), "-o", str(tmp_path / "warm" / "b")]).exit_code == 0
+    before = (cache / "cache.sqlite").stat().st_ino
+    holder = sqlite3.connect(cache / "cache.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(store, "BUSY_SECONDS", 0.2)
+    try:
+        r = CliRunner(env=env).invoke(main, ["bundle", str(vault), "-o", str(tmp_path / "out" / "b")])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert r.exit_code == 0 and "cannot be used (database is locked)" in r.stderr, r.output
+    assert "damaged" not in r.stderr and (cache / "cache.sqlite").stat().st_ino == before
+    clean = CliRunner(env=env).invoke(main, ["bundle", str(vault), "-o", str(tmp_path / "clean" / "b"), "--no-cache"])
+    assert clean.exit_code == 0
+    assert (tmp_path / "out" / "b.zip").read_bytes() == (tmp_path / "clean" / "b.zip").read_bytes()
+
+
 def test_two_builds_at_once_share_one_cache(tmp_path: Path) -> None:
     vault = write_vault(tmp_path / "vault", BASE)
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "EXPORTER_CACHE_DIR": str(tmp_path / "cache")}
