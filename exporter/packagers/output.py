@@ -19,15 +19,16 @@ from exporter import cache as store
 from exporter.cache import Cache
 
 DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest date a zip entry can hold
+LATEST_EPOCH = 4354819198  # 2107-12-31 23:59:58, the latest (a later SOURCE_DATE_EPOCH ended in a traceback)
 
 
 def source_date_epoch(value: int | None = None) -> int:
     """SOURCE_DATE_EPOCH when set, else a fixed date, so outputs never depend on the clock."""
     if value is not None:
-        return value
+        return min(value, LATEST_EPOCH)
     raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     try:
-        return max(DEFAULT_EPOCH, int(raw)) if raw else DEFAULT_EPOCH
+        return min(max(DEFAULT_EPOCH, int(raw)), LATEST_EPOCH) if raw else DEFAULT_EPOCH
     except ValueError:
         return DEFAULT_EPOCH
 

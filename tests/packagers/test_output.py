@@ -99,3 +99,22 @@ def test_made_here_knows_exporter_s_own_pdfs_and_epubs_and_nothing_else(tmp_path
         (tmp_path / name).write_bytes(data)
         assert not made_here(tmp_path / name)
     assert not made_here(tmp_path / "missing.pdf")
+
+
+def test_a_source_date_past_what_a_zip_can_hold_is_its_latest(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """SOURCE_DATE_EPOCH in 2108 ended the bundle and the EPUB in a traceback (a zip's date
+    holds years up to 2107), in the year 10000 the PDF too: such a date is the latest a zip holds."""
+    from click.testing import CliRunner
+
+    from exporter.cli import main
+    from exporter.packagers.output import LATEST_EPOCH, source_date_epoch
+    from tests.conftest import write_vault
+
+    vault = write_vault(tmp_path / "v", {"n.md": "---\ntitle: N\n---\n\nText.\n"})
+    for value in ("4354819200", "253402300800", "99999999999999999"):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+        assert source_date_epoch() == LATEST_EPOCH
+        for command, out in (("bundle", "b"), ("epub", "b.epub"), ("pdf", "b.pdf")):
+            r = CliRunner().invoke(main, [command, str(vault), "-o", str(tmp_path / value / out), "-q", "--no-cache"])
+            assert r.exit_code == 0 and r.exception is None, (value, command, r.output)
+    assert zipfile.ZipFile(tmp_path / "4354819200" / "b.zip").infolist()[0].date_time[0] == 2107
