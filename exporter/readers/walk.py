@@ -46,7 +46,12 @@ def walk(root: Path, report: Report) -> VaultFiles:
     root = root.resolve()
     spec = _ignore_spec(root)
     found = VaultFiles(root)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    def unlisted(e: OSError) -> None:  # a folder that cannot be listed: said, not passed over in silence
+        where = Path(e.filename or root)
+        rel = where.relative_to(root).as_posix() if where != root and inside(root, where) else str(where)
+        report.add("unreadable", rel + "/", f"folder cannot be read ({e.strerror or e}); its notes are left out")
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlisted):
         here = Path(dirpath)
         rel_dir = here.relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
