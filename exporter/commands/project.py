@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,13 +123,18 @@ def build_command(
     Without a config, the whole vault is built into every format: a PDF dossier, PDF
     briefs, an EPUB and a markdown bundle, named after the vault folder.
     """
-    config = with_overrides(_config(config_path), theme=theme, language=lang)
-    if lang:  # --lang wins over the publications' own too
-        config = replace(config, publications={k: replace(p, language=lang) for k, p in config.publications.items()})
+    def configured(loaded: Config) -> Config:
+        config = with_overrides(loaded, theme=theme, language=lang)
+        if lang:  # --lang wins over the publications' own too
+            config = replace(config, publications={k: replace(p, language=lang) for k, p in config.publications.items()})
+        return config
+
+    config = configured(_config(config_path))
     only = set(formats) or None
     cache = open_cache(no_cache)
     if watch:
-        _watch(config, list(names), vault, output, only, quiet, cache=cache)
+        _watch(config, list(names), vault, output, only, quiet, cache=cache,
+               reload=lambda: configured(load_config(config_path)))
         return
     built = _run(config, list(names), vault, output, only, cache=cache)
     close_cache(cache, built.report)
@@ -152,9 +158,12 @@ def _watch(
     quiet: bool,
     stop: threading.Event | None = None,
     cache: Cache | None = None,
+    reload: Callable[[], Config] | None = None,
 ) -> None:
     """Build, then rebuild the publications whose inputs changed; a failure keeps the last
-    outputs. With the cache, a rebuild costs what changed: unchanged notes are not parsed
+    outputs. reload reads the config again before each rebuild (an edit to it was watched,
+    then built with the config as it was at the start); a config that no longer loads is
+    said, and the last outputs kept. With the cache, a rebuild costs what changed: unchanged notes are not parsed
     again, unchanged chapters, files and dossier parts not written again. The render workers
     live as long as the watch: a rebuild neither starts them nor warms them again."""
     import watchfiles
@@ -163,8 +172,15 @@ def _watch(
     previous: dict[str, str] = {}
     workers = workers_for(config)
 
-    def once() -> None:
-        nonlocal previous
+    def once(first: bool = False) -> None:
+        nonlocal previous, config
+        if reload is not None and not first:
+            try:
+                config = reload()
+            except ConfigError as e:
+                for line in e.problems:
+                    err.print(f"[red]error:[/] {escape(line)} [dim](keeping the last outputs)[/]")
+                return
         try:
             built = _run(config, names, vault, output, only, previous, cache, workers)
         except Failed as e:
@@ -177,7 +193,7 @@ def _watch(
             err.print(f"[green]✓[/] {_summary(built, quiet)}")
 
     try:
-        once()
+        once(first=True)
         paths = _outermost([p for p in (vault, config.path, *_styles(config)) if p and Path(p).exists()])
         err.print(f"[dim]watching {', '.join(map(str, paths))}; Ctrl+C to stop[/]")
         for _ in watchfiles.watch(*paths, debounce=400, step=100, stop_event=stop, raise_interrupt=False):

@@ -146,6 +146,35 @@ def test_watch_rebuilds_what_changed_and_keeps_last_good_outputs(tmp_path: Path)
     assert "second" in (out / "a" / "a.md").read_text("utf-8")  # ...and the last good output stays
 
 
+def test_watch_reads_its_config_again_and_keeps_the_last_outputs_while_it_is_broken(tmp_path: Path) -> None:
+    """An edit to exporter.toml was seen and rebuilt with the config as it was at the start: a
+    new title or publication never came, and a broken config went unsaid."""
+    write_vault(tmp_path / "v", {"a.md": "---\ntitle: A\n---\nfirst\n"})
+    path = tmp_path / "exporter.toml"
+    head = '[defaults]\nvault = "v"\noutput = "out"\n[publications.p]\nformats = ["bundle"]\n'
+    path.write_text(head, encoding="utf-8")
+    stop = threading.Event()
+    t = threading.Thread(target=project._watch, args=(load_config(path), [], None, None, None, True, stop),
+                         kwargs={"reload": lambda: load_config(path)}, daemon=True)
+    t.start()
+    out = tmp_path / "out"
+    assert _wait_for(lambda: (out / "p" / "index.md").is_file())
+    time.sleep(0.3)
+    path.write_text(head + 'title = "Changed Title"\n[publications.q]\nformats = ["bundle"]\n', encoding="utf-8")
+    assert _wait_for(lambda: (out / "q.zip").is_file() and "Changed Title" in (out / "p" / "index.md").read_text("utf-8"))
+    time.sleep(0.3)
+    path.write_text("this is [not toml\n", encoding="utf-8")  # said, and the outputs kept
+    time.sleep(2.0)
+    (tmp_path / "v" / "a.md").write_text("---\ntitle: A\n---\nsecond\n", encoding="utf-8")
+    time.sleep(2.0)
+    assert "first" in (out / "p" / "a.md").read_text("utf-8")  # no build with a config that does not load
+    path.write_text(head, encoding="utf-8")
+    assert _wait_for(lambda: "second" in (out / "p" / "a.md").read_text("utf-8"))
+    stop.set()
+    t.join(10)
+    assert not t.is_alive()
+
+
 @pytest.mark.parametrize(("formats", "started"), [('["pdf", "bundle"]', True), ('["bundle", "epub"]', False)])
 def test_build_starts_the_renderer_before_it_reads_the_notes_when_it_renders(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, formats: str, started: bool) -> None:
