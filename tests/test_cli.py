@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -170,3 +171,51 @@ def test_control_characters_in_file_names_are_printed_as_escapes(tmp_path: Path)
         assert "\x1b" not in text and "\\x1b[31mred\\x1b[0m.md: warning" in text, text
         assert not any(line.startswith("fake.md") for line in text.splitlines()), text
         assert "a\\nfake.md: error: injected [unreadable].md:4: warning: no note matches [[nothing]]" in text, text
+
+
+@pytest.mark.parametrize("signum", [15, 1])  # SIGTERM (kill), SIGHUP (a closed terminal)
+def test_a_pdf_stopped_by_a_signal_leaves_no_process_and_no_temporary_file(tmp_path: Path, signum: int) -> None:
+    """`kill` ended the command at once: its render workers, fork server and resource tracker
+    stayed up (about 220 MB), and a temporary PDF stayed beside the target."""
+    import signal
+    import time
+    import uuid
+
+    para = " ".join(f"Sentence {k} of the keeper's log, about the lamp and the tide." for k in range(12))
+    vault = write_vault(tmp_path / "v", {f"n{i:02d}.md": f"---\ntitle: Note {i}\n---\n\n" + "\n\n".join([para] * 30)
+                                         for i in range(16)})
+    mark = uuid.uuid4().hex
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "EXPORTER_TEST_MARK": mark}
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", "pdf", str(vault), "-o", str(out / "d.pdf"), "-q",
+                             "--no-cache"], env=env, stderr=subprocess.PIPE)
+
+    def ours() -> list[str]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if f"EXPORTER_TEST_MARK={mark}".encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                    found.append(pid)
+            except OSError:
+                pass
+        return found
+
+    end = time.monotonic() + 60
+    while len(ours()) < 4 and time.monotonic() < end and proc.poll() is None:  # rendering: workers are up
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert proc.poll() is None, "the dossier was done before it could be stopped"
+    proc.send_signal(signal.Signals(signum))
+    try:  # a process left behind would hold stderr open: the read ends at the timeout
+        _, err = proc.communicate(timeout=30)
+        end = time.monotonic() + 10
+        while ours() and time.monotonic() < end:
+            time.sleep(0.2)
+        left = ours()
+    finally:
+        for pid in ours():
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
+    assert proc.returncode != 0 and b"Traceback" not in err and left == []
+    assert list(out.iterdir()) == []

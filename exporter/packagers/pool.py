@@ -190,7 +190,9 @@ class Workers:
     def __enter__(self) -> Workers:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):  # stopped: no task is waited for
+            self._kill()
         self.close()
 
     def close(self) -> None:
