@@ -222,6 +222,18 @@ def channel_names(notes: list[Note]) -> dict[str, str]:
     return names
 
 
+NAME_BYTES = 251  # of a file name without its product's suffix (.md, .pdf): most file systems hold 255
+
+
+def _fitted(stem: str, tail: str) -> str:
+    """stem + tail, the last part of stem cut (at a whole character) to NAME_BYTES with tail: a
+    251-byte note beside a namesake of another suffix became a 258-byte "-txt" name, and the
+    whole bundle failed with "File name too long"."""
+    head, slash, base = stem.rpartition("/")
+    room = NAME_BYTES - len(tail.encode())
+    return head + slash + base.encode()[:room].decode("utf-8", "ignore") + tail
+
+
 def file_stems(notes: list[Note], reserved: tuple[str, ...] = ()) -> dict[str, str]:
     """Note id -> output path without suffix, mirroring the vault: keepers/watch.md -> keepers/watch.
 
@@ -236,7 +248,7 @@ def file_stems(notes: list[Note], reserved: tuple[str, ...] = ()) -> dict[str, s
         stem, dot, ext = note.path.rpartition(".")
         stem = stem if dot else note.path
         for k in range(1, 10_000):
-            cand = stem if k == 1 else f"{stem}-{ext}" if k == 2 and ext else f"{stem}-{k}"
+            cand = _fitted(stem, "" if k == 1 else f"-{ext}" if k == 2 and ext else f"-{k}")
             if cand.casefold() not in taken:
                 break
         taken.add(cand.casefold())

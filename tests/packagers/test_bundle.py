@@ -317,3 +317,20 @@ def test_a_rebuild_reuses_unchanged_files_but_never_what_a_link_in_the_old_outpu
     assert outside.stat().st_nlink == 1 and outside.read_bytes() == first[planted]
     notes = [p for p in first if p.name != "index.md" and p != planted]
     assert all(p.stat().st_ino == inode[p] for p in notes)  # linked, not written
+
+
+def test_a_long_name_and_its_namesake_both_fit_the_file_system(tmp_path: Path) -> None:
+    """A 251-byte note beside a namesake of another suffix became a 258-byte "-txt" name: the
+    whole bundle failed with "File name too long" (and the brief of that note)."""
+    from click.testing import CliRunner
+
+    from exporter.cli import main
+    from tests.conftest import write_vault
+
+    stem = "M" * 251
+    vault = write_vault(tmp_path / "v", {f"{stem}.md": "---\ntitle: A\n---\na\n", f"{stem}.txt": "---\ntitle: B\n---\nb\n"})
+    r = CliRunner().invoke(main, ["bundle", str(vault), "-o", str(tmp_path / "b"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "b").iterdir() if p.name.startswith("M"))
+    assert set(names) == {f"{stem}.md", "M" * 247 + "-txt.md"} and all(len(n.encode()) <= 255 for n in names)
+    assert {(tmp_path / "b" / n).read_text("utf-8").split("\n# ")[1][0] for n in names} == {"A", "B"}
