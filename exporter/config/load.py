@@ -83,9 +83,32 @@ def load_config(path: Path | None = None, start: Path | None = None) -> Config:
             f"{prefix}publications.{name}",
             problems,
         )
+    if not problems:
+        _check_looks(path, text, prefix, defaults, pubs, problems)
     if problems:
         raise ConfigError(problems)
     return Config(path.resolve(), defaults, pubs)
+
+
+def _check_looks(path: Path, text: str, prefix: str, defaults: Defaults, pubs: dict[str, Publication],
+                 problems: list[str]) -> None:
+    """Each theme and extra CSS the config names, loaded as a build would: a bad one is a config
+    problem with its line (it failed the build later, exit 3, naming neither file nor key)."""
+    from exporter.config.schema import _line
+    from exporter.theme import Theme, ThemeError
+
+    sections: list[tuple[str, str | None, str | None]] = [(f"{prefix}defaults", defaults.theme, defaults.css)]
+    sections += [(f"{prefix}publications.{n}", p.theme, p.css) for n, p in pubs.items()]
+    for section, theme, css in sections:
+        for key, value in (("theme", theme), ("css", css)):
+            if not value or (key == "theme" and section != sections[0][0] and value == Defaults.theme):
+                continue
+            try:
+                Theme.load(value if key == "theme" else Defaults.theme, base=path.parent,
+                           extra_css=path.parent / value if key == "css" else None)
+            except ThemeError as e:
+                line = _line(text, key, section)
+                problems.append(f"{path}{f':{line}' if line else ''}: {section}.{key}: {e}")
 
 
 def _table(data: dict[str, Any], key: str, file: str, problems: list[str]) -> dict[str, Any]:

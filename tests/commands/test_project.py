@@ -95,7 +95,19 @@ def test_wrong_config_gets_clear_messages_and_exit_2(project_dir: Path) -> None:
 def test_unknown_theme_is_one_line(project_dir: Path) -> None:
     (project_dir / "exporter.toml").write_text('[defaults]\ntheme = "gothic"\n', encoding="utf-8")
     code, _, err = run("build", cwd=project_dir)
-    assert code == 3 and "no theme 'gothic' (built-in themes: sans, serif)" in err
+    assert code == 2 and "exporter.toml:2: defaults.theme: no theme 'gothic' (built-in themes: sans, serif)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_theme_or_css_in_the_config_is_a_config_problem_with_its_line(project_dir: Path) -> None:
+    """They failed the build later (exit 3) naming neither the file nor the key; as options
+    they were usage errors (exit 2)."""
+    (project_dir / "exporter.toml").write_text(
+        '[defaults]\ncss = "/dev/zero"\n[publications.p]\nformats = ["bundle"]\ncss = "missing.css"\n', encoding="utf-8")
+    code, _, err = run("build", cwd=project_dir)
+    assert code == 2, err
+    assert "exporter.toml:2: defaults.css: extra CSS /dev/zero: not a regular file" in err
+    assert "exporter.toml:5: publications.p.css: extra CSS" in err and "missing.css does not exist" in err
 
 
 def test_list_and_themes(project_dir: Path) -> None:
