@@ -85,9 +85,27 @@ def load_config(path: Path | None = None, start: Path | None = None) -> Config:
         )
     if not problems:
         _check_looks(path, text, prefix, defaults, pubs, problems)
+        _check_outputs(file, prefix, pubs, problems)
     if problems:
         raise ConfigError(problems)
     return Config(path.resolve(), defaults, pubs)
+
+
+OUTPUTS = {"bundle": ("{}", "{}.zip"), "pdf": ("{}.pdf",), "briefs": ("{}-briefs",), "epub": ("{}.epub",)}
+
+
+def _check_outputs(file: str, prefix: str, pubs: dict[str, Publication], problems: list[str]) -> None:
+    """No two publications write the same output: a bundle named "a-briefs" beside the briefs
+    of "a" mixed both in one folder, and a bundle "a.zip" beside a bundle "a" failed half-way."""
+    owner: dict[str, str] = {}
+    for name, pub in pubs.items():
+        for fmt in pub.formats:
+            for pattern in OUTPUTS.get(fmt, ()):
+                out = pattern.format(name).casefold()
+                if out in owner and owner[out] != name:
+                    problems.append(f"{file}: {prefix}publications.{name}: its {fmt} would be written where "
+                                    f"{prefix}publications.{owner[out]} writes {pattern.format(name)}; rename one")
+                owner.setdefault(out, name)
 
 
 def _check_looks(path: Path, text: str, prefix: str, defaults: Defaults, pubs: dict[str, Publication],

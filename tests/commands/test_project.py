@@ -370,3 +370,16 @@ def test_build_into_the_vault_leaves_a_file_of_the_same_name_that_it_did_not_wri
     assert code == 3 and "paper (pdf)" in err and "did not write" in err, err
     assert (vault / "paper.pdf").read_text(encoding="utf-8") == "%PDF-1.4 mine\n"
     assert (vault / "paper.epub").is_file()  # the other product is written
+
+
+def test_two_publications_that_would_write_the_same_output_are_a_config_problem(project_dir: Path) -> None:
+    """A bundle named "a-briefs" beside the briefs of "a" mixed both in one folder (exit 0); a
+    bundle "b.zip" beside a bundle "b" failed half-way, its zip missing."""
+    (project_dir / "exporter.toml").write_text(
+        '[publications.a-briefs]\nformats = ["bundle"]\n[publications.a]\nformats = ["briefs"]\n'
+        '[publications."b.zip"]\nformats = ["bundle"]\n[publications.B]\nformats = ["bundle"]\n', encoding="utf-8")
+    code, _, err = run("build", cwd=project_dir)
+    assert code == 2, err
+    assert "publications.a: its briefs would be written where publications.a-briefs writes a-briefs" in err
+    assert "publications.B: its bundle would be written where publications.b.zip writes B.zip" in err
+    assert not (project_dir / "dist").exists()
