@@ -126,6 +126,19 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def _brief_runs(tmp_path: Path, files: dict[str, str | bytes]) -> tuple[list[tuple[float, str]], float]:
+    """The one note of files as a brief: its first page's text runs (x where each starts, its
+    text stripped) and the page's width."""
+    vault = write_vault(tmp_path / "v", files)
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    (brief,) = (tmp_path / "b").glob("*.pdf")
+    page = pypdf.PdfReader(brief).pages[0]
+    runs: list[tuple[float, str]] = []
+    page.extract_text(visitor_text=lambda text, cm, tm, *_: runs.append((cm[4] + tm[4] * cm[0], text.strip())))
+    return runs, float(page.mediabox.width)
+
+
 def _headings(n: Note) -> list[tuple[int, str]]:
     """(depth, text) the outline should show under a note: its headings, minus a title H1."""
     hs = n.headings[1:] if n.opens_with_title else n.headings
@@ -1534,16 +1547,10 @@ def test_a_long_word_breaks_inside_the_page_in_a_paragraph_and_in_a_table(tmp_pa
     the columns after it off the page. It breaks across lines inside the page, and a table's
     short words keep their columns: "Elev." is not broken."""
     word, other = "x" * 300, "y" * 300
-    vault = write_vault(tmp_path / "v", {"t.md": "---\ntitle: Table\n---\n\n| name | hash | Elev. |\n|---|---|---|\n"
+    runs, width = _brief_runs(tmp_path, {"t.md": "---\ntitle: Table\n---\n\n| name | hash | Elev. |\n|---|---|---|\n"
                                          f"| a | {word} | 25m |\n\nAfter the table {other} end.\n"})
-    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
-    assert r.exit_code == 0, r.output
-    page = pypdf.PdfReader(tmp_path / "b" / "t.pdf").pages[0]
-    width = float(page.mediabox.width)
-    runs: list[tuple[float, str]] = []
-    page.extract_text(visitor_text=lambda text, cm, tm, *_: runs.append((cm[4] + tm[4] * cm[0], text)))
     for letter, length in (("x", 300), ("y", 300)):
-        lines = [(x, t.strip()) for x, t in runs if letter in t]
+        lines = [(x, t) for x, t in runs if letter in t]
         assert sum(t.count(letter) for _, t in lines) == length and len(lines) >= 4
         assert all(x > 0 and x + len(t) * 4 < width for x, t in lines)  # each line starts and ends inside
     assert any(t.strip() == "Elev." for _, t in runs)
@@ -1557,13 +1564,7 @@ def test_a_table_too_wide_for_the_page_is_split_and_every_cell_is_drawn_inside_t
     rows = [[f"{h[:4]}{r}x{k}" if k else f"Station{r}" for k, h in enumerate(heads)] for r in range(4)]
     table = "\n".join(["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads),
                        *("| " + " | ".join(r) + " |" for r in rows)])
-    vault = write_vault(tmp_path / "v", {"t.md": f"---\ntitle: Table\n---\n\n{table}\n\nAfter the table.\n"})
-    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
-    assert r.exit_code == 0, r.output
-    page = pypdf.PdfReader(tmp_path / "b" / "t.pdf").pages[0]
-    width = float(page.mediabox.width)
-    runs: list[tuple[float, str]] = []
-    page.extract_text(visitor_text=lambda text, cm, tm, *_: runs.append((cm[4] + tm[4] * cm[0], text.strip())))
+    runs, width = _brief_runs(tmp_path, {"t.md": f"---\ntitle: Table\n---\n\n{table}\n\nAfter the table.\n"})
     runs = [(x, t) for x, t in runs if t]
     for text in [*heads, *(c for row in rows for c in row)]:
         assert any(t == text for _, t in runs), text
@@ -1641,15 +1642,9 @@ def test_an_image_taller_than_the_page_and_a_formula_wider_than_it_are_drawn_ins
 def test_long_words_in_inline_code_and_raw_html_break_inside_the_page(tmp_path: Path) -> None:
     """Inline code and a raw HTML block's text are not words of the text: a 200-character token
     in either ran off the page, and in a table cell pushed the next column off."""
-    vault = write_vault(tmp_path / "v", {"c.md": "---\ntitle: Code\n---\n\nInline code: `" + "z" * 200 + "` after.\n\n"
+    runs, width = _brief_runs(tmp_path, {"c.md": "---\ntitle: Code\n---\n\nInline code: `" + "z" * 200 + "` after.\n\n"
                                          '<div class="x">Raw ' + "r" * 200 + " raw.</div>\n\n"
                                          "| a | b |\n|---|---|\n| `" + "c" * 120 + "` | next |\n"})
-    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
-    assert r.exit_code == 0, r.output
-    page = pypdf.PdfReader(tmp_path / "b" / "c.pdf").pages[0]
-    width = float(page.mediabox.width)
-    runs: list[tuple[float, str]] = []
-    page.extract_text(visitor_text=lambda text, cm, tm, *_: runs.append((cm[4] + tm[4] * cm[0], text.strip())))
     for letter, length in (("z", 200), ("r", 200), ("c", 120)):
         lines = [(x, t) for x, t in runs if t and set(t) == {letter}]
         assert sum(map(len, (t for _, t in lines))) == length and len(lines) >= 2, letter
