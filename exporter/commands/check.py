@@ -8,7 +8,17 @@ from pathlib import Path
 
 import click
 
-from exporter.commands.shared import NO_CACHE, QUIET, READING, VAULT, close_cache, escape, load, open_cache
+from exporter.commands.shared import (
+    NO_CACHE,
+    QUIET,
+    READING,
+    VAULT,
+    close_cache,
+    escape,
+    load,
+    open_cache,
+    styled,
+)
 from exporter.diagnostics import Severity, visible
 
 
@@ -48,10 +58,7 @@ def check(vault: Path, as_json: bool, reading: str, no_cache: bool, quiet: bool)
             continue
         if quiet and d.severity is not Severity.ERROR:
             continue
-        colour = "red" if d.severity is Severity.ERROR else "yellow"
-        out.print(
-            f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(visible(d.message))} [dim]\\[{d.code}][/]"
-        )
+        out.print(styled(d))
     counts = report.counts()
     counts.pop("reading", None)
     out.print(

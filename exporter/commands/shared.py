@@ -20,7 +20,7 @@ from exporter.cache import Cache
 from exporter.cache import folder as cache_folder
 from exporter.collect import collect
 from exporter.config import Options
-from exporter.diagnostics import KINDS, Report, Severity, visible
+from exporter.diagnostics import KINDS, Diagnostic, Report, Severity, visible
 from exporter.model.document import LANG as TAG
 from exporter.model.document import Collection
 from exporter.select import SelectionError, select
@@ -137,6 +137,12 @@ def close_cache(cache: Cache | None, report: Report) -> None:
             report.add("cache", str(cache_folder()), line)
 
 
+def styled(d: Diagnostic) -> str:
+    """A problem as one line of console markup: path:line, severity in its colour, message, kind."""
+    colour = "red" if d.severity is Severity.ERROR else "yellow"
+    return f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(visible(d.message))} [dim]\\[{d.code}][/]"
+
+
 def report_and_exit(report: Report, quiet: bool, done: str | None = None, cache: Cache | None = None,
                     failed: str | None = None) -> None:
     """Print problems (folded past SHOWN_PER_KIND per kind), a summary, and exit 0 or 1; or,
@@ -148,10 +154,7 @@ def report_and_exit(report: Report, quiet: bool, done: str | None = None, cache:
             continue
         shown[d.code] = shown.get(d.code, 0) + 1
         if d.severity is Severity.ERROR or (not quiet and shown[d.code] <= SHOWN_PER_KIND):
-            colour = "red" if d.severity is Severity.ERROR else "yellow"
-            err.print(
-                f"{escape(d.where())}: [{colour}]{d.severity.value}[/]: {escape(visible(d.message))} [dim]\\[{d.code}][/]"
-            )
+            err.print(styled(d))
     for code, n in shown.items():
         if n > SHOWN_PER_KIND and not quiet and KINDS[code][0] is not Severity.ERROR:
             err.print(f"[dim]… and {n - SHOWN_PER_KIND} more {code}; `exporter check` lists all[/]")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from exporter.config.schema import ConfigError, Defaults, Publication, build
+from exporter.config.schema import ConfigError, Defaults, Publication, build, key_line
 from exporter.readers.small import Unreadable, small_text
 
 
@@ -112,20 +112,19 @@ def _check_looks(path: Path, text: str, prefix: str, defaults: Defaults, pubs: d
                  problems: list[str]) -> None:
     """Each theme and extra CSS the config names, loaded as a build would: a bad one is a config
     problem with its line (it failed the build later, exit 3, naming neither file nor key)."""
-    from exporter.config.schema import _line
     from exporter.theme import Theme, ThemeError
 
     sections: list[tuple[str, str | None, str | None]] = [(f"{prefix}defaults", defaults.theme, defaults.css)]
     sections += [(f"{prefix}publications.{n}", p.theme, p.css) for n, p in pubs.items()]
     for section, theme, css in sections:
         for key, value in (("theme", theme), ("css", css)):
-            if not value or (key == "theme" and section != sections[0][0] and value == Defaults.theme):
+            if not value:
                 continue
             try:
                 Theme.load(value if key == "theme" else Defaults.theme, base=path.parent,
                            extra_css=path.parent / value if key == "css" else None)
             except ThemeError as e:
-                line = _line(text, key, section)
+                line = key_line(text, key, section)
                 problems.append(f"{path}{f':{line}' if line else ''}: {section}.{key}: {e}")
 
 

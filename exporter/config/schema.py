@@ -81,7 +81,7 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
-def _line(text: str, key: str, section: str | None) -> int | None:
+def key_line(text: str, key: str, section: str | None) -> int | None:
     """Line of `key =` (under [section] when given) in the TOML text, for messages."""
     lines = text.splitlines()
     start = 0
@@ -148,7 +148,7 @@ def build(
     names = [f.name for f in fields(cls)]
     values: dict[str, Any] = {}
     for written, value in data.items():
-        line = _line(text, written, section)
+        line = key_line(text, written, section)
         at = f"{file}:{line}" if line else file
         key = ALIASES[written] if written not in names and ALIASES.get(written) in names else written
         if key not in names:

@@ -260,6 +260,8 @@ def test_a_wikilink_s_pipe_on_a_table_row_is_escaped_and_nothing_else_moves() ->
         "", "after [[g|h]]", "", "```", "| c | [[a|b]] |", "|---|---|", "```", "",
         "no | lead [[p\\|q]]", "--- | ---", "[[r\\|s]] | t"]
     assert table_links_escaped("no links | here\n---|---\n") == "no links | here\n---|---\n"
+    many = table_links_escaped("| h |\n|---|\n| [[a" + "|" * 50_000 + "]] |\n")  # one pass, not one per pipe
+    assert many.count("\\|") == 50_000 and many.count("|") == 50_000 + 6
 
 
 def test_a_labelled_wikilink_in_a_table_cell_is_a_link_and_the_row_is_whole(tmp_path: Path) -> None:
