@@ -1572,6 +1572,46 @@ def test_a_table_too_wide_for_the_page_is_split_and_every_cell_is_drawn_inside_t
     assert 2 <= sum(t == "Lighthouse" for _, t in runs) <= 4  # the rows' names open each part
 
 
+def test_a_footnote_taller_than_the_page_is_an_endnote_and_every_word_is_on_a_page(tmp_path: Path) -> None:
+    """WeasyPrint cannot split a footnote over pages: a 1,200-word one was drawn from above the
+    page's top (its first 164 words lost) after two pages left all but empty. It is now set at
+    the note's end, numbered in the footnotes' sequence: the next footnote is 2 at the page's foot."""
+    words = " ".join(f"w{k:04d}" for k in range(1200))
+    vault = write_vault(tmp_path / "v", {"long.md": "---\ntitle: Long\n---\n\nA claim[^a]. More text.\n\n"
+                                                    f"Next paragraph[^b].\n\n[^a]: {words}\n[^b]: Short one.\n"})
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    reader = pypdf.PdfReader(tmp_path / "b" / "long.pdf")
+    seen: set[str] = set()
+    for page in reader.pages:
+        height = float(page.mediabox.height)
+
+        def visit(text: str, cm: list[float], tm: list[float], *_: object, height: float = height) -> None:
+            if 0 < cm[5] + tm[5] * cm[3] < height:  # drawn inside the page
+                seen.update(re.findall(r"w\d{4}", text))
+
+        page.extract_text(visitor_text=visit)
+    assert seen == {f"w{k:04d}" for k in range(1200)}
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    assert re.search(r"A claim1\. More text", text) and re.search(r"^1\. w0000", text, re.M)
+    assert re.search(r"^2\. Short one", text, re.M) and len(reader.pages) <= 3
+
+
+def test_the_endnote_threshold_follows_the_page_and_agrees_with_the_stylesheets() -> None:
+    css = (STYLES / "common" / "print.css.j2").read_text("utf-8")
+    foot = re.search(r"\n\.footnote \{.*?\n\}", css, re.S)
+    assert foot is not None and f"font-size: {pdf.FOOTNOTE_PT}pt;" in foot[0]
+    assert f"line-height: {pdf.FOOTNOTE_LEADING};" in foot[0]
+    theme = Theme.load()
+
+    def room(size: str) -> int:
+        return pdf.endnote_from(replace(theme, tokens={**theme.tokens, "page": {"size": size}}))
+
+    assert 2000 < room("A4") < 2400 and room("A4 landscape") != room("A4")
+    assert room("A5") < room("A4") / 1.5 and room("105mm 148mm") < room("A4") / 3
+    assert room("20mm 20mm") == 200  # never below 200 characters
+
+
 def test_the_room_for_tables_follows_the_theme_and_agrees_with_the_stylesheets() -> None:
     common = STYLES / "common"
     margin = re.search(r"@page \{\s*size: [^;]+;\s*margin: (\d+)mm (\d+)mm (\d+)mm (\d+)mm;",

@@ -71,6 +71,10 @@ MARGINS_MM = 22 + 20
 MARGINS_V_MM = 22 + 24  # top and bottom, for images (fit_images)
 IMAGE_HEADROOM = 24.0  # points of the text area an image leaves for a line (a caption) under it
 TABLE_FONT = 0.9
+FOOTNOTE_PT = 8.5  # a footnote's font size and line height (print.css), for endnote_from
+FOOTNOTE_LEADING = 1.3
+FOOTNOTE_EM = 0.55  # a character's mean width in em (DejaVu's letters, rounded up)
+FOOTNOTE_SHARE = 3  # a footnote past this fraction of the page's text area is an endnote (1/3)
 PAGE_MM = {"a5": (148, 210), "a4": (210, 297), "a3": (297, 420), "b5": (176, 250), "b4": (250, 353),
            "jis-b5": (182, 257), "jis-b4": (257, 364), "letter": (215.9, 279.4), "legal": (215.9, 355.6),
            "ledger": (279.4, 431.8)}
@@ -484,6 +488,16 @@ def table_room(theme: Theme) -> float:
     return max(1.0, (page_size(theme)[0] - MARGINS_MM * UNIT_PT["mm"]) / (base * TABLE_FONT))
 
 
+def endnote_from(theme: Theme) -> int:
+    """How many characters of footnotes (html_writer.footnote_size) one block of a note may
+    carry at the page's foot: a third of the text area, in the footnotes' font. Past it a
+    footnote is an endnote (about 2,200 characters on A4)."""
+    width, height = page_size(theme)
+    per_line = (width - MARGINS_MM * UNIT_PT["mm"]) / (FOOTNOTE_PT * FOOTNOTE_EM)
+    lines = (height - MARGINS_V_MM * UNIT_PT["mm"]) / (FOOTNOTE_PT * FOOTNOTE_LEADING)
+    return max(200, int(per_line * lines / FOOTNOTE_SHARE))
+
+
 def fit_images(theme: Theme) -> str:
     """CSS that keeps an image inside the page's text area, with room for a line under it: one
     4,000 pixels tall ran off the page's foot (and 90% of the page's height, over the footer)."""
@@ -509,8 +523,9 @@ def _shaping(own_links_only: bool, unresolved: Unresolved, theme: Theme) -> dict
     """html_writer.render's transform for a PDF product (_shape), with everything it depends on
     besides the note, by which the cache keeps the fragments (shaped): made together, they agree."""
     return {"transform": lambda n, b: _shape(n, b, own_links_only, unresolved, theme),
+            "endnotes": endnote_from(theme),
             "shaped": "\0".join(["pdf", str(own_links_only), unresolved, _ink(theme), math.version(),
-                                  f"{table_room(theme):.3f}"])}
+                                  f"{table_room(theme):.3f}", str(endnote_from(theme))])}
 
 
 def _label(inlines: list[Any]) -> str:

@@ -1,8 +1,9 @@
 """Write notes as HTML fragments for the PDF and EPUB packagers (one batched pandoc call).
 
 Footnotes are settled here, per target: for print they become inline ``span.footnote``
-(WeasyPrint floats them to the page bottom); for EPUB they become ``noteref`` links to
-``aside`` pop-ups at the end of the chapter, each with a link back.
+(WeasyPrint floats them to the page bottom), except those too long for a page's foot, which
+become endnotes; for EPUB they become ``noteref`` links to ``aside`` pop-ups at the end of the
+chapter, each with a link back.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Literal
+from unicodedata import east_asian_width
 
 import orjson
 
@@ -91,16 +93,34 @@ def _simple_html(inlines: list[Any]) -> str | None:
     return "".join(out)
 
 
-def _footnotes(blocks: list[Block], note_id: str, target: Target, back_label: str) -> list[Block]:
+def footnote_size(body: list[Block]) -> int:
+    """How much of a page's foot a footnote takes, in characters of its text (a wide character,
+    as in Chinese or Japanese, counts as two)."""
+    text = ast.stringify(body)
+    return len(text) + sum(1 for c in text if east_asian_width(c) in "WF")
+
+
+def _footnotes(blocks: list[Block], note_id: str, target: Target, back_label: str,
+               endnotes: int | None = None) -> list[Block]:
+    """endnotes (print): a footnote that would take this many characters (footnote_size) of a
+    page's foot, alone or with the footnotes before it in the same block, goes to the end of
+    the note instead. WeasyPrint cannot split a footnote over pages: one taller than the page
+    lost its first lines off the top, and a long one left pages all but empty before it."""
     asides: list[Block] = []
     count = 0
+    ends: list[Block] = []
+    held = 0  # characters of footnotes in the block being visited
 
     def one(x: Inline) -> list[Inline]:
-        nonlocal count
+        nonlocal count, held
         body = x["c"]
         flat = ast.flatten_note(body)
         simple = _simple_html(flat)
         if target == "pdf":
+            size = footnote_size(body)
+            if endnotes is not None and held + size >= endnotes:
+                return _endnote(body, note_id, len(ends) + 1, ends)
+            held += size
             if simple is not None:
                 return [_raw(f'<span class="footnote">{simple}</span>')]
             return [ast.Span(flat, ast.attr("", ["footnote"]))]
@@ -127,10 +147,31 @@ def _footnotes(blocks: list[Block], note_id: str, target: Target, back_label: st
             _raw(f'<a epub:type="noteref" role="doc-noteref" class="noteref" id="{ref}" href="#{fn}">{k}</a>')
         ]
 
-    new = ast.map_notes(blocks, one)
+    new = []
+    for b in blocks:
+        held = 0
+        new += ast.map_notes([b], one)
     if asides:
         new.append({"t": "Div", "c": [ast.attr("", ["footnotes"]), asides]})
+    if ends:
+        new.append({"t": "Div", "c": [ast.attr("", ["endnotes"]), ends]})
     return new
+
+
+def _endnote(body: list[Block], note_id: str, k: int, ends: list[Block]) -> list[Inline]:
+    """A call that counts as a footnote (numbered with the footnote counter, as they are), and
+    its note, kept whole (paragraphs, lists), at the end: its number is the call's (target-counter)."""
+    call, mark = f"{note_id}--enref{k}", f"{note_id}--en{k}"
+    back = _raw(f'<a class="endnote-number" href="#{call}"></a>')
+    paras = [dict(b) for b in body] or [{"t": "Para", "c": []}]
+    if paras[0]["t"] in ("Para", "Plain"):
+        paras[0] = {"t": paras[0]["t"], "c": [back, ast.SPACE, *paras[0]["c"]]}
+    else:
+        paras.insert(0, {"t": "Plain", "c": [back]})
+    ends.append({"t": "Div", "c": [ast.attr(mark, ["endnote"]), paras]})
+    # counted in its own style, not print.css: a stylesheet with a counter-increment would keep
+    # the contents and the Sources from being laid out in pieces (pdf._pieces)
+    return [_raw(f'<a class="endnote-call" id="{call}" href="#{mark}" style="counter-increment: footnote"></a>')]
 
 
 def render(
@@ -143,6 +184,7 @@ def render(
     cache: Cache | None = None,
     back_label: str = "Back to the text",
     shaped: str | None = None,
+    endnotes: int | None = None,
 ) -> list[Fragment]:
     """HTML body fragments (no title or byline: templates add those), one per note.
 
@@ -150,7 +192,8 @@ def render(
     shaped names everything transform depends on besides the note (None: unknown, and then no
     fragment comes from the cache). A fragment the cache keeps is used when its note is the
     same (its blocks' identity, id and title) and every link and image it asked about is
-    settled as before: the note is then neither loaded nor written again.
+    settled as before: the note is then neither loaded nor written again. endnotes: see
+    _footnotes (shaped must name it).
     """
     cache = cache or Cache.off()
     keys = [_fragment_key(n, target, unresolved, back_label, shaped)
@@ -179,7 +222,7 @@ def render(
 
             blocks = settle(note.blocks, link, image, unresolved)
             blocks = _prefix_ids(blocks, note.id)
-            blocks = _footnotes(blocks, note.id, target, back_label)
+            blocks = _footnotes(blocks, note.id, target, back_label, endnotes)
             yield transform(note, blocks) if transform else blocks
 
     extra = ["--mathml"] if target == "epub" else []

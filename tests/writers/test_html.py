@@ -93,3 +93,35 @@ def test_the_shape_and_a_damaged_entry_are_never_taken_for_a_kept_fragment(
     fragments = _render(notes, cache, BOTH, shaped="plain")
     assert counted == [1] and len(fragments) == 2 and all(f.html for f in fragments)
     assert cache.warnings == ["a cache entry that did not decode was computed again"]
+
+
+def _note_of(vault: Vault, body: str) -> Note:
+    collection, _ = vault({"n.md": f"---\ntitle: N\n---\n{body}"})
+    return collection.notes[0]
+
+
+def test_a_footnote_too_long_for_the_page_foot_becomes_an_endnote_kept_whole(vault: Vault) -> None:
+    """Print footnotes under the threshold stay at the page's foot; one past it (alone, or with
+    those before it in its paragraph) is called where it was and set whole at the note's end."""
+    long = " ".join(f"w{k}" for k in range(60))  # 60 words, ~240 characters
+    body = ("Short[^a] and long[^b].\n\nTwo halves[^c] in one[^d].\n\nAlone[^e].\n\n"
+            f"[^a]: A short note.\n[^b]: {long}\n\n    - item one\n    - item two\n"
+            f"[^c]: {long[:120]}\n[^d]: {long[:120]}\n[^e]: {long[:120]}\n")
+    (frag,) = html.render([_note_of(vault, body)], "pdf", _href({"n-n"}), _asset, endnotes=200)
+    out = frag.html
+    assert out.count('class="footnote"') == 3  # a, c, e: e is alone in its paragraph
+    calls = [m for m in ("n-n--enref1", "n-n--enref2") if f'id="{m}"' in out]
+    assert calls == ["n-n--enref1", "n-n--enref2"]  # b, and d (c and d together pass 200)
+    end = out[out.index('class="endnotes"'):]
+    assert 'id="n-n--en1"' in end and 'href="#n-n--enref1"' in end and "<li>" in end  # b's list kept
+    assert all(f"w{k}" in end for k in range(60))
+    assert out.index("Two halves") < out.index('href="#n-n--en2"') < out.index("Alone")
+    (plain,) = html.render([_note_of(vault, body)], "pdf", _href({"n-n"}), _asset)
+    assert "endnote" not in plain.html and plain.html.count('class="footnote"') == 5  # no threshold
+    (epub,) = html.render([_note_of(vault, body)], "epub", _href({"n-n"}), _asset, endnotes=200)
+    assert "endnote" not in epub.html  # an EPUB's notes are pop-ups already
+
+
+def test_footnote_size_counts_wide_characters_twice() -> None:
+    assert html.footnote_size([{"t": "Para", "c": [{"t": "Str", "c": "ab"}]}]) == 2
+    assert html.footnote_size([{"t": "Para", "c": [{"t": "Str", "c": "灯台"}]}]) == 4
