@@ -1,8 +1,10 @@
-"""Time a command and watch its whole process tree: wall time, and the peak RSS of the
-largest single process in it (render workers are grandchildren that wait4 never reports).
+"""Time a command and watch its whole process tree: wall time, the peak RSS of the largest
+single process in it (render workers are grandchildren that wait4 never reports), and the CPU
+time of its render workers (the children of a fork server).
 
 Peaks are read from each process's own high-water mark (VmHWM) every 20 ms, so a process that
-lives through a sample is counted at its true peak.
+lives through a sample is counted at its true peak. A worker's CPU time is its last sample's,
+short by at most the 20 ms before it ended.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Tree:
     peak_mb: float  # the largest single process
     peaks: dict[str, float] = field(default_factory=dict)  # command name -> its largest peak
     code: int = 0
+    render_cpu: float = 0.0  # CPU seconds of the render workers, all together
 
 
 def _children(pid: int) -> list[int]:
@@ -45,9 +48,30 @@ def _status(pid: int) -> tuple[str, float] | None:
     return fields.get("Name", "?").strip(), int(hwm) / 1024
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float | None:
+    """User and system CPU seconds of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _serves_forks(pid: int) -> bool:
+    try:
+        return b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def run(argv: list[str], env: dict[str, str] | None = None) -> Tree:
     """Run argv to the end; exits the benchmark if it fails (exit codes 0 and 1 are results)."""
     peaks: dict[int, tuple[str, float]] = {}
+    workers: dict[int, float] = {}  # render worker -> its CPU seconds at the last sample
+    servers: dict[int, bool] = {}  # process -> whether it is a fork server
     done = threading.Event()
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
@@ -61,7 +85,12 @@ def run(argv: list[str], env: dict[str, str] | None = None) -> Tree:
                     got = _status(pid)
                     if got:
                         peaks[pid] = (got[0], max(got[1], peaks.get(pid, ("", 0.0))[1]))
-                    todo += _children(pid)
+                    kids = _children(pid)
+                    todo += kids
+                    if kids and servers.setdefault(pid, _serves_forks(pid)):
+                        for kid in kids:
+                            if (cpu := _cpu(kid)) is not None:
+                                workers[kid] = cpu
                 time.sleep(0.02)
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -76,7 +105,7 @@ def run(argv: list[str], env: dict[str, str] | None = None) -> Tree:
     by_name: dict[str, float] = {}
     for name, mb in peaks.values():
         by_name[name] = max(by_name.get(name, 0.0), mb)
-    return Tree(seconds, max((mb for _, mb in peaks.values()), default=0.0), by_name, code)
+    return Tree(seconds, max((mb for _, mb in peaks.values()), default=0.0), by_name, code, sum(workers.values()))
 
 
 def environment() -> dict[str, str]:
