@@ -27,6 +27,7 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "no-video-id": (Severity.WARNING, "notes with citations but no videoId"),
     "unsafe-content": (Severity.WARNING, "raw HTML or URLs removed for safety"),
     "math": (Severity.WARNING, "formulas that cannot be typeset, kept as TeX"),
+    "nested-footnote": (Severity.WARNING, "footnotes inside footnotes, set in the outer one"),
     "unclosed-frontmatter": (Severity.WARNING, "frontmatter never closed by ---, read as text"),
     "too-large": (Severity.ERROR, "embeds, images or text cut so that outputs stay bounded"),
     "over-budget": (Severity.ERROR, "notes left out: they took too long or too much memory"),

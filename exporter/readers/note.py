@@ -18,6 +18,7 @@ import yaml
 
 from exporter.diagnostics import Diagnostic
 from exporter.model.document import LANG, NOT_XML, short
+from exporter.readers import footnotes
 
 BYLINE = re.compile(
     r"\A[ \t]*From:[ \t]*\[\[[ \t]*([^\]|#]+?)[ \t]*(?:\\?\|[ \t]*([^\]]*?)[ \t]*)?\]\][ \t]*"
@@ -52,8 +53,9 @@ class RawNote:
     def markdown(self) -> str:
         """The body as pandoc reads it: a `|` in a wikilink on a table row escaped, as Obsidian
         wants it written, so that [[target|label]] in a cell is a link, not the cell's end (the
-        row was cut at "[[target" and the rest of it lost)."""
-        return table_links_escaped(self.body)
+        row was cut at "[[target" and the rest of it lost); a footnote referred to in another's
+        text set there (footnotes.flattened)."""
+        return table_links_escaped(footnotes.flattened(self.body).text)
 
     def line_of(self, needle: str, start: int = 0) -> int | None:
         """Line of the first occurrence of needle in the file, for diagnostics."""
@@ -357,6 +359,8 @@ def from_bytes(rel: str, data: bytes) -> RawNote | Diagnostic:
         note.warnings.append(_unprintable(rel, "title", note.title, note.line_of("title") if title else None))
         note.title = NOT_XML.sub("", note.title)
     note.title = " ".join(note.title.split()) or NOT_XML.sub("", stem) or "untitled"  # one heading line
+    note.warnings += [Diagnostic("nested-footnote", rel, why, note.body_line + k)
+                      for k, why in footnotes.flattened(note.body).nested]
     return note
 
 
