@@ -456,3 +456,19 @@ def test_long_words_break_inside_a_narrow_reader_s_line(tmp_path: Path) -> None:
         assert sum(t.count(letter) for _, t in runs) == 200, letter
         assert len([t for _, t in runs if letter * 20 in t]) >= 3, letter  # over three lines or more
     assert all(x + len(t) * 4 < width for x, t in runs if t)
+
+
+def test_an_image_gone_since_it_was_collected_is_named_and_the_book_written(tmp_path: Path) -> None:
+    """A file removed (or made unreadable) after collecting failed the whole book, naming the
+    book; it is left out and named now."""
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "a.md").write_text("---\ntitle: A\n---\n\nSee ![the lamp](lamp.png).\n", encoding="utf-8")
+    (vault / "lamp.png").write_bytes(_image("PNG"))
+    coll, _ = collect(vault)
+    (vault / "lamp.png").unlink()
+    built = packager.package(coll, coll.notes, tmp_path / "a.epub", packager.BookMeta(title="A"), epoch=1700000000)
+    assert [(c, p) for c, p, _ in built.problems] == [("missing-embed", "lamp.png")]
+    assert "it cannot be read (No such file or directory)" in built.problems[0][2]
+    with zipfile.ZipFile(tmp_path / "a.epub") as z:
+        assert not [n for n in z.namelist() if n.startswith("EPUB/img/")]

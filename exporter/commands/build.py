@@ -162,12 +162,15 @@ def _product(
         from exporter.packagers.output import OutputError
 
         failed: dict[str, str] = {}
+        problems: list[tuple[str, str, str]] = []
         try:
             zip_path = package(collection, notes, out_dir / name, title, failed=failed, cache=cache,
-                               backlinks=theme.backlinks, lang=lang)
+                               backlinks=theme.backlinks, lang=lang, problems=problems)
         except OutputError as e:
             raise BuildError(str(e)) from None
         _left_out(built, failed)
+        for code, path, message in problems:
+            built.report.add(code, path, message)
         return [out_dir / name, zip_path]
     if fmt == "pdf":
         from exporter.packagers import pdf

@@ -64,10 +64,13 @@ def bundle(vault: Path, output: Path, title: str | None, theme: str, lang: str |
     notes = select(collection, [])
     collection, notes, lang = localize(collection, notes, look.wording, lang)
     failed: dict[str, str] = {}
+    problems: list[tuple[str, str, str]] = []
     try:
         zip_path = package(collection, notes, output, title or folder_title(vault), failed=failed, cache=cache,
-                           backlinks=look.backlinks, lang=lang)
+                           backlinks=look.backlinks, lang=lang, problems=problems)
     except OSError as e:
         raise Failed(f"cannot write {output}: {e.strerror or e}") from None
     left_out(report, failed)
+    for code, path, message in problems:
+        report.add(code, path, message)
     report_and_exit(report, quiet, f"{len(notes)} notes → {output}/ and {zip_path}", cache)

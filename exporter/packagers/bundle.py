@@ -79,13 +79,29 @@ def _reuse(old: Path, new: Path, data: bytes) -> bool:
     return True
 
 
+def _readable(assets: dict[str, str], problems: list[tuple[str, str, str]] | None) -> dict[str, str]:
+    """The assets that can be opened now, whatever collecting found (one made unreadable since is
+    kept in the cache as it was): one that could not failed the whole bundle, naming the bundle."""
+    kept = {}
+    for rel, source in assets.items():
+        try:
+            with open(source, "rb"):
+                kept[rel] = source
+        except OSError as e:
+            if problems is not None:
+                problems.append(("missing-embed", rel, f"not copied into the bundle: it cannot be read "
+                                                       f"({e.strerror or e})"))
+    return kept
+
+
 def package(
     collection: Collection, notes: list[Note], out: Path, title: str, epoch: int | None = None,
     failed: dict[str, str] | None = None, cache: Cache | None = None, backlinks: bool = True,
-    lang: str | None = None,
+    lang: str | None = None, problems: list[tuple[str, str, str]] | None = None,
 ) -> Path:
     """Write out/ (a folder) and out.zip; returns the zip path. Notes pandoc could not write
-    within their budget are named in failed (note path -> why)."""
+    within their budget are named in failed (note path -> why), files that cannot be read
+    (and are left out) in problems (code, path, message)."""
     check_replaceable(out, Path(collection.root))
     paths = markdown.bundle_paths(notes)
     words = Words(language(notes, lang))
@@ -94,7 +110,8 @@ def package(
     manifest = [{"path": paths[n.id], "source": n.path, "title": n.title, "videoId": n.video_id,
                  "channel": n.channel, "url": n.source.url if n.source else None,
                  "sha256": hashlib.sha256(files[paths[n.id]]).hexdigest()} for n in notes]
-    assets = {a: collection.assets[a] for a in sorted({a for n in notes for a in n.assets if a in collection.assets})}
+    assets = _readable({a: collection.assets[a] for a in sorted({a for n in notes for a in n.assets
+                                                                 if a in collection.assets})}, problems)
     doc = {"generator": GENERATOR, "title": title, "notes": manifest, "assets": list(assets)}
     files["index.md"] = _index(title, notes, collection, paths, words).encode("utf-8")
     files["manifest.json"] = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -91,10 +91,14 @@ def _assets(collection: Collection, notes: list[Note], problems: Problems
     packed: dict[str, tuple[str, str, bytes]] = {}
     for rel in sorted({a for n in notes for a in n.assets}):
         real = os.path.realpath(collection.assets.get(rel, os.path.join(root, rel)))
-        if not real.startswith(root + os.sep) or not os.path.isfile(real):
+        if not real.startswith(root + os.sep):
             problems.append(("outside-vault", rel, "not packed in the EPUB: not in the vault"))
             continue
-        data = Path(real).read_bytes()
+        try:  # read here, whatever collecting found (a file made unreadable since, kept in the cache)
+            data = Path(real).read_bytes()
+        except OSError as e:  # it failed the whole book, naming the book
+            problems.append(("missing-embed", rel, f"not packed in the EPUB: it cannot be read ({e.strerror or e})"))
+            continue
         kind = next((v for k, v in IMAGES.items() if data.startswith(k)), None)
         if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
             kind = ("webp", "image/webp")

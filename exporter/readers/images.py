@@ -34,10 +34,10 @@ ACTIVE = frozenset(("script", "foreignObject", "iframe", "object", "embed", "han
 @dataclass(frozen=True)
 class Verdict:
     """Why an image is not drawn. "unsafe": it runs or fetches something; "expands": drawing
-    it would not end (both are left out of every product); "large": a raster image over the
-    pixel budget (a link to the file instead)."""
+    it would not end; "unreadable": the file cannot be read (all three are left out of every
+    product); "large": a raster image over the pixel budget (a link to the file instead)."""
 
-    kind: Literal["unsafe", "expands", "large"]
+    kind: Literal["unsafe", "expands", "unreadable", "large"]
     reason: str
 
 
@@ -50,8 +50,9 @@ def inspect(path: Path) -> Verdict | None:
     try:
         with path.open("rb") as f:
             head = f.read(4096)
-    except OSError:
-        return None  # missing files are reported where they are linked
+    except OSError as e:  # a file that is not there is reported where it is linked
+        # one that cannot be read failed a whole bundle or EPUB, which named the output
+        return Verdict("unreadable", f"image {path.name} cannot be read ({e.strerror or e})") if path.exists() else None
     if is_svg(path, head):
         return _svg(path)
     return _raster(path)

@@ -74,9 +74,12 @@ def walk(root: Path, report: Report) -> VaultFiles:
             if path.is_symlink() and not inside(root, path):
                 report.add("outside-vault", rel, "symlink leads outside the vault; skipped")
                 continue
-            if not path.is_file() and path.exists():  # a pipe would block the read, a device never end
-                report.add("unreadable", rel, "not a regular file (a pipe, socket or device); skipped")
-                continue
+            if not path.is_file():
+                if path.exists():  # a pipe would block the read, a device never end
+                    report.add("unreadable", rel, "not a regular file (a pipe, socket or device); skipped")
+                elif name.lower().endswith(NOTE_SUFFIXES):
+                    report.add("unreadable", rel, "a symlink that leads nowhere; skipped")
+                continue  # a file that leads nowhere is no asset: a note embedding it hears of it
             if name.lower().endswith(NOTE_SUFFIXES):
                 found.notes.append(rel)
             else:

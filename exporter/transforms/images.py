@@ -36,7 +36,7 @@ def refuse(blocks: list[Block], verdicts: Mapping[str, Verdict]) -> Refused:
         needle = posixpath.basename(path)
         if verdict.kind != "large":
             out.dropped.add(path)
-            code = "unsafe-content" if verdict.kind == "unsafe" else "too-large"
+            code = {"unsafe": "unsafe-content", "unreadable": "missing-embed"}.get(verdict.kind, "too-large")
             out.problems.append((code, needle, f"{verdict.reason}; left out"))
             return ast.Span(label, ast.attr("", ["unresolved"]))
         if t == "Link":

@@ -334,3 +334,21 @@ def test_a_long_name_and_its_namesake_both_fit_the_file_system(tmp_path: Path) -
     names = sorted(p.name for p in (tmp_path / "b").iterdir() if p.name.startswith("M"))
     assert set(names) == {f"{stem}.md", "M" * 247 + "-txt.md"} and all(len(n.encode()) <= 255 for n in names)
     assert {(tmp_path / "b" / n).read_text("utf-8").split("\n# ")[1][0] for n in names} == {"A", "B"}
+
+
+def test_an_asset_gone_since_it_was_collected_is_left_out_and_named(tmp_path: Path) -> None:
+    """What collecting found may be stale (a file removed, or made unreadable: a permission
+    change moves neither size nor time, and the cache kept the note as it was): the bundle is
+    written without the file, which is named, instead of failing whole."""
+    from PIL import Image
+
+    vault = write_vault(tmp_path / "v", {"a.md": "---\ntitle: A\n---\nSee ![the lamp](lamp.png).\n"})
+    Image.new("RGB", (4, 4), "red").save(vault / "lamp.png")
+    coll, _ = collect(vault)
+    (vault / "lamp.png").unlink()
+    problems: list[tuple[str, str, str]] = []
+    package(coll, coll.notes, tmp_path / "out", "A", epoch=1700000000, problems=problems)
+    assert [(c, p) for c, p, _ in problems] == [("missing-embed", "lamp.png")]
+    assert "cannot be read (No such file or directory)" in problems[0][2]
+    assert (tmp_path / "out" / "a.md").is_file() and not (tmp_path / "out" / "lamp.png").exists()
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text("utf-8"))["assets"] == []

@@ -93,3 +93,39 @@ def test_rasters_are_judged_by_their_header(tmp_path: Path) -> None:
     assert inspect(fine) is None
     (tmp_path / "noise.png").write_bytes(b"not an image at all")
     assert inspect(tmp_path / "noise.png") is None  # products skip what they cannot read
+
+
+def test_an_image_that_cannot_be_read_is_left_out_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image the user may not read (a permission) failed a whole bundle or EPUB, naming the
+    output; it is left out of every product now and named at the note's line. Simulated for a
+    test run as root, who may read any file."""
+    import builtins
+    import errno
+    import io
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from exporter.cli import main
+    from exporter.readers.images import Verdict
+    from tests.conftest import write_vault
+
+    vault = write_vault(tmp_path / "v", {"good.md": "---\ntitle: Good\n---\nA keeper's log.\n",
+                                         "bad.md": "---\ntitle: Bad\n---\nBefore.\n\n![a lamp](pic.png)\n"})
+    Image.new("RGB", (4, 4), "red").save(vault / "pic.png")
+    real = builtins.open
+
+    def refusing(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(file).endswith("pic.png"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    monkeypatch.setattr(io, "open", refusing)  # what Path.open calls
+    assert inspect(vault / "pic.png") == Verdict("unreadable", "image pic.png cannot be read (Permission denied)")
+    for argv in (["bundle", str(vault), "-o", str(tmp_path / "b")], ["epub", str(vault), "-o", str(tmp_path / "b.epub")]):
+        r = CliRunner().invoke(main, [*argv, "--no-cache"])
+        assert r.exit_code == 0, r.output
+        assert "bad.md:6: warning: image pic.png cannot be read (Permission denied); left out [missing-embed]" in r.output
+    assert {p.name for p in (tmp_path / "b").iterdir()} >= {"good.md", "bad.md"}
+    assert "a lamp" in (tmp_path / "b" / "bad.md").read_text("utf-8") and not (tmp_path / "b" / "pic.png").exists()

@@ -301,3 +301,20 @@ def test_a_folder_that_cannot_be_read_is_named_not_passed_over(tmp_path: Path, m
     assert r.exit_code == 1, r.output
     assert "locked/: error: folder cannot be read (Permission denied); its notes are left out [unreadable]" in r.output
     assert "1 notes; 1 errors" in r.output
+
+
+def test_a_symlink_that_leads_nowhere_is_a_named_note_or_no_asset(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A dangling link among the assets was taken for a file: a note embedding it failed the whole
+    bundle ("cannot write ...: No such file"). It is no asset now (the embed is reported where it
+    is written); a dangling note is named."""
+    from exporter.collect import collect
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "ok.md").write_text("Look: ![](pic.png)\n", encoding="utf-8")
+    os.symlink("nowhere.png", vault / "pic.png")
+    os.symlink("nowhere.md", vault / "gone.md")
+    coll, report = collect(vault)
+    assert [n.path for n in coll.notes] == ["ok.md"] and "pic.png" not in coll.assets
+    assert {d.path: d.message for d in report.errors} == {"gone.md": "a symlink that leads nowhere; skipped"}
+    assert any(d.code == "missing-embed" and (d.path, d.line) == ("ok.md", 1) for d in report.items)
