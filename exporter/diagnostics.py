@@ -28,6 +28,7 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "unsafe-content": (Severity.WARNING, "raw HTML or URLs removed for safety"),
     "math": (Severity.WARNING, "formulas that cannot be typeset, kept as TeX"),
     "nested-footnote": (Severity.WARNING, "footnotes inside footnotes, set in the outer one"),
+    "missing-glyph": (Severity.WARNING, "characters no font on this machine has, drawn as boxes in PDFs"),
     "unclosed-frontmatter": (Severity.WARNING, "frontmatter never closed by ---, read as text"),
     "too-large": (Severity.ERROR, "embeds, images or text cut so that outputs stay bounded"),
     "over-budget": (Severity.ERROR, "notes left out: they took too long or too much memory"),

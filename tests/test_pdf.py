@@ -1728,3 +1728,20 @@ def test_the_running_header_of_a_long_title_stays_inside_the_page(tmp_path: Path
             page.extract_text(visitor_text=seen)
             assert all(0 < y < float(page.mediabox.height) - 8 for y in ys), (pdf_file.name, max(ys))
         assert title.split(":")[0] in _flat(pages[-1].extract_text())  # the header still names the note
+
+
+def test_a_character_no_font_has_is_named_with_its_note_in_dossiers_briefs_and_from_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader found boxes and the writer heard nothing; now the note is named with the
+    characters (two short notes share a part: the one that has the character is found)."""
+    monkeypatch.setenv("EXPORTER_CACHE_DIR", str(tmp_path / "cache"))
+    vault = write_vault(tmp_path / "v", {"a.md": "---\ntitle: Plain\n---\n\nAll Latin.\n",
+                                         "g.md": "---\ntitle: Glyphs\n---\n\nA sign \u0378 unknown.\n"})
+    told = ("g.md: warning: 1 characters that no font on this machine has are drawn as boxes in {}: "
+            "\u0378 (U+0378); install a font that covers them [missing-glyph]")
+    for k in (1, 2):  # the second from the cache
+        r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(tmp_path / "d.pdf")])
+        assert r.exit_code == 0 and told.format("d.pdf") in r.output, (k, r.output)
+        assert r.output.count("missing-glyph]") == 1
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "--no-cache"])
+    assert r.exit_code == 0 and told.format("b") in r.output and r.output.count("missing-glyph]") == 1, r.output

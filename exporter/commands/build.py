@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from exporter.cache import Cache
 from exporter.collect import collect
-from exporter.commands.shared import folder_title
+from exporter.commands.shared import folder_title, pdf_outcome
 from exporter.config import Config, Options, Publication
 from exporter.diagnostics import Report
 from exporter.i18n import localize
@@ -26,7 +26,6 @@ from exporter.select import SelectionError, for_publication
 from exporter.theme import Theme
 
 if TYPE_CHECKING:
-    from exporter.packagers.pdf import Written
     from exporter.packagers.pool import Workers
 
 
@@ -186,7 +185,7 @@ def _product(
             written = write_dossier(plan, target, workers, cache)
         except pdf.PdfError as e:
             raise BuildError(str(e)) from None
-        _rendered(built, target, written)
+        pdf_outcome(built.report, target, written)
         for path, why in written.failed.items():
             built.failed.append(f"{name} (pdf): {path}: {why}; left out of the dossier")
         return written.paths
@@ -199,7 +198,7 @@ def _product(
             collection, notes, folder, workers, theme, pub.author, unresolved=config.defaults.unresolved,
             cache=cache, lang=asked,
         )
-        _rendered(built, folder, written)
+        pdf_outcome(built.report, folder, written)
         for path, why in written.failed.items():
             built.failed.append(f"{name} (briefs): {path}: {why}")
         # the folder belongs to this publication: briefs of notes no longer in it go
@@ -230,13 +229,6 @@ def _target(target: Path, collection: Collection) -> Path:
     if not replaceable(target, Path(collection.root)):
         raise BuildError(f"{target} is a file of the vault that exporter did not write; it is left as it is")
     return target
-
-
-def _rendered(built: Built, where: Path, written: Written) -> None:
-    for url in dict.fromkeys(written.refused):
-        built.report.add("unsafe-content", str(where), f"PDF renderer refused to fetch {url}")
-    for path, why in written.over.items():
-        built.report.add("over-budget", path, f"{why}; left out of {where}")
 
 
 def _left_out(built: Built, failed: dict[str, str]) -> None:

@@ -21,22 +21,14 @@ from exporter.commands.shared import (
     folder_title,
     load,
     open_cache,
+    pdf_outcome,
     pick,
     report_and_exit,
 )
-from exporter.diagnostics import Report
 from exporter.i18n import localize
 
 if TYPE_CHECKING:
     from exporter.packagers.pdf import Written
-
-
-def outcome(report: Report, where: Path, written: Written) -> None:
-    """What a PDF product came to, as diagnostics: refused URLs, notes left out."""
-    for url in dict.fromkeys(written.refused):
-        report.add("unsafe-content", str(where), f"PDF renderer refused to fetch {url}")
-    for path, why in written.over.items():
-        report.add("over-budget", path, f"{why}; left out of {where}")
 
 
 @click.command()
@@ -98,7 +90,7 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
                 raise Failed(str(e)) from None
             except OSError as e:
                 raise Failed(f"cannot write {out}: {e.strerror or e}") from None
-            outcome(report, out, written)
+            pdf_outcome(report, out, written)
             report_and_exit(report, quiet, f"{len(written.paths)} briefs → {out}/", cache,
                             _failed(written, f"{len(written.failed)} of {len(chosen)} briefs could not be written"))
             return
@@ -121,7 +113,7 @@ def pdf(vault: Path, notes: tuple[str, ...], output: Path | None, briefs: bool,
             raise Failed(f"cannot write {out}: {e}") from None
         except OSError as e:
             raise Failed(f"cannot write {out}: {e.strerror or e}") from None
-    outcome(report, out, written)
+    pdf_outcome(report, out, written)
     report_and_exit(report, quiet, f"{len(chosen) - len(written.over)} notes → {out}", cache,
                     _failed(written, f"{len(written.failed)} of {len(chosen)} notes could not be rendered "
                                      f"and were left out of {out}"))

@@ -29,6 +29,8 @@ from exporter.transforms.citations import Wording
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from exporter.packagers.pdf import Written
+
 
 class _Stderr:
     """The console messages go to, made on first use: a quiet run with nothing to say does not
@@ -121,6 +123,28 @@ def load(
             return collect(vault, options, progress, cache)
         except RuntimeError as e:
             raise Failed(f"cannot convert {vault}: {e}") from None
+
+
+SHOWN_GLYPHS = 6  # characters a missing-glyph warning shows (it counts them all)
+
+
+def pdf_outcome(report: Report, where: Path, written: Written) -> None:
+    """What a PDF product came to, as diagnostics: refused URLs, characters drawn as boxes (in
+    the note that has them, when a document held one note), notes left out."""
+    for url in dict.fromkeys(written.refused):
+        report.add("unsafe-content", str(where), f"PDF renderer refused to fetch {url}")
+    in_notes = {c for note, chars in written.missing.items() if note for c in chars}
+    for note, chars in written.missing.items():
+        if not note:  # the contents or the Sources, say: those of a title are named in its note
+            chars = {c: None for c in chars if c not in in_notes}
+            if not chars:
+                continue
+        shown = ", ".join(f"{chr(c)} (U+{c:04X})" for c in list(chars)[:SHOWN_GLYPHS])
+        more = f" and {len(chars) - SHOWN_GLYPHS} more" if len(chars) > SHOWN_GLYPHS else ""
+        report.add("missing-glyph", note or str(where), f"{len(chars)} characters that no font on this machine has "
+                   f"are drawn as boxes in {where.name}: {shown}{more}; install a font that covers them")
+    for path, why in written.over.items():
+        report.add("over-budget", path, f"{why}; left out of {where}")
 
 
 def left_out(report: Report, failed: dict[str, str]) -> None:

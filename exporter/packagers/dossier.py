@@ -25,6 +25,7 @@ import orjson
 
 from exporter import cache as store
 from exporter.cache import Cache
+from exporter.model import ast
 from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
 from exporter.packagers.pdf import Part, Plan, Spool, Written, ahead, rendered, rendering
@@ -43,10 +44,11 @@ def _pdf(outcome: Outcome[Rendered], what: str, done: Written) -> bytes:
     return _made(outcome, what, done).pdf
 
 
-def _made(outcome: Outcome[Rendered], what: str, done: Written) -> Rendered:
+def _made(outcome: Outcome[Rendered], what: str, done: Written, note: str = "") -> Rendered:
+    """note: the path of the one note the document holds, if it holds one (Written.heard)."""
     if outcome.value is None:
         raise PdfError(f"{what}: {outcome.error}")
-    done.refused += outcome.value.refused
+    done.heard(outcome.value, note)
     return outcome.value
 
 
@@ -75,9 +77,20 @@ def _parts(plan: Plan, front: Prepared, parts: list[Part], run: Render, done: Wr
         kept = [k for k in kept if k[0] is not appendix]
         if again := plan.appendix(left):
             kept += zip([again], run([again.prepared]), strict=True)
-    made = [(part, _made(outcome, ", ".join(n.path for n in part.notes) or "the Sources appendix", done))
+    made = [(part, _made(outcome, ", ".join(n.path for n in part.notes) or "the Sources appendix", done,
+                         _holder(part, outcome)))
             for part, outcome in kept if not (part.notes and part.notes[0].id in left)]
     return first, made, left
+
+
+def _holder(part: Part, outcome: Outcome[Rendered]) -> str:
+    """The note of a part that has the first character its render drew as a box (a part may
+    hold several short notes); "" when none is found (the Sources, or a character of the theme)."""
+    missing = outcome.value.missing if outcome.value else ()
+    if len(part.notes) == 1 or not missing:
+        return part.notes[0].path if len(part.notes) == 1 else ""
+    char = chr(missing[0])
+    return next((n.path for n in part.notes if char in n.title or char in ast.stringify(n.blocks)), "")
 
 
 def _all_parts(plan: Plan) -> list[Part]:

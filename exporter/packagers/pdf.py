@@ -261,7 +261,7 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
                 pages, anchors, slots, cuts = told["facts"]
                 facts = Facts(pages, anchors, [tuple(slot) for slot in slots], tuple(cuts))
                 documents(data, facts.cuts)  # they add up
-                value = Rendered(data, tuple(told["refused"]), facts)
+                value = Rendered(data, tuple(told["refused"]), facts, missing=tuple(told["missing"]))
                 out[i] = Outcome(spool.keep(value) if spool else value)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 cache.undecoded()
@@ -306,7 +306,7 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
                 made: dict[str, bytes] = {}
                 for i, outcome in zip(todo[start:start + CACHE_BATCH], ran[start:start + CACHE_BATCH], strict=True):
                     if (value := outcome.value) is not None:
-                        told = {"refused": list(value.refused),
+                        told = {"refused": list(value.refused), "missing": list(value.missing),
                                 "facts": [value.facts.pages, value.facts.anchors, value.facts.slots, value.facts.cuts]}
                         made[keys[i]] = orjson.dumps(told) + b"\n" + (spool.read(value) if spool else value.pdf)
                 cache.put_many(made)
@@ -795,6 +795,14 @@ class Written:
     refused: list[str] = field(default_factory=list)  # URLs the fetcher refused
     failed: dict[str, str] = field(default_factory=dict)  # note path -> renderer error (exit 3)
     over: dict[str, str] = field(default_factory=dict)  # note path -> budget it ran past (exit 1)
+    missing: dict[str, dict[int, None]] = field(default_factory=dict)  # note path, or "": characters drawn as boxes
+
+    def heard(self, value: Rendered, note: str = "") -> None:
+        """What a document's render said: URLs refused, characters no font has (in note, when
+        the document is one note's; "" for the product)."""
+        self.refused += value.refused
+        if value.missing:
+            self.missing.setdefault(note, {}).update(dict.fromkeys(value.missing))
 
 
 def write(prepared: Prepared, target: Path, workers: Workers, cache: Cache | None = None) -> list[str]:
@@ -849,5 +857,5 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
             done.failed[n.path] = f"cannot write {target}: {e.strerror or e}"
             continue
         done.paths.append(target)
-        done.refused += outcome.value.refused
+        done.heard(outcome.value, n.path)
     return done

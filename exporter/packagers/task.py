@@ -103,6 +103,7 @@ class Rendered:
     refused: tuple[str, ...]  # URLs the fetcher refused
     facts: Facts  # read where it was rendered (in parallel), and kept with it in the cache
     spooled: tuple[int, int] | None = None  # where the Spool keeps the PDF: (offset, length)
+    missing: tuple[int, ...] = ()  # characters drawn as boxes: no font here has them (weasy.Missing)
 
 
 def render(prepared: Prepared) -> Rendered:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,6 +23,7 @@ with weasy_patches.libraries_found_by_ldconfig():
 
     from exporter.packagers.fetch import SafeFetcher  # imports WeasyPrint too
 import pydyf
+from weasyprint.logger import LOGGER
 from weasyprint.matrix import Matrix
 from weasyprint.text.fonts import FontConfiguration
 
@@ -43,6 +45,24 @@ WARM = ('<!DOCTYPE html><html lang="en"><head><style>p { hyphens: auto; }</style
 OWN_FONTS = ("@font-face", "@import", "<link")
 
 
+class Missing(logging.Handler):
+    """The characters WeasyPrint draws as boxes (.notdef), as it logs them: no font on this
+    machine has them (Chinese, Devanagari, Thai... without those fonts). It said so to a logger
+    no one heard, and the reader found boxes; each distinct character is kept, up to KEPT."""
+
+    KEPT = 64
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: dict[int, None] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if (str(record.msg).startswith(".notdef glyph") and isinstance(args, tuple) and len(args) == 2
+                and isinstance(args[1], int) and len(self.found) < self.KEPT):
+            self.found[args[1]] = None
+
+
 @cache
 def _system_fonts() -> FontConfiguration:
     """One font configuration for the documents that add no font of their own. WeasyPrint makes
@@ -56,6 +76,8 @@ def render(prepared: Prepared) -> Rendered:
     html = prepared.html
     lowered = html.lower()
     fonts = FontConfiguration() if any(way in lowered for way in OWN_FONTS) else _system_fonts()
+    missing = Missing()
+    LOGGER.addHandler(missing)
     try:
         with _epoch(prepared.epoch):
             made = _in_pieces(prepared, fetcher, fonts) if prepared.pieces else None
@@ -67,9 +89,11 @@ def render(prepared: Prepared) -> Rendered:
     except Exception as e:  # WeasyPrint raises many kinds; the user gets one line
         message = " ".join(str(e).split())[:200] or type(e).__name__
         raise PdfError(f"WeasyPrint could not render the PDF: {message}") from None
+    finally:
+        LOGGER.removeHandler(missing)
     pdfs = [weasy_patches.identity_encoding(data) for data in made[0]]
     found = made[1] if len(pdfs) == 1 else replace(made[1], cuts=tuple(map(len, pdfs)))
-    return Rendered(b"".join(pdfs), tuple(fetcher.refused), found)
+    return Rendered(b"".join(pdfs), tuple(fetcher.refused), found, missing=tuple(missing.found))
 
 
 def _laid_out(html: str, prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguration) -> Any:

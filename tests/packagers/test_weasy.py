@@ -102,3 +102,15 @@ def test_each_run_of_text_is_marked_content_of_its_own_element() -> None:
     untagged = weasy.render(Prepared.of(TAGGED, "file:///nonexistent/", (), 1700000000, tagged=False)).pdf
     texts = [[p.extract_text() for p in pypdf.PdfReader(io.BytesIO(d)).pages] for d in (data, untagged)]
     assert texts[0] == texts[1]
+
+
+def test_characters_no_font_has_are_told_not_only_drawn_as_boxes() -> None:
+    """WeasyPrint logs a character it draws as a box (.notdef) to a logger no one hears: the
+    render says which (U+0378 is unassigned, so no font anywhere has it)."""
+    from weasyprint.logger import LOGGER
+
+    handlers = list(LOGGER.handlers)
+    drawn = weasy.render(Prepared.of("<p>a\u0378b\u0378 and \U0010fffd</p>", ".", (), 1700000000))
+    assert drawn.missing == (0x378, 0x10FFFD)
+    assert weasy.render(Prepared.of("<p>plain words</p>", ".", (), 1700000000)).missing == ()
+    assert LOGGER.handlers == handlers  # the render's own listener is gone after it
