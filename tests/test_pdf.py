@@ -1737,8 +1737,8 @@ def test_a_character_no_font_has_is_named_with_its_note_in_dossiers_briefs_and_f
     monkeypatch.setenv("EXPORTER_CACHE_DIR", str(tmp_path / "cache"))
     vault = write_vault(tmp_path / "v", {"a.md": "---\ntitle: Plain\n---\n\nAll Latin.\n",
                                          "g.md": "---\ntitle: Glyphs\n---\n\nA sign \u0378 unknown.\n"})
-    told = ("g.md: warning: 1 characters that no font on this machine has are drawn as boxes in {}: "
-            "\u0378 (U+0378); install a font that covers them [missing-glyph]")
+    told = ("g.md: warning: no font on this machine has \u0378 (U+0378): drawn as boxes in {}; "
+            "install a font that covers them [missing-glyph]")
     for k in (1, 2):  # the second from the cache
         r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(tmp_path / "d.pdf")])
         assert r.exit_code == 0 and told.format("d.pdf") in r.output, (k, r.output)

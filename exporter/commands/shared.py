@@ -141,8 +141,8 @@ def pdf_outcome(report: Report, where: Path, written: Written) -> None:
                 continue
         shown = ", ".join(f"{chr(c)} (U+{c:04X})" for c in list(chars)[:SHOWN_GLYPHS])
         more = f" and {len(chars) - SHOWN_GLYPHS} more" if len(chars) > SHOWN_GLYPHS else ""
-        report.add("missing-glyph", note or str(where), f"{len(chars)} characters that no font on this machine has "
-                   f"are drawn as boxes in {where.name}: {shown}{more}; install a font that covers them")
+        report.add("missing-glyph", note or str(where), f"no font on this machine has {shown}{more}: drawn as "
+                   f"boxes in {where.name}; install a font that covers them")
     for path, why in written.over.items():
         report.add("over-budget", path, f"{why}; left out of {where}")
 
