@@ -15,6 +15,8 @@ DEFINITION = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:[ \t]?")
 REFERENCE = re.compile(r"\[\^([^\]\s]+)\](?!:)")
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")  # a reference in inline code is text
+# what ends a footnote's first paragraph without a blank line: a heading, quote, list, fence or HTML
+INTERRUPTS = re.compile(r"^ {0,3}(#{1,6}(\s|$)|>|[-*+]\s|\d{1,9}[.)]\s|`{3,}|~{3,}|<)")
 DEPTH = 4  # footnotes set one inside another at most; deeper references are dropped
 GROWTH = 20_000  # characters the inner footnotes may add to a note, over its own length
 
@@ -27,8 +29,8 @@ class Flattened:
 
 def _definitions(lines: list[str]) -> dict[str, tuple[int, int]]:
     """label (case-folded, as pandoc matches them) -> (first line, line after the last) of each
-    definition outside code fences: its first line, the lazy lines of its first paragraph, and
-    indented lines after blank ones."""
+    definition outside code fences: its first line, the lazy lines of its first paragraph (up to
+    a line that starts another block), and indented lines after blank ones."""
     found: dict[str, tuple[int, int]] = {}
     fence: str | None = None
     k = 0
@@ -56,7 +58,7 @@ def _definitions(lines: list[str]) -> dict[str, tuple[int, int]]:
                     end = after
                     continue
                 break
-            if DEFINITION.match(lines[end]) or (FENCE.match(lines[end]) and not lines[end].startswith("    ")):
+            if DEFINITION.match(lines[end]) or INTERRUPTS.match(lines[end]):
                 break
             end += 1
         found.setdefault(m.group(1).casefold(), (k, end))

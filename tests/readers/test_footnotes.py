@@ -44,6 +44,11 @@ def test_references_in_code_and_fences_are_text() -> None:
     assert footnotes.flattened(body).text == body
 
 
+def test_a_heading_after_a_definition_is_not_part_of_it() -> None:
+    body = "A[^a].\n\n[^a]: One.\n# Heading[^b]\n\n[^b]: B.\n"
+    assert footnotes.flattened(body).text == body
+
+
 def test_fan_out_is_bounded_in_size_and_time() -> None:
     """A footnote naming a long one thousands of times, each naming another as often: the
     inner text read is bounded (the note's length plus GROWTH), and each drop is named."""
