@@ -86,9 +86,11 @@ def _parts(plan: Plan, front: Prepared, parts: list[Part], run: Render, done: Wr
 def _holder(part: Part, outcome: Outcome[Rendered]) -> str:
     """The note of a part that has the first character its render drew as a box (a part may
     hold several short notes); "" when none is found (the Sources, or a character of the theme)."""
+    if len(part.notes) == 1:
+        return part.notes[0].path
     missing = outcome.value.missing if outcome.value else ()
-    if len(part.notes) == 1 or not missing:
-        return part.notes[0].path if len(part.notes) == 1 else ""
+    if not missing:
+        return ""
     char = chr(missing[0])
     return next((n.path for n in part.notes if char in n.title or char in ast.stringify(n.blocks)), "")
 
