@@ -380,7 +380,7 @@ def _alone(raws: list[RawNote], keys: list[str], options: Options, cache: Cache,
         a = local.normalize(raws[i], result, options, detect)
         face, body = local.dump(a)
         out[i] = (replace(a, blocks=[]), _packed(body))  # held packed until used
-        if cache.enabled and (a.error is None or not a.error.startswith(pandoc.OVER)):  # a run past its budget may pass later
+        if cache.enabled and not local.over_budget(a):  # a run past its budget may pass later
             made[store.key("face", keys[i])] = face
             made[store.key("blocks", keys[i])] = body
         if progress:

@@ -7,6 +7,7 @@ a note that did not change is not parsed again (the pandoc parse is the big cost
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -34,8 +35,14 @@ class Local:
 
 def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options,
               detect: language.Detect = language.detect) -> Local:
+    kept: list[tuple[str, str, str]] = []
+    if isinstance(parsed, str) and parsed.startswith(pandoc.OVER):
+        # pandoc's reader is quadratic on some text (thousands of links in one paragraph, or of
+        # unclosed brackets): 32 KB ran past the budget and the note was lost; its text stays
+        kept.append(("over-budget", "", f"{parsed.removeprefix(pandoc.OVER)}; its text is kept, without its markup"))
+        parsed = as_text(raw.markdown)
     if isinstance(parsed, str):
-        if parsed.startswith((pandoc.OVER, pandoc.TOO_DEEP)):
+        if parsed.startswith(pandoc.TOO_DEEP):
             return Local(error=parsed)
         return Local(error=f"markdown could not be parsed: {parsed}")
     blocks, block_ids = structure.tidy(parsed)
@@ -46,8 +53,31 @@ def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options,
     clean = sanitize.sanitize(cited.blocks)
     numbered, headings = structure.number_headings(clean.blocks)
     return Local(numbered, headings, cited.citations, cited.reading, block_ids,
-                 cited.problems + math.problems(numbered), sorted(set(clean.removed)),
+                 kept + cited.problems + math.problems(numbered), sorted(set(clean.removed)),
                  lang=None if raw.lang else language.guess(numbered, detect))
+
+
+def as_text(markdown: str) -> list[Block]:
+    """A note's markdown as plain paragraphs (one at each blank line), its markup left as text."""
+    blocks: list[Block] = []
+    for para in markdown.split("\n\n"):
+        inlines: list[Any] = []
+        for line in para.split("\n"):
+            words = line.split()
+            if words and inlines:
+                inlines.append({"t": "SoftBreak"})
+            for k, word in enumerate(words):
+                inlines += [{"t": "Space"}] * (k > 0) + [{"t": "Str", "c": word}]
+        if inlines:
+            blocks.append({"t": "Para", "c": inlines})
+    return blocks
+
+
+def over_budget(local: Local) -> bool:
+    """Whether pandoc ran past its budget on the note (then its text alone is kept, or nothing):
+    a run on a less busy machine may pass, so such a result is never kept in the cache."""
+    return bool(local.error and local.error.startswith(pandoc.OVER)) or any(
+        code == "over-budget" for code, _, _ in local.problems)
 
 
 def key(raw: RawNote, options: Options) -> str:
