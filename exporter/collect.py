@@ -193,11 +193,8 @@ def collect(
     parsed: dict[str, Callable[[], list[Block]]] = {}  # note path -> its blocks as parsed
     per = [Report() for _ in raws]  # what each note's stages found, reported in note order
     for i, (raw, (a, load)) in enumerate(zip(raws, alone, strict=True)):
-        if a.error is not None:
-            if a.error.startswith(pandoc.OVER):
-                per[i].add("over-budget", raw.path, f"{a.error.removeprefix(pandoc.OVER)}; the note is left out")
-            else:
-                per[i].add("unreadable", raw.path, a.error)
+        if a.error is not None:  # a note past pandoc's budget keeps its text (local.normalize)
+            per[i].add("unreadable", raw.path, a.error)
             continue
         notes.append(_note(raw, a, ids[raw.path], per[i]))
         kept.append(i)

@@ -74,10 +74,9 @@ def as_text(markdown: str) -> list[Block]:
 
 
 def over_budget(local: Local) -> bool:
-    """Whether pandoc ran past its budget on the note (then its text alone is kept, or nothing):
-    a run on a less busy machine may pass, so such a result is never kept in the cache."""
-    return bool(local.error and local.error.startswith(pandoc.OVER)) or any(
-        code == "over-budget" for code, _, _ in local.problems)
+    """Whether pandoc ran past its budget on the note (then its text alone is kept): a run on a
+    less busy machine may pass, so such a result is never kept in the cache."""
+    return any(code == "over-budget" for code, _, _ in local.problems)
 
 
 def key(raw: RawNote, options: Options) -> str:
