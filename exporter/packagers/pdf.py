@@ -522,10 +522,10 @@ def _ink(theme: Theme) -> str:
 def _shaping(own_links_only: bool, unresolved: Unresolved, theme: Theme) -> dict[str, Any]:
     """html_writer.render's transform for a PDF product (_shape), with everything it depends on
     besides the note, by which the cache keeps the fragments (shaped): made together, they agree."""
-    return {"transform": lambda n, b: _shape(n, b, own_links_only, unresolved, theme),
-            "endnotes": endnote_from(theme),
+    endnotes = endnote_from(theme)
+    return {"transform": lambda n, b: _shape(n, b, own_links_only, unresolved, theme), "endnotes": endnotes,
             "shaped": "\0".join(["pdf", str(own_links_only), unresolved, _ink(theme), math.version(),
-                                  f"{table_room(theme):.3f}", str(endnote_from(theme))])}
+                                  f"{table_room(theme):.3f}", str(endnotes)])}
 
 
 def _label(inlines: list[Any]) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from exporter.readers.fences import fenced
+
 DEFINITION = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:[ \t]?")
 REFERENCE = re.compile(r"\[\^([^\]\s]+)\](?!:)")
-FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")  # a reference in inline code is text
 # what ends a footnote's first paragraph without a blank line: a heading, quote, list, fence or HTML
 INTERRUPTS = re.compile(r"^ {0,3}(#{1,6}(\s|$)|>|[-*+]\s|\d{1,9}[.)]\s|`{3,}|~{3,}|<)")
@@ -32,19 +33,10 @@ def _definitions(lines: list[str]) -> dict[str, tuple[int, int]]:
     definition outside code fences: its first line, the lazy lines of its first paragraph (up to
     a line that starts another block), and indented lines after blank ones."""
     found: dict[str, tuple[int, int]] = {}
-    fence: str | None = None
+    code = fenced(lines)
     k = 0
     while k < len(lines):
-        line = lines[k]
-        opened = FENCE.match(line)
-        if fence is not None:
-            fence = None if opened and opened.group(1)[0] == fence else fence
-            k += 1
-            continue
-        if opened:
-            fence, k = opened.group(1)[0], k + 1
-            continue
-        m = DEFINITION.match(line)
+        m = None if code[k] else DEFINITION.match(lines[k])
         if not m:
             k += 1
             continue

@@ -19,13 +19,13 @@ import yaml
 from exporter.diagnostics import Diagnostic
 from exporter.model.document import LANG, NOT_XML, short
 from exporter.readers import footnotes
+from exporter.readers.fences import fenced
 
 BYLINE = re.compile(
     r"\A[ \t]*From:[ \t]*\[\[[ \t]*([^\]|#]+?)[ \t]*(?:\\?\|[ \t]*([^\]]*?)[ \t]*)?\]\][ \t]*"
     r"(?:<br\s*/?>)?[ \t]*(?:\n|\Z)"
 )
 H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.M)
-FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)", re.M)
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 
@@ -64,7 +64,6 @@ class RawNote:
 
 
 DELIMITER_ROW = re.compile(r"^ {0,3}\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
-FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 TABLE_LINK = re.compile(r"!?\[\[[^\[\]\n]*\]\]")
 BARE_PIPE = re.compile(r"(?<!\\)\|")
 
@@ -76,15 +75,10 @@ def table_links_escaped(body: str) -> str:
     if "[[" not in body or "|" not in body:
         return body
     lines = body.split("\n")
-    fence: str | None = None
     table = False
-    for k, line in enumerate(lines):
-        opened = FENCE.match(line)
-        if fence is not None:
-            fence = None if opened and opened.group(1)[0] == fence else fence
-            continue
-        if opened:
-            fence, table = opened.group(1)[0], False
+    for k, (line, code) in enumerate(zip(lines, fenced(lines), strict=True)):
+        if code:
+            table = False
             continue
         if DELIMITER_ROW.match(line) and "-" in line and k > 0 and "|" in lines[k - 1]:
             table = True
@@ -225,12 +219,9 @@ def _yaml_line(text: str, e: yaml.YAMLError) -> int:
 
 def _first_h1(body: str) -> str | None:
     """The first ATX H1 outside fenced code."""
-    in_fence = False
-    for line in body.splitlines():
-        if FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if not in_fence and (m := H1.match(line)):
+    lines = body.splitlines()
+    for line, code in zip(lines, fenced(lines), strict=True):
+        if not code and (m := H1.match(line)):
             return m.group(1).strip()
     return None
 
