@@ -327,15 +327,22 @@ class Workers:
         return [o if o is not None else Outcome(error="was not rendered", over=True) for o in outcomes]
 
     def _one(self, fn: Callable[[T], R], task: tuple[T, float]) -> Outcome[R]:
-        """One task in a fresh single-worker pool; a crash or a hang costs only this task."""
+        """One task in a single-worker pool; a crash or a hang costs only this task. A pool
+        broken before the task is in (by the task before, or a worker that died as it started)
+        is started again, once: that raised out of the command as a traceback."""
         arg, seconds = task
-        pool = self._executor(1)
-        fut = pool.submit(_budgeted, fn, arg, seconds, self.memory)
-        try:
-            return fut.result(timeout=seconds + GRACE)
-        except BrokenProcessPool:
-            self._kill()
-            return Outcome(error="crashed the renderer", over=True)
-        except TimeoutError:
-            self._kill()
-            return Outcome(error=f"took over {seconds:.0f} s to render", over=True)
+        for _ in range(2):
+            try:
+                fut = self._executor(1).submit(_budgeted, fn, arg, seconds, self.memory)
+            except BrokenProcessPool:
+                self._kill()
+                continue
+            try:
+                return fut.result(timeout=seconds + GRACE)
+            except BrokenProcessPool:
+                self._kill()
+                return Outcome(error="crashed the renderer", over=True)
+            except TimeoutError:
+                self._kill()
+                return Outcome(error=f"took over {seconds:.0f} s to render", over=True)
+        return Outcome(error="the renderer could not start", over=True)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
@@ -126,6 +127,16 @@ def test_a_crash_costs_only_its_own_task() -> None:
         outcomes = workers.run(crash_or_echo, [(i, 10.0) for i in range(6)])
     assert [o.value for o in outcomes] == [0, 2, 4, None, 8, 10]
     assert outcomes[3].over and outcomes[3].error == "crashed the renderer"
+
+
+def test_a_pool_broken_before_a_task_is_started_again() -> None:
+    """A pool a crash had broken (or whose workers died as they started, as the warm-up finds)
+    raised BrokenProcessPool out of the command when the next task was put in it alone."""
+    with Workers(1) as workers:
+        with pytest.raises(BrokenProcessPool):
+            workers._executor().submit(crash, 1).result(timeout=30)
+        outcomes = workers.run(echo, [(1, 10.0), (2, 10.0)])
+    assert [o.value for o in outcomes] == [2, 4]
 
 
 def crash_or_echo(x: int) -> int:
