@@ -66,8 +66,9 @@ def note_ids(paths: list[str]) -> dict[str, str]:
 
 
 def _problems(report: Report, raw: RawNote, problems: list[tuple[str, str, str]]) -> None:
-    for code, needle, message in problems:
-        line = raw.line_of(needle) if needle else None
+    """Each problem at its line, once, in the order of the lines (those of the whole note first)."""
+    placed = {(raw.line_of(needle) if needle else None, code, message) for code, needle, message in problems}
+    for line, code, message in sorted(placed, key=lambda p: (p[0] or 0, p[1], p[2])):
         report.add(code, raw.path, message, line)
 
 
@@ -450,8 +451,6 @@ def _note(raw: RawNote, a: local.Local, ident: str, report: Report) -> Note:
                 lang=raw.lang or a.lang,
                 headings=a.headings, citations=a.citations, reading=a.reading, front=raw.front)
     _problems(report, raw, a.problems)
-    for what in a.removed:
-        report.add("unsafe-content", raw.path, f"removed {what}")
     if vid is None and not a.citations:
         report.add("no-video-id", raw.path, "note has no videoId")
     return note

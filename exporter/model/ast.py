@@ -53,6 +53,18 @@ Attr = list[Any]
 ListFn = Callable[[list[Any]], list[Any]]
 
 
+ATTR_AT = {  # where a node's Attr is in its content
+    "Header": 1,
+    "Div": 0,
+    "Span": 0,
+    "Code": 0,
+    "CodeBlock": 0,
+    "Link": 0,
+    "Image": 0,
+    "Table": 0,
+    "Figure": 0,
+}
+
 def attr(ident: str = "", classes: list[str] | None = None, kv: dict[str, str] | None = None) -> Attr:
     return [ident, list(classes or []), [[k, v] for k, v in (kv or {}).items()]]
 

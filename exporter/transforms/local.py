@@ -28,7 +28,6 @@ class Local:
     reading: str = "none"
     block_ids: list[str] = field(default_factory=list)
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, needle, message)
-    removed: list[str] = field(default_factory=list)  # what the sanitizer took out
     error: str | None = None  # why the note cannot be used (then nothing else is set)
     lang: str | None = None  # the language its text reads in (used when the frontmatter names none)
 
@@ -53,8 +52,13 @@ def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options,
     clean = sanitize.sanitize(cited.blocks)
     numbered, headings = structure.number_headings(clean.blocks)
     return Local(numbered, headings, cited.citations, cited.reading, block_ids,
-                 kept + cited.problems + math.problems(numbered), sorted(set(clean.removed)),
+                 kept + cited.problems + math.problems(numbered) + _removed(clean.removed),
                  lang=None if raw.lang else language.guess(numbered, detect))
+
+
+def _removed(removed: list[sanitize.Removed]) -> list[tuple[str, str, str]]:
+    """What the sanitizer took out as warnings, once each, at the line it was written on."""
+    return [("unsafe-content", written, f"removed {what}") for what, written in dict.fromkeys(removed)]
 
 
 def as_text(markdown: str) -> list[Block]:
@@ -92,7 +96,7 @@ def dump(local: Local) -> tuple[bytes, bytes]:
     face = orjson.dumps({
         "headings": [[h.level, h.text, h.id] for h in local.headings], "citations": cites,
         "reading": local.reading, "block_ids": local.block_ids, "problems": local.problems,
-        "removed": local.removed, "error": local.error, "lang": local.lang})
+        "error": local.error, "lang": local.lang})
     return face, pack(local.blocks)
 
 
@@ -102,4 +106,4 @@ def load_face(data: bytes) -> Local:
     return Local(
         [], [Heading(*h) for h in d["headings"]],
         [Citation(v, t, c, tuple(Moment(*m) for m in ms)) for v, t, c, ms in d["citations"]],
-        d["reading"], d["block_ids"], [tuple(p) for p in d["problems"]], d["removed"], d["error"], d.get("lang"))
+        d["reading"], d["block_ids"], [tuple(p) for p in d["problems"]], d["error"], d.get("lang"))

@@ -111,17 +111,6 @@ URL_SCHEMES = {"http", "https", "mailto"}
 TAG = re.compile(r"^<(/?)([A-Za-z][A-Za-z0-9-]*)\b[^>]*?(/?)>$", re.S)
 SAFE_KEY = re.compile(r"^[a-z][a-z0-9_-]*$")
 UNSAFE_KEYS = {"style", "src", "srcset", "href", "xmlns", "formaction", "action", "data", "poster"}
-ATTR_AT = {
-    "Header": 1,
-    "Div": 0,
-    "Span": 0,
-    "Code": 0,
-    "CodeBlock": 0,
-    "Link": 0,
-    "Image": 0,
-    "Table": 0,
-    "Figure": 0,
-}
 
 
 # How deep a note's raw HTML may nest, with the lists, quotes and spans around it: its tags
@@ -166,41 +155,44 @@ class _StartTags(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.texts: list[str] = []  # each tag as written
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, attrs))
+        self.texts.append(self.get_starttag_text() or "")
 
 
-def _start_tags(text: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+def _start_tags(text: str) -> _StartTags:
     p = _StartTags()
     p.feed(text)
     p.close()
-    return p.tags
+    return p
 
 
-def _lost(before: str, after: str) -> list[str]:
+def _lost(before: str, after: str) -> list[Removed]:
     """What cleaning took from the tags that stayed, to report: links that are not absolute
     URLs, and attributes dropped (those nh3 adds, like rel, are no loss)."""
-    kept = Counter((t, k) for t, attrs in _start_tags(after) for k, _ in attrs)
-    lost: list[str] = []
-    for t, attrs in _start_tags(before):
+    kept = Counter((t, k) for t, attrs in _start_tags(after).tags for k, _ in attrs)
+    lost: list[Removed] = []
+    tags = _start_tags(before)
+    for (t, attrs), written in zip(tags.tags, tags.texts, strict=True):
         for k, v in attrs:
             if t == "a" and k == "href":
                 if not absolute_url(v or ""):
-                    lost.append(f"link {(v or '')[:60]!r} in raw HTML")
+                    lost.append((f"link {(v or '')[:60]!r} in raw HTML", written))
             elif t in ALLOWED_TAGS and kept[(t, k)] > 0:
                 kept[(t, k)] -= 1
             elif t in ALLOWED_TAGS:
-                lost.append(f"attribute {k!r} in raw HTML")
+                lost.append((f"attribute {k!r} in raw HTML", written))
     return lost
 
 
-def _wikilinks_to_text(text: str, removed: list[str]) -> str:
+def _wikilinks_to_text(text: str, removed: list[Removed]) -> str:
     """CommonMark reads '[[x]]' inside a raw HTML block as HTML text, never as a link: show
     its label (or target) as text rather than the brackets, and say so."""
 
     def label(m: re.Match[str]) -> str:
-        removed.append(f"wikilink {html.unescape(m.group(0))} inside raw HTML kept as text")
+        removed.append((f"wikilink {html.unescape(m.group(0))} inside raw HTML kept as text", m.group(0)))
         target, _, alias = html.unescape(m.group(2)).partition("|")
         target, alias = target.rstrip("\\").strip(), alias.strip()
         if m.group(1) and WIDTH.match(alias):  # ![[image.png|200]]: a size, not a label
@@ -210,19 +202,23 @@ def _wikilinks_to_text(text: str, removed: list[str]) -> str:
     return WIKILINK.sub(label, text) if "[[" in text else text
 
 
+# What was taken out, for a warning, and the text it was written as (the warning's line)
+Removed = tuple[str, str]
+
+
 @dataclass
 class Sanitized:
     blocks: list[Block]
-    removed: list[str] = field(default_factory=list)  # what was taken out, for warnings
+    removed: list[Removed] = field(default_factory=list)
 
 
-def _clean_attr(a: list[Any], removed: list[str]) -> list[Any]:
+def _clean_attr(a: list[Any], removed: list[Removed]) -> list[Any]:
     keep = []
     for k, v in a[2]:
         if _safe_key(k):
             keep.append([k, v])
         else:
-            removed.append(f"attribute {k!r}")
+            removed.append((f"attribute {k!r}", k))
     return [a[0], a[1], keep] if len(keep) != len(a[2]) else a
 
 
@@ -238,7 +234,7 @@ def _suspect(xs: list[dict[str, Any]]) -> bool:
             continue
         if t == "RawInline" or t == "RawBlock":
             return True
-        i = ATTR_AT.get(t)
+        i = ast.ATTR_AT.get(t)
         if i is not None and x["c"][i][2] and not all(_safe_key(k) for k, _ in x["c"][i][2]):
             return True
     return False
@@ -256,7 +252,7 @@ def sanitize(blocks: list[Block]) -> Sanitized:
         skip_until: str | None = None
         for x in xs:
             t = x.get("t")
-            if t in ATTR_AT:
+            if t in ast.ATTR_AT:
                 x = _attrs(x)
             if skip_until is not None:
                 if t == "RawInline" and re.match(rf"^</{skip_until}\s*>$", x["c"][1].strip(), re.I):
@@ -266,33 +262,31 @@ def sanitize(blocks: list[Block]) -> Sanitized:
                 new.append(x)
                 continue
             raw = True
-            raw = x["c"][1].strip()
-            m = TAG.match(raw)
+            text = x["c"][1].strip()
+            m = TAG.match(text)
             if not m:  # comments and anything odd
-                if raw and not raw.startswith("<!--"):
-                    out.removed.append(f"raw HTML {raw[:30]!r}")
+                if text and not text.startswith("<!--"):
+                    out.removed.append((f"raw HTML {text[:30]!r}", text))
                 continue
             closing, name = m.group(1), m.group(2).lower()
-            if name in DROP_WITH_CONTENT:
-                out.removed.append(f"<{name}>")
-                if not closing and not m.group(3):
+            if name in DROP_WITH_CONTENT or name not in ALLOWED_TAGS:
+                if not closing:  # (its end goes with it)
+                    out.removed.append((f"<{name}>", text))
+                if name in DROP_WITH_CONTENT and not closing and not m.group(3):
                     skip_until = name
-                continue
-            if name not in ALLOWED_TAGS:
-                out.removed.append(f"<{name}>")
                 continue
             if closing:
                 new.append({"t": "RawInline", "c": ["html", f"</{name}>"]})
                 continue
-            cleaned = clean_html(raw + ("" if name in ("br", "wbr", "hr") else f"</{name}>"))
+            cleaned = clean_html(text + ("" if name in ("br", "wbr", "hr") else f"</{name}>"))
             opening = cleaned[: cleaned.find(">") + 1] if cleaned.startswith("<") else ""
-            out.removed += _lost(raw, opening)
+            out.removed += _lost(text, opening)
             if opening:
                 new.append({"t": "RawInline", "c": ["html", opening]})
         return new
 
     def _attrs(x: dict[str, Any]) -> dict[str, Any]:
-        i = ATTR_AT[x["t"]]
+        i = ast.ATTR_AT[x["t"]]
         a = x["c"][i]
         cleaned = _clean_attr(a, out.removed)
         if cleaned is a:
@@ -307,13 +301,14 @@ def sanitize(blocks: list[Block]) -> Sanitized:
             return bs
         new: list[Any] = []
         for b in bs:
-            if b["t"] in ATTR_AT:
+            if b["t"] in ast.ATTR_AT:
                 b = _attrs(b)
             if b["t"] == "RawBlock" and b["c"][0] in ("html", "html5"):
                 raw = True
                 cleaned = clean_html(b["c"][1])
                 if len(cleaned) < len(b["c"][1]) * 0.9 or "<script" in b["c"][1].lower():
-                    out.removed.append(f"raw HTML block {b['c'][1].strip()[:30]!r}")
+                    written = b["c"][1].strip()
+                    out.removed.append((f"raw HTML block {written[:30]!r}", written.split("\n", 1)[0]))
                 out.removed += _lost(b["c"][1], cleaned)
                 cleaned = _wikilinks_to_text(cleaned, out.removed)
                 if cleaned.strip():
@@ -341,7 +336,7 @@ def _raws(node: Any, depth: int = 1) -> Iterator[tuple[dict[str, Any], int]]:
             yield from _raws(node["c"], depth + 1)
 
 
-def _unnested(blocks: list[Block], removed: list[str]) -> list[Block]:
+def _unnested(blocks: list[Block], removed: list[Removed]) -> list[Block]:
     """blocks without the raw HTML tags opened past RAW_LEVELS and the tags that close them
     (what is inside them stays); the same blocks when none is that deep."""
     stack: list[bool] = []  # for each tag open: whether it is dropped
@@ -364,8 +359,8 @@ def _unnested(blocks: list[Block], removed: list[str]) -> list[Block]:
     if all(same(node, depth) for node, depth in _raws(blocks)):
         return blocks
     stack.clear()
-    removed.append(f"raw HTML tags nested too deeply to export (over {RAW_LEVELS} levels with the lists, "
-                   "quotes and spans around them); what they hold is kept")
+    removed.append((f"raw HTML tags nested too deeply to export (over {RAW_LEVELS} levels with the lists, "
+                    "quotes and spans around them); what they hold is kept", ""))
 
     def copy(node: Any, depth: int) -> Any:  # in document order, as the tags are counted
         nonlocal at

@@ -63,6 +63,30 @@ def test_dropped_attributes_of_kept_tags_are_reported(vault) -> None:  # type: i
     assert not [m for m in msgs if "rel" in m]
 
 
+def test_each_removal_is_named_at_its_line(vault) -> None:  # type: ignore[no-untyped-def]
+    """The warnings named the note alone: in a long note nobody could find what went."""
+    body = (
+        "---\ntitle: T\n---\n\nFirst paragraph.\n\n"  # the frontmatter counts: lines of the file
+        '<script>alert(1)</script>\n\n'  # 7
+        'Text with <img src="https://e.org/p.png"> in it.\n\n'  # 9
+        '<a href="javascript:go()">j</a> and <span onclick="x" class="k">s</span>\n\n'  # 11
+        '## Heading {onmouseover="y"}\n\n'  # 13
+        "<div>\n[[x]] inside\n</div>\n\n"  # 15-17
+        "Later <img src=\"https://e.org/q.png\"> again.\n"  # 19
+    )
+    _, report = vault({"a.md": body})
+    lines = {(d.message, d.line) for d in report.items if d.code == "unsafe-content"}
+    assert lines == {
+        ("removed raw HTML block '<script>alert(1)</script>'", 7),
+        ("removed <img>", 9),
+        ("removed link 'javascript:go()' in raw HTML", 11),
+        ("removed attribute 'onclick' in raw HTML", 11),
+        ("removed attribute 'onmouseover'", 13),
+        ("removed wikilink [[x]] inside raw HTML kept as text", 16),
+        ("removed <img>", 19),
+    }
+
+
 def test_links_inside_raw_html_blocks(vault) -> None:  # type: ignore[no-untyped-def]
     body = (
         '<div>\n<a href="../x.md">a</a> <a href="https://ok.example/">b</a>'
