@@ -340,6 +340,23 @@ def test_a_long_table_starts_under_its_heading_and_a_short_one_stays_whole(tmp_p
     assert len(texts) <= 5  # the table and the code take the pages they fill, no more
 
 
+def test_a_footnote_among_the_rows_names_of_a_split_table_is_set_once(tmp_path: Path) -> None:
+    """A table too wide for the page is split in parts that repeat the rows' names: a footnote
+    there was set under each part, and every footnote after it numbered one too high."""
+    heads = [f"Heading {k}" for k in range(12)]
+    rows = [f"| Row {r}{'[^a]' if r == 1 else ''} | " + " | ".join(f"value {r}.{k} words" for k in range(1, 12)) + " |"
+            for r in range(3)]
+    table = "\n".join(["| " + " | ".join(heads) + " |", "|" + "---|" * 12, *rows])
+    vault = write_vault(tmp_path / "v", {"t.md": f"---\ntitle: Wide\n---\n\n{table}\n\nAfter the table[^b].\n\n"
+                                                 "[^a]: The row's own note.\n[^b]: The note after it.\n"})
+    r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "out"), "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(" ".join(p.extract_text() for p in pypdf.PdfReader(tmp_path / "out" / "t.pdf").pages).split())
+    assert text.count("Heading 0") >= 2  # split, the rows' names repeated
+    assert text.count("The row's own note.") == 1
+    assert "2. The note after it." in text and "After the table2." in text and "3." not in text
+
+
 def test_byline_names_the_channel_and_links_the_video(dossier: Built) -> None:
     page = _outline(dossier.reader)[0][2]
     assert "From Channel One · Watch the video" in _flat(dossier.texts[page])

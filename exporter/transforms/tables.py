@@ -124,7 +124,10 @@ def _part(table: Block, group: list[int], first: bool, key: bool) -> Block:
     attr, caption, specs, head, bodies, foot = table["c"]
 
     def cut(rows: list[Any]) -> list[Any]:
-        return [[row[0], [row[1][k] for k in group]] for row in rows]
+        if first:
+            return [[row[0], [row[1][k] for k in group]] for row in rows]
+        return [[_unnamed(row[0]), [row[1][k] if k else [_unnamed(row[1][k][0]), *_echo(row[1][k][1:])]
+                                    for k in group]] for row in rows]
 
     specs = [specs[k] for k in group]
     if all(isinstance(w, dict) and w.get("t") == "ColWidth" for _, w in specs):
@@ -142,6 +145,24 @@ def _part(table: Block, group: list[int], first: bool, key: bool) -> Block:
         [[b[0], named(b[1]), cut(b[2]), cut(b[3])] for b in bodies],
         [foot[0], cut(foot[1])],
     ]}
+
+
+def _unnamed(a: list[Any]) -> list[Any]:
+    return ["", a[1], a[2]]
+
+
+def _echo(node: Any) -> Any:
+    """A repeated cell (the rows' names), as a later part shows it: without its footnotes, set
+    and numbered again under each part (every later note's number one too high), and without
+    ids, which the page would have twice."""
+    if isinstance(node, list):
+        return [_echo(x) for x in node if not (isinstance(x, dict) and x.get("t") == "Note")]
+    if not isinstance(node, dict) or not isinstance(node.get("c"), list):
+        return node
+    c = _echo(node["c"])
+    if (at := ast.ATTR_AT.get(node["t"])) is not None:
+        c[at] = _unnamed(c[at])
+    return {"t": node["t"], "c": c}
 
 
 def fit(table: Block, room: float) -> list[Block]:

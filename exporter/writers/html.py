@@ -185,15 +185,17 @@ def render(
     back_label: str = "Back to the text",
     shaped: str | None = None,
     endnotes: int | None = None,
+    prepare: Callable[[list[Block]], list[Block]] | None = None,
 ) -> list[Fragment]:
     """HTML body fragments (no title or byline: templates add those), one per note.
 
     href(note_id, anchor) gives the link for a note in the product, or None for plain text.
-    shaped names everything transform depends on besides the note (None: unknown, and then no
-    fragment comes from the cache). A fragment the cache keeps is used when its note is the
-    same (its blocks' identity, id and title) and every link and image it asked about is
-    settled as before: the note is then neither loaded nor written again. endnotes: see
-    _footnotes (shaped must name it).
+    prepare changes the blocks' structure before their footnotes are set, so that these follow
+    it; transform comes after. shaped names everything both depend on besides the note (None:
+    unknown, and then no fragment comes from the cache). A fragment the cache keeps is used
+    when its note is the same (its blocks' identity, id and title) and every link and image it
+    asked about is settled as before: the note is then neither loaded nor written again.
+    endnotes: see _footnotes (shaped must name it).
     """
     cache = cache or Cache.off()
     keys = [_fragment_key(n, target, unresolved, back_label, shaped)
@@ -221,7 +223,7 @@ def render(
                 return answer
 
             blocks = settle(note.blocks, link, image, unresolved)
-            blocks = _prefix_ids(blocks, note.id)
+            blocks = _prefix_ids(prepare(blocks) if prepare else blocks, note.id)
             blocks = _footnotes(blocks, note.id, target, back_label, endnotes)
             yield transform(note, blocks) if transform else blocks
 

@@ -98,6 +98,19 @@ def test_the_id_and_caption_stay_with_the_first_part_and_relative_widths_are_mad
     assert all(p["c"][4][0][1] == 1 for p in parts)
 
 
+def test_a_repeated_rows_name_leaves_its_footnote_and_id_to_the_first_part(vault: Callable[..., Any]) -> None:
+    """Each part set the footnote of a repeated name again, numbered anew (and every later
+    footnote of the note one too high), and repeated its ids."""
+    rows = _rows(3, len(HEADS))
+    rows[1][0] = "Fastnet[^n] [rock]{#base}"
+    table = _table(vault, _pipe(HEADS, rows) + "\n[^n]: Built in 1904.\n")
+    parts = tables.fit(table, 50.0)
+    assert len(parts) >= 2
+    assert [len(iter_nodes(p, "Note")) for p in parts] == [1] + [0] * (len(parts) - 1)
+    assert [[s["c"][0][0] for s in iter_nodes(p, "Span")] for p in parts] == [["base"]] + [[""]] * (len(parts) - 1)
+    assert all(_grid(p)[2][0] == "Fastnet rock" for p in parts)  # the name itself in every part
+
+
 def test_a_first_column_too_wide_to_repeat_opens_the_first_part_alone(vault: Callable[..., Any]) -> None:
     heads = ["Name", *HEADS[1:]]
     table = _table(vault, _pipe(heads, [["Lindisfarne" * 3, *HEADS[1:]]]))  # 33 letters, no break
