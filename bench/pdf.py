@@ -152,15 +152,18 @@ def _pages(path: Path) -> int:
 
 
 def memory(tmp: Path) -> None:
-    """Largest single process of a dossier at 100 and at 1,000 notes."""
+    """Largest single process of a dossier at 100 and at 1,000 notes, by command, and by role:
+    the command itself (which holds the vault's model and joins the parts), its render server
+    and the largest render worker (which holds a part, never the book)."""
     env = environment()
-    print(f"{'dossier':<12}{'pages':>7}{'seconds':>9}  largest process, by command (MB)")
+    print(f"{'dossier':<12}{'pages':>7}{'seconds':>9}  peak RSS (MB): by command; by role")
     for n in (100, 1000):
         vault = make_vault(tmp / str(n), n)
         out = tmp / f"{n}.pdf"
         r = run([sys.executable, "-m", "exporter", "pdf", str(vault), "-o", str(out), "-q", "--no-cache"], env)
         by = ", ".join(f"{k} {v:.0f}" for k, v in sorted(r.peaks.items(), key=lambda kv: -kv[1]))
-        print(f"{n:<12}{_pages(out):>7}{r.seconds:>9.1f}  {by}")
+        roles = ", ".join(f"{k} {v:.0f}" for k, v in r.roles.items())
+        print(f"{n:<12}{_pages(out):>7}{r.seconds:>9.1f}  {by}; {roles}")
 
 
 def main() -> None:

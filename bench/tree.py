@@ -27,6 +27,7 @@ class Tree:
     peaks: dict[str, float] = field(default_factory=dict)  # command name -> its largest peak
     code: int = 0
     render_cpu: float = 0.0  # CPU seconds of the render workers, all together
+    roles: dict[str, float] = field(default_factory=dict)  # the command, its render server, a worker: largest peak
 
 
 def _children(pid: int) -> list[int]:
@@ -105,7 +106,11 @@ def run(argv: list[str], env: dict[str, str] | None = None) -> Tree:
     by_name: dict[str, float] = {}
     for name, mb in peaks.values():
         by_name[name] = max(by_name.get(name, 0.0), mb)
-    return Tree(seconds, max((mb for _, mb in peaks.values()), default=0.0), by_name, code, sum(workers.values()))
+    roles = {"command": peaks.get(proc.pid, ("", 0.0))[1],
+             "render server": max((peaks[p][1] for p, s in servers.items() if s and p in peaks), default=0.0),
+             "render worker": max((peaks[p][1] for p in workers if p in peaks), default=0.0)}
+    return Tree(seconds, max((mb for _, mb in peaks.values()), default=0.0), by_name, code, sum(workers.values()),
+                roles)
 
 
 def environment() -> dict[str, str]:
