@@ -174,6 +174,35 @@ def test_a_title_change_that_moves_no_page_renders_the_contents_once(tmp_path: P
     assert cached["d.pdf"] == clean["d.pdf"]
 
 
+def test_a_title_that_moves_its_note_in_the_contents_renders_the_contents_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new title moves its note in the contents' order, and the notes between its places move
+    by its pages: the last build's numbers, moved the same way, still hold (before, the guess
+    was lost with the order, and the contents were rendered twice)."""
+    vault = write_vault(tmp_path / "vault", BASE)
+    cache = tmp_path / "cache"
+    asked: list[str] = []
+    real = dossier.rendering
+    monkeypatch.setattr(dossier, "rendering", lambda workers, docs, *a, **k: (
+        asked.extend(d.html for d in docs), real(workers, docs, *a, **k))[1])
+    _products(vault, tmp_path / "first", cache, "serif", pdf=True)
+    asked.clear()
+    _edit(vault, "title", 1)  # Beta, Delta, Gamma -> Delta, Gamma, Retitled 1
+    cached = _products(vault, tmp_path / "cached", cache, "serif", pdf=True)
+    (toc,) = [html for html in asked if '<nav class="toc">' in html]
+    assert toc.index("Gamma") < toc.index("Retitled 1") and toc.index("Delta") < toc.index("Gamma")
+    clean = _products(vault, tmp_path / "clean", None, "serif", pdf=True)
+    assert cached["d.pdf"] == clean["d.pdf"]
+
+
+def test_page_numbers_follow_their_notes_to_their_new_places() -> None:
+    numbers = {"n-a": 3, "n-a--h": 4, "n-b": 5, "n-c": 8, "n-c--x": 9, "sources": 10, "sources--v": 11}
+    moved = dossier._reordered(["n-a", "n-b", "n-c"], numbers, 10, ["n-c", "n-a", "n-b"])
+    assert moved == {"n-c": 3, "n-c--x": 4, "n-a": 5, "n-a--h": 6, "n-b": 7, "sources": 10, "sources--v": 11}
+    assert dossier._reordered(["n-a", "n-b", "n-c"], numbers, 10, ["n-a", "n-b", "n-c"]) == numbers
+    assert dossier._reordered(["n-a", "n-b", "n-c"], numbers, 10, ["n-a", "n-b", "n-d"]) == {}  # not the same notes
+
+
 def _damage(db: Path, how: str) -> None:
     if how == "truncated":
         data = db.read_bytes()

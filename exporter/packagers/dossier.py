@@ -16,6 +16,7 @@ that gives none alone is left out and named.
 
 from __future__ import annotations
 
+import bisect
 import queue
 from collections.abc import Callable
 from pathlib import Path
@@ -193,24 +194,52 @@ def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: di
 
 
 def _numbers_key(plan: Plan) -> str:
-    return store.key("dossier page numbers", *(n.id for n in plan.notes))
+    """The same notes in any order: a new title moves its note in the contents' order."""
+    return store.key("dossier page numbers", *sorted(n.id for n in plan.notes))
 
 
 def _guessed(cache: Cache | None, plan: Plan) -> dict[str, int]:
-    """The page numbers the last build of these notes gave their anchors. The first contents
-    are rendered with them: when they still hold (most edits move no note to another page),
-    those are the contents, rendered once instead of twice. Only a guess: wrong, it costs what
-    no guess costs, the contents rendered again."""
+    """The page numbers the last build of these notes gave their anchors, in this plan's order
+    (_reordered). The first contents are rendered with them: when they still hold (most edits
+    move no note to another page), those are the contents, rendered once instead of twice.
+    Only a guess: wrong, it costs what no guess costs, the contents rendered again."""
     if cache is None or (data := cache.get(_numbers_key(plan))) is None:
         return {}
     try:
         found = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        found = None
-    if not isinstance(found, dict) or not all(type(v) is int for v in found.values()):
+        order, numbers, end = found["order"], found["numbers"], found["end"]
+        if not (isinstance(order, list) and all(type(n) is str for n in order) and isinstance(numbers, dict)
+                and all(type(v) is int for v in numbers.values()) and type(end) is int):
+            raise TypeError
+    except (orjson.JSONDecodeError, KeyError, TypeError):
         cache.undecoded()
         return {}
-    return found
+    return _reordered(order, numbers, end, [n.id for n in plan.notes])
+
+
+def _reordered(order: list[str], numbers: dict[str, int], end: int, now: list[str]) -> dict[str, int]:
+    """numbers, given to notes in order (each note's pages running up to the next's first,
+    the last's up to end), moved as the same notes in the order now take the same pages: a
+    retitled note moved in the contents, and the notes between its places moved by its length."""
+    if now == order:
+        return numbers
+    if sorted(now) != sorted(order) or not all(anchor_id(n) in numbers for n in order):
+        return {}
+    bounds = [*(numbers[anchor_id(n)] for n in order), end]
+    if bounds != sorted(bounds):
+        return {}
+    place = {n: k for k, n in enumerate(order)}
+    shift: dict[int, int] = {}  # a note's place in order -> how far its pages move
+    start = bounds[0]
+    for n in now:
+        k = place[n]
+        shift[k] = start - bounds[k]
+        start += bounds[k + 1] - bounds[k]
+    moved: dict[str, int] = {}
+    for name, page in numbers.items():
+        k = bisect.bisect_right(bounds, page) - 1  # the note whose pages hold it (past end: none)
+        moved[name] = page + shift.get(k, 0) if 0 <= k < len(order) else page
+    return moved
 
 
 def one_pass(plan: Plan, run: Render, done: Written) -> bytes:
@@ -271,11 +300,15 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
             numbers: dict[str, int] = {}
             slots: list[tuple[int, float, float, str]] = []  # (page in the dossier, x, top, target)
             start = front_pages + 1
-            for found in counted:
+            notes_end = 0  # where the notes' pages end: the appendix's first page, or past the last
+            for (part, _), found in zip(parts, counted, strict=True):
+                if not part.notes:
+                    notes_end = start
                 numbers.update({name: start + k - 1 for name, k in found.anchors.items()})
                 slots += [(start + k - 2, x, top, target) for k, x, top, target in found.slots]
                 start += found.pages - 1  # each part opens with the cover, which is dropped
             total = start - 1
+            notes_end = notes_end or start
             footers = [plan.footers(p, min(OVERLAY_PAGES, total - p + 1), total)
                        for p in range(1, total + 1, OVERLAY_PAGES)]
             marks, overlays = _numbers(plan, slots, numbers)
@@ -299,7 +332,8 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
         else:
             raise PdfError("the contents page count did not settle")
         if cache is not None and numbers != guess:
-            cache.put(_numbers_key(plan), orjson.dumps(numbers))
+            cache.put(_numbers_key(plan), orjson.dumps({"order": [n.id for n in plan.notes], "numbers": numbers,
+                                                        "end": notes_end}))
         join.finish(spool.read(contents), [_pdf(f, "the page numbers", done) for f in drawn[:len(footers)]],
                     [(_pdf(o, "the backlinks' page numbers", done), texts)
                      for o, (_, texts) in zip(drawn[len(footers):], overlays, strict=True)], marks,
