@@ -1698,15 +1698,19 @@ def test_an_image_taller_than_the_page_and_a_formula_wider_than_it_are_drawn_ins
 
 def test_long_words_in_inline_code_and_raw_html_break_inside_the_page(tmp_path: Path) -> None:
     """Inline code and a raw HTML block's text are not words of the text: a 200-character token
-    in either ran off the page, and in a table cell pushed the next column off."""
+    in either ran off the page, and in a table cell pushed the next column off. So did a long
+    word or URL in a footnote, which is set apart from the text."""
     runs, width = _brief_runs(tmp_path, {"c.md": "---\ntitle: Code\n---\n\nInline code: `" + "z" * 200 + "` after.\n\n"
                                          '<div class="x">Raw ' + "r" * 200 + " raw.</div>\n\n"
-                                         "| a | b |\n|---|---|\n| `" + "c" * 120 + "` | next |\n"})
-    for letter, length in (("z", 200), ("r", 200), ("c", 120)):
+                                         "| a | b |\n|---|---|\n| `" + "c" * 120 + "` | next |\n\n"
+                                         "A note.[^w] And a link.[^u]\n\n[^w]: Word " + "w" * 180 + " ends.\n"
+                                         "[^u]: See <https://example.org/" + "u" * 150 + ">.\n"})
+    for letter, length in (("z", 200), ("r", 200), ("c", 120), ("w", 180)):
         lines = [(x, t) for x, t in runs if t and set(t) == {letter}]
         assert sum(map(len, (t for _, t in lines))) == length and len(lines) >= 2, letter
     assert all(x + len(t) * 4.5 < width for x, t in runs if t)
     assert any(t == "next" and x + 20 < width for x, t in runs)
+    assert len([t for _, t in runs if "u" * 20 in t]) >= 2  # the URL broken, on the page
 
 
 def test_ordered_lists_keep_their_start_numbers(tmp_path: Path) -> None:

@@ -407,8 +407,7 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
             out.append(x)
         return out
 
-    blocks = ast.map_inlines(ast.map_each_block(blocks, lambda b: _raw_long_words(_flowing(heading(b)))),
-                             _long_words)
+    blocks = ast.map_each_block(blocks, lambda b: _raw_long_words(_flowing(heading(b))))
     blocks = ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
     return math.typeset(blocks, _ink(theme))
 
@@ -521,11 +520,12 @@ def _ink(theme: Theme) -> str:
 def _shaping(own_links_only: bool, unresolved: Unresolved, theme: Theme) -> dict[str, Any]:
     """html_writer.render's transform for a PDF product (_shape), with everything it depends on
     besides the note, by which the cache keeps the fragments (shaped): made together, they agree.
-    Tables too wide are split before the footnotes are set: a part repeats the rows' names, and
-    a footnote among them was set, and numbered, once a part (tables.fit)."""
+    Before the footnotes are set (prepare), tables too wide are split: a part repeats the rows'
+    names, and a footnote among them was set, and numbered, once a part (tables.fit); and long
+    words are marked (_long_words), in the footnotes too, where they ran off the page."""
     endnotes, room = endnote_from(theme), table_room(theme)
     return {"transform": lambda n, b: _shape(n, b, own_links_only, unresolved, theme), "endnotes": endnotes,
-            "prepare": lambda b: tables.fit_all(b, room),
+            "prepare": lambda b: ast.map_inlines(tables.fit_all(b, room), _long_words),
             "shaped": "\0".join(["pdf", str(own_links_only), unresolved, _ink(theme), math.version(),
                                   f"{room:.3f}", str(endnotes)])}
 

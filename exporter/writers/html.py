@@ -190,8 +190,8 @@ def render(
     """HTML body fragments (no title or byline: templates add those), one per note.
 
     href(note_id, anchor) gives the link for a note in the product, or None for plain text.
-    prepare changes the blocks' structure before their footnotes are set, so that these follow
-    it; transform comes after. shaped names everything both depend on besides the note (None:
+    prepare changes the blocks before their footnotes are set (and flattened), so that what it
+    does shows in them too; transform comes after. shaped names everything both depend on besides the note (None:
     unknown, and then no fragment comes from the cache). A fragment the cache keeps is used
     when its note is the same (its blocks' identity, id and title) and every link and image it
     asked about is settled as before: the note is then neither loaded nor written again.
