@@ -77,6 +77,30 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         return {n: z.read(n) for n in z.namelist()}
 
 
+@pytest.mark.parametrize("target", ["pdf", "epub"])
+@pytest.mark.parametrize("theme", ["serif", "sans"])
+def test_an_a_without_its_link_is_drawn_as_text(theme: str, target: str) -> None:
+    """Raw HTML's <a href="javascript:..."> loses its href: it was still drawn blue and
+    underlined, a link that goes nowhere."""
+    import weasyprint
+
+    sheets = [weasyprint.CSS(string=t) for t in Theme.load(theme).css(target).values()]  # type: ignore[arg-type]
+    html = '<p>Text <a>dead</a> and <a href="https://example.org/">live</a></p>'
+    styles: dict[str, object] = {}
+
+    def walk(box: object) -> None:
+        if type(box).__name__ == "TextBox":
+            styles[box.text] = box.style  # type: ignore[attr-defined]
+        for child in getattr(box, "children", []):
+            walk(child)
+
+    walk(weasyprint.HTML(string=html).render(stylesheets=sheets).pages[0]._page_box)
+    text, dead, live = (styles[k] for k in ("Text ", "dead", "live"))
+    assert dead["color"] == text["color"] != live["color"]  # type: ignore[index]
+    assert "underline" not in dead["text_decoration_line"]  # type: ignore[index, operator]
+    assert "underline" in live["text_decoration_line"]  # type: ignore[index, operator]
+
+
 def test_every_link_has_text_a_screen_reader_can_say(book: dict[str, bytes]) -> None:
     links = 0
     for name, data in book.items():
