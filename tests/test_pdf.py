@@ -1594,7 +1594,8 @@ def test_a_footnote_taller_than_the_page_is_an_endnote_and_every_word_is_on_a_pa
     page's top (its first 164 words lost) after two pages left all but empty. It is now set at
     the note's end, numbered in the footnotes' sequence: the next footnote is 2 at the page's foot."""
     words = " ".join(f"w{k:04d}" for k in range(1200))
-    vault = write_vault(tmp_path / "v", {"long.md": "---\ntitle: Long\n---\n\nA claim[^a]. More text.\n\n"
+    around = " ".join(f"line{k:02d}" for k in range(60))
+    vault = write_vault(tmp_path / "v", {"long.md": f"---\ntitle: Long\n---\n\n{around} A claim[^a]. More text {around}\n\n"
                                                     f"Next paragraph[^b].\n\n[^a]: {words}\n[^b]: Short one.\n"})
     r = CliRunner().invoke(main, ["pdf", str(vault), "--briefs", "-o", str(tmp_path / "b"), "-q", "--no-cache"])
     assert r.exit_code == 0, r.output
@@ -1612,6 +1613,15 @@ def test_a_footnote_taller_than_the_page_is_an_endnote_and_every_word_is_on_a_pa
     text = "\n".join(p.extract_text() for p in reader.pages)
     assert re.search(r"A claim1\. More text", text) and re.search(r"^1\. w0000", text, re.M)
     assert re.search(r"^2\. Short one", text, re.M) and len(reader.pages) <= 3
+    # the call is a link with room to click (at line-height 0 it was 0 pt high), and the lines
+    # around it keep their spacing
+    calls = [a.get_object() for a in reader.pages[0].get("/Annots", []) if "--en1" in str(a.get_object().get("/Dest", ""))]
+    assert calls and all(abs(float(c["/Rect"][3]) - float(c["/Rect"][1])) >= 4 for c in calls)
+    ys: list[float] = []
+    reader.pages[0].extract_text(visitor_text=lambda t, cm, tm, *_: ys.append(round(cm[5] + tm[5] * cm[3], 2))
+                                 if t.strip().startswith("line") else None)
+    lines = sorted(set(ys), reverse=True)
+    assert len(lines) >= 4 and len({round(a - b, 1) for a, b in zip(lines, lines[1:])}) == 1
 
 
 def test_the_endnote_threshold_follows_the_page_and_agrees_with_the_stylesheets() -> None:
