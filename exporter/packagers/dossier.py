@@ -194,8 +194,9 @@ def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: di
 
 
 def _numbers_key(plan: Plan) -> str:
-    """The same notes in any order: a new title moves its note in the contents' order."""
-    return store.key("dossier page numbers", *sorted(n.id for n in plan.notes))
+    """The same notes in any order (a new title moves its note in the contents); the entry, unlike
+    the one of plain numbers before it, holds their order too."""
+    return store.key("dossier page numbers and order", *sorted(n.id for n in plan.notes))
 
 
 def _guessed(cache: Cache | None, plan: Plan) -> dict[str, int]:
