@@ -110,6 +110,9 @@ def _footnotes(blocks: list[Block], note_id: str, target: Target, back_label: st
     count = 0
     ends: list[Block] = []
     held = 0  # characters of footnotes in the block being visited
+    # each footnote's number, as the footnote counter gives it (the notes are visited inner
+    # lists first, not in their order): an endnote's call and number are written as text
+    numbers = {id(n): k for k, n in enumerate(ast.iter_nodes(blocks, "Note"), 1)} if endnotes else {}
 
     def one(x: Inline) -> list[Inline]:
         nonlocal count, held
@@ -119,7 +122,7 @@ def _footnotes(blocks: list[Block], note_id: str, target: Target, back_label: st
         if target == "pdf":
             size = footnote_size(body)
             if endnotes is not None and held + size >= endnotes:
-                return _endnote(body, note_id, len(ends) + 1, ends)
+                return _endnote(body, note_id, len(ends) + 1, ends, numbers.get(id(x)))
             held += size
             if simple is not None:
                 return [_raw(f'<span class="footnote">{simple}</span>')]
@@ -158,11 +161,14 @@ def _footnotes(blocks: list[Block], note_id: str, target: Target, back_label: st
     return new
 
 
-def _endnote(body: list[Block], note_id: str, k: int, ends: list[Block]) -> list[Inline]:
-    """A call that counts as a footnote (numbered with the footnote counter, as they are), and
-    its note, kept whole (paragraphs, lists), at the end: its number is the call's (target-counter)."""
+def _endnote(body: list[Block], note_id: str, k: int, ends: list[Block], number: int | None) -> list[Inline]:
+    """A call that counts as a footnote (number: its place among them), and its note, kept whole
+    (paragraphs, lists), at the end. The numbers are text: a ::before of the footnote counter
+    was a box inside the link, and WeasyPrint wrote each such link twice (print.css keeps that
+    way for a number not known here: a note inside a note's text, which has changed)."""
     call, mark = f"{note_id}--enref{k}", f"{note_id}--en{k}"
-    back = _raw(f'<a class="endnote-number" href="#{call}"></a>')
+    shown = "" if number is None else str(number)
+    back = _raw(f'<a class="endnote-number" href="#{call}">{shown and shown + "."}</a>')
     paras = [dict(b) for b in body] or [{"t": "Para", "c": []}]
     if paras[0]["t"] in ("Para", "Plain"):
         paras[0] = {"t": paras[0]["t"], "c": [back, ast.SPACE, *paras[0]["c"]]}
@@ -171,7 +177,7 @@ def _endnote(body: list[Block], note_id: str, k: int, ends: list[Block]) -> list
     ends.append({"t": "Div", "c": [ast.attr(mark, ["endnote"]), paras]})
     # counted in its own style, not print.css: a stylesheet with a counter-increment would keep
     # the contents and the Sources from being laid out in pieces (pdf._pieces)
-    return [_raw(f'<a class="endnote-call" id="{call}" href="#{mark}" style="counter-increment: footnote"></a>')]
+    return [_raw(f'<a class="endnote-call" id="{call}" href="#{mark}" style="counter-increment: footnote">{shown}</a>')]
 
 
 def render(
