@@ -197,11 +197,11 @@ def render(
 
     href(note_id, anchor) gives the link for a note in the product, or None for plain text.
     prepare changes the blocks before their footnotes are set (and flattened), so that what it
-    does shows in them too; transform comes after. shaped names everything both depend on besides the note (None:
-    unknown, and then no fragment comes from the cache). A fragment the cache keeps is used
-    when its note is the same (its blocks' identity, id and title) and every link and image it
-    asked about is settled as before: the note is then neither loaded nor written again.
-    endnotes: see _footnotes (shaped must name it).
+    does shows in them too; transform comes after. shaped names everything both depend on
+    besides the note (None: unknown, and then no fragment comes from the cache). A fragment the
+    cache keeps is used when its note is the same (its blocks' identity, id and title) and every
+    link and image it asked about is settled as before: the note is then neither loaded nor
+    written again. endnotes: see _footnotes (shaped must name it).
     """
     cache = cache or Cache.off()
     keys = [_fragment_key(n, target, unresolved, back_label, shaped)
