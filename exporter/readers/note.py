@@ -9,6 +9,7 @@ import re
 import stat
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,18 @@ class RawNote:
         lang = self.meta.get("lang") or self.meta.get("language")
         return lang.strip() if isinstance(lang, str) and LANG.match(lang.strip()) else None
 
-    @property
+    @cached_property
+    def flat(self) -> footnotes.Flattened:
+        """The body with a footnote referred to in another's text set there (footnotes.flattened):
+        made once, for reading's warnings and for pandoc."""
+        return footnotes.flattened(self.body)
+
+    @cached_property
     def markdown(self) -> str:
         """The body as pandoc reads it: a `|` in a wikilink on a table row escaped, as Obsidian
         wants it written, so that [[target|label]] in a cell is a link, not the cell's end (the
-        row was cut at "[[target" and the rest of it lost); a footnote referred to in another's
-        text set there (footnotes.flattened)."""
-        return table_links_escaped(footnotes.flattened(self.body).text)
+        row was cut at "[[target" and the rest of it lost); footnotes flattened (flat)."""
+        return table_links_escaped(self.flat.text)
 
     def line_of(self, needle: str, start: int = 0) -> int | None:
         """Line of the first occurrence of needle in the file, for diagnostics."""
@@ -351,7 +357,7 @@ def from_bytes(rel: str, data: bytes) -> RawNote | Diagnostic:
         note.title = NOT_XML.sub("", note.title)
     note.title = " ".join(note.title.split()) or NOT_XML.sub("", stem) or "untitled"  # one heading line
     note.warnings += [Diagnostic("nested-footnote", rel, why, note.body_line + k)
-                      for k, why in footnotes.flattened(note.body).nested]
+                      for k, why in note.flat.nested]
     return note
 
 

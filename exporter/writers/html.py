@@ -110,9 +110,7 @@ def _footnotes(blocks: list[Block], note_id: str, target: Target, back_label: st
     count = 0
     ends: list[Block] = []
     held = 0  # characters of footnotes in the block being visited
-    # each footnote's number, as the footnote counter gives it (the notes are visited inner
-    # lists first, not in their order): an endnote's call and number are written as text
-    numbers = {id(n): k for k, n in enumerate(ast.iter_nodes(blocks, "Note"), 1)} if endnotes else {}
+    numbers: dict[int, int] = {}  # each footnote's number (as the counter gives it), made for an endnote
 
     def one(x: Inline) -> list[Inline]:
         nonlocal count, held
@@ -122,6 +120,8 @@ def _footnotes(blocks: list[Block], note_id: str, target: Target, back_label: st
         if target == "pdf":
             size = footnote_size(body)
             if endnotes is not None and held + size >= endnotes:
+                if not numbers:  # the notes are visited inner lists first, not in their order
+                    numbers.update({id(n): k for k, n in enumerate(ast.iter_nodes(blocks, "Note"), 1)})
                 return _endnote(body, note_id, len(ends) + 1, ends, numbers.get(id(x)))
             held += size
             if simple is not None:
