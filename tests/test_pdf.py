@@ -32,6 +32,7 @@ from exporter.collect import collect
 from exporter.config import Options
 from exporter.model import ast
 from exporter.model.document import Collection, Note
+from exporter.packagers import dossier as dossier_packager
 from exporter.packagers import fetch, pdf, pool, weasy, weasy_patches
 from exporter.packagers.dossier import one_pass, write_dossier
 from exporter.packagers.pool import Workers
@@ -948,6 +949,33 @@ def _structure(data: bytes) -> tuple[Counter[str], list[tuple[str, int]], dict[s
         return kinds, headings, keys
 
 
+def test_the_backlinks_numbers_render_while_the_parts_do_and_once(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The document that draws a range's backlink page numbers starts once an added part holds
+    a note a backlink numbers in that range, while the parts render (it waited for the last
+    part, then rendered with the footers); the end takes it and renders it no more, and the
+    dossier is the one --jobs 1 makes, which starts nothing ahead."""
+    submitted: list[str] = []  # what workers were given
+    asked: list[str] = []  # what was started ahead (submitted by a thread of its own), and when
+    real, ahead = pool.Workers._submit, pool.Workers.ahead
+    monkeypatch.setattr(pool.Workers, "_submit", lambda self, fn, arg, seconds: (
+        submitted.append(arg.html), real(self, fn, arg, seconds))[1])
+    monkeypatch.setattr(pool.Workers, "ahead", lambda self, fn, tasks: ahead(
+        self, fn, [asked.append(task[0].html) or task for task in tasks]))
+    rendered = dossier_packager._parts  # returns once every part is rendered
+    monkeypatch.setattr(dossier_packager, "_parts", lambda *a: (rendered(*a), asked.append("parts done"))[0])
+    env = {"SOURCE_DATE_EPOCH": EPOCH}
+    out, alone = tmp_path / "d.pdf", tmp_path / "alone.pdf"
+    r = CliRunner(env=env).invoke(main, [*_dossier_args(out), "-j", "2", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    numbers = [html for html in submitted if 'class="numbers-page"' in html]
+    assert numbers and len(set(numbers)) == len(numbers)  # each range once
+    assert all(asked.index(html) < asked.index("parts done") for html in numbers)
+    r = CliRunner(env=env).invoke(main, [*_dossier_args(alone), "-j", "1", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() == alone.read_bytes()
+
+
 def test_backlinks_carry_the_page_where_each_linking_note_starts(dossier: Built) -> None:
     from exporter.model.document import backlinks
 
@@ -1036,7 +1064,8 @@ def test_the_front_and_appendix_render_while_the_notes_html_is_written_and_chang
         plans.append(pdf.plan_dossier(collection, chosen, meta))
         with Workers(jobs) as workers:
             write_dossier(plans[-1], tmp_path / f"{name}.pdf", workers, store)
-    assert started == [(2, False), (2, False), (2, False), (0, False)]  # contents and Sources; nothing cached
+    # contents and Sources before the notes' HTML (the backlinks' numbers start later, as parts come)
+    assert [s for s in started if not s[1]] == [(2, False), (2, False), (2, False), (0, False)]  # nothing cached
     one = (tmp_path / "one.pdf").read_bytes()
     assert all((tmp_path / f"{name}.pdf").read_bytes() == one for name in ("two", "cached", "again"))
 
@@ -1298,7 +1327,7 @@ def test_pages_that_share_styles_give_the_same_bytes(dossier: Built, monkeypatch
     plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t", epoch=1700000000))
     part = plan.parts[0].prepared
     docs = [pdf.Prepared.of(PAGED % body, part.base_url, part.roots, 1700000000), part,
-            plan.footers(1, 12, 40), plan.numbers([str(n) for n in range(1, 13)])]
+            plan.footers(1, 12, 40), plan.numbers(tuple(str(n) for n in range(1, 13)))]
     assert getattr(page_layout.set_page_type_computed_styles, "patched", False)
     shared = [pdf.render(d) for d in docs]
     assert shared[0].facts.pages > 12

@@ -31,7 +31,7 @@ from exporter.packagers import stitch
 from exporter.packagers.output import atomic_file
 from exporter.packagers.pdf import Part, Plan, Spool, Written, ahead, rendered, rendering
 from exporter.packagers.pool import Outcome, Workers
-from exporter.packagers.task import PdfError, Prepared, Rendered
+from exporter.packagers.task import Facts, PdfError, Prepared, Rendered
 from exporter.writers.html import anchor_id
 
 OVERLAY_PAGES = 50  # pages per document of footers or of backlinks' numbers (several: every core draws)
@@ -126,8 +126,13 @@ class _Early:
     workers are). The join takes a part's links to go where the HTML says; it is kept only if
     every part rendered, none was left out, and the links went where the rendered parts say."""
 
-    def __init__(self, workers: Workers, cache: Cache | None, spool: Spool, into: BinaryIO, parts: list[Part]) -> None:
-        self.workers, self.cache, self.spool, self.into, self.parts = workers, cache, spool, into, parts
+    def __init__(self, workers: Workers, cache: Cache | None, spool: Spool, into: BinaryIO, parts: list[Part],
+                 plan: Plan) -> None:
+        self.workers, self.cache, self.spool, self.into, self.parts, self.plan = workers, cache, spool, into, parts, plan
+        self.start = 0  # the dossier page the next part's first page is (its cover dropped)
+        self.placed: dict[str, int] = {}  # anchors of the parts added -> their page in the dossier
+        self.targets: set[str] = set()  # the notes backlinks number, in the parts added
+        self.asked: set[int] = set()  # numbers documents started (_texts)
         self.join: stitch.Join | None = None
         self.added = 0
         self.broken = False
@@ -157,6 +162,7 @@ class _Early:
             written = set(front.value.facts.anchors).union(*(p.ids for p in self.parts))
             self.join = stitch.Join(self.into, stitch.version(self.spool.read(front.value)), written,
                                     front.value.facts.pages, cache=self.cache)
+            self.start = front.value.facts.pages + 1
         while (outcome := self.got.get(self.added + 1)) is not None:
             if (made := outcome.value) is None:
                 self.broken = True
@@ -164,11 +170,24 @@ class _Early:
             ready = self.ready.pop(self.added + 1, None)
             self.join.place(ready or _template(self.join, self.spool, self.parts[self.added], made))
             self.added += 1
+            self._numbered(made.facts)
         # while a part still renders, the templates of those heard after it are made (from the
         # cache, after an edit): then only their copy waits for it
         for i in range(self.added + 2, min(self.added + 2 + AHEAD, len(self.parts) + 1)):
             if i not in self.ready and (outcome := self.got.get(i)) is not None and (made := outcome.value) is not None:
                 self.ready[i] = _template(self.join, self.spool, self.parts[i - 1], made)
+
+    def _numbered(self, found: Facts) -> None:
+        """After a part is added: the documents that draw the backlinks' page numbers of a range
+        start rendering once a note that a backlink numbers is known to start in it (as the
+        end will number it, unless the contents change length), not after the last part."""
+        self.placed.update({name: self.start + k - 1 for name, k in found.anchors.items()})
+        self.start += found.pages - 1
+        self.targets.update(anchor_id(target) for *_, target in found.slots)
+        wanted = {(self.placed[t] - 1) // OVERLAY_PAGES for t in self.targets if t in self.placed} - self.asked
+        if wanted:
+            self.asked |= wanted
+            ahead(self.workers, [self.plan.numbers(_texts(r)) for r in sorted(wanted)], self.cache)
 
     def kept(self, front: Rendered, parts: list[tuple[Part, Rendered]], known: set[str]) -> stitch.Join | None:
         """The join, if it holds: every part added, as rendered, its links where they go."""
@@ -189,8 +208,12 @@ def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: di
         if anchor_id(target) in numbers:
             marks.setdefault(page, []).append((x, top, str(numbers[anchor_id(target)])))
     ranges = sorted({(int(text) - 1) // OVERLAY_PAGES for placed in marks.values() for _, _, text in placed})
-    texts = [[str(n) for n in range(r * OVERLAY_PAGES + 1, (r + 1) * OVERLAY_PAGES + 1)] for r in ranges]
-    return marks, [(plan.numbers(t), t) for t in texts]
+    return marks, [(plan.numbers(_texts(r)), list(_texts(r))) for r in ranges]
+
+
+def _texts(r: int) -> tuple[str, ...]:
+    """What the numbers document of range r draws: every page number in it, used or not."""
+    return tuple(str(n) for n in range(r * OVERLAY_PAGES + 1, (r + 1) * OVERLAY_PAGES + 1))
 
 
 def _numbers_key(plan: Plan) -> str:
@@ -285,7 +308,7 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
         first_front = plan.front(guess, set())
         # the front and the appendix need none of the notes' HTML: they render while it is written
         ahead(workers, [first_front, *(a.prepared for a in [plan.appendix(set())] if a)], cache)
-        early = _Early(workers, cache, spool, into, _all_parts(plan))
+        early = _Early(workers, cache, spool, into, _all_parts(plan), plan)
         _failed(plan, done)
         first, parts, left = _parts(plan, first_front, early.parts, lambda docs: rendered(workers, docs, cache, spool),
                                     done, early.run)

@@ -354,7 +354,7 @@ class Plan:
     front: Callable[[dict[str, int], set[str]], Prepared]  # cover and contents: (page by anchor, left out)
     footers: Callable[[int, int, int], Prepared]  # footer pages: (first page, count, total)
     joinable: bool  # the theme numbers pages only at the bottom centre, where footers go
-    numbers: Callable[[list[str]], Prepared]  # pages that draw the backlinks' page numbers, one each
+    numbers: Callable[[tuple[str, ...]], Prepared]  # pages that draw the backlinks' page numbers, one each
     notes: list[Note] = field(default_factory=list)  # in the dossier's order
 
     @cached_property
@@ -741,10 +741,12 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     def whole() -> Prepared:
         return _prepared(collection, theme, page(notes, contents=True, appendix=True), meta.epoch)
 
-    def numbers(texts: list[str]) -> Prepared:
+    @functools.cache
+    def numbers(texts: tuple[str, ...]) -> Prepared:
         """Pages that each draw one backlink's page number at the top left corner, in the
         backlinks' style: stitch.py lays each over the pages whose backlinks it numbers, moved
-        to its slot (the slots are known only once the dossier is laid out, its parts in parallel)."""
+        to its slot (the slots are known only once the dossier is laid out, its parts in parallel).
+        The same texts give the same document (one object: one started ahead is taken, pool.Workers)."""
         css = "".join(doc["stylesheets"])
         body = "".join(f'<div class="numbers-page"><span class="linked-from-number">{escape(text)}</span></div>'
                        for text in texts)

@@ -17,8 +17,10 @@ import os
 import resource
 import signal
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -38,6 +40,14 @@ COLLECT = (50_000, 20, 100)  # the cycle collector's thresholds (Python's own: 7
 # of dozens of parts. One full collection every COLLECT_EVERY tasks frees it (63 dossier parts in
 # one process: peak RSS 127 -> 83 MB, the collections 0.43 s of 18.8 s of CPU).
 COLLECT_EVERY = 4
+# A run keeps WINDOW tasks a worker submitted at a time, not all of them: a task started ahead
+# while a run goes on (Workers.ahead) waits for those, not for every task of the run.
+WINDOW = 2
+# Tasks a pool's workers run, RECYCLE each, before new workers take over (forked warm from the
+# server): a worker's heap grows by about 20 KB a dossier part after its first fifty (caches
+# WeasyPrint keeps), so without it a 1,000-note dossier's workers held 15 MB more than a 100-note
+# one's. At 64 a 100-note dossier's workers are never replaced.
+RECYCLE = 64
 _tasks = 0  # tasks this worker has run
 
 
@@ -183,6 +193,9 @@ class Workers:
         self.jobs = max(1, min(jobs, most_jobs()))
         self.memory = memory or MEMORY
         self._pool: ProcessPoolExecutor | None = None
+        self._given = 0  # tasks submitted to the pool (RECYCLE)
+        self._retired: list[ProcessPoolExecutor] = []  # pools finishing their last tasks
+        self._lock = threading.Lock()  # run() and ahead() may submit at once
         self._warming: threading.Thread | None = None
         self._ahead: list[tuple[Callable[[Any], Any], Any, Future[Any]]] = []  # (fn, arg, its future)
         self._submitting: threading.Thread | None = None
@@ -198,9 +211,9 @@ class Workers:
     def close(self) -> None:
         self._settle()
         self._taken()  # tasks no run() took are let go
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for pool in [*self._retired, *([self._pool] if self._pool is not None else [])]:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._retired = None, []
 
     def start(self) -> None:
         """Start the workers in the background: the fork server imports WeasyPrint while the
@@ -226,13 +239,14 @@ class Workers:
         todo = list(tasks)
         if self.jobs == 1 or not todo:
             return
-        self._taken()
+        if self._submitting is not None:  # those started before stay for run() to take
+            self._submitting.join()
+            self._submitting = None
 
         def submit() -> None:
             with contextlib.suppress(BrokenProcessPool, RuntimeError):  # run() starts what is not
-                pool = self._executor()
                 for arg, seconds in todo:
-                    self._ahead.append((fn, arg, pool.submit(_budgeted, fn, arg, seconds, self.memory)))
+                    self._ahead.append((fn, arg, self._submit(fn, arg, seconds)))
 
         if _context().get_start_method() == "fork":
             submit()
@@ -253,6 +267,20 @@ class Workers:
             self._warming.join()
             self._warming = None
 
+    def _submit(self, fn: Callable[[Any], Any], arg: Any, seconds: float) -> Future[Any]:
+        """A budgeted task into the pool; past RECYCLE tasks a worker, into a new one (the old
+        one's workers end once their tasks are done)."""
+        with self._lock:
+            if self._pool is not None and self._given >= RECYCLE * self.jobs:
+                self._retired.append(self._pool)
+                self._pool.shutdown(wait=False)
+                self._pool = None
+            if self._pool is None:
+                self._given = 0
+            future = self._executor().submit(_budgeted, fn, arg, seconds, self.memory)
+            self._given += 1
+            return future
+
     def _executor(self, jobs: int | None = None) -> ProcessPoolExecutor:
         if self._warming is not None and threading.current_thread() is not self._warming:
             self._settle()
@@ -263,10 +291,10 @@ class Workers:
     def _kill(self) -> None:
         """Stop a pool whose worker no longer answers (stuck outside Python)."""
         self._taken()
-        pool = self._pool
-        self._pool = None
-        if pool is not None:
-            for process in list(getattr(pool, "_processes", {}).values()):
+        pools = [*self._retired, *([self._pool] if self._pool is not None else [])]
+        self._pool, self._retired = None, []
+        for pool in pools:
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.kill()
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -293,24 +321,33 @@ class Workers:
                 outcome = self._one(fn, todo[i])
                 outcomes[i] = kept(i, outcome)
                 continue
-            pool = self._executor()
             futures: dict[Future[Outcome[R]], int] = {}
-            broken = False
+            waiting: deque[int] = deque()
             for i in pending:  # a task started ahead is taken as it is (once)
                 arg = todo[i][0]
                 at = next((k for k, (f, a, _) in enumerate(started) if f is fn and a is arg), None)
                 if at is not None:
                     futures[started.pop(at)[2]] = i
-                    continue
-                try:
-                    futures[pool.submit(_budgeted, fn, arg, todo[i][1], self.memory)] = i
-                except BrokenProcessPool:  # a task (one started ahead) has crashed it already
-                    broken = True
-                    break
+                else:
+                    waiting.append(i)
             started = []
             longest = max(todo[i][1] for i in pending)
-            try:
-                for fut in as_completed(futures, timeout=longest * len(futures) / self.jobs + GRACE * 2):
+            deadline = time.monotonic() + longest * len(pending) / self.jobs + GRACE * 2
+            broken = False
+            while futures or (waiting and not broken):
+                while waiting and not broken and len(futures) < WINDOW * self.jobs:
+                    i = waiting[0]
+                    try:
+                        futures[self._submit(fn, *todo[i])] = i
+                    except BrokenProcessPool:  # a task (one started ahead) has crashed it already
+                        broken = True
+                        break
+                    waiting.popleft()
+                done, _ = wait(futures, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+                if not done:  # a worker stuck outside Python
+                    broken = True
+                    break
+                for fut in done:
                     i = futures.pop(fut)  # the result is let go once kept
                     try:
                         outcome = fut.result()
@@ -318,8 +355,6 @@ class Workers:
                         broken = True
                         continue
                     outcomes[i] = kept(i, outcome)
-            except TimeoutError:  # a worker stuck outside Python
-                broken = True
             pending = [i for i in pending if outcomes[i] is None]
             if broken:
                 self._kill()

@@ -316,3 +316,42 @@ def test_a_pool_asked_for_more_workers_than_make_sense_starts_a_few() -> None:
     with Workers(99999999999999999) as workers:  # overflowed a C int in multiprocessing
         assert workers.jobs == pool.most_jobs() >= 8
         assert [o.value for o in workers.run(echo, [(k, 5.0) for k in range(3)])] == [0, 2, 4]
+
+
+def pid(x: int) -> int:
+    return os.getpid()
+
+
+def test_workers_are_replaced_after_their_share_of_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's heap only grows over its tasks: past RECYCLE tasks a worker, new ones (forked
+    warm) take over, and every task still gives its result."""
+    with Workers(2) as workers:
+        assert len({o.value for o in workers.run(pid, [(i, 10.0) for i in range(8)])}) <= 2
+    monkeypatch.setattr(pool, "RECYCLE", 2)
+    with Workers(2) as workers:
+        outcomes = workers.run(echo, [(i, 10.0) for i in range(12)])
+        pids = {o.value for o in workers.run(pid, [(i, 10.0) for i in range(12)])}
+    assert [o.value for o in outcomes] == [2 * i for i in range(12)]
+    assert len(pids) >= 3  # three pools at least, each with its own workers
+
+
+def test_a_task_started_ahead_during_a_run_waits_for_a_few_tasks_not_for_the_run() -> None:
+    """A run submits a few tasks a worker at a time (WINDOW): one started ahead meanwhile (the
+    backlinks' numbers of a dossier, as its parts come) starts before the run's last tasks."""
+    later = (99, 10.0)
+    with Workers(2) as workers:
+        def keep(i: int, outcome: pool.Outcome[float]) -> pool.Outcome[float]:
+            if i == 0:
+                workers.ahead(slow_start, [later])
+            return outcome
+
+        first = workers.run(slow_start, [(i, 10.0) for i in range(16)], keep, order=list(range(16)))
+        (taken,) = workers.run(slow_start, [later])
+    starts = sorted(o.value or 0.0 for o in first)
+    assert taken.value is not None and taken.value < starts[-6]
+
+
+def slow_start(x: int) -> float:
+    at = time.monotonic()
+    time.sleep(0.05)
+    return at
