@@ -16,6 +16,7 @@ from exporter.model.document import Block
 
 LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "ru", "el", "zh", "ja")  # those with a catalog (exporter/locale)
 MIN_CHARS = 80  # below this a guess is too often wrong
+LONGEST = 40  # characters: no word of these languages runs so long (pdf.py marks such runs, too)
 MAX_CHARS = 1000  # right on every text of 80 or more; lingua's time grows with the text (2.2 ms at 4,000)
 
 
@@ -28,7 +29,9 @@ def _detector() -> Any:
 
 
 def prose(blocks: list[Block]) -> str:
-    """The note's own words: no code, math, raw HTML or footnotes (citations are chrome)."""
+    """The note's own words: no code, math, raw HTML or footnotes (citations are chrome), and no
+    addresses or runs of 40 characters or more, which are no words: a note opening with long
+    URLs was read as Portuguese from them, its English after them left unread."""
     def inlines(xs: list[Any]) -> list[Any]:
         return [x for x in xs if x["t"] not in ("Code", "Math", "RawInline", "Note")]
 
@@ -36,7 +39,8 @@ def prose(blocks: list[Block]) -> str:
         return [b for b in bs if b["t"] not in ("CodeBlock", "RawBlock")]
 
     kept = ast.walk(blocks, inlines, blocks_)
-    return " ".join(ast.stringify(kept).split())[:MAX_CHARS]
+    words = (w for w in ast.stringify(kept).split() if len(w) < LONGEST and "://" not in w and not w.startswith("www."))
+    return " ".join(words)[:MAX_CHARS]
 
 
 Detect = Callable[[str], "str | None"]

@@ -31,3 +31,13 @@ def test_prose_leaves_out_code_math_raw_html_and_footnotes() -> None:
                                   {"t": "Note", "c": [{"t": "Para", "c": [{"t": "Str", "c": "At"}]}]}]},
               {"t": "CodeBlock", "c": [["", [], []], "print('hello')"]}]
     assert prose(blocks) == "Words"
+
+
+def test_prose_leaves_out_addresses_and_runs_too_long_for_words() -> None:
+    """A note that opens with long addresses is read from its words (lingua read
+    "https://example.org/aaaa…?q=bbbb…" as Portuguese)."""
+    url = "https://example.org/" + "a" * 300 + "?q=" + "b" * 200
+    blocks = [{"t": "Para", "c": [{"t": "Str", "c": "Pneumono" * 20}, {"t": "Space"}, {"t": "Str", "c": url},
+                                  {"t": "Space"}, {"t": "Str", "c": "www.example.org"}, {"t": "Space"},
+                                  {"t": "Str", "c": "The"}, {"t": "Space"}, {"t": "Str", "c": "keeper."}]}]
+    assert prose(blocks) == "The keeper."
