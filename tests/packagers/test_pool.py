@@ -335,6 +335,22 @@ def test_workers_are_replaced_after_their_share_of_tasks(monkeypatch: pytest.Mon
     assert len(pids) >= 3  # three pools at least, each with its own workers
 
 
+@pytest.mark.parametrize("at", [1, 3, 6])  # in the first pool (retired by then), or in a later one
+def test_a_crash_among_replaced_workers_costs_only_its_own_task(monkeypatch: pytest.MonkeyPatch, at: int) -> None:
+    monkeypatch.setattr(pool, "RECYCLE", 1)
+    with Workers(2) as workers:
+        outcomes = workers.run(crash_at, [((i, at), 10.0) for i in range(9)], order=list(range(9)))
+        after = workers.run(echo, [(i, 10.0) for i in range(4)])
+    assert [o.value for o in outcomes] == [None if i == at else 2 * i for i in range(9)]
+    assert outcomes[at].over and outcomes[at].error == "crashed the renderer"
+    assert [o.value for o in after] == [0, 2, 4, 6]
+
+
+def crash_at(arg: tuple[int, int]) -> int:
+    x, at = arg
+    return crash(1) if x == at else echo(x)
+
+
 def test_a_task_started_ahead_during_a_run_waits_for_a_few_tasks_not_for_the_run() -> None:
     """A run submits a few tasks a worker at a time (WINDOW): one started ahead meanwhile (the
     backlinks' numbers of a dossier, as its parts come) starts before the run's last tasks."""
