@@ -251,6 +251,18 @@ def test_a_task_stuck_outside_python_is_stopped_by_the_parent(monkeypatch) -> No
     assert outcomes[1].value == 0.0
 
 
+def test_a_task_stuck_outside_python_among_others_is_stopped_and_the_others_kept(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The same with two workers, whose run submits a few tasks at a time: the run's deadline
+    stops the stuck one; the tasks done are kept, and the rest run again alone."""
+    import exporter.packagers.pool as pool
+
+    monkeypatch.setattr(pool, "GRACE", 1.0)
+    with Workers(2) as workers:
+        outcomes = workers.run(blocked, [(30.0, 0.5), *((0.0, 0.5) for _ in range(6))], order=list(range(7)))
+    assert outcomes[0].over and outcomes[0].error == "took over 0 s to render"
+    assert [o.value for o in outcomes[1:]] == [0.0] * 6
+
+
 def blocked(seconds: float) -> float:
     import signal
 
