@@ -181,8 +181,8 @@ class _Early:
         """After a part is added: the documents that draw the backlinks' page numbers of a range
         start rendering once a note that a backlink numbers is known to start in it (as the
         end will number it, unless the contents change length), not after the last part."""
-        self.placed.update({name: self.start + k - 1 for name, k in found.anchors.items()})
-        self.start += found.pages - 1
+        at, self.start = _placed(found, self.start)
+        self.placed.update(at)
         self.targets.update(anchor_id(target) for *_, target in found.slots)
         wanted = {(self.placed[t] - 1) // OVERLAY_PAGES for t in self.targets if t in self.placed} - self.asked
         if wanted:
@@ -208,7 +208,13 @@ def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: di
         if anchor_id(target) in numbers:
             marks.setdefault(page, []).append((x, top, str(numbers[anchor_id(target)])))
     ranges = sorted({(int(text) - 1) // OVERLAY_PAGES for placed in marks.values() for _, _, text in placed})
-    return marks, [(plan.numbers(_texts(r)), list(_texts(r))) for r in ranges]
+    return marks, [(plan.numbers(texts), list(texts)) for texts in map(_texts, ranges)]
+
+
+def _placed(found: Facts, start: int) -> tuple[dict[str, int], int]:
+    """A part's anchors at their pages in the dossier, the part's first page being start (each
+    part opens with the cover, which is dropped); and the page after the part."""
+    return {name: start + k - 1 for name, k in found.anchors.items()}, start + found.pages - 1
 
 
 def _texts(r: int) -> tuple[str, ...]:
@@ -328,9 +334,10 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
             for (part, _), found in zip(parts, counted, strict=True):
                 if not part.notes:
                     notes_end = start
-                numbers.update({name: start + k - 1 for name, k in found.anchors.items()})
+                at, after = _placed(found, start)
+                numbers.update(at)
                 slots += [(start + k - 2, x, top, target) for k, x, top, target in found.slots]
-                start += found.pages - 1  # each part opens with the cover, which is dropped
+                start = after
             total = start - 1
             notes_end = notes_end or start
             footers = [plan.footers(p, min(OVERLAY_PAGES, total - p + 1), total)

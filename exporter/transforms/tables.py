@@ -126,8 +126,7 @@ def _part(table: Block, group: list[int], first: bool, key: bool) -> Block:
     def cut(rows: list[Any]) -> list[Any]:
         if first:
             return [[row[0], [row[1][k] for k in group]] for row in rows]
-        return [[_unnamed(row[0]), [row[1][k] if k else [_unnamed(row[1][k][0]), *_echo(row[1][k][1:])]
-                                    for k in group]] for row in rows]
+        return [[_unnamed(row[0]), [row[1][k] if k else _echo(row[1][k]) for k in group]] for row in rows]
 
     specs = [specs[k] for k in group]
     if all(isinstance(w, dict) and w.get("t") == "ColWidth" for _, w in specs):
@@ -151,17 +150,23 @@ def _unnamed(a: list[Any]) -> list[Any]:
     return ["", a[1], a[2]]
 
 
-def _echo(node: Any) -> Any:
+def _echo(cell: list[Any]) -> list[Any]:
     """A repeated cell (the rows' names), as a later part shows it: without its footnotes, set
     and numbered again under each part (every later note's number one too high), and without
     ids, which the page would have twice."""
-    if isinstance(node, list):
-        return [_echo(x) for x in node if not (isinstance(x, dict) and x.get("t") == "Note")]
-    if not isinstance(node, dict) or not isinstance(node.get("c"), list):
+    def unnamed(xs: list[Any]) -> list[Any]:
+        return [_no_id(x) for x in xs if x["t"] != "Note"]
+
+    a, align, rows, columns, blocks = cell
+    return [_unnamed(a), align, rows, columns, ast.walk(blocks, unnamed, unnamed)]
+
+
+def _no_id(node: dict[str, Any]) -> dict[str, Any]:
+    at = ast.ATTR_AT.get(node["t"])
+    if at is None or not node["c"][at][0]:
         return node
-    c = _echo(node["c"])
-    if (at := ast.ATTR_AT.get(node["t"])) is not None:
-        c[at] = _unnamed(c[at])
+    c = list(node["c"])
+    c[at] = _unnamed(c[at])
     return {"t": node["t"], "c": c}
 
 
