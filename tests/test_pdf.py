@@ -849,14 +849,17 @@ def test_a_page_whose_footer_draws_nothing_gets_an_empty_form(tmp_path: Path) ->
     with Workers(2) as workers:
         front, *made = [o.value for o in pdf.rendered(workers, [plan.front({}, set()), *(p.prepared for p in plan.parts[:2])])]
     assert front and all(made)
+    # a part of notes renders no cover to drop: its pages are the notes' (Prepared.after)
+    assert [(p.cover, p.prepared.after) for p in plan.parts] == [(0, 1)] * len(plan.parts)
     buffer = io.BytesIO()
     join = stitch.Join(buffer, b"1.7", set(), front.facts.pages)
-    for m in made:
-        join.place(join.template(m.pdf if m else b"", True, []))
+    for p, m in zip(plan.parts[:2], made, strict=True):
+        join.place(join.template(m.pdf if m else b"", bool(p.cover), []))
     join.finish(front.pdf, [], [])  # no footer drawn at all
     data = buffer.getvalue()
     with pikepdf.open(io.BytesIO(data)) as doc:
-        assert len(doc.pages) == front.facts.pages + sum(m.facts.pages - 1 for m in made if m)
+        assert len(doc.pages) == front.facts.pages + sum(
+            m.facts.pages - p.cover for p, m in zip(plan.parts[:2], made, strict=True) if m)
         list(doc.objects)
         assert doc.get_warnings() == []
         part_page = doc.pages[front.facts.pages]
@@ -891,7 +894,7 @@ def test_parts_are_copied_from_templates_the_cache_keeps_wherever_they_go(tmp_pa
         for k in order:
             got = made[k]
             assert got is not None
-            join.place(join.template(got.pdf, True, [(0, "en")]))
+            join.place(join.template(got.pdf, bool(parts[k].cover), [(0, "en")]))
         join.finish(front.pdf, [], [])
         return buffer.getvalue(), len(recorded)
 
@@ -902,17 +905,19 @@ def test_parts_are_copied_from_templates_the_cache_keeps_wherever_they_go(tmp_pa
     moved = joined([2, 0, 1], everything, None)[0]
     assert moved != fresh and joined([2, 0, 1], everything, cache) == (moved, 0)
     base = stitch.Join(io.BytesIO(), b"1.7", everything, front.facts.pages)
-    own = [set(stitch._Part(base).record([m.pdf], True, [(0, "en")], ()).targets) for m in made if m]
+    own = [set(stitch._Part(base).record([m.pdf], bool(p.cover), [(0, "en")], ()).targets)
+           for p, m in zip(parts, made, strict=True) if m]
     gone = sorted(own[0] - own[1] or own[0])[0]  # a note part 0 links to leaves the dossier
     fewer = joined([0, 1, 2], everything - {gone}, None)[0]
     again = joined([0, 1, 2], everything - {gone}, cache)
     assert fewer != fresh and again[0] == fewer and again[1] == sum(gone in o for o in own) >= 1
     with pikepdf.open(io.BytesIO(moved)) as doc:
-        assert doc.check_pdf_syntax() == [] and len(doc.pages) == front.facts.pages + sum(m.facts.pages - 1 for m in made if m)
+        assert doc.check_pdf_syntax() == [] and len(doc.pages) == front.facts.pages + sum(
+            m.facts.pages - p.cover for p, m in zip(parts, made, strict=True) if m)
 
     join = stitch.Join(io.BytesIO(), b"1.7", everything, front.facts.pages)
     assert made[0] is not None
-    template = stitch._Part(join).record([made[0].pdf], True, [(0, "en")], {1})
+    template = stitch._Part(join).record([made[0].pdf], bool(parts[0].cover), [(0, "en")], {0})
     assert template.ops and template.kids and stitch.Template.unpacked(template.packed()) == template
     with pytest.raises(ValueError):
         stitch.Template.unpacked(template.packed()[:-1])

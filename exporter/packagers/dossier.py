@@ -113,11 +113,11 @@ def _add(join: stitch.Join, spool: Spool, part: Part, made: Rendered) -> None:
 
 
 def _template(join: stitch.Join, spool: Spool, part: Part, made: Rendered) -> stitch.Template:
-    """A part joined on its own, without its cover: with where each of its notes starts (and its
+    """A part joined on its own, without a cover: with where each of its notes starts (and its
     language), and which of its pages have slots for backlinks' numbers."""
     found = made.facts
     langs = sorted((found.anchors[anchor_id(n.id)], n.lang or "en") for n in part.notes if anchor_id(n.id) in found.anchors)
-    return join.template(spool.read(made), True, langs, {k for k, *_ in found.slots}, found.cuts)
+    return join.template(spool.read(made), bool(part.cover), langs, {k for k, *_ in found.slots}, found.cuts)
 
 
 class _Early:
@@ -129,7 +129,7 @@ class _Early:
     def __init__(self, workers: Workers, cache: Cache | None, spool: Spool, into: BinaryIO, parts: list[Part],
                  plan: Plan) -> None:
         self.workers, self.cache, self.spool, self.into, self.parts, self.plan = workers, cache, spool, into, parts, plan
-        self.start = 0  # the dossier page the next part's first page is (its cover dropped)
+        self.start = 0  # the dossier page the next part's first page is (a cover dropped)
         self.placed: dict[str, int] = {}  # anchors of the parts added -> their page in the dossier
         self.targets: set[str] = set()  # the notes backlinks number, in the parts added
         self.asked: set[int] = set()  # numbers documents started (_texts)
@@ -170,18 +170,18 @@ class _Early:
             ready = self.ready.pop(self.added + 1, None)
             self.join.place(ready or _template(self.join, self.spool, self.parts[self.added], made))
             self.added += 1
-            self._numbered(made.facts)
+            self._numbered(made.facts, self.parts[self.added - 1].cover)
         # while a part still renders, the templates of those heard after it are made (from the
         # cache, after an edit): then only their copy waits for it
         for i in range(self.added + 2, min(self.added + 2 + AHEAD, len(self.parts) + 1)):
             if i not in self.ready and (outcome := self.got.get(i)) is not None and (made := outcome.value) is not None:
                 self.ready[i] = _template(self.join, self.spool, self.parts[i - 1], made)
 
-    def _numbered(self, found: Facts) -> None:
+    def _numbered(self, found: Facts, cover: int) -> None:
         """After a part is added: the documents that draw the backlinks' page numbers of a range
         start rendering once a note that a backlink numbers is known to start in it (as the
         end will number it, unless the contents change length), not after the last part."""
-        at, self.start = _placed(found, self.start)
+        at, self.start = _placed(found, self.start, cover)
         self.placed.update(at)
         self.targets.update(anchor_id(target) for *_, target in found.slots)
         wanted = {(self.placed[t] - 1) // OVERLAY_PAGES for t in self.targets if t in self.placed} - self.asked
@@ -211,10 +211,10 @@ def _numbers(plan: Plan, slots: list[tuple[int, float, float, str]], numbers: di
     return marks, [(plan.numbers(texts), list(texts)) for texts in map(_texts, ranges)]
 
 
-def _placed(found: Facts, start: int) -> tuple[dict[str, int], int]:
-    """A part's anchors at their pages in the dossier, the part's first page being start (each
-    part opens with the cover, which is dropped); and the page after the part."""
-    return {name: start + k - 1 for name, k in found.anchors.items()}, start + found.pages - 1
+def _placed(found: Facts, start: int, cover: int) -> tuple[dict[str, int], int]:
+    """A part's anchors at their pages in the dossier, the part's first page after its cover
+    (Part.cover: dropped) being start; and the page after the part."""
+    return {name: start + k - cover for name, k in found.anchors.items()}, start + found.pages - cover
 
 
 def _texts(r: int) -> tuple[str, ...]:
@@ -324,7 +324,8 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
         if not any(p.notes for p, _ in parts):
             path, why = next(iter({**done.failed, **done.over}.items()))
             raise PdfError(f"no note could be rendered ({path}: {why})")
-        known = set(opening.facts.anchors).union(*({name for name, k in found.anchors.items() if k >= 1} for found in counted))
+        known = set(opening.facts.anchors).union(*({name for name, k in found.anchors.items() if k >= part.cover}
+                                                     for (part, _), found in zip(parts, counted, strict=True)))
         join = early.kept(opening, parts, known)
         for _ in range(3):  # the contents' own length moves every number after it; it settles at once
             numbers: dict[str, int] = {}
@@ -334,9 +335,9 @@ def _joined(plan: Plan, target: Path, workers: Workers, cache: Cache | None, spo
             for (part, _), found in zip(parts, counted, strict=True):
                 if not part.notes:
                     notes_end = start
-                at, after = _placed(found, start)
+                at, after = _placed(found, start, part.cover)
                 numbers.update(at)
-                slots += [(start + k - 2, x, top, target) for k, x, top, target in found.slots]
+                slots += [(start + k - 1 - part.cover, x, top, target) for k, x, top, target in found.slots]
                 start = after
             total = start - 1
             notes_end = notes_end or start

@@ -100,7 +100,9 @@ SECONDS_PER_MB = 60.0  # (WeasyPrint lays out about 1 MB of our HTML in 12 s)
 Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents are grouped
 Unresolved = Literal["text", "plain", "error"]  # links out of the product: styled or bare label
 # In a part, the page numbers are left to the footers (dossier.py), which know the total.
-PART_CSS = "@page { @bottom-center { content: none !important; } }"
+# A part of notes opens with no cover: its body sets the running header's title (pages_continued).
+PART_CSS = ("@page { @bottom-center { content: none !important; } } "
+            "body[data-running] { string-set: doctitle attr(data-running); }")
 # A document flows from page to page through the body and each note, whatever a theme's or a
 # user's CSS says: laid out as a grid, a float, a positioned or a fixed-height box, they would not
 # be split across pages (a dossier came out as one page, the rest cut off), and the footer and
@@ -211,7 +213,7 @@ def render_key(prepared: Prepared, folders: str) -> str:
         except OSError:
             files.append(f"{path}\0missing".encode())
     return store.key("pdf", store.code(), renderer(), html, prepared.base_url,
-                     "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged),
+                     "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged), str(prepared.after),
                      str(prepared.pieces.size if prepared.pieces else 0), folders, *files)
 
 
@@ -333,11 +335,13 @@ def budget(prepared: Prepared) -> float:
 
 @dataclass(frozen=True)
 class Part:
-    """A run of notes rendered alone; it opens with the cover (dropped when joined)."""
+    """A run of notes rendered alone, its pages laid out as after one other (Prepared.after); or
+    the Sources appendix. Either may open with a cover, which the join drops."""
 
     prepared: Prepared
     notes: tuple[Note, ...]
     ids: frozenset[str] = frozenset()  # the ids in its HTML: where other parts' links may go
+    cover: int = 0  # pages it opens with that the join drops: 1 where its HTML opens with a cover
 
 
 @dataclass
@@ -594,9 +598,10 @@ def _asset(collection: Collection) -> Callable[[str], str | None]:
 
 
 def _prepared(collection: Collection, theme: Theme, html: str, epoch: int | None, tagged: bool = True,
-              pieces: Pieces | None = None) -> Prepared:
+              pieces: Pieces | None = None, after: int = 0) -> Prepared:
     roots = (collection.root, *(str(f) for f in theme.folders))
-    return Prepared.of(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch), tagged, pieces)
+    return Prepared.of(html, Path(collection.root).as_uri() + "/", roots, source_date_epoch(epoch), tagged, pieces,
+                       after)
 
 
 LISTS = {"contents": ('<nav class="toc">', "nav.toc"), "sources": ('<section class="sources" id="sources">', "section.sources")}
@@ -690,7 +695,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         sheets = doc["stylesheets"] + ([Markup(css)] if css else [])
         return theme.render("dossier.html.j2", doc={**doc, "stylesheets": sheets}, count=len(notes), t=words,
                             channels=channels, contents=contents, toc=entries,
-                            cover_dropped=bool(css) and not contents,
+                            cover="full" if not css or contents else "title" if not members else "none",
                             appendix=bool(sources), appendix_page=(numbers or {}).get("sources"),
                             notes=[item(n.id) for n in members],
                             sources=cited if appendix else [])
@@ -698,7 +703,10 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     def as_part(html: str, members: list[Note]) -> Part:
         isolated, ids = _isolate(html)
         pieces = None if members else _pieces(isolated, "sources")
-        return Part(_prepared(collection, theme, isolated, meta.epoch, pieces=pieces), tuple(members), ids)
+        # the Sources' cover, or one that a theme's own template gives a part of notes
+        cover = int('<section class="cover"' in isolated[:isolated.find("<article")])
+        return Part(_prepared(collection, theme, isolated, meta.epoch, pieces=pieces, after=1 - cover),
+                    tuple(members), ids, cover)
 
     def run_of(notes: list[Note]) -> Part:
         return as_part(page(notes, css=PART_CSS), notes)

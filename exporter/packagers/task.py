@@ -56,11 +56,12 @@ class Prepared:
     epoch: int  # build time, for the metadata and the fonts' own timestamps
     tagged: bool = True  # a structure tree for screen readers (footer overlays go without)
     pieces: Pieces | None = None  # the same document, as a list laid out a piece at a time
+    after: int = 0  # pages its page rules count before its first (a dossier part's: weasy_patches.CONTINUED)
 
     @classmethod
     def of(cls, html: str, base_url: str, roots: tuple[str, ...], epoch: int, tagged: bool = True,
-           pieces: Pieces | None = None) -> Prepared:
-        return cls(deflate(html), len(html), base_url, roots, epoch, tagged, pieces)
+           pieces: Pieces | None = None, after: int = 0) -> Prepared:
+        return cls(deflate(html), len(html), base_url, roots, epoch, tagged, pieces, after)
 
     @property
     def html(self) -> str:

@@ -78,6 +78,7 @@ def render(prepared: Prepared) -> Rendered:
     fonts = FontConfiguration() if any(way in lowered for way in OWN_FONTS) else _system_fonts()
     missing = Missing()
     LOGGER.addHandler(missing)
+    continued = weasy_patches.CONTINUED.set(prepared.after)
     try:
         with _epoch(prepared.epoch):
             made = _in_pieces(prepared, fetcher, fonts) if prepared.pieces else None
@@ -91,6 +92,7 @@ def render(prepared: Prepared) -> Rendered:
         raise PdfError(f"WeasyPrint could not render the PDF: {message}") from None
     finally:
         LOGGER.removeHandler(missing)
+        weasy_patches.CONTINUED.reset(continued)
     pdfs = [weasy_patches.identity_encoding(data) for data in made[0]]
     found = made[1] if len(pdfs) == 1 else replace(made[1], cuts=tuple(map(len, pdfs)))
     return Rendered(b"".join(pdfs), tuple(fetcher.refused), found, missing=tuple(missing.found))

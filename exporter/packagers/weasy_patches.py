@@ -41,12 +41,16 @@
   worker, not once per element and property that computes it;
 - libraries_found_by_ldconfig: speed, while WeasyPrint is imported, a library name ldconfig
   does not know is not looked for with gcc and ld (0.3 s of every render server's start);
+- pages_continued: speed, a dossier part continues the pages before it: its first page is no
+  `@page :first` and it is a left page, as when it opened with a cover page that the join dropped
+  (that page was 4% of a part's render);
 - identity_encoding: text extractors read every word, see its docstring.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import re
 import sys
@@ -55,6 +59,8 @@ from math import inf
 from typing import Any
 
 _DROP = ("BASE", "DSIG", "EBDT", "EBLC", "EBSC", "GPOS", "GSUB", "JSTF", "LTSH", "PCLT", "SVG ")
+# Pages laid out before a document's first (pages_continued): 1 while a dossier part renders
+CONTINUED: contextvars.ContextVar[int] = contextvars.ContextVar("continued", default=0)
 CIDCHAR = re.compile(rb"<([0-9a-fA-F]{4})>\s+(\d+)")
 
 
@@ -81,6 +87,44 @@ def apply() -> None:
     flow_read_from_the_style()
     colours_parsed_once()
     logical_floats_in_lines()
+    pages_continued()
+
+
+def pages_continued() -> None:
+    """Lay out a document as the pages after CONTINUED others: a dossier part, whose first page
+    follows the pages of the parts before it.
+
+    A part used to open with a cover page, dropped when the parts were joined, so that its first
+    note's first page was no `@page :first` (a theme gives the first page no running header) and
+    a left page, as it is in the whole dossier. That page cost 4% of a part's render. Now the
+    page rules match as if the pages before were there: each page's index is moved on for
+    `:first` and `:nth()`, and the first page's side is the one after as many pages. Only the
+    matching moves: WeasyPrint's own first page (its styles computed before the page size is
+    known, page_styles_shared) is still its first.
+    """
+    from weasyprint import layout
+    from weasyprint.css import StyleFor
+
+    original_init = layout.initialize_page_maker
+    if getattr(original_init, "patched", False):
+        return
+    original_match = StyleFor._page_type_match
+
+    def init(context: Any, root_box: Any) -> None:
+        original_init(context, root_box)
+        if CONTINUED.get() % 2:
+            resume_at, next_page, right_page, page_state, remake_state = context.page_maker[0]
+            context.page_maker[0] = (resume_at, next_page, not right_page, page_state, remake_state)
+
+    def match(selector: Any, page_type: Any) -> bool:
+        if before := CONTINUED.get():
+            page_type = page_type._replace(index=page_type.index + before)
+        return bool(original_match(selector, page_type))
+
+    init.patched = True  # type: ignore[attr-defined]
+    init.original = original_init  # type: ignore[attr-defined]
+    layout.initialize_page_maker = init
+    StyleFor._page_type_match = staticmethod(match)
 
 
 @contextlib.contextmanager

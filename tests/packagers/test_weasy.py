@@ -114,3 +114,34 @@ def test_characters_no_font_has_are_told_not_only_drawn_as_boxes() -> None:
     assert drawn.missing == (0x378, 0x10FFFD)
     assert weasy.render(Prepared.of("<p>plain words</p>", ".", (), 1700000000)).missing == ()
     assert LOGGER.handlers == handlers  # the render's own listener is gone after it
+
+
+# First, left and right pages each say which they are in their header; the document's own
+# first page has a running title set on the body, as a dossier part's has.
+SIDES = """<!DOCTYPE html><html lang="en"><head><style>
+@page { size: 110mm 80mm; margin: 15mm 10mm; @top-left { content: "plain " string(doctitle); } }
+@page :left { @top-right { content: "left"; } }
+@page :right { @top-right { content: "right"; } }
+@page :first { @top-left { content: "first"; } }
+@page :nth(2) { @bottom-center { content: "second"; } }
+body { string-set: doctitle attr(data-running); }
+section { break-before: page; }
+</style></head><body data-running="Keepers"><p>One</p><section>Two</section><section>Three</section></body></html>"""
+
+
+def _headers(after: int) -> list[list[str]]:
+    data = weasy.render(Prepared.of(SIDES, "file:///nonexistent/", (), 1700000000, after=after)).pdf
+    return [sorted(p.extract_text().split()) for p in pypdf.PdfReader(io.BytesIO(data)).pages]
+
+
+def test_a_document_laid_out_after_a_page_matches_page_rules_as_the_pages_after_it() -> None:
+    """A dossier part of notes renders no cover to drop (Prepared.after, pages_continued): its
+    pages match `@page :first`, `:left`, `:right` and `:nth()` as the pages after one would,
+    and the running title set on its body shows from its first page."""
+    assert _headers(0) == [["One", "first", "right"], ["Keepers", "Two", "left", "plain", "second"],
+                           ["Keepers", "Three", "plain", "right"]]
+    assert _headers(1) == [["Keepers", "One", "left", "plain", "second"], ["Keepers", "Two", "plain", "right"],
+                           ["Keepers", "Three", "left", "plain"]]
+    # and the next document is its own first page again
+    assert _headers(0) == [["One", "first", "right"], ["Keepers", "Two", "left", "plain", "second"],
+                           ["Keepers", "Three", "plain", "right"]]
