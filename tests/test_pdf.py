@@ -460,6 +460,29 @@ def test_same_input_gives_the_same_bytes_across_processes(dossier: Built, tmp_pa
     assert out.read_bytes() == dossier.path.read_bytes()
 
 
+def test_the_same_vault_in_another_folder_gives_the_same_bytes(dossier: Built, briefs: Path, tmp_path: Path) -> None:
+    """Nothing of where the vault lies goes into the PDFs: its image (images/dot.png) was named
+    after its absolute URL, and a brief's /ID hashed that URL, so a checkout elsewhere gave other
+    bytes."""
+    elsewhere = tmp_path / "another place é" / VAULT.name
+    shutil.copytree(VAULT, elsewhere)
+    out = tmp_path / "moved.pdf"
+    args = _dossier_args(out)
+    args[args.index(str(VAULT))] = str(elsewhere)
+    r = CliRunner(env={"SOURCE_DATE_EPOCH": EPOCH}).invoke(main, [*args, "--no-cache"])
+    assert r.exit_code == 0, r.output
+    with pikepdf.open(dossier.path) as doc:
+        assert any(isinstance(o, pikepdf.Stream) and o.get("/Subtype") == "/Image" for o in doc.objects)
+    assert out.read_bytes() == dossier.path.read_bytes()
+    moved = tmp_path / "briefs"
+    r = CliRunner(env={"SOURCE_DATE_EPOCH": EPOCH}).invoke(
+        main, ["pdf", str(elsewhere), "--briefs", "-o", str(moved), "--jobs", "2", "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    made = sorted(p.relative_to(briefs) for p in briefs.rglob("*.pdf"))
+    assert made and made == sorted(p.relative_to(moved) for p in moved.rglob("*.pdf"))
+    assert all((moved / p).read_bytes() == (briefs / p).read_bytes() for p in made)
+
+
 def _calls_and_footnotes(html: str) -> list[tuple[int, int]]:
     """(footnote calls, footnote bodies) per page of the laid-out document."""
     css = [weasyprint.CSS(string=t) for t in Theme.load().css("pdf").values()]

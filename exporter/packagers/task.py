@@ -10,6 +10,7 @@ import hashlib
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 SLOT = "--lf"  # ids of the slots where backlinks' page numbers go: <note>--lf<k>--<target>
 
@@ -68,9 +69,18 @@ class Prepared:
         return inflate(self.packed)
 
     @property
+    def root_urls(self) -> tuple[str, ...]:
+        """The URL prefix of each folder it reads from (roots), as its HTML names files there."""
+        return tuple(Path(r).as_uri().rstrip("/") + "/" for r in self.roots)
+
+    @property
     def identifier(self) -> bytes:
-        """A /ID derived from the content, so the same input gives the same bytes."""
-        return hashlib.sha256(self.html.encode("utf-8")).hexdigest()[:32].encode()
+        """A /ID derived from the content, so the same input gives the same bytes, wherever the
+        vault lies: its files' URLs count from the folder they are in."""
+        html = self.html
+        for k, root in enumerate(self.root_urls):
+            html = html.replace(root, f"\0{k}/")
+        return hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode()
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def render(prepared: Prepared) -> Rendered:
     missing = Missing()
     LOGGER.addHandler(missing)
     continued = weasy_patches.CONTINUED.set(prepared.after)
+    roots = weasy_patches.ROOTS.set(prepared.root_urls)
     try:
         with _epoch(prepared.epoch):
             made = _in_pieces(prepared, fetcher, fonts) if prepared.pieces else None
@@ -93,6 +94,7 @@ def render(prepared: Prepared) -> Rendered:
     finally:
         LOGGER.removeHandler(missing)
         weasy_patches.CONTINUED.reset(continued)
+        weasy_patches.ROOTS.reset(roots)
     pdfs = [weasy_patches.identity_encoding(data) for data in made[0]]
     found = made[1] if len(pdfs) == 1 else replace(made[1], cuts=tuple(map(len, pdfs)))
     return Rendered(b"".join(pdfs), tuple(fetcher.refused), found, missing=tuple(missing.found))

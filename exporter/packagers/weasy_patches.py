@@ -44,6 +44,8 @@
 - pages_continued: speed and size, a dossier part's page rules match as on the pages after a
   cover, without a cover page to lay out and drop (1% of a part's instructions, and a font
   subset the dropped page's title added to every part);
+- images_named_by_their_place: reproducible, an image's name in the PDF comes from its path in
+  the vault (or theme folder), not from where the vault lies on the disk;
 - identity_encoding: text extractors read every word, see its docstring.
 """
 
@@ -61,6 +63,8 @@ from typing import Any
 _DROP = ("BASE", "DSIG", "EBDT", "EBLC", "EBSC", "GPOS", "GSUB", "JSTF", "LTSH", "PCLT", "SVG ")
 # Pages laid out before a document's first (pages_continued): 1 while a dossier part renders
 CONTINUED: contextvars.ContextVar[int] = contextvars.ContextVar("continued", default=0)
+# The folders a document's files come from, as URL prefixes, while it renders (images_named_by_their_place)
+ROOTS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("roots", default=())
 CIDCHAR = re.compile(rb"<([0-9a-fA-F]{4})>\s+(\d+)")
 
 
@@ -88,6 +92,40 @@ def apply() -> None:
     colours_parsed_once()
     logical_floats_in_lines()
     pages_continued()
+    images_named_by_their_place()
+
+
+def images_named_by_their_place() -> None:
+    """Name an image in the PDF after its place under the folders the document reads from.
+
+    WeasyPrint 70 names a raster image in the PDF after the MD5 of its URL, an absolute file
+    URL: the same vault built from another folder (another machine, a CI checkout) gave other
+    bytes, every page that draws an image and the file's /ID. The name now comes from the URL
+    with the folder it lies under (ROOTS: the vault, a theme's folder) replaced by that folder's
+    place in the list. A URL under none keeps WeasyPrint's name. Names only ever stand for one
+    URL, as before: two folders never share a number, and a path is under one folder.
+    """
+    from hashlib import md5
+
+    from weasyprint import document
+    from weasyprint.images import RasterImage
+
+    original = document.original_get_image_from_uri
+    if getattr(original, "patched", False):
+        return
+
+    def get(cache: Any, url_fetcher: Any, options: Any, url: str, *args: Any, **kwargs: Any) -> Any:
+        image = original(cache, url_fetcher, options, url, *args, **kwargs)
+        if type(image) is RasterImage and image.id == md5(url.encode(), usedforsecurity=False).hexdigest():
+            for k, root in enumerate(ROOTS.get()):
+                if url.startswith(root):
+                    image.id = md5(f"{k}/{url[len(root):]}".encode(), usedforsecurity=False).hexdigest()
+                    break
+        return image
+
+    get.patched = True  # type: ignore[attr-defined]
+    get.original = original  # type: ignore[attr-defined]
+    document.original_get_image_from_uri = get
 
 
 def pages_continued() -> None:
