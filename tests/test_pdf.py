@@ -588,6 +588,28 @@ def test_a_weasyprint_failure_is_one_line_exit_3_and_no_file(
     assert not list(tmp_path.rglob("*.pdf")) and not list(tmp_path.rglob("*.tmp"))
 
 
+def test_a_theme_template_that_opens_every_part_with_a_cover_still_joins_right(dossier: Built, tmp_path: Path) -> None:
+    """A theme's own dossier template written when every part opened with a cover (cover_dropped)
+    still gives the same dossier: a part whose HTML opens with a cover has it dropped (Part.cover),
+    and its pages match the page rules as they did."""
+    theme = tmp_path / "older"
+    (theme / "templates").mkdir(parents=True)
+    (theme / "theme.toml").write_text((STYLES / "serif" / "theme.toml").read_text("utf-8"), "utf-8")
+    shared = (STYLES / "common" / "templates" / "dossier.html.j2").read_text("utf-8")
+    now = '<body class="dossier"{% if cover == "none" %} data-running="{{ doc.running }}"{% endif %}>\n{% if cover == "title" -%}'
+    assert now in shared
+    (theme / "templates" / "dossier.html.j2").write_text(
+        shared.replace(now, '<body class="dossier">\n{% if cover_dropped -%}'), "utf-8")
+    plan = pdf.plan_dossier(dossier.collection, dossier.notes, pdf.Meta("t"), Theme.load(str(theme)))
+    assert [(p.cover, p.prepared.after) for p in plan.parts] == [(1, 0)] * len(plan.parts)
+    out = tmp_path / "older.pdf"
+    r = CliRunner(env={"SOURCE_DATE_EPOCH": EPOCH}).invoke(main, [*_dossier_args(out), "--theme", str(theme)])
+    assert r.exit_code == 0, r.output
+    reader = pypdf.PdfReader(out)
+    assert [p.extract_text() for p in reader.pages] == dossier.texts
+    assert _outline(reader) == _outline(dossier.reader)
+
+
 def test_bad_theme_is_a_usage_error_and_a_broken_template_fails_cleanly(tmp_path: Path) -> None:
     out = ["-o", str(tmp_path / "x.pdf")]
     r = CliRunner().invoke(main, ["pdf", str(VAULT), "--theme", "nope", *out])

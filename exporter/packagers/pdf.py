@@ -695,7 +695,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         sheets = doc["stylesheets"] + ([Markup(css)] if css else [])
         return theme.render("dossier.html.j2", doc={**doc, "stylesheets": sheets}, count=len(notes), t=words,
                             channels=channels, contents=contents, toc=entries,
-                            cover="full" if not css or contents else "title" if not members else "none",
+                            cover=(cover := "full" if not css or contents else "title" if not members else "none"),
+                            cover_dropped=cover != "full",  # what a theme's own template written before "cover" reads
                             appendix=bool(sources), appendix_page=(numbers or {}).get("sources"),
                             notes=[item(n.id) for n in members],
                             sources=cited if appendix else [])
