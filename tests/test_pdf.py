@@ -564,6 +564,23 @@ def test_briefs_in_parallel_equal_briefs_in_series(briefs: Path, tmp_path: Path)
         assert (tmp_path / rel).read_bytes() == (briefs / rel).read_bytes()
 
 
+def test_the_first_briefs_render_while_the_others_are_written_and_come_out_the_same(
+        briefs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first FIRST_BRIEFS a worker start rendering before the other notes' HTML is written:
+    the briefs are those written all at once."""
+    started: list[int] = []
+    ahead = pdf.ahead
+    monkeypatch.setattr(pdf, "FIRST_BRIEFS", 1)
+    monkeypatch.setattr(pdf, "ahead", lambda workers, docs, cache=None: started.append(len(docs)) or ahead(workers, docs, cache))
+    r = CliRunner(env={"SOURCE_DATE_EPOCH": EPOCH}).invoke(
+        main, ["pdf", str(VAULT), "--briefs", "-o", str(tmp_path), "-j", "2", "-q", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    assert started == [2]
+    made = sorted(p.relative_to(briefs) for p in briefs.rglob("*.pdf"))
+    assert len(made) > 2 and made == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.pdf"))
+    assert all((tmp_path / p).read_bytes() == (briefs / p).read_bytes() for p in made)
+
+
 # --- failures -----------------------------------------------------------------------------------
 
 

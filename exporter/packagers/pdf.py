@@ -95,6 +95,7 @@ PART_MIN = 4_000
 # out a piece at a time (task.Pieces), so it holds ~6 pages of them, never the whole list.
 PIECE_BYTES = 24_000
 CACHE_BATCH = 64  # rendered PDFs read from or written to the cache at a time
+FIRST_BRIEFS = 8  # briefs a worker is given before the other notes' HTML is written
 SECONDS = 20.0  # render budget of a document: this, plus SECONDS_PER_MB of its HTML
 SECONDS_PER_MB = 60.0  # (WeasyPrint lays out about 1 MB of our HTML in 12 s)
 Parts = Literal["channel", "folder", "tag", "none"]  # how the dossier contents are grouped
@@ -705,7 +706,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         isolated, ids = _isolate(html)
         pieces = None if members else _pieces(isolated, "sources")
         # the Sources' cover, or one that a theme's own template gives a part of notes
-        cover = int('<section class="cover"' in isolated[:isolated.find("<article")])
+        cover = int('<section class="cover"' in isolated.split("<article", 1)[0])
         return Part(_prepared(collection, theme, isolated, meta.epoch, pieces=pieces, after=1 - cover),
                     tuple(members), ids, cover)
 
@@ -844,11 +845,21 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
     others: a renderer error is in `failed`, a note past its budget in `over`.
     """
     theme = theme or Theme.load()
-    fragments = html_writer.render(
-        notes, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
-        cache=cache, **_shaping(True, unresolved, theme))
     names = channel_names(collection.notes)
-    prepared = [_brief(collection, theme, f, names, author, epoch, lang) for f in fragments]
+
+    def briefs(batch: list[Note]) -> tuple[list[html_writer.Fragment], list[Prepared]]:
+        fragments = html_writer.render(
+            batch, "pdf", lambda nid, a: "#" + html_writer.anchor_id(nid, a), _asset(collection),
+            cache=cache, **_shaping(True, unresolved, theme))
+        return fragments, [_brief(collection, theme, f, names, author, epoch, lang) for f in fragments]
+
+    # the first briefs render while the other notes' HTML is written: the workers wait for none of it
+    head = FIRST_BRIEFS * workers.jobs
+    fragments, prepared = briefs(notes[:head])
+    if head < len(notes):
+        ahead(workers, prepared, cache)
+        more, later = briefs(notes[head:])
+        fragments, prepared = fragments + more, prepared + later
     paths = brief_paths(notes)
     vault = Path(collection.root)
     done = Written(over={f.note.path: f"pandoc {f.failed}" for f in fragments if f.failed})
