@@ -342,7 +342,12 @@ class Part:
     prepared: Prepared
     notes: tuple[Note, ...]
     ids: frozenset[str] = frozenset()  # the ids in its HTML: where other parts' links may go
-    cover: int = 0  # pages it opens with that the join drops: 1 where its HTML opens with a cover
+
+    @property
+    def cover(self) -> int:
+        """Pages it opens with that the join drops: the page that its page rules count before
+        its first (Prepared.after) is there, as a cover, or is not, and then the join drops one."""
+        return 1 - self.prepared.after
 
 
 @dataclass
@@ -708,7 +713,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         # the Sources' cover, or one that a theme's own template gives a part of notes
         cover = int('<section class="cover"' in isolated.split("<article", 1)[0])
         return Part(_prepared(collection, theme, isolated, meta.epoch, pieces=pieces, after=1 - cover),
-                    tuple(members), ids, cover)
+                    tuple(members), ids)
 
     def run_of(notes: list[Note]) -> Part:
         return as_part(page(notes, css=PART_CSS), notes)

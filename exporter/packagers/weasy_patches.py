@@ -116,7 +116,7 @@ def images_named_by_their_place() -> None:
 
     def get(cache: Any, url_fetcher: Any, options: Any, url: str, *args: Any, **kwargs: Any) -> Any:
         image = original(cache, url_fetcher, options, url, *args, **kwargs)
-        if type(image) is RasterImage and image.id == md5(url.encode(), usedforsecurity=False).hexdigest():
+        if type(image) is RasterImage:  # (the cache gives the same image again: named again the same)
             for k, root in enumerate(ROOTS.get()):
                 if url.startswith(root):
                     image.id = md5(f"{k}/{url[len(root):]}".encode(), usedforsecurity=False).hexdigest()
