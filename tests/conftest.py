@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import textwrap
 from collections.abc import Callable
@@ -19,7 +21,8 @@ from exporter.model.document import Collection, Note
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "notes"
 # one cache for the whole run, never the user's: tests that need a cold one set their own
-os.environ["EXPORTER_CACHE_DIR"] = tempfile.mkdtemp(prefix="exporter-test-cache-")
+os.environ["EXPORTER_CACHE_DIR"] = _CACHE = tempfile.mkdtemp(prefix="exporter-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 # the tests run on every core beside each other's renders (pytest-xdist): an example's time
 # says nothing about the code, so no example fails for being slow
 settings.register_profile("shared-machine", deadline=None)
