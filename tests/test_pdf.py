@@ -1330,6 +1330,18 @@ body { font: 10pt/1.4 "DejaVu Serif", serif; hyphens: auto; }
 </style></head><body>%s</body></html>"""
 
 
+def _footnote(k: int) -> str:
+    inner = ('<span class="boxed">x</span>' if k % 13 == 3 else '<span class="moved">y</span>' if k % 17 == 5
+             else f'<a href="https://example.org/{k}">link {k}</a> <i>in <b>italics</b></i>')
+    lang = ("en", "de", "el", "ar")[k % 4]
+    return f'<span class="fn{" rtl" if lang == "ar" else ""}" lang="{lang}">Note {k}: {inner}.</span>'
+
+
+def _footnoted(paragraphs: int) -> str:
+    return "".join(f"<p>Sentence {k} of the keeper's log, the lamp trimmed at dusk{_footnote(k)} and the "
+                   f"weather noted{_footnote(k + 1000)}.</p>" for k in range(paragraphs))
+
+
 def test_footnote_areas_made_of_shaped_copies_give_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     """The footnote patch lays out copies of each footnote shaped once instead of shaping the
     whole area again for each footnote added. Pages full of footnotes that spill onto the next
@@ -1340,15 +1352,7 @@ def test_footnote_areas_made_of_shaped_copies_give_the_same_bytes(monkeypatch: p
     from weasyprint.layout import LayoutContext, block
     from weasyprint.layout import page as page_layout
 
-    def note(k: int) -> str:
-        inner = ('<span class="boxed">x</span>' if k % 13 == 3 else '<span class="moved">y</span>' if k % 17 == 5
-                 else f'<a href="https://example.org/{k}">link {k}</a> <i>in <b>italics</b></i>')
-        lang = ("en", "de", "el", "ar")[k % 4]
-        return f'<span class="fn{" rtl" if lang == "ar" else ""}" lang="{lang}">Note {k}: {inner}.</span>'
-
-    body = "".join(f"<p>Sentence {k} of the keeper's log, the lamp trimmed at dusk{note(k)} and the "
-                   f"weather noted{note(k + 1000)}.</p>" for k in range(60))
-    doc = pdf.Prepared.of(FOOTNOTED % body, "file:///nonexistent/", (), 1700000000)
+    doc = pdf.Prepared.of(FOOTNOTED % _footnoted(60), "file:///nonexistent/", (), 1700000000)
     shaped = {"n": 0}  # boxes shaped (anonymous_table_boxes recurses through the module)
     original_shape = build.anonymous_table_boxes
 
@@ -1368,6 +1372,42 @@ def test_footnote_areas_made_of_shaped_copies_give_the_same_bytes(monkeypatch: p
     assert quick.facts.pages > 4
     assert quick_shaped < shaped["n"] * 0.8  # the quick path was taken
     assert quick.pdf == slow.pdf
+
+
+@pytest.mark.parametrize("area", ["border-top: 0.5pt solid; margin-top: 2mm;", "margin-top: 2mm;"])
+def test_footnote_areas_resumed_after_the_footnotes_laid_out_before_give_the_same_bytes(
+        area: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each footnote added to a page lays out the area again from the footnotes already laid
+    out at the last update, not from the first. The same pages as laying it all out again,
+    where the area is resumed (a border on top), where it is not (its top margin collapses with
+    the first footnote's), and where a footnote forces a page break between footnotes (that
+    update goes the usual way)."""
+    from weasyprint.formatting_structure import boxes
+    from weasyprint.layout import block
+
+    html = FOOTNOTED.replace("border-top: 0.5pt solid; margin-top: 2mm;", area).replace(
+        "</style>", ".fn.apart { break-before: page; }</style>")
+    body = _footnoted(40).replace('class="fn" lang="en">Note 24:', 'class="fn apart" lang="en">Note 24:')
+    doc = pdf.Prepared.of(html % body, "file:///nonexistent/", (), 1700000000)
+    visits = {"n": 0}  # footnotes laid out in an area, as remembered layouts or not
+    original_child = block._in_flow_layout
+
+    def counting(context: object, box: object, *args: object) -> object:
+        visits["n"] += type(box) is boxes.FootnoteAreaBox
+        return original_child(context, box, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(block, "_in_flow_layout", counting)
+        resumed = pdf.render(doc)
+        resumed_visits, visits["n"] = visits["n"], 0
+        m.setattr(block, "block_container_layout", block.block_container_layout.original)
+        again = pdf.render(doc)
+    assert resumed.facts.pages > 4
+    if "border" in area:
+        assert resumed_visits < visits["n"] * 0.7  # resumed (pages of A6 hold few footnotes)
+    else:
+        assert resumed_visits == visits["n"]  # not resumed
+    assert resumed.pdf == again.pdf
 
 
 PAGED = """<!DOCTYPE html><html><head><style>
