@@ -1475,6 +1475,7 @@ a { text-decoration: underline; font-size: 0.9em; padding-left: 0.5ex; } h1, .de
 .tr { font-language-override: "TRK"; font-variation-settings: "wght" 600; font-stretch: condensed;
       color: rgb(10 20 30 / 80%); outline: 1px dotted #a0a; background: hsl(40 60% 90%); }
 @page other { size: A6 landscape; }
+pre { white-space: pre-wrap; } .cut { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; width: 25mm; }
 </style></head><body>{body}</body></html>"""
 
 
@@ -1483,9 +1484,10 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
     the Pango contexts, fonts and metrics made before, keep a style's font key and the used
     lengths of a box with the same style in a containing block of the same size, find page
     names from the ends of a box's children, read flow from the style in one call and parse
-    a colour once: logical and physical names, inherited math and var(), right-to-left text,
-    several languages, propagated decorations at several sizes, font features and variations,
-    ex and ch units, pseudo-elements, colours as words, hex and functions, floats and named
+    a colour once, and draw text from the layout that laid it out: logical and physical names,
+    inherited math and var(), right-to-left text, preformatted text of several paragraphs, text
+    cut with an ellipsis, several languages, propagated decorations at several sizes, font
+    features and variations, ex and ch units, pseudo-elements, colours as words, hex and functions, floats and named
     pages, and a dossier's part, must come out as WeasyPrint makes them without each patch."""
     from weasyprint.css import ComputedStyle, computed_values
     from weasyprint.formatting_structure import boxes
@@ -1500,6 +1502,7 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
         f'<blockquote><p class="{"smcp" if k % 2 else "tr"}">Quoted {k}, ffi fl 1/2.</p></blockquote>'
         f'<p lang="{("sr", "ru")[k % 2]}"><i>бгдпт</i></p>'
         f"<ol><li>one</li><li>two</li></ol><table><tr><td>cell {k}</td><td>cell</td></tr></table>"
+        + f"<pre>log {k}\n  wind NW\r\nlamp lit\u2029trimmed\u2028twice</pre><p class=\"cut\">A line cut short {k}</p>"
         + ('<div class="page"><p>On a named page.</p></div>' if k % 4 == 1 else "")
         + ('<div><p>Ends on a named page.</p><div class="page"><p>Named.</p></div></div>'
            '<p>Back on the first kind of page.<span class="aside">aside</span></p><p class="run">Log {k}</p>'
@@ -1522,6 +1525,21 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
                 m.setattr(owner, name, getattr(owner, name).original)
             general = [pdf.render(d).pdf for d in docs]
         assert short == general, name
+    made = {"n": 0}  # Pango layouts set up
+    original_setup = line_break.Layout.setup
+
+    def counting(self: object, style: object) -> None:
+        made["n"] += 1
+        original_setup(self, style)
+
+    with monkeypatch.context() as m:
+        m.setattr(line_break.Layout, "setup", counting)
+        assert short == [pdf.render(d).pdf for d in docs]
+        kept, made["n"] = made["n"], 0
+        for name in ("set_text", "deactivate", "reactivate"):  # text_shaped_once
+            m.setattr(line_break.Layout, name, getattr(line_break.Layout, name).original)
+        assert short == [pdf.render(d).pdf for d in docs]
+    assert kept < made["n"] * 0.9  # the runs drawn from their layouts were not set up again
 
 
 def test_stylesheets_and_fonts_kept_by_a_worker_give_the_same_bytes(

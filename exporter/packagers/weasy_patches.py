@@ -18,6 +18,8 @@
 - text_contexts_kept: speed, a text layout takes its Pango context, font description and font
   metrics from those made before for the same direction, language and font, instead of
   making each again for every run of text laid out or drawn;
+- text_shaped_once: speed, a run of text is drawn from the Pango layout that laid it out, not
+  shaped again for drawing where that would give the same glyphs;
 - font_keys_kept: speed, the key under which a style's line height is cached is made once per
   style, not once per line and run of text;
 - page_styles_shared: speed, a page whose @page rules match as another's takes that page's
@@ -80,6 +82,7 @@ def apply() -> None:
     stylesheets_parsed_once()
     styles_computed_on_a_short_path()
     text_contexts_kept()
+    text_shaped_once()
     font_keys_kept()
     percentages_resolved_once()
     page_styles_shared()
@@ -415,6 +418,55 @@ def text_contexts_kept() -> None:
     setup.patched = True  # type: ignore[attr-defined]
     setup.original = original  # type: ignore[attr-defined]
     line_break.Layout.setup = setup
+
+
+_SEPARATORS = re.compile("[\n\r\x0b\x0c\x85\u2028\u2029]")  # what may end a line or paragraph in Pango
+
+
+def text_shaped_once() -> None:
+    """Draw a run of text from the Pango layout that laid it out, instead of shaping it again.
+
+    WeasyPrint 70 drops each run's Pango layout once the run is laid out (Layout.deactivate),
+    and at drawing makes a new one and shapes the text again (Layout.reactivate). The layout
+    is kept instead, and drawing takes it as it is where the new one would be the same: the
+    same style, no justification spacing (which only drawing adds), the text of one paragraph
+    (drawing sets Pango's single-paragraph mode, which is then set from the start, changing
+    nothing). Drawing still drops it; a run drawn twice is shaped again. The text comes out
+    byte for byte the same. In a dossier's parts 5 runs in 6 are drawn from their layout
+    (justified runs are not): 1.4% of a part's instructions.
+    """
+    from weasyprint.text import line_break
+    from weasyprint.text.ffi import pango
+
+    original_set_text = line_break.Layout.set_text
+    if getattr(original_set_text, "patched", False):
+        return
+    original_reactivate = line_break.Layout.reactivate
+
+    def set_text(self: Any, text: str, justify: bool = False) -> None:
+        single = _SEPARATORS.search(text) is None
+        pango.pango_layout_set_single_paragraph_mode(self.layout, single)
+        self._one_paragraph = single
+        original_set_text(self, text, justify)
+
+    def deactivate(self: Any) -> None:
+        if self.__dict__.pop("_drawing", False):
+            del self.layout, self.language, self.style
+        # else kept for drawing
+
+    def reactivate(self: Any, style: Any) -> None:
+        self._drawing = True
+        if (self.__dict__.get("layout") is None or self.style is not style or self.justification_spacing
+                or not self.__dict__.get("_one_paragraph")):
+            original_reactivate(self, style)
+
+    set_text.patched = True  # type: ignore[attr-defined]
+    set_text.original = original_set_text  # type: ignore[attr-defined]
+    deactivate.original = line_break.Layout.deactivate  # type: ignore[attr-defined]
+    reactivate.original = original_reactivate  # type: ignore[attr-defined]
+    line_break.Layout.set_text = set_text
+    line_break.Layout.deactivate = deactivate
+    line_break.Layout.reactivate = reactivate
 
 
 def font_keys_kept() -> None:
