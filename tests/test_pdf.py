@@ -1484,11 +1484,12 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
     the Pango contexts, fonts and metrics made before, keep a style's font key and the used
     lengths of a box with the same style in a containing block of the same size, find page
     names from the ends of a box's children, read flow from the style in one call and parse
-    a colour once, and draw text from the layout that laid it out: logical and physical names,
-    inherited math and var(), right-to-left text, preformatted text of several paragraphs, text
-    cut with an ellipsis, several languages, propagated decorations at several sizes, font
-    features and variations, ex and ch units, pseudo-elements, colours as words, hex and functions, floats and named
-    pages, and a dossier's part, must come out as WeasyPrint makes them without each patch."""
+    a colour once, and draw text from the layout that laid it out, its glyphs read at once:
+    logical and physical names, inherited math and var(), right-to-left text, preformatted text
+    of several paragraphs, text cut with an ellipsis, stacked marks, glyphs no font has, several
+    languages, propagated decorations at several sizes, font features and variations, ex and
+    ch units, pseudo-elements, colours as words, hex and functions, floats and named pages, and
+    a dossier's part, must come out as WeasyPrint makes them without each patch."""
     from weasyprint.css import ComputedStyle, computed_values
     from weasyprint.formatting_structure import boxes
     from weasyprint.layout import absolute, block, column, grid, inline, page, percent, table
@@ -1503,6 +1504,7 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
         f'<p lang="{("sr", "ru")[k % 2]}"><i>бгдпт</i></p>'
         f"<ol><li>one</li><li>two</li></ol><table><tr><td>cell {k}</td><td>cell</td></tr></table>"
         + f"<pre>log {k}\n  wind NW\r\nlamp lit\u2029trimmed\u2028twice</pre><p class=\"cut\">A line cut short {k}</p>"
+        + f"<p>Marks q\u0301\u0323 x\u0306\u0330, none \ue000 {k}, wide ２ ｋ, ☃</p>"
         + ('<div class="page"><p>On a named page.</p></div>' if k % 4 == 1 else "")
         + ('<div><p>Ends on a named page.</p><div class="page"><p>Named.</p></div></div>'
            '<p>Back on the first kind of page.<span class="aside">aside</span></p><p class="run">Log {k}</p>'
@@ -1525,6 +1527,11 @@ def test_styles_and_text_on_short_paths_give_the_same_bytes(dossier: Built, monk
                 m.setattr(owner, name, getattr(owner, name).original)
             general = [pdf.render(d).pdf for d in docs]
         assert short == general, name
+    from weasyprint.draw import text
+
+    with monkeypatch.context() as m:  # glyphs_read_at_once
+        m.setattr(text, "draw_first_line", text.draw_first_line.original)
+        assert short == [pdf.render(d).pdf for d in docs]
     made = {"n": 0}  # Pango layouts set up
     original_setup = line_break.Layout.setup
 
