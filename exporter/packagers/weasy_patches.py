@@ -479,8 +479,7 @@ def glyphs_read_at_once() -> None:
     attribute access at a time, five a glyph. Here a run's glyph array is copied out in one call
     and unpacked by struct, and the text operators are written from it as WeasyPrint writes
     them. A line with a glyph that draw_first_line handles apart (a missing glyph, a raised or
-    lowered one, one from a colour or bitmap font) or cut with an ellipsis is drawn by
-    WeasyPrint. The text comes out byte for byte the same; a dossier's part takes 2.1% fewer
+    lowered one, one from a colour font) or cut with an ellipsis is drawn by WeasyPrint. The text comes out byte for byte the same; a dossier's part takes 2.1% fewer
     instructions.
     """
     import struct
