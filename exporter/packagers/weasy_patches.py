@@ -501,7 +501,7 @@ def glyphs_read_at_once() -> None:
         layout = textbox.pango_layout
         pango.pango_layout_set_single_paragraph_mode(layout.layout, True)
         first_line, _ = layout.get_first_line()
-        runs: list[tuple[Any, Any, Any, list[tuple[int, int, int, int]], Any, Any, int]] = []
+        runs: list[tuple[Any, Any, Any, list[tuple[int, int, int, int]], Any, Any]] = []
         previous: Any = None
         font: Any = None
         font_size: Any = None
@@ -510,8 +510,7 @@ def glyphs_read_at_once() -> None:
             item = run.data
             run = run.next
             glyphs = item.glyphs
-            count = glyphs.num_glyphs
-            read = list(glyph.iter_unpack(ffi.buffer(glyphs.glyphs, 20 * count)))
+            read = list(glyph.iter_unpack(ffi.buffer(glyphs.glyphs, 20 * glyphs.num_glyphs)))
             pango_font = item.item.analysis.font
             if pango_font != previous:
                 previous = pango_font
@@ -524,11 +523,11 @@ def glyphs_read_at_once() -> None:
                 pango_font = None  # the same font as the run before
             if any(g[3] or g[0] & unknown and g[0] != empty for g in read):
                 return original(stream, textbox, text_overflow, block_ellipsis, matrix)
-            runs.append((pango_font, font, font_size, read, item, glyphs.log_clusters, count))
+            runs.append((pango_font, font, font_size, read, item, glyphs.log_clusters))
         stream.set_text_matrix(*matrix.values)
         string = ""
         utf8_text = None
-        for changed, font, font_size, read, item, clusters, count in runs:
+        for changed, font, font_size, read, item, clusters in runs:
             if changed is not None:
                 if string:
                     stream.show_text(string)
@@ -546,7 +545,7 @@ def glyphs_read_at_once() -> None:
                     if item.item.analysis.level % 2:  # right to left
                         t2 = item.item.length if i == 0 else clusters[i - 1]
                     else:
-                        t2 = item.item.length if i == count - 1 else clusters[i + 1]
+                        t2 = item.item.length if i == len(read) - 1 else clusters[i + 1]
                     utf8_text = utf8_text or layout.text.encode()
                     to_unicode[glyph_id] = utf8_text[offset + t1:offset + t2].decode()
                 offset = x_offset / font_size
@@ -1215,7 +1214,7 @@ def footnotes_laid_out_once() -> None:
     original_layout = block.block_level_layout  # used by block.py for children of the area
     original_page_layout = page.block_level_layout  # used by make_page for the drawn area
     original_container = block.block_container_layout  # used by block_box_layout, for the area too
-    state: dict[str, Any] = {"mode": None, "cache": None, "by_style": None, "area": None, "feet": ()}
+    state: dict[str, Any] = {"mode": None, "cache": None, "by_style": None}
 
     def memoizable(footnote: Any) -> bool:
         ok = footnote.__dict__.get("_memo_ok")
@@ -1255,7 +1254,7 @@ def footnotes_laid_out_once() -> None:
             state["mode"] = "quick"
             return quick_update(self)
         finally:
-            state.update(mode=None, cache=None, by_style=None, area=None, feet=())
+            state.update(mode=None, cache=None, by_style=None)
 
     def shaped(footnote: Any) -> Any:
         """The footnote as create_anonymous_boxes makes it inside the area (a block among
@@ -1276,7 +1275,6 @@ def footnotes_laid_out_once() -> None:
         copy.children = [shaped(f).copy() for f in area.children]  # deep copies on a miss (layout)
         if copy.leading_collapsible_space is False:  # as inline_in_block sets it
             copy.leading_collapsible_space = copy.children[0].leading_collapsible_space
-        state.update(area=area, feet=tuple(area.children))
         laid = original_layout(self, copy, -inf, None, area.page)[0]
         area.height = laid.height
         if not self.in_column:
@@ -1347,7 +1345,7 @@ def footnotes_laid_out_once() -> None:
             box.position_y = y
             if adjoining_margins is not None:
                 adjoining_margins[:] = given
-            state["area"]._memo_run = None
+            context.current_footnote_area._memo_run = None
             return original_container(*args)
 
     def resumable(box: Any) -> bool:
@@ -1376,7 +1374,8 @@ def footnotes_laid_out_once() -> None:
         margins.append(box.margin_top)
         box.position_y += block.collapse_margin(margins) - box.margin_top  # the top does not collapse
         position_y, position_x = box.content_box_y(), box.content_box_x()
-        area, feet = state["area"], state["feet"]
+        area = context.current_footnote_area  # the area this is a copy of (quick_update)
+        feet = tuple(area.children)
         where = (box.position_y, position_x, box.width, bottom_space, page_is_empty,
                  context.current_page, context.forced_break, context.in_column)
         run = area.__dict__.get("_memo_run")
