@@ -183,7 +183,7 @@ def test_a_pdf_stopped_by_a_signal_leaves_no_process_and_no_temporary_file(tmp_p
 
     para = " ".join(f"Sentence {k} of the keeper's log, about the lamp and the tide." for k in range(12))
     vault = write_vault(tmp_path / "v", {f"n{i:02d}.md": f"---\ntitle: Note {i}\n---\n\n" + "\n\n".join([para] * 30)
-                                         for i in range(16)})
+                                         for i in range(48)})  # about 10 s of rendering: stopped long before
     mark = uuid.uuid4().hex
     out = tmp_path / "out"
     out.mkdir()
