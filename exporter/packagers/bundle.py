@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -71,8 +72,12 @@ def _reuse(old: Path, new: Path, data: bytes) -> bool:
     """Link new to the file of the output being replaced when that already holds data: after
     an edit, most files of a large bundle are the same, and a link costs a seventh of a write."""
     try:
-        if old.is_symlink() or not old.is_file() or old.stat().st_size != len(data) or old.read_bytes() != data:
+        st = os.lstat(old)  # one call: a symlink is no regular file here
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
             return False
+        with open(old, "rb") as f:
+            if f.read() != data:
+                return False
         os.link(old, new, follow_symlinks=False)
     except OSError:  # no hard links on this file system: write it
         return False
@@ -121,10 +126,12 @@ def package(
     with ThreadPoolExecutor(1) as beside:
         zipped = beside.submit(_zip, out.name, files, assets, source_date_epoch(epoch), deflate)
         with atomic_dir(out) as tmp:
+            made: set[Path] = set()  # folders made: a thousand notes in a few folders ask again and again
             for rel, data in files.items():
                 dest = tmp / rel
-                if "/" in rel:
+                if "/" in rel and dest.parent not in made:
                     dest.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(dest.parent)
                 if before is None or not _reuse(before / rel, dest, data):
                     dest.write_bytes(data)
             for rel, source in assets.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from exporter.model import ast
@@ -17,6 +18,7 @@ from exporter.model.document import Block
 LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "ru", "el", "zh", "ja")  # those with a catalog (exporter/locale)
 MIN_CHARS = 80  # below this a guess is too often wrong
 LONGEST = 40  # characters: no word of these languages runs so long (pdf.py marks such runs, too)
+DIST = "lingua_language_detector"  # the distribution, as a .dist-info folder names it
 MAX_CHARS = 1000  # right on every text of 80 or more; lingua's time grows with the text (2.2 ms at 4,000)
 
 
@@ -48,6 +50,15 @@ Detect = Callable[[str], "str | None"]
 
 @cache
 def lingua_version() -> str:
+    """lingua's version, for cache keys: from the name of its .dist-info folder beside it (a
+    wheel's own naming), where importlib.metadata would parse its METADATA with the email
+    package, 30 ms of every build that guesses a language; the metadata where there is no such folder."""
+    import lingua
+
+    site = Path(lingua.__file__).resolve().parent.parent
+    found = [p.name for p in site.glob(f"{DIST}-*.dist-info")]
+    if len(found) == 1:
+        return found[0].removeprefix(f"{DIST}-").removesuffix(".dist-info")
     from importlib.metadata import version
 
     return version("lingua-language-detector")

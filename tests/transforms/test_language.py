@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.transforms.language import prose
+from exporter.transforms.language import lingua_version, prose
 from tests.conftest import note
 
 GERMAN = ("Der Leuchtturm steht seit hundert Jahren auf dem Felsen und warnt die Schiffe vor der "
@@ -41,3 +41,10 @@ def test_prose_leaves_out_addresses_and_runs_too_long_for_words() -> None:
                                   {"t": "Space"}, {"t": "Str", "c": "www.example.org"}, {"t": "Space"},
                                   {"t": "Str", "c": "The"}, {"t": "Space"}, {"t": "Str", "c": "keeper."}]}]
     assert prose(blocks) == "The keeper."
+
+
+def test_lingua_version_read_from_its_folder_is_the_installed_one() -> None:
+    from importlib.metadata import version
+
+    lingua_version.cache_clear()
+    assert lingua_version() == version("lingua-language-detector")
