@@ -23,6 +23,8 @@ from exporter.transforms.citations import Wording
 if TYPE_CHECKING:
     import jinja2
 
+    from exporter.cache import Cache
+
 
 def _styles() -> Path:
     """The checkout's styles/ (a clone, an editable install), else the copy inside the package."""
@@ -138,6 +140,13 @@ class Theme:
             loader=loader, autoescape=_markup, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
         )
 
+    def keep_compiled(self, cache: Cache) -> None:
+        """Templates compiled once into the cache, not again by every build (Jinja's bytecode
+        cache): a build's templates and stylesheets took 20 ms to compile, a sixtieth of an
+        EPUB's rebuild. Jinja itself checks an entry's source and Python version."""
+        if cache.enabled:
+            self.env.bytecode_cache = _compiled(cache)
+
     @property
     def backlinks(self) -> bool:
         """Show "Linked from" under each note ([backlinks] show = false turns it off)."""
@@ -180,6 +189,25 @@ class Theme:
         if target == "epub":
             sheets = {k: reader_safe(v) for k, v in sheets.items()}
         return sheets
+
+
+def _compiled(cache: Cache) -> jinja2.BytecodeCache:
+    import jinja2
+
+    from exporter import cache as store
+
+    class Compiled(jinja2.BytecodeCache):
+        def _key(self, bucket: jinja2.bccache.Bucket) -> str:
+            return store.key("template", store.code(), jinja2.__version__, bucket.key, bucket.checksum)
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            if (data := cache.get(self._key(bucket))) is not None:
+                bucket.bytecode_from_string(data)
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            cache.put(self._key(bucket), bucket.bytecode_to_string())
+
+    return Compiled()
 
 
 def files_key(folders: Iterable[Path], files: Iterable[Path] = ()) -> str:

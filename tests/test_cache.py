@@ -11,12 +11,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from exporter.cache import Cache
 from exporter.cli import main
 from exporter.packagers import dossier
 from tests.conftest import write_vault
@@ -399,3 +401,38 @@ def test_the_code_in_every_key_covers_modules_filters_and_translations(tmp_path:
         seen.add(store.code())
     store.code.cache_clear()
     assert len(seen) == 4
+
+
+def test_templates_compiled_into_the_cache_are_not_compiled_again_unless_they_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jinja2
+
+    from exporter.theme import COMMON, STYLES, Theme
+
+    own = tmp_path / "own"
+    (own / "templates").mkdir(parents=True)
+    (own / "theme.toml").write_text((STYLES / "serif" / "theme.toml").read_text("utf-8"), "utf-8")
+    page = COMMON / "templates" / "epub-part.xhtml.j2"
+    (own / "templates" / page.name).write_text(page.read_text("utf-8"), "utf-8")
+    store = Cache(tmp_path / "cache")
+    values = {"uid": "part-1", "title": "Part", "kind": "part", "book": None, "lang": "en", "styles": [],
+              "author": "A", "label": "Part <one>", "count": 2}
+    plain = Theme.load(str(own)).render(page.name, **values)
+    first = Theme.load(str(own))
+    first.keep_compiled(store)
+    assert first.render(page.name, **values) == plain and first.css("epub") == Theme.load(str(own)).css("epub")
+    compiled: list[str] = []
+    original = jinja2.Environment.compile
+
+    def compile(self: jinja2.Environment, source: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(name or "")
+        return original(self, source, name, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", compile)
+    again = Theme.load(str(own))  # a later build: a theme of its own, the same cache
+    again.keep_compiled(store)
+    assert again.render(page.name, **values) == plain and again.css("epub") and compiled == []
+    (own / "templates" / page.name).write_text(page.read_text("utf-8").replace("<h1", "<h1 data-changed=\"1\""))
+    changed = Theme.load(str(own))
+    changed.keep_compiled(store)
+    assert 'data-changed="1"' in changed.render(page.name, **values) and compiled == [page.name]

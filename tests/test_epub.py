@@ -24,6 +24,7 @@ from lxml import etree
 from PIL import Image
 
 from exporter import i18n
+from exporter.cache import Cache
 from exporter.cli import main
 from exporter.collect import collect
 from exporter.model.document import Collection
@@ -350,6 +351,29 @@ def test_cover_colours_come_from_the_theme_css(tmp_path: Path) -> None:
     assert "evil" not in "".join(css.values()) and "css/base.css" in css  # base.css from common
     png = cover.draw("Τίτλος", "Подзаголовок", "3 notes", None, cover.palette(css["css/epub.css"]))
     assert Image.open(io.BytesIO(png)).getpixel((800, 10)) == (255, 0, 0)  # the top band
+
+
+def test_a_cover_in_the_cache_is_not_drawn_again_and_what_it_is_drawn_from_keys_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Cache(tmp_path / "cache")
+    css = ".cover-title { color: #ff0000; }"
+    first = cover.png("Title", None, "3 notes", "Author", css, store)
+    assert first == cover.draw("Title", None, "3 notes", "Author", cover.palette(css))  # as drawn without it
+    drawn: list[tuple[object, ...]] = []
+
+    def draw(*args: object) -> bytes:
+        drawn.append(args)
+        return b"drawn"
+
+    monkeypatch.setattr(cover, "draw", draw)
+    assert cover.png("Title", None, "3 notes", "Author", css, store) == first and not drawn
+    for args in [("Other", None, "3 notes", "Author", css), ("Title", "Sub", "3 notes", "Author", css),
+                 ("Title", None, "4 notes", "Author", css), ("Title", None, "3 notes", None, css),
+                 ("Title", None, "3 notes", "Author", css + ".cover-page { background-color: #000; }")]:
+        assert cover.png(*args, store) == b"drawn"
+    monkeypatch.setattr(cover, "_known", lambda name: f"{name}:another date")  # a font file replaced
+    assert cover.png("Title", None, "3 notes", "Author", css, store) == b"drawn"
+    assert len(drawn) == 6
 
 
 def _image(fmt: str, mode: str = "RGB") -> bytes:

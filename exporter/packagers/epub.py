@@ -27,7 +27,6 @@ import orjson
 from ebooklib import epub
 from lxml import etree
 from markupsafe import Markup
-from PIL import Image, UnidentifiedImageError
 
 from exporter import __version__, i18n
 from exporter import cache as store
@@ -118,6 +117,8 @@ def _assets(collection: Collection, notes: list[Note], problems: Problems
 def _damaged(data: bytes) -> str | None:
     """Why Pillow cannot read an image whose header looked right, else None: a corrupt image
     in the book fails EPUBCheck (PKG-021) and shows broken in readers."""
+    from PIL import Image, UnidentifiedImageError  # here: a book without images needs none of it
+
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.width * im.height > MAX_PIXELS:  # only linked (see readers/images.py): not decoded
@@ -315,6 +316,8 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
                    author=meta.author and NOT_XML.sub("", meta.author),
                    subtitle=meta.subtitle and NOT_XML.sub("", meta.subtitle))
     theme, epoch, built = theme or Theme.load(), source_date_epoch(epoch), Built(out, len(notes))
+    if cache is not None:
+        theme.keep_compiled(cache)
     css, lang, date = {f"css/{k}": v for k, v in theme.css("epub").items()}, i18n.language(notes, meta.lang), datetime.fromtimestamp(epoch, UTC)
     assets = _assets(collection, notes, built.problems)
     files = {n.id: f"{n.id}.xhtml" for n in notes}
@@ -357,8 +360,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
 
     # front matter: the generated cover (image and page), title page, contents
     facts = words.notes(len(notes)) + (f" · {words.channels(len(channels))}" if channels else "")
-    book.set_cover("cover.png", cover.draw(meta.title, meta.subtitle, facts, author,
-                                           cover.palette("\n".join(css.values())), cache),
+    book.set_cover("cover.png", cover.png(meta.title, meta.subtitle, facts, author, "\n".join(css.values()), cache),
                    create_page=False)
     front = [page("cover", "cover", meta.title, image="cover.png"),
              page("title", "title", meta.title, count=len(notes), channels=channels,

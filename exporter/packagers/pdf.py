@@ -654,6 +654,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
                  unresolved: Unresolved = "text", cache: Cache | None = None) -> Plan:
     """The dossier as one document, and as parts that render alone and join into the same."""
     theme = theme or Theme.load()
+    if cache is not None:
+        theme.keep_compiled(cache)
     words = Words(language(notes, meta.lang))
     ids = {n.id for n in notes}
     names = channel_names(collection.notes)
@@ -850,6 +852,8 @@ def write_briefs(collection: Collection, notes: list[Note], out: Path, workers: 
     others: a renderer error is in `failed`, a note past its budget in `over`.
     """
     theme = theme or Theme.load()
+    if cache is not None:
+        theme.keep_compiled(cache)
     names = channel_names(collection.notes)
 
     def briefs(batch: list[Note]) -> tuple[list[html_writer.Fragment], list[Prepared]]:
