@@ -211,6 +211,11 @@ class Cache:
     def get(self, k: str) -> bytes | None:
         return self.get_many([k]).get(k)
 
+    def touch(self, keys: Iterable[str]) -> None:
+        """Mark entries used without reading them (one read with another, kept as long as it)."""
+        if self._connect() is not None:
+            self._used.update(keys)
+
     def put_many(self, items: Mapping[str, bytes]) -> None:
         db = self._connect()
         if db is None or not items:

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
@@ -436,3 +437,49 @@ def test_templates_compiled_into_the_cache_are_not_compiled_again_unless_they_ch
     changed = Theme.load(str(own))
     changed.keep_compiled(store)
     assert 'data-changed="1"' in changed.render(page.name, **values) and compiled == [page.name]
+
+
+def _epub(vault: Path, out: Path, cache: Path | None) -> bytes:
+    code, output = _build(["epub", str(vault), "-o", str(out / "book.epub"), "-q"], out, cache)
+    assert code == 0, output
+    return (out / "book.epub").read_bytes()
+
+
+def test_an_epub_whose_chapters_left_the_cache_in_part_is_made_as_a_clean_one(tmp_path: Path) -> None:
+    """A chapter kept in the cache is what says whether it holds, apart from its HTML and XHTML
+    (epub._body), which a rebuild reads only for the pages it makes again: either may be gone
+    while the other is not (the cap evicts the least used), and the chapter is then written again."""
+    from exporter import cache as store
+
+    vault = write_vault(tmp_path / "vault", BASE)
+    cache = tmp_path / "cache"
+    _epub(vault, tmp_path / "warm", cache)
+    db = cache / "cache.sqlite"
+
+    def bodies() -> list[str]:
+        with sqlite3.connect(db) as con:
+            return [k for k, v in con.execute("SELECT key, value FROM entries")
+                    if b'{"html":' in v and b'"xml":' in v and b'"digest":' not in v]
+
+    def drop(keys: list[str]) -> None:
+        with sqlite3.connect(db) as con:
+            con.executemany("DELETE FROM entries WHERE key = ?", [(k,) for k in keys])
+            con.executemany("DELETE FROM uses WHERE key = ?", [(k,) for k in keys])
+
+    assert len(bodies()) == 4  # one a chapter
+    drop(bodies())
+    # beta's new title shows in alpha's backlinks: alpha's page is made again, from its chapter
+    # kept in the cache, whose body is gone
+    (vault / "beta.md").write_text((vault / "beta.md").read_text("utf-8").replace("title: Beta", "title: Beta two"))
+    assert _epub(vault, tmp_path / "cached", cache) == _epub(vault, tmp_path / "clean", None)
+    # every kept chapter told that a link of its own no longer lands: each is settled again from
+    # its HTML, which the cache has for the chapters just written and not for the others
+    kept = store.Cache(cache)
+    with sqlite3.connect(db) as con:
+        rows = [(k, bytes(v)) for k, v in con.execute("SELECT key, value FROM entries") if b'"digest":' in v]
+    for k, _ in rows:
+        entry = orjson.loads(kept.get(k) or b"{}")
+        kept.put(k, orjson.dumps({**entry, "links": [*entry["links"], "nowhere.xhtml#x"]}))
+    kept.close()
+    assert len(rows) >= 4 and 0 < len(bodies()) < 4
+    assert _epub(vault, tmp_path / "again", cache) == _epub(vault, tmp_path / "clean2", None)

@@ -220,19 +220,44 @@ class _Writer(epub.EpubWriter):
 
 @dataclass(frozen=True)
 class _Chapter:
-    body: Markup  # the chapter's XHTML, links settled
+    digest: str  # of its body: what its page's key takes instead of the body itself
     math: bool
     removed: list[str]  # what the XHTML pass took out
+    body: str | None = None  # the chapter's XHTML, links settled; None: kept in the cache (_Chapters.bodies)
+
+
+@dataclass
+class _Chapters:
+    chapters: dict[str, _Chapter]
+    bodies: Callable[[list[str]], dict[str, str]]  # note ids -> their chapters' XHTML
+
+
+def _digest(xml: str) -> str:
+    return store.key("chapter body", xml)
+
+
+def _decoded(data: bytes | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    try:
+        entry = orjson.loads(data) if data is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    return entry if isinstance(entry, dict) and all(f in entry for f in fields) else None
+
+
+KEPT = ("hrefs", "images", "ids", "links", "math", "removed", "digest")
 
 
 def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[str, str, bytes]],
               href: Callable[[str, str], str | None], more: dict[str, set[str]], unresolved: str,
-              cache: Cache, problems: Problems, words: i18n.Words) -> dict[str, _Chapter]:
+              cache: Cache, problems: Problems, words: i18n.Words) -> _Chapters:
     """Each note's chapter body: from the shared HTML writer, rebuilt as XHTML (xhtml.py), its
     links to other chapters settled. A chapter depends on its note's blocks (note.ident) and on
     where its links and images go in this book: the cache keeps it with those answers, and
-    gives it back while they still hold and every link still lands on an id that exists."""
+    gives it back while they still hold and every link still lands on an id that exists. What
+    that check reads is kept apart from the chapter's HTML and XHTML (_body), which a rebuild
+    reads only for the pages it writes again: a thousand chapters' were 24 MB to read and decode."""
     images = {name for name, _, _ in assets.values()}
+    by_id = {n.id: n for n in notes}
 
     def image(a: str) -> str | None:
         return assets[a][0] if a in assets else None
@@ -241,55 +266,93 @@ def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[
     found = cache.get_many(list(keys.values())) if cache.enabled else {}
     entries: dict[str, dict[str, Any]] = {}
     for n in notes:
-        try:
-            entry = orjson.loads(found[keys[n.id]]) if keys[n.id] in found else None
-        except orjson.JSONDecodeError:
-            entry = None
+        entry = _decoded(found.get(keys[n.id]), KEPT)
         if entry and settled_alike(entry["hrefs"], entry["images"], href, image):
             entries[n.id] = entry
-    todo = [n for n in notes if n.id not in entries]
+    cache.touch(_body(keys[nid]) for nid in entries)
     pages: dict[str, xhtml.Page] = {}
-    made: dict[str, bytes] = {}
-    for f in render(todo, "epub", href, image, _shape, unresolved, cache, words("Back to the text")):
-        if f.failed:
-            problems.append(("over-budget", f.note.path, f"pandoc {f.failed}; the note is left out of the book"))
-        page = pages[f.note.id] = xhtml.page(f.note.id, files[f.note.id], f.html, images)
-        if not f.failed and cache.enabled:
-            made[keys[f.note.id]] = orjson.dumps({
-                "hrefs": f.links, "images": f.images, "html": f.html, "xml": str(xhtml.serialize(page.body)),
-                "ids": sorted(page.ids), "links": [a.get("href") for a in page.links],
-                "math": page.math, "removed": sorted(page.removed)})
-    cache.put_many(made)
+
+    def write(todo: list[Note]) -> None:
+        made: dict[str, bytes] = {}
+        for f in render(todo, "epub", href, image, _shape, unresolved, cache, words("Back to the text")):
+            if f.failed:
+                problems.append(("over-budget", f.note.path, f"pandoc {f.failed}; the note is left out of the book"))
+            page = pages[f.note.id] = xhtml.page(f.note.id, files[f.note.id], f.html, images)
+            if not f.failed and cache.enabled:
+                xml = str(xhtml.serialize(page.body))
+                k = keys[f.note.id]
+                made[k] = orjson.dumps({
+                    "hrefs": f.links, "images": f.images, "ids": sorted(page.ids),
+                    "links": [a.get("href") for a in page.links], "math": page.math,
+                    "removed": sorted(page.removed), "digest": _digest(xml)})
+                made[_body(k)] = orjson.dumps({"html": f.html, "xml": xml})
+        cache.put_many(made)
+
+    write([n for n in notes if n.id not in entries])
     ids = {files[nid]: set(e["ids"]) for nid, e in entries.items()} | more
     ids |= {p.file: p.ids for p in pages.values()}
-    out: dict[str, _Chapter] = {}
-    for nid, entry in entries.items():
-        if all(xhtml.lands(href_, files[nid], ids) for href_ in entry["links"]):
-            out[nid] = _Chapter(Markup(entry["xml"]), entry["math"], entry["removed"])
-        else:  # a link that no longer lands: the chapter is settled again
-            pages[nid] = xhtml.page(nid, files[nid], entry["html"], images)
+    again = [nid for nid, e in entries.items() if not all(xhtml.lands(h, files[nid], ids) for h in e["links"])]
+    if again:  # a link that no longer lands: the chapter is settled again, from its HTML
+        kept = cache.get_many([_body(keys[nid]) for nid in again])
+        lost = []
+        for nid in again:
+            body = _decoded(kept.get(_body(keys[nid])), ("html", "xml"))
+            if body is None:
+                lost.append(by_id[nid])
+            else:
+                pages[nid] = xhtml.page(nid, files[nid], body["html"], images)
+        write(lost)  # its HTML left the cache: written again
     xhtml.settle(list(pages.values()), ids)
+    out = {nid: _Chapter(e["digest"], e["math"], e["removed"]) for nid, e in entries.items() if nid not in pages}
     for nid, page in pages.items():
-        out[nid] = _Chapter(xhtml.serialize(page.body), page.math, sorted(page.removed))
-    return out
+        xml = str(xhtml.serialize(page.body))
+        out[nid] = _Chapter(_digest(xml), page.math, sorted(page.removed), xml)
+
+    def bodies(nids: list[str]) -> dict[str, str]:
+        """The chapters' XHTML; one whose body left the cache since is written again."""
+        got = {nid: xml for nid in nids if (xml := out[nid].body) is not None}
+        want = [nid for nid in nids if nid not in got]
+        kept = cache.get_many([_body(keys[nid]) for nid in want])
+        lost = []
+        for nid in want:
+            held = _decoded(kept.get(_body(keys[nid])), ("html", "xml"))
+            if held is None:
+                lost.append(by_id[nid])
+            else:
+                got[nid] = held["xml"]
+        if lost:
+            before = set(pages)
+            write(lost)
+            xhtml.settle([p for nid, p in pages.items() if nid not in before], ids)
+            got |= {n.id: str(xhtml.serialize(pages[n.id].body)) for n in lost}
+        return got
+
+    return _Chapters(out, bodies)
 
 
-def _pages(notes: list[Note], chapters: dict[str, _Chapter], files: dict[str, str],
+def _body(key: str) -> str:
+    """Where a chapter's HTML and XHTML are kept, beside what says whether it holds (key)."""
+    return store.key(key, "body")
+
+
+def _pages(notes: list[Note], chapters: _Chapters, files: dict[str, str],
            back: dict[str, list[Note]], fill: Callable[..., str], cache: Cache, salt: str,
            words: i18n.Words) -> dict[str, str]:
     """Each note's chapter page, from the chapter template. A page depends on the book (salt:
     its metadata, theme and stylesheets) and on what the template is given; the note itself
     by its ident (its file, links and embeds) and what other notes make of it (id, title,
-    channel name, language, backlinks). The cache keeps pages under a key of all that."""
+    channel name, language, backlinks), its chapter by its digest. The cache keeps pages under
+    a key of all that."""
     given: dict[str, dict[str, Any]] = {}
     keys: dict[str, str] = {}
     for n in notes:
         title = n.label.strip() or words("Untitled")
+        chapter = chapters.chapters[n.id]
         values = given[n.id] = {"title": title, "page_lang": n.lang or words.lang, "note": n,
-                                "body": chapters[n.id].body, "video_url": n.source.url if n.source else None,
+                                "video_url": n.source.url if n.source else None,
                                 "backlinks": [(x.label, files[x.id]) for x in back.get(n.id, [])]}
         keys[n.id] = store.key(salt, n.id, n.ident, n.title, n.channel_name or "\0", n.lang or "\0",
-                               "\0".join(n.linked_from), title, values["page_lang"], values["body"],
+                               "\0".join(n.linked_from), title, values["page_lang"], chapter.digest,
                                values["video_url"] or "\0", orjson.dumps(values["backlinks"]))
     found = cache.get_many(list(keys.values())) if cache.enabled else {}
     out: dict[str, str] = {}
@@ -298,9 +361,12 @@ def _pages(notes: list[Note], chapters: dict[str, _Chapter], files: dict[str, st
         with contextlib.suppress(UnicodeDecodeError):  # not a page: made again
             if (data := found.get(keys[n.id])) is not None:
                 out[n.id] = data.decode("utf-8")
+    bodies = chapters.bodies([n.id for n in notes if n.id not in out])
+    for n in notes:
         if n.id not in out:
             values = given[n.id]
-            out[n.id] = fill("chapter", n.id, values.pop("title"), values.pop("page_lang"), **values)
+            out[n.id] = fill("chapter", n.id, values.pop("title"), values.pop("page_lang"),
+                             body=Markup(bodies[n.id]), **values)
             made[keys[n.id]] = out[n.id].encode("utf-8")
     cache.put_many(made)
     return out
@@ -351,7 +417,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
     book.add_metadata("DC", "date", f"{date:%Y-%m-%dT%H:%M:%SZ}")
     if meta.subtitle:
         book.add_metadata("DC", "description", meta.subtitle)
-    for prop, value in accessibility(bool(assets), any(p.math for p in pages.values()), words):
+    for prop, value in accessibility(bool(assets), any(p.math for p in pages.chapters.values()), words):
         book.add_metadata(None, "meta", value, {"property": prop})
     for name, media_type, data in [(n, "text/css", t.encode()) for n, t in css.items()] + \
             list(assets.values()):
@@ -384,7 +450,7 @@ def package(collection: Collection, notes: list[Note], out: Path, meta: BookMeta
             body.append(page("part", f"part-{i}", label, label=label, count=len(members)))
             toc.append((epub.Section(label, f"part-{i}.xhtml"), links))
         for n in members:
-            p = pages[n.id]
+            p = pages.chapters[n.id]
             built.problems += [("unsafe-content", n.path, f"removed from the EPUB: {what}")
                                for what in p.removed]
             body.append(_item(n.id, files[n.id], n.label.strip() or words("Untitled"), chapters[n.id], p.math))
