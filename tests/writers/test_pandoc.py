@@ -57,7 +57,7 @@ def test_a_note_too_deep_for_orjson_to_decode_fails_alone(monkeypatch: pytest.Mo
     real = pandoc._run
 
     def counting(args: list[str], data: bytes, *more: Any) -> bytes:
-        runs.append(len(orjson.loads(data)))
+        runs.append(len(orjson.loads(data)) if args[1].endswith("reader.lua") else 1)  # else one note's markdown
         return real(args, data, *more)
 
     monkeypatch.setattr(pandoc, "_run", counting)
@@ -215,3 +215,34 @@ def test_the_first_chunk_is_cut_short_so_notes_come_back_early_and_none_is_lost(
     assert pandoc._first_cut([pandoc.FIRST_BYTES * 9, 10], [range(0, 2)]) == [range(0, 1), range(1, 2)]
     texts = [f"## Note {i}\n\n" + "word " * 600 for i in range(12)]
     assert pandoc.parse(texts) == [pandoc.parse([t])[0] for t in texts]
+
+
+PIECES = ["[[", "]]", "|", " | ", "*", "**", "_", "`", "```", "# ", "## ", "> ", "- ", "1. ", "\n", "\n\n", "\t",
+          "    ", "word", "é", "中", "&amp;", "<!-- c -->", "<div>", "</div>", "<br/>", "$x^2$", "$$", "~~", "==",
+          "[link](http://x.example)", "![img](a.png)", "[^1]", "[^9]: a note", "---", "\r\n", "|a|b|\n|-|-|\n|c|d|",
+          '<a class="yt-timestamp" data-t="01:02:03">[01:02:03]</a>', "[[note#Head | label *em*]]", "[[a|b]]",
+          "\\", "<", ">", "{.class}", ":::", "~", "^", "@cite", "http://x.example/a_b"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=40).map("".join))
+def test_one_note_read_without_the_script_is_read_as_the_script_reads_it(text: str) -> None:
+    """(No piece defines a footnote that a piece calls: one that calls itself keeps pandoc busy
+    until its budget ends it, whichever way it is read.)"""
+    alone = pandoc._parse_chunk([text], range(1), pandoc.JSON_DEPTH - pandoc.NOTE_AT)  # pandoc's own reader
+    with_another = pandoc._parse_chunk([text, "x\n"], range(2), pandoc.JSON_DEPTH - pandoc.NOTE_AT)  # reader.lua
+    assert alone == with_another[:1]
+
+
+def test_one_note_is_read_without_the_script_unless_a_label_has_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    runs: list[list[str]] = []
+    real = pandoc._run
+
+    def run(args: list[str], data: bytes, sizes: dict[str, int] | None = None) -> bytes:
+        runs.append(args)
+        return real(args, data, sizes)
+
+    monkeypatch.setattr(pandoc, "_run", run)
+    pandoc.parse(["plain [[a | b]] note\n"])
+    pandoc.parse(["a label with markup [[a | *b*]]\n"])
+    assert [any(a.endswith("reader.lua") for a in args) for args in runs] == [False, True]
