@@ -288,19 +288,20 @@ def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[
                 made[_body(k)] = orjson.dumps({"html": f.html, "xml": xml})
         cache.put_many(made)
 
+    def held(nids: list[str]) -> tuple[dict[str, dict[str, Any]], list[Note]]:
+        """The HTML and XHTML the cache keeps of these chapters, and the notes of those it lost."""
+        kept = cache.get_many([_body(keys[nid]) for nid in nids])
+        found = {nid: b for nid in nids if (b := _decoded(kept.get(_body(keys[nid])), ("html", "xml"))) is not None}
+        return found, [by_id[nid] for nid in nids if nid not in found]
+
     write([n for n in notes if n.id not in entries])
     ids = {files[nid]: set(e["ids"]) for nid, e in entries.items()} | more
     ids |= {p.file: p.ids for p in pages.values()}
     again = [nid for nid, e in entries.items() if not all(xhtml.lands(h, files[nid], ids) for h in e["links"])]
     if again:  # a link that no longer lands: the chapter is settled again, from its HTML
-        kept = cache.get_many([_body(keys[nid]) for nid in again])
-        lost = []
-        for nid in again:
-            body = _decoded(kept.get(_body(keys[nid])), ("html", "xml"))
-            if body is None:
-                lost.append(by_id[nid])
-            else:
-                pages[nid] = xhtml.page(nid, files[nid], body["html"], images)
+        from_cache, lost = held(again)
+        for nid, body in from_cache.items():
+            pages[nid] = xhtml.page(nid, files[nid], body["html"], images)
         write(lost)  # its HTML left the cache: written again
     xhtml.settle(list(pages.values()), ids)
     out = {nid: _Chapter(e["digest"], e["math"], e["removed"]) for nid, e in entries.items() if nid not in pages}
@@ -311,15 +312,8 @@ def _chapters(notes: list[Note], files: dict[str, str], assets: dict[str, tuple[
     def bodies(nids: list[str]) -> dict[str, str]:
         """The chapters' XHTML; one whose body left the cache since is written again."""
         got = {nid: xml for nid in nids if (xml := out[nid].body) is not None}
-        want = [nid for nid in nids if nid not in got]
-        kept = cache.get_many([_body(keys[nid]) for nid in want])
-        lost = []
-        for nid in want:
-            held = _decoded(kept.get(_body(keys[nid])), ("html", "xml"))
-            if held is None:
-                lost.append(by_id[nid])
-            else:
-                got[nid] = held["xml"]
+        found, lost = held([nid for nid in nids if nid not in got])
+        got |= {nid: body["xml"] for nid, body in found.items()}
         if lost:
             before = set(pages)
             write(lost)
