@@ -751,8 +751,12 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         start = f"@page :first {{ counter-reset: page {first}; }}" if first > 1 else ""
         pages = ('<section class="cover"></section>' if first == 1 else "") + \
             '<div class="footer-page"></div>' * (count - (first == 1))
+        # the first page number in a sheet of its own: the theme's is then the same text in every
+        # footers document, parsed once per worker (weasy_patches.stylesheets_parsed_once), where
+        # each made a sheet of its own that the worker kept (30 of them: 5 MB)
+        own = f"<style>{start}</style>" if start else ""
         html = (f'<!DOCTYPE html><html lang="{doc["lang"]}"><head><meta charset="utf-8"><style>'
-                f"{css}{FOOTER_CSS}{start}</style></head><body class=\"dossier\">{pages}</body></html>")
+                f"{css}{FOOTER_CSS}</style>{own}</head><body class=\"dossier\">{pages}</body></html>")
         return _prepared(collection, theme, html, meta.epoch, tagged=False)
 
     def whole() -> Prepared:
