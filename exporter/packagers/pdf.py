@@ -92,8 +92,10 @@ KEYWORDS = 64  # channels and tags in the PDF metadata, at most (a note may list
 STRIDE = 3
 PART_MIN = 4_000
 # The contents and the Sources list every note: past PIECE_BYTES of entries, a worker lays them
-# out a piece at a time (task.Pieces), so it holds ~6 pages of them, never the whole list.
-PIECE_BYTES = 24_000
+# out a piece at a time (task.Pieces), so it holds 3-4 pages of them, never the whole list. A
+# laid-out page holds about 3.5 MB; at 24 KB (8 pages of contents) the worker that laid out a
+# 1,000-note contents peaked 6 MB above those that lay out parts of 2-3 pages.
+PIECE_BYTES = 12_000
 CACHE_BATCH = 64  # rendered PDFs read from or written to the cache at a time
 FIRST_BRIEFS = 8  # briefs a worker is given before the other notes' HTML is written
 SECONDS = 20.0  # render budget of a document: this, plus SECONDS_PER_MB of its HTML
