@@ -870,6 +870,43 @@ def test_a_long_contents_and_sources_laid_out_in_pieces_match_one_pass(tmp_path:
     assert _structure(joined)[:2] == _structure(whole)[:2]
 
 
+def test_pieces_of_a_list_laid_out_before_serve_again_with_the_same_bytes(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a note is retitled, the contents' and the Sources' pieces that the new title does
+    not touch come from the cache (task.Piece): a piece is known by its HTML, and gives the
+    bytes it gives laid out anew; the rebuilt dossier is the --no-cache one, byte for byte."""
+    monkeypatch.setattr(pdf, "PIECE_BYTES", 7_000)
+    files = {f"n{k:03d}.md": (f"---\ntitle: Note {k} on the lamp room\nvideoId: v{k:010d}\n---\n\n"
+                              f'A line <a class="yt-timestamp" data-t="00:01:{k % 60:02d}">[00:01:{k % 60:02d}]</a>.\n')
+             for k in range(130)}
+    vault = write_vault(tmp_path / "v", files)
+    cache = Cache(tmp_path / "cache")
+
+    def plan() -> pdf.Plan:
+        collection, _ = collect(vault, Options())
+        return pdf.plan_dossier(collection, select(collection, []), pdf.Meta("Pieces", epoch=1700000000), cache=cache)
+
+    with Workers(2) as workers:
+        first = plan()
+        assert first.front({}, set()).pieces.kept == ()  # type: ignore[union-attr]  # nothing laid out yet
+        write_dossier(first, tmp_path / "before.pdf", workers, cache)
+        (vault / "n003.md").write_text(files["n003.md"].replace("Note 3 on", "Note 3, retitled, on"), "utf-8")
+        again = plan()
+        write_dossier(again, tmp_path / "cached.pdf", workers, cache)
+        write_dossier(plan(), tmp_path / "fresh.pdf", workers)
+    assert (tmp_path / "cached.pdf").read_bytes() == (tmp_path / "fresh.pdf").read_bytes()
+    assert (tmp_path / "before.pdf").read_bytes() != (tmp_path / "fresh.pdf").read_bytes()
+    appendix = again.appendix(set())
+    assert appendix is not None
+    for doc in (again.front({}, set()), appendix.prepared):
+        assert doc.pieces is not None and doc.pieces.kept  # offered: pieces that start where they did
+        with_kept = weasy.render(doc)
+        alone = weasy.render(replace(doc, pieces=replace(doc.pieces, kept=())))
+        assert with_kept.pdf == alone.pdf and with_kept.facts == alone.facts and with_kept.starts == alone.starts
+        assert len(alone.pieces) == len(alone.starts) >= 3
+        assert 1 <= len(with_kept.pieces) < len(alone.pieces)  # the retitled entry's piece, laid out again
+
+
 def test_the_contents_and_sources_split_into_their_entries_and_a_head_for_later_pieces(tmp_path: Path) -> None:
     files = {f"n{k}.md": f"---\ntitle: Note {k} & co\nvideoId: v{k:010d}\n---\n\n"
                          f'A line <a class="yt-timestamp" data-t="00:00:0{k}">[00:00:0{k}]</a>.\n' for k in range(6)}

@@ -48,12 +48,14 @@ from exporter.packagers.pool import Outcome, Workers
 from exporter.packagers.task import (
     Facts,
     PdfError,
+    Piece,
     Pieces,
     Prepared,
     Rendered,
     deflate,
     documents,
     inflate,
+    piece_id,
     render,
 )
 from exporter.select import part_of
@@ -208,16 +210,91 @@ def _libraries() -> list[str]:
 def render_key(prepared: Prepared, folders: str) -> str:
     """Everything a render reads: the HTML and its settings, the files it names, the theme
     folders (their files_key), the renderer and this code."""
-    files, html = [], prepared.html
+    html = prepared.html
+    return store.key("pdf", _settings(prepared, folders, html), html,
+                     str(prepared.pieces.size if prepared.pieces else 0))
+
+
+def _settings(prepared: Prepared, folders: str, html: str) -> str:
+    """What a render reads besides its HTML: the settings, the files the HTML names, the theme
+    folders, the renderer and this code (a piece of a list is laid out with its document's)."""
+    files = []
     for url in sorted(set(FILE_URL.findall(html))):
         path = Path(unquote(url.removeprefix("file://")))
         try:
             files.append(f"{path}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
         except OSError:
             files.append(f"{path}\0missing".encode())
-    return store.key("pdf", store.code(), renderer(), html, prepared.base_url,
-                     "\0".join(prepared.roots), str(prepared.epoch), str(prepared.tagged), str(prepared.after),
-                     str(prepared.pieces.size if prepared.pieces else 0), folders, *files)
+    return store.key("render settings", store.code(), renderer(), prepared.base_url, "\0".join(prepared.roots),
+                     str(prepared.epoch), str(prepared.tagged), str(prepared.after), folders, *files)
+
+
+def _folders(prepared: Prepared) -> str:
+    return files_key(Path(r) for r in prepared.roots[1:])
+
+
+def _piece_key(settings: str, ident: str) -> str:
+    return store.key("pdf piece", settings, ident)
+
+
+def _remembered(prepared: Prepared, cache: Cache | None, known_as: str) -> Prepared:
+    """A list laid out in pieces (task.Pieces), with the pieces laid out before that may serve
+    again: those that start where the last layout of this list's pieces did (kept under
+    known_as), found in the cache by their HTML. A piece that changed is not found there."""
+    p = prepared.pieces
+    if p is None or cache is None or not cache.enabled:
+        return prepared
+    p = replace(p, known_as=known_as)
+    data = cache.get(known_as)
+    try:
+        starts = orjson.loads(data) if data is not None else []
+        if not (isinstance(starts, list) and all(type(k) is int for k in starts)):
+            raise TypeError
+    except (orjson.JSONDecodeError, TypeError):
+        cache.undecoded()
+        starts = []
+    if starts:
+        html = prepared.html
+        head, entries, tail = p.split(html)
+        settings = _settings(prepared, _folders(prepared), html)
+        ids = {}
+        for k in starts:
+            if 0 <= k < len(entries):
+                piece, stop = p.piece(head, entries, tail, k)
+                ident = piece_id(piece, stop >= len(entries))
+                ids[_piece_key(settings, ident)] = ident
+        kept = []
+        for key, found in cache.get_many(list(ids)).items():
+            head_, _, pdf = found.partition(b"\n")
+            try:
+                told = orjson.loads(head_)
+                pages, anchors, slots = told["facts"]
+                kept.append((ids[key], Piece(pdf, Facts(pages, anchors, [tuple(slot) for slot in slots]), told["after"],
+                                             tuple(told["refused"]), tuple(told["missing"]))))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                cache.undecoded()
+        p = replace(p, kept=tuple(kept))
+    return replace(prepared, pieces=p)
+
+
+def _pieces_key(notes: list[Note], kind: str) -> str:
+    """Where the pieces of a dossier's contents or Sources started when last laid out: the same
+    notes in any order (only a hint; a piece that changed is not found by its HTML)."""
+    return store.key("list pieces", kind, *sorted(n.id for n in notes))
+
+
+def _pieces_made(doc: Prepared, value: Rendered) -> dict[str, bytes]:
+    """The cache entries of a list's pieces that a render laid out anew, and where they started."""
+    p = doc.pieces
+    if p is None or not p.known_as or not value.starts:
+        return {}
+    settings = _settings(doc, _folders(doc), doc.html)
+    made = {p.known_as: orjson.dumps(list(value.starts))}
+    for ident, piece in value.pieces:
+        told = {"facts": [piece.facts.pages, piece.facts.anchors, piece.facts.slots], "after": piece.after,
+                "refused": list(piece.refused), "missing": list(piece.missing)}
+        made[_piece_key(settings, ident)] = orjson.dumps(told) + b"\n" + piece.pdf
+    return made
 
 
 def _render_keys(docs: list[Prepared]) -> list[str]:
@@ -278,7 +355,13 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
 
     heard: set[int] = set()  # the tasks each() has heard of
 
+    pieces: dict[str, bytes] = {}  # the cache entries of pieces of lists laid out anew
+
     def keep(k: int, outcome: Outcome[Rendered]) -> Outcome[Rendered]:
+        if outcome.value and outcome.value.starts:
+            if cache.enabled:
+                pieces.update(_pieces_made(docs[todo[k]], outcome.value))
+            outcome = replace(outcome, value=replace(outcome.value, pieces=()))
         if spool and outcome.value:
             outcome = replace(outcome, value=spool.keep(outcome.value))
         if each is not None:
@@ -315,6 +398,7 @@ def rendering(workers: Workers, docs: list[Prepared], cache: Cache | None = None
                                 "facts": [value.facts.pages, value.facts.anchors, value.facts.slots, value.facts.cuts]}
                         made[keys[i]] = orjson.dumps(told) + b"\n" + (spool.read(value) if spool else value.pdf)
                 cache.put_many(made)
+            cache.put_many(pieces)
         return [o if o is not None else Outcome(error="not rendered") for o in out]
 
     return wait
@@ -716,8 +800,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
         pieces = None if members else _pieces(isolated, "sources")
         # the Sources' cover, or one that a theme's own template gives a part of notes
         cover = int('<section class="cover"' in isolated.split("<article", 1)[0])
-        return Part(_prepared(collection, theme, isolated, meta.epoch, pieces=pieces, after=1 - cover),
-                    tuple(members), ids)
+        prepared = _prepared(collection, theme, isolated, meta.epoch, pieces=pieces, after=1 - cover)
+        return Part(_remembered(prepared, cache, _pieces_key(notes, "sources")), tuple(members), ids)
 
     def run_of(notes: list[Note]) -> Part:
         return as_part(page(notes, css=PART_CSS), notes)
@@ -746,7 +830,8 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
 
     def front(numbers: dict[str, int], gone: set[str]) -> Prepared:
         html, _ = _isolate(page([], css=PART_CSS, contents=True, numbers=numbers, gone=frozenset(gone)))
-        return _prepared(collection, theme, html, meta.epoch, pieces=_pieces(html, "contents"))
+        return _remembered(_prepared(collection, theme, html, meta.epoch, pieces=_pieces(html, "contents")), cache,
+                           _pieces_key(notes, "contents"))
 
     def footers(first: int, count: int, total: int) -> Prepared:
         css = "".join(re.sub(r"counter\(\s*pages\s*\)", f'"{total}"', c) for c in doc["stylesheets"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SLOT = "--lf"  # ids of the slots where backlinks' page numbers go: <note>--lf<k>--<target>
@@ -29,6 +29,19 @@ def inflate(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class Piece:
+    """A piece of a list as it was laid out (weasy._in_pieces). The same piece HTML lays out
+    the same, so after an edit elsewhere in the list (a retitled note moves one entry of the
+    contents) the pieces it did not touch are taken as they are, not laid out again."""
+
+    pdf: bytes
+    facts: Facts
+    after: int | None  # the entry the next piece starts at; None: the list's last piece
+    refused: tuple[str, ...] = ()  # what its render said (Rendered.refused, .missing)
+    missing: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Pieces:
     """A document that is mostly one long list (the contents, the Sources), to lay out a few
     pages at a time so that a worker holds a piece of it, not the whole (weasy._in_pieces): its
@@ -39,11 +52,30 @@ class Pieces:
     more: str
     start: int  # where the list's "<ol>\n" is in the HTML
     end: int  # where its "</ol>" is
+    # the cache key of where this list's pieces started when last laid out, and the pieces laid
+    # out before (by piece_id) that may serve again: neither changes what the document is
+    known_as: str = field(default="", compare=False)
+    kept: tuple[tuple[str, Piece], ...] = field(default=(), compare=False)
 
     def split(self, html: str) -> tuple[str, list[str], str]:
         """(head, entries, tail) of html: one <li>...</li> an entry, as html has them."""
         body = html[self.start + len("<ol>\n"):self.end]
         return html[:self.start], ["<li" + e for e in body.split("<li")[1:]], html[self.end:]
+
+    def piece(self, head: str, entries: list[str], tail: str, k: int) -> tuple[str, int]:
+        """The HTML of the piece that starts at entry k, and the entry after its last."""
+        stop, size = k + 1, len(entries[k])
+        while stop < len(entries) and size + len(entries[stop]) <= self.size:
+            size += len(entries[stop])
+            stop += 1
+        body = "".join(e.replace("<li", f'<li data-entry="{i}"', 1) for i, e in enumerate(entries[k:stop], k))
+        ol = "<ol>\n" if k == 0 else f'<ol style="counter-reset: list-item {k}">\n'
+        return (head if k == 0 else self.more) + ol + body + tail, stop
+
+
+def piece_id(html: str, last: bool) -> str:
+    """What a piece's layout depends on besides the document's settings (pdf.piece_salt)."""
+    return hashlib.sha256(html.encode("utf-8") + (b"\0last" if last else b"\0")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -77,7 +109,10 @@ class Prepared:
     def identifier(self) -> bytes:
         """A /ID derived from the content, so the same input gives the same bytes, wherever the
         vault lies: its files' URLs count from the folder they are in."""
-        html = self.html
+        return self.identify(self.html)
+
+    def identify(self, html: str) -> bytes:
+        """The identifier of html read from these roots (a piece's is its own: Piece)."""
         for k, root in enumerate(self.root_urls):
             html = html.replace(root, f"\0{k}/")
         return hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode()
@@ -115,6 +150,8 @@ class Rendered:
     facts: Facts  # read where it was rendered (in parallel), and kept with it in the cache
     spooled: tuple[int, int] | None = None  # where the Spool keeps the PDF: (offset, length)
     missing: tuple[int, ...] = ()  # characters drawn as boxes: no font here has them (weasy.Missing)
+    starts: tuple[int, ...] = ()  # laid out in pieces: the entry each piece started at
+    pieces: tuple[tuple[str, Piece], ...] = ()  # the pieces laid out anew, by piece_id, for the cache
 
 
 def render(prepared: Prepared) -> Rendered:

@@ -28,7 +28,7 @@ from weasyprint.matrix import Matrix
 from weasyprint.text.fonts import FontConfiguration
 
 from exporter.packagers.pool import in_room
-from exporter.packagers.task import SLOT, Facts, PdfError, Prepared, Rendered
+from exporter.packagers.task import SLOT, Facts, PdfError, Piece, Prepared, Rendered, piece_id
 
 weasy_patches.apply()
 
@@ -59,8 +59,12 @@ class Missing(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args
         if (str(record.msg).startswith(".notdef glyph") and isinstance(args, tuple) and len(args) == 2
-                and isinstance(args[1], int) and len(self.found) < self.KEPT):
-            self.found[args[1]] = None
+                and isinstance(args[1], int)):
+            self.add(args[1])
+
+    def add(self, char: int) -> None:
+        if len(self.found) < self.KEPT:
+            self.found[char] = None
 
 
 @cache
@@ -82,10 +86,11 @@ def render(prepared: Prepared) -> Rendered:
     roots = weasy_patches.ROOTS.set(prepared.root_urls)
     try:
         with _epoch(prepared.epoch):
-            made = _in_pieces(prepared, fetcher, fonts) if prepared.pieces else None
+            made = _in_pieces(prepared, fetcher, fonts, missing) if prepared.pieces else None
             if made is None:
                 document = _laid_out(html, prepared, fetcher, fonts)
-                made = [document.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)], facts(document)
+                made = [document.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged)], \
+                    facts(document), (), []
     except MemoryError:
         raise  # the worker's budget says so, with the limit
     except Exception as e:  # WeasyPrint raises many kinds; the user gets one line
@@ -96,8 +101,9 @@ def render(prepared: Prepared) -> Rendered:
         weasy_patches.CONTINUED.reset(continued)
         weasy_patches.ROOTS.reset(roots)
     pdfs = [weasy_patches.identity_encoding(data) for data in made[0]]
-    found = made[1] if len(pdfs) == 1 else replace(made[1], cuts=tuple(map(len, pdfs)))
-    return Rendered(b"".join(pdfs), tuple(fetcher.refused), found, missing=tuple(missing.found))
+    found = made[1] if not made[2] else replace(made[1], cuts=tuple(map(len, pdfs)))
+    return Rendered(b"".join(pdfs), tuple(fetcher.refused), found, missing=tuple(missing.found),
+                    starts=made[2], pieces=tuple(made[3]))
 
 
 def _laid_out(html: str, prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguration) -> Any:
@@ -108,13 +114,16 @@ def _laid_out(html: str, prepared: Prepared, fetcher: SafeFetcher, fonts: FontCo
     return document
 
 
-def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguration
-               ) -> tuple[list[bytes], Facts] | None:
+def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguration, missing: Missing
+               ) -> tuple[list[bytes], Facts, tuple[int, ...], list[tuple[str, Piece]]] | None:
     """A long list (Prepared.pieces) laid out a piece of entries at a time: each piece's PDF,
-    which render() puts after the other's (Facts.cuts; a later piece's cover dropped). A piece's last page is laid
-    out again as the next piece's first: that page starts with an entry, as it does in the whole
-    document, which lays out the same from there (task.Pieces.more keeps the running header and
-    drops the margins a forced break would keep); the pages before it are those of the whole.
+    which render() puts after the other's (Facts.cuts; a later piece's cover dropped), where
+    each piece started, and the pieces laid out anew. A piece's last page is laid out again as
+    the next piece's first: that page starts with an entry, as it does in the whole document,
+    which lays out the same from there (task.Pieces.more keeps the running header and drops the
+    margins a forced break would keep); the pages before it are those of the whole. A piece
+    with the HTML of one laid out before (Pieces.kept) is taken as it was: its layout depends on
+    its HTML and the document's settings alone, and so does its PDF (its /ID is its own).
     None when the list fits one piece, or when no page after a piece's first starts with an
     entry (one entry longer than a page): then the whole is laid out at once."""
     p = prepared.pieces
@@ -122,20 +131,49 @@ def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguratio
     head, entries, tail = p.split(prepared.html)
     if sum(map(len, entries)) <= p.size:
         return None
+    kept = dict(p.kept)
     pdfs: list[bytes] = []
     anchors: dict[str, int] = {}
     slots: list[tuple[int, float, float, str]] = []
+    starts: list[int] = []
+    made: list[tuple[str, Piece]] = []
     pages = k = 0
     while True:
-        stop, size = k + 1, len(entries[k])
-        while stop < len(entries) and size + len(entries[stop]) <= p.size:
-            size += len(entries[stop])
-            stop += 1
-        body = "".join(e.replace("<li", f'<li data-entry="{i}"', 1) for i, e in enumerate(entries[k:stop], k))
-        ol = "<ol>\n" if k == 0 else f'<ol style="counter-reset: list-item {k}">\n'
-        document = _laid_out((head if k == 0 else p.more) + ol + body + tail, prepared, fetcher, fonts)
+        html, stop = p.piece(head, entries, tail, k)
+        ident = piece_id(html, stop >= len(entries))
+        piece = kept.get(ident)
+        if piece is None:
+            piece = _piece(html, k, stop, len(entries), prepared, fetcher, fonts)
+            if piece is None:
+                return None
+            if p.known_as:  # (else no cache keeps it)
+                made.append((ident, piece))
+        for url in piece.refused:
+            fetcher.refused.append(url)
+        for char in piece.missing:
+            missing.add(char)
+        starts.append(k)
+        pdfs.append(piece.pdf)
+        for name, at in piece.facts.anchors.items():
+            anchors.setdefault(name, pages + at)
+        slots += [(pages + at, x, y, target) for at, x, y, target in piece.facts.slots]
+        pages += piece.facts.pages
+        if piece.after is None:
+            break
+        k = piece.after
+    return pdfs, Facts(pages, dict(sorted(anchors.items())), sorted(slots)), tuple(starts), made
+
+
+def _piece(html: str, k: int, stop: int, count: int, prepared: Prepared, fetcher: SafeFetcher,
+           fonts: FontConfiguration) -> Piece | None:
+    """The piece of entries k to stop (of count) laid out, with what its render said; None
+    when no page of it after its first starts with an entry of its own (see _in_pieces)."""
+    refused, heard = len(fetcher.refused), Missing()
+    LOGGER.addHandler(heard)
+    try:
+        document = _laid_out(html, prepared, fetcher, fonts)
         keep, after = len(document.pages), None
-        if stop < len(entries):
+        if stop < count:
             # the last page that starts with an entry of its own, two entries before the piece's
             # end at least: up to there the piece lays out as the whole does
             starts = [(at, e) for at, e in _starts(document) if at >= 2 and e <= stop - 3]
@@ -144,17 +182,12 @@ def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguratio
             keep, after = starts[-1]
         part = document.copy(document.pages[(k > 0):keep])  # a later piece's cover dropped
         found = facts(part)
-        pdfs.append(part.write_pdf(pdf_identifier=prepared.identifier, pdf_tags=prepared.tagged))
-        for name, at in found.anchors.items():
-            anchors.setdefault(name, pages + at)
-        slots += [(pages + at, x, y, target) for at, x, y, target in found.slots]
-        pages += found.pages
-        del document, part
-        gc.collect()  # the piece's boxes, before the next is laid out
-        if after is None:
-            break
-        k = after
-    return pdfs, Facts(pages, dict(sorted(anchors.items())), sorted(slots))
+        pdf = part.write_pdf(pdf_identifier=prepared.identify(html), pdf_tags=prepared.tagged)
+    finally:
+        LOGGER.removeHandler(heard)
+    del document, part
+    gc.collect()  # the piece's boxes, before the next is laid out
+    return Piece(pdf, found, after, tuple(fetcher.refused[refused:]), tuple(heard.found))
 
 
 def _starts(document: Any) -> list[tuple[int, int]]:
