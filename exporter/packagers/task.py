@@ -74,7 +74,7 @@ class Pieces:
 
 
 def piece_id(html: str, last: bool) -> str:
-    """What a piece's layout depends on besides the document's settings (pdf.piece_salt)."""
+    """What a piece's layout depends on besides its document's settings (pdf._settings)."""
     return hashlib.sha256(html.encode("utf-8") + (b"\0last" if last else b"\0")).hexdigest()
 
 

@@ -148,10 +148,10 @@ def _in_pieces(prepared: Prepared, fetcher: SafeFetcher, fonts: FontConfiguratio
                 return None
             if p.known_as:  # (else no cache keeps it)
                 made.append((ident, piece))
-        for url in piece.refused:
-            fetcher.refused.append(url)
-        for char in piece.missing:
-            missing.add(char)
+        else:  # what its render said, said again
+            fetcher.refused.extend(piece.refused)
+            for char in piece.missing:
+                missing.add(char)
         starts.append(k)
         pdfs.append(piece.pdf)
         for name, at in piece.facts.anchors.items():
