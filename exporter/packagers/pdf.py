@@ -795,13 +795,17 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
                             notes=[item(n.id) for n in members],
                             sources=cited if appendix else [])
 
+    @functools.cache
+    def lists(kind: str) -> str:
+        return _pieces_key(notes, kind)
+
     def as_part(html: str, members: list[Note]) -> Part:
         isolated, ids = _isolate(html)
         pieces = None if members else _pieces(isolated, "sources")
         # the Sources' cover, or one that a theme's own template gives a part of notes
         cover = int('<section class="cover"' in isolated.split("<article", 1)[0])
         prepared = _prepared(collection, theme, isolated, meta.epoch, pieces=pieces, after=1 - cover)
-        return Part(_remembered(prepared, cache, _pieces_key(notes, "sources")), tuple(members), ids)
+        return Part(_remembered(prepared, cache, lists("sources")) if pieces else prepared, tuple(members), ids)
 
     def run_of(notes: list[Note]) -> Part:
         return as_part(page(notes, css=PART_CSS), notes)
@@ -831,7 +835,7 @@ def plan_dossier(collection: Collection, notes: list[Note], meta: Meta,
     def front(numbers: dict[str, int], gone: set[str]) -> Prepared:
         html, _ = _isolate(page([], css=PART_CSS, contents=True, numbers=numbers, gone=frozenset(gone)))
         return _remembered(_prepared(collection, theme, html, meta.epoch, pieces=_pieces(html, "contents")), cache,
-                           _pieces_key(notes, "contents"))
+                           lists("contents"))
 
     def footers(first: int, count: int, total: int) -> Prepared:
         css = "".join(re.sub(r"counter\(\s*pages\s*\)", f'"{total}"', c) for c in doc["stylesheets"])
