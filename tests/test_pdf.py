@@ -890,7 +890,8 @@ def test_pieces_of_a_list_laid_out_before_serve_again_with_the_same_bytes(tmp_pa
 
     with Workers(2) as workers:
         first = plan()
-        assert first.front({}, set()).pieces.kept == ()  # type: ignore[union-attr]  # nothing laid out yet
+        pieces = first.front({}, set()).pieces
+        assert pieces is not None and pieces.kept == ()  # nothing laid out yet
         write_dossier(first, tmp_path / "before.pdf", workers, cache)
         (vault / "n003.md").write_text(files["n003.md"].replace("Note 3 on", "Note 3, retitled, on"), "utf-8")
         again = plan()

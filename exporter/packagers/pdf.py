@@ -229,8 +229,9 @@ def _settings(prepared: Prepared, folders: str, html: str) -> str:
                      str(prepared.epoch), str(prepared.tagged), str(prepared.after), folders, *files)
 
 
-def _folders(prepared: Prepared) -> str:
-    return files_key(Path(r) for r in prepared.roots[1:])
+def _folders(roots: tuple[str, ...]) -> str:
+    """The theme folders' files_key (the vault's files are those the HTML names)."""
+    return files_key(Path(r) for r in roots[1:])
 
 
 def _piece_key(settings: str, ident: str) -> str:
@@ -244,7 +245,8 @@ def _remembered(prepared: Prepared, cache: Cache | None, known_as: str) -> Prepa
     p = prepared.pieces
     if p is None or cache is None or not cache.enabled:
         return prepared
-    p = replace(p, known_as=known_as)
+    html = prepared.html
+    p = replace(p, known_as=known_as, settings=_settings(prepared, _folders(prepared.roots), html))
     data = cache.get(known_as)
     try:
         starts = orjson.loads(data) if data is not None else []
@@ -254,15 +256,13 @@ def _remembered(prepared: Prepared, cache: Cache | None, known_as: str) -> Prepa
         cache.undecoded()
         starts = []
     if starts:
-        html = prepared.html
         head, entries, tail = p.split(html)
-        settings = _settings(prepared, _folders(prepared), html)
         ids = {}
         for k in starts:
             if 0 <= k < len(entries):
                 piece, stop = p.piece(head, entries, tail, k)
                 ident = piece_id(piece, stop >= len(entries))
-                ids[_piece_key(settings, ident)] = ident
+                ids[_piece_key(p.settings, ident)] = ident
         kept = []
         for key, found in cache.get_many(list(ids)).items():
             head_, _, pdf = found.partition(b"\n")
@@ -288,19 +288,18 @@ def _pieces_made(doc: Prepared, value: Rendered) -> dict[str, bytes]:
     p = doc.pieces
     if p is None or not p.known_as or not value.starts:
         return {}
-    settings = _settings(doc, _folders(doc), doc.html)
     made = {p.known_as: orjson.dumps(list(value.starts))}
     for ident, piece in value.pieces:
         told = {"facts": [piece.facts.pages, piece.facts.anchors, piece.facts.slots], "after": piece.after,
                 "refused": list(piece.refused), "missing": list(piece.missing)}
-        made[_piece_key(settings, ident)] = orjson.dumps(told) + b"\n" + piece.pdf
+        made[_piece_key(p.settings, ident)] = orjson.dumps(told) + b"\n" + piece.pdf
     return made
 
 
 def _render_keys(docs: list[Prepared]) -> list[str]:
     """Each document's render_key; the theme folders' files (the vault's are named in the HTML)
     read once per set of roots."""
-    folders = {roots: files_key(Path(r) for r in roots[1:]) for roots in {d.roots for d in docs}}
+    folders = {roots: _folders(roots) for roots in {d.roots for d in docs}}
     return [render_key(d, folders[d.roots]) for d in docs]
 
 

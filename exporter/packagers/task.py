@@ -52,9 +52,11 @@ class Pieces:
     more: str
     start: int  # where the list's "<ol>\n" is in the HTML
     end: int  # where its "</ol>" is
-    # the cache key of where this list's pieces started when last laid out, and the pieces laid
-    # out before (by piece_id) that may serve again: neither changes what the document is
+    # the cache key of where this list's pieces started when last laid out, the key of what a
+    # piece reads besides its HTML (pdf._settings), and the pieces laid out before (by piece_id)
+    # that may serve again: none changes what the document is
     known_as: str = field(default="", compare=False)
+    settings: str = field(default="", compare=False)
     kept: tuple[tuple[str, Piece], ...] = field(default=(), compare=False)
 
     def split(self, html: str) -> tuple[str, list[str], str]:

@@ -234,15 +234,15 @@ def parse(
 
 
 @cache
-def _reader() -> tuple[str, re.Pattern[str]]:
-    """The format reader.lua parses a note in, and the wikilinks whose labels it parses again
-    (its LABEL_MARKUP, a Lua pattern, as a Python one), read from the script itself."""
+def _reader() -> str:
+    """The format reader.lua parses a note in, read from the script itself, which is checked
+    to parse again the wikilink labels that LABEL_MARKUP finds (its Lua pattern, LABEL_MARKUP_LUA)."""
     lua = Path(_lua("reader.lua")).read_text("utf-8")
     fmt = re.search(r"^local FORMAT = '([^']+)'", lua, re.M)
     label = re.search(r"^local LABEL_MARKUP = '([^']+)'", lua, re.M)
     if fmt is None or label is None or label[1] != LABEL_MARKUP_LUA:
         raise PandocError("reader.lua does not say its format as expected")
-    return fmt[1], LABEL_MARKUP
+    return fmt[1]
 
 
 def _read_one(text: str, ident: str) -> bytes | None:
@@ -250,8 +250,8 @@ def _read_one(text: str, ident: str) -> bytes | None:
     note's id around its blocks), without the Lua interpreter's start (30 ms of the 60 a
     rebuild's one parse took); None where only the script reads it right (a wikilink label
     with markup) or pandoc fails, which the script reports its own way."""
-    fmt, label = _reader()
-    if label.search(text):
+    fmt = _reader()
+    if LABEL_MARKUP.search(text):
         return None
     # reader.lua reads the text ending in one newline; pandoc's command line adds one itself
     data = (text[:-1] if text.endswith("\n") else text).encode()
