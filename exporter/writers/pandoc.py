@@ -53,6 +53,11 @@ OVER = "over-budget: "  # starts the error of a note that ran past its budget
 PROGRESS = b"@@"  # the Lua reader's line on stderr as it starts each note
 LABEL_MARKUP_LUA = "%[%[[^%]\\n]*|[^%]\\n]*[%*`~=%$<]"  # reader.lua's, checked against it (_reader)
 LABEL_MARKUP = re.compile(r"\[\[[^\]\n]*\|[^\]\n]*[*`~=$<]")  # the same, in Python
+# Where a raw HTML block may start (in more places than it can): a line opening with a tag after
+# any quote or list markers, or a raw block of the raw_attribute kind. reader.lua reads such a
+# block again as HTML when it holds a stamp.
+RAW_HTML = re.compile(r"^[ \t>*+\-\d.)]*<|=html", re.M)
+STAMP = "yt-timestamp"
 
 
 class PandocError(RuntimeError):
@@ -249,9 +254,9 @@ def _read_one(text: str, ident: str) -> bytes | None:
     """One note parsed by pandoc's own reader, in the shape reader.lua gives it (a Div with the
     note's id around its blocks), without the Lua interpreter's start (30 ms of the 60 a
     rebuild's one parse took); None where only the script reads it right (a wikilink label
-    with markup) or pandoc fails, which the script reports its own way."""
+    with markup, a stamp in a raw HTML block) or pandoc fails, which the script reports its own way."""
     fmt = _reader()
-    if LABEL_MARKUP.search(text):
+    if LABEL_MARKUP.search(text) or (STAMP in text and RAW_HTML.search(text)):
         return None
     # reader.lua reads the text ending in one newline; pandoc's command line adds one itself
     data = (text[:-1] if text.endswith("\n") else text).encode()

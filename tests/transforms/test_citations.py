@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from exporter.model.ast import iter_nodes, stringify
 from tests.conftest import note
 
@@ -133,6 +135,34 @@ def test_stamps_in_heading_list_table_quote(vault) -> None:  # type: ignore[no-u
     assert len(n.citations) == 4
     assert n.headings[0].text == "Head"
 
+
+
+def test_stamps_in_a_raw_html_block_are_citations_and_the_block_keeps_its_class(vault) -> None:  # type: ignore[no-untyped-def]
+    """CommonMark keeps a block that opens with a tag, up to a blank line, as raw HTML: its
+    stamps were left as bare "[00:02:00]" text with no link. Read as HTML, they cite."""
+    body = (f"Before {ts('00:01:05')}.\n\n<div class=\"admonition tip\">\n"
+            f"<p>Inside <b>the</b> block {ts('00:02:07')}, {ts('00:02:31', '00:02:30')} and "
+            f"<a href=\"javascript:alert(1)\">a bad link</a>.</p>\n</div>\n\nAfter.")
+    n, _ = one(vault, body)
+    assert [[m.seconds for m in c.moments] for c in n.citations] == [[65], [127, 151]]  # data-t rules
+    (div,) = [d for d in iter_nodes(n.blocks, "Div") if "admonition" in d["c"][0][1]]
+    assert div["c"][0][1] == ["admonition", "tip"]
+    inside = stringify(div["c"][1])
+    assert "Inside the block" in inside and "a bad link" in inside and "[00:02:07]" not in inside
+    assert len(iter_nodes(div["c"][1], "Note")) == 1  # the run of two stamps: one footnote
+    assert not any("javascript" in str(x) for x in iter_nodes(n.blocks, "Link"))
+
+
+@pytest.mark.parametrize("block", [
+    "<div>" * 40 + f"deep {ts('00:01:05')}" + "</div>" * 40,  # read, too deep to export
+    f"<details>\n<summary>More {ts('00:01:05')}</summary>\n</details>",  # read, tags apart from their text
+])
+def test_a_raw_html_block_the_html_reader_would_not_keep_whole_stays_raw(vault, block: str) -> None:  # type: ignore[no-untyped-def]
+    n, _ = one(vault, f"Text {ts('00:00:31')}.\n\n{block}\n\nAfter.")
+    assert [[m.seconds for m in c.moments] for c in n.citations] == [[31]]
+    raws = "".join(x["c"][1] for x in iter_nodes(n.blocks, "RawBlock"))
+    assert "[00:01:05]" in raws and ("<summary>More" in raws) == ("details" in block)
+    assert "After." in stringify(n.blocks)  # the note is exported
 
 def test_same_video_cited_in_sources_once(vault) -> None:  # type: ignore[no-untyped-def]
     coll, _ = vault(

@@ -221,7 +221,7 @@ PIECES = ["[[", "]]", "|", " | ", "*", "**", "_", "`", "```", "# ", "## ", "> ",
           "    ", "word", "é", "中", "&amp;", "<!-- c -->", "<div>", "</div>", "<br/>", "$x^2$", "$$", "~~", "==",
           "[link](http://x.example)", "![img](a.png)", "[^1]", "[^9]: a note", "---", "\r\n", "|a|b|\n|-|-|\n|c|d|",
           '<a class="yt-timestamp" data-t="01:02:03">[01:02:03]</a>', "[[note#Head | label *em*]]", "[[a|b]]",
-          "\\", "<", ">", "{.class}", ":::", "~", "^", "@cite", "http://x.example/a_b"]
+          "\\", "<", ">", "{.class}", ":::", "~", "^", "@cite", "http://x.example/a_b", "{=html}", "<p>", "> ", "- "]
 
 
 @settings(max_examples=60, deadline=None)
@@ -245,4 +245,24 @@ def test_one_note_is_read_without_the_script_unless_a_label_has_markup(monkeypat
     monkeypatch.setattr(pandoc, "_run", run)
     pandoc.parse(["plain [[a | b]] note\n"])
     pandoc.parse(["a label with markup [[a | *b*]]\n"])
-    assert [any(a.endswith("reader.lua") for a in args) for args in runs] == [False, True]
+    pandoc.parse([f"a stamp {STAMP}\n\n<div>\nand raw HTML\n</div>\n"])
+    pandoc.parse([f"> - <p>a stamp {STAMP} in raw HTML in a list in a quote</p>\n"])
+    pandoc.parse([f"a stamp {STAMP}\n\n<div>\nraw HTML without one\n</div>\n"])  # read either way
+    assert [any(a.endswith("reader.lua") for a in args) for args in runs] == [False, True, True, True, True]
+
+
+STAMP = '<a class="yt-timestamp" data-t="00:02:00">[00:02:00]</a>'
+
+
+@pytest.mark.parametrize("text", [
+    f"<div class=\"tip\">\n<p>A {STAMP}.</p>\n</div>\n",
+    f"- item\n\n  <p>A {STAMP}.</p>\n",
+    f"```{{=html}}\n<p>A {STAMP}.</p>\n```\n",
+])
+def test_a_stamp_in_a_raw_html_block_is_read_as_the_text_s_stamps_are(text: str) -> None:
+    (blocks,) = pandoc.parse([text])
+    assert not isinstance(blocks, str)
+    raws = [x["c"][1] for x in iter_nodes(blocks, "RawInline")]
+    assert raws == ['<a class="yt-timestamp" data-t="00:02:00">', "</a>"]
+    assert not iter_nodes(blocks, "RawBlock")
+    assert pandoc.parse([text, "x\n"])[0] == blocks  # the same with another note
