@@ -1945,6 +1945,24 @@ def test_ordered_lists_keep_their_start_numbers(tmp_path: Path) -> None:
     assert re.findall(r"\b(\d)\.", text) == ["1", "2", "7", "8", "5"], text  # the markers, in order
 
 
+def test_a_formula_in_a_heading_reads_as_text_in_the_outline_and_a_brief_s_contents(tmp_path: Path) -> None:
+    """The page shows the formula as an image; the outline (and a brief's list of headings)
+    can show none, and showed its TeX: "E = mc^2"."""
+    heads = ["## The law $E = mc^2$ here", "## Ratio $\\frac{a+b}{c} \\leq \\alpha_0$", "## Plain"]
+    heads += [f"## More {k}" for k in range(4)]
+    vault = write_vault(tmp_path / "v", {"m.md": "---\ntitle: Formulas\n---\n\n" + "\n\ntext\n\n".join(heads) + "\n"})
+    for args, out in ((["-o", str(tmp_path / "d.pdf")], tmp_path / "d.pdf"), (["--briefs", "-o", str(tmp_path / "b")],
+                                                                            tmp_path / "b" / "m.pdf")):
+        r = CliRunner().invoke(main, ["pdf", str(vault), "-q", "--no-cache", *args])
+        assert r.exit_code == 0, r.output
+        reader = pypdf.PdfReader(out)
+        titles = [title for _, title, _ in _outline(reader)]
+        assert "The law E = mc² here" in titles and "Ratio (a + b)/c ≤ α₀ here" not in titles
+        assert "Ratio (a + b)/c ≤ α₀" in titles and not any("^" in t or "\\" in t for t in titles)
+    contents = _flat(reader.pages[0].extract_text())  # the brief's list of headings
+    assert "The law E = mc² here" in contents and "Ratio (a + b)/c ≤ α₀" in contents
+
+
 def test_the_running_header_of_a_long_title_stays_inside_the_page(tmp_path: Path) -> None:
     """A 200-character title in capitals took six lines of the running header's box, the first
     above the page's top edge; a long --title did so on every page. The header shows titles cut

@@ -67,6 +67,8 @@ LONG_LINES = 15  # a block up to about a third of a page is kept on one page (_f
 LONG_WORD = re.compile(rf"\S{{{tables.ANYWHERE},}}")  # a word this long may break anywhere (_long_words)
 HTML_TAG = re.compile(r"(<[^>]*>)")
 OL_START = re.compile(r'<ol start="(-?\d{1,9})"')
+HEADING = re.compile(r"<h[1-6]\b[^>]*>")  # a heading's tag, with _shape's outline entry (data-label)
+HEADING_ATTR = re.compile(r'(?<![\w-])(id|data-label)="([^"]*)"')
 # What the tables of a page have room for (tables.fit), from print.css.j2 and base.css.j2: the
 # page's left and right margins, and a table's font against the body's (tests check both)
 MARGINS_MM = 22 + 20
@@ -626,8 +628,11 @@ def _shaping(own_links_only: bool, unresolved: Unresolved, theme: Theme) -> dict
 
 
 def _label(inlines: list[Any]) -> str:
+    """The outline entry of a heading: its text without footnote calls, its formulas as text
+    (math.plain: E = mc², where the page has an image and the outline can have none)."""
     def drop(xs: list[Any]) -> list[Any]:
-        return [x for x in xs if not (x.get("t") == "Span" and "footnote" in x["c"][0][1])]
+        return [ast.Str(math.plain(x["c"][1])) if x.get("t") == "Math" else x for x in xs
+                if not (x.get("t") == "Span" and "footnote" in x["c"][0][1])]
 
     return short(" ".join(ast.stringify(ast.map_inlines([{"t": "Plain", "c": inlines}], drop)).split()))
 
@@ -649,6 +654,10 @@ def _item(fragment: html_writer.Fragment, names: dict[str, str], linked: list[No
     n = fragment.note
     shown = n.headings[1:] if n.opens_with_title else n.headings
     headings = [{"id": html_writer.anchor_id(n.id, h.id), "text": short(h.text)} for h in shown]
+    if len(headings) >= BRIEF_TOC_MIN:  # a brief's contents say each heading as its outline entry does
+        labels = {a["id"]: unescape(a["data-label"]) for tag in HEADING.findall(fragment.html)
+                  if {"id", "data-label"} <= (a := dict(HEADING_ATTR.findall(tag))).keys()}
+        headings = [{**h, "text": labels.get(h["id"], h["text"])} for h in headings]
     return {
         "id": html_writer.anchor_id(n.id), "title": n.title, "label": n.label, "running": short(n.label, RUNNING),
         "lang": n.lang or "en",

@@ -126,3 +126,78 @@ def typeset(blocks: list[Block], colour: str) -> list[Block]:
         return out
 
     return ast.map_inlines(blocks, visit)
+
+
+# Characters with a Unicode superscript or subscript form, for plain() (E = mc², x₀).
+SUPERSCRIPT = dict(zip("0123456789+-−=()niaeoxhjklmprstuvwy", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿⁱᵃᵉᵒˣʰʲᵏˡᵐᵖʳˢᵗᵘᵛʷʸ", strict=True))
+SUBSCRIPT = dict(zip("0123456789+-−=()aeoxhklmnpstijruv", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼᵣᵤᵥ", strict=True))
+SPACED = set("=<>≤≥≠≈≡∼→←↔⇒⇐⇔∈∉⊂⊆∝+−±∓×÷·")  # operators written with a space on each side
+# accents drawn over a letter -> the combining character that draws them after it
+ACCENTS = {"^": "\u0302", "ˆ": "\u0302", "~": "\u0303", "˜": "\u0303", "¯": "\u0304", "―": "\u0305",
+           "‾": "\u0305", "→": "\u20d7", "˙": "\u0307", "¨": "\u0308", "ˇ": "\u030c", "´": "\u0301", "`": "\u0300"}
+
+
+@lru_cache(maxsize=1024)
+def plain(tex: str) -> str:
+    """A formula as text, where no image can go (an outline entry): symbols as Unicode
+    (α ≤ β), super- and subscripts as such where each character has one (E = mc², x₀), else
+    after ^ or _ (in parentheses when longer than one character); a fraction a/b, a root √x.
+    The TeX itself where it cannot be typeset."""
+    if problem(tex):
+        return tex.strip()
+    import latex2mathml.converter
+    from lxml import etree
+
+    # latex2mathml copies \text{...} as it is, markup included: what does not parse stays TeX
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.fromstring(latex2mathml.converter.convert(tex).encode(), parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return tex.strip()
+    return " ".join(_text(root).split())
+
+
+def _text(el: Any) -> str:
+    tag = str(el.tag).rsplit("}", 1)[-1]
+    kids = [k for k in el if isinstance(k.tag, str)]
+    if tag in ("mi", "mn", "mtext", "ms", "mo"):
+        return "".join(el.itertext())
+    if tag in ("msup", "msub", "msubsup", "mover", "munder", "munderover") and kids:
+        base = _text(kids[0])
+        if tag == "mover" and len(kids) == 2 and (mark := ACCENTS.get("".join(kids[1].itertext()).strip())):
+            return base + mark
+        parts = [_text(k).strip() for k in kids[1:]]
+        if tag in ("msup", "mover"):
+            return base + _script(parts[0], SUPERSCRIPT, "^")
+        if tag in ("msub", "munder"):
+            return base + _script(parts[0], SUBSCRIPT, "_")
+        return base + _script(parts[0], SUBSCRIPT, "_") + _script(parts[-1], SUPERSCRIPT, "^")
+    if tag == "mfrac" and len(kids) == 2:
+        return f"{_grouped(_text(kids[0]), True)}/{_grouped(_text(kids[1]), True)}"
+    if tag == "msqrt":
+        return "√" + _grouped("".join(_text(k) for k in kids), True)
+    if tag == "mroot" and len(kids) == 2:
+        return _script(_text(kids[1]).strip(), SUPERSCRIPT, "") + "√" + _grouped(_text(kids[0]), True)
+    if tag in ("mspace", "mphantom"):
+        return " " * (tag == "mspace")
+    if tag in ("mtr", "mtable"):
+        return (", " if tag == "mtr" else "; ").join(_text(k).strip() for k in kids)
+    out: list[str] = []
+    for k, kid in enumerate(kids):  # a row: an operator between two terms is spaced, a sign is not
+        text = _text(kid)
+        between = k > 0 and str(kids[k - 1].tag).rsplit("}", 1)[-1] != "mo"
+        out.append(f" {text.strip()} " if text.strip() in SPACED and between else text)
+    return "".join(out)
+
+
+def _script(text: str, table: dict[str, str], mark: str) -> str:
+    squeezed = text.replace(" ", "")
+    if squeezed and all(c in table for c in squeezed):
+        return "".join(table[c] for c in squeezed)
+    return mark + _grouped(text, False) if text else ""
+
+
+def _grouped(text: str, words: bool) -> str:
+    """text, in parentheses unless it is one character (or, with words, a number or a word)."""
+    text = text.strip()
+    return text if len(text) <= 1 or (words and text.isalnum()) else f"({text})"

@@ -9,7 +9,10 @@ import zipfile
 from pathlib import Path
 
 import pypdf
+import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from exporter.cli import main
@@ -103,3 +106,32 @@ def test_a_note_of_thousands_of_formulas_typesets_them_up_to_its_budget_and_says
     found = [(d.line, d.message) for d in report.items if d.code == "math"]
     assert len(found) == 1 and found[0][0] == 5 + 2 * within  # the line of the first formula past it
     assert found[0][1].startswith(f"{count - within:,} formulas kept as TeX in PDFs from here on")
+
+
+@pytest.mark.parametrize(("tex", "text"), [
+    ("E = mc^2", "E = mc²"),
+    (r"\alpha \leq \beta", "α ≤ β"),
+    ("x_{i+1}", "xᵢ₊₁"),
+    (r"e^{i\pi}", "e^(iπ)"),  # no superscript π: after ^, in parentheses
+    (r"\frac{a+b}{c}", "(a + b)/c"),
+    (r"\frac{10}{3}", "10/3"),
+    (r"\sqrt{2}", "√2"),
+    (r"\sqrt[3]{x}", "³√x"),
+    ("-x + 1", "−x + 1"),  # a sign stays on its term
+    (r"\hat{x}", "x\u0302"),
+    (r"\mathbb{R}^n", "ℝⁿ"),
+    (r"\text{speed}", "speed"),
+    (r"\unknowncmd{x}", r"\unknowncmd{x}"),  # cannot be typeset: its TeX
+    (r"\text{<!DOCTYPE x>}", r"\text{<!DOCTYPE x>}"),  # markup latex2mathml copies: its TeX
+])
+def test_plain_writes_a_formula_as_text(tex: str, text: str) -> None:
+    assert math.plain(tex) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([*"xyab12^_{}()+-=<>& ", "\\", "\\frac", "\\sqrt", "\\alpha", "\\text"]),
+                max_size=30).map("".join))
+def test_plain_never_fails_and_gives_one_line(tex: str) -> None:
+    text = math.plain(tex)
+    assert "\n" not in text and text == text.strip()
+    assert text == tex.strip() or not math.problem(tex)  # TeX only where it cannot be typeset
