@@ -16,6 +16,7 @@ A note body is a list of pandoc JSON blocks (the pandoc AST, as dicts), already 
 from __future__ import annotations
 
 import re
+import unicodedata
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -239,18 +240,23 @@ def file_stems(notes: list[Note], reserved: tuple[str, ...] = ()) -> dict[str, s
 
     Products with one file per note use these, so no two notes ever share a file: a.md, a.txt
     and A.markdown would all be "a", and a zip unpacked on a case-blind disk would merge "A" and
-    "a". The first by path keeps the plain name, the others add their suffix (a-txt), then a
-    number. reserved holds names the product needs for itself (the bundle's "index").
+    "a", as one that normalizes Unicode (macOS) would "café" written in two ways (é as one
+    character, or as e and an accent). The first by path keeps the plain name, the others add
+    their suffix (a-txt), then a number. reserved holds names the product needs for itself (the
+    bundle's "index").
     """
-    taken = {r.casefold() for r in reserved}
+    def same(name: str) -> str:
+        return unicodedata.normalize("NFC", name).casefold()
+
+    taken = {same(r) for r in reserved}
     out: dict[str, str] = {}
     for note in sorted(notes, key=lambda n: n.path):
         stem, dot, ext = note.path.rpartition(".")
         stem = stem if dot else note.path
         for k in range(1, 10_000):
             cand = _fitted(stem, "" if k == 1 else f"-{ext}" if k == 2 and ext else f"-{k}")
-            if cand.casefold() not in taken:
+            if same(cand) not in taken:
                 break
-        taken.add(cand.casefold())
+        taken.add(same(cand))
         out[note.id] = cand
     return out

@@ -6,6 +6,7 @@ import hashlib
 import json
 import posixpath
 import re
+import unicodedata
 import zipfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -317,6 +318,18 @@ def test_a_rebuild_reuses_unchanged_files_but_never_what_a_link_in_the_old_outpu
     assert outside.stat().st_nlink == 1 and outside.read_bytes() == first[planted]
     notes = [p for p in first if p.name != "index.md" and p != planted]
     assert all(p.stat().st_ino == inode[p] for p in notes)  # linked, not written
+
+
+def test_names_that_differ_only_in_unicode_form_keep_their_own_files(tmp_path: Path) -> None:
+    """"café" with é as one character and as e and an accent are two files here, and one on a
+    disk that normalizes names (macOS): unpacked there, one note overwrote the other."""
+    composed, decomposed = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
+    files = _bundle(tmp_path, {f"{composed}.md": "composed body", f"{decomposed}.md": "decomposed body"})
+    names = [name for name in files if name != "index.md"]
+    assert len(names) == len({unicodedata.normalize("NFC", name).casefold() for name in names}) == 2
+    bodies = list(files.values())
+    assert sum("decomposed body" in t for t in bodies) == 1
+    assert sum("composed body" in t and "decomposed body" not in t for t in bodies) == 1
 
 
 def test_a_long_name_and_its_namesake_both_fit_the_file_system(tmp_path: Path) -> None:
