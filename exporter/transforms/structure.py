@@ -1,4 +1,5 @@
-"""Structure clean-up: empty paragraphs, callouts, block ids (^id) and unique heading ids."""
+"""Structure clean-up: empty paragraphs, callouts, block ids (^id), HTML divs around markdown
+and unique heading ids."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from exporter.model.document import Block, Heading
 
 CALLOUT = re.compile(r"^\[!([A-Za-z][\w-]*)\]([+-]?)$")
 BLOCK_ID = re.compile(r"^\^([A-Za-z0-9-]+)$")
+DIV_OPEN = re.compile(r"\s*<div((?:\s+[\w:-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*)\s*>\s*", re.I)
+DIV_CLOSE = re.compile(r"\s*</div\s*>\s*", re.I)
+DIV_ATTR = re.compile(r"""(?<![\w:-])(id|class)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.I)
 
 
 def slug(text: str) -> str:
@@ -42,6 +46,32 @@ def _callout(bq: Block) -> Block:
         blocks.append({"t": "Para", "c": more})
     blocks += body[1:]
     return {"t": "Div", "c": [ast.attr("", ["callout", f"callout-{kind}"]), blocks]}
+
+
+def _divs(blocks: list[Block]) -> list[Block]:
+    """A <div> tag and its </div>, each a raw HTML block of its own in one list of blocks, made
+    a Div of the markdown between them (its id and classes kept), as Obsidian shows them: each
+    tag was cleaned apart from the other, the div closed at once with nothing inside, and the
+    </div> removed as unsafe (a warning about nothing a note's writer did wrong)."""
+    def tag(b: Block, pattern: re.Pattern[str]) -> re.Match[str] | None:
+        raw = b["t"] == "RawBlock" and b["c"][0] in ("html", "html5")
+        return pattern.fullmatch(b["c"][1]) if raw else None
+
+    if not any(b["t"] == "RawBlock" for b in blocks):
+        return blocks
+    out: list[Block] = []
+    opened: list[tuple[int, re.Match[str]]] = []  # (where in out the open tag is, the tag)
+    for b in blocks:
+        if (m := tag(b, DIV_OPEN)) is not None:
+            opened.append((len(out), m))
+        elif tag(b, DIV_CLOSE) is not None and opened:
+            at, m = opened.pop()
+            found = {k.lower(): next(v for v in vs if v) if any(vs) else "" for k, *vs in DIV_ATTR.findall(m[1])}
+            attr = ast.attr(found.get("id", ""), found.get("class", "").split())
+            out[at:] = [{"t": "Div", "c": [attr, out[at + 1:]]}]
+            continue
+        out.append(b)
+    return out
 
 
 def _blocks(blocks: list[Block], ids: list[str]) -> list[Block]:
@@ -113,7 +143,7 @@ def _marks(inlines: list[Any]) -> list[Any]:
 def tidy(blocks: list[Block]) -> tuple[list[Block], list[str]]:
     """Blocks with callouts, ^block ids, highlights and comments settled; returns block ids."""
     ids: list[str] = []
-    return ast.walk(blocks, inlines=_marks, blocks=lambda bs: _blocks(bs, ids)), ids
+    return ast.walk(blocks, inlines=_marks, blocks=lambda bs: _blocks(_divs(bs), ids)), ids
 
 
 def unique_anchors() -> Callable[[str], str]:

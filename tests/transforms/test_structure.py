@@ -34,3 +34,18 @@ def test_block_id_marks_the_paragraph(vault) -> None:  # type: ignore[no-untyped
     ids = [d["c"][0][0] for d in iter_nodes(note(coll, "a").blocks, "Div")]
     assert ids == ["^blk1", "^blk2"]
     assert "^blk" not in stringify(note(coll, "a").blocks)
+
+
+def test_html_divs_around_markdown_become_divs_with_their_id_and_classes(vault) -> None:  # type: ignore[no-untyped-def]
+    """Each tag was a raw block cleaned on its own: the div emptied, and </div> removed with an
+    unsafe-content warning that named nothing unsafe."""
+    body = ("<div class=\"admonition tip\" id=\"keep\" onclick=\"alert(1)\">\n\nTip **text**.\n\n<DIV class='inner'>\n\n"
+            "Inner.\n\n</div>\n\n</div>\n\n<div class=\"open\">\n\nNever closed.\n")
+    coll, report = vault({"a.md": body})
+    a = note(coll, "a")
+    divs = {d["c"][0][0] or " ".join(d["c"][0][1]): d for d in iter_nodes(a.blocks, "Div")}
+    assert divs["keep"]["c"][0][1] == ["admonition", "tip"] and divs["keep"]["c"][0][2] == []
+    assert stringify(divs["keep"]) == "Tip text.Inner." and stringify(divs["inner"]) == "Inner."
+    assert not [d for d in report.items if d.code == "unsafe-content" and "/div" in d.message]
+    raws = [r["c"][1] for r in iter_nodes(a.blocks, "RawBlock")]
+    assert len(raws) == 1 and "open" in raws[0] and "Never closed." in stringify(a.blocks)  # left as it was
