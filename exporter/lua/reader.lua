@@ -21,7 +21,7 @@ local ESCAPED = {['&'] = '&amp;', ['"'] = '&quot;', ['<'] = '&lt;', ['>'] = '&gt
 
 local function nesting(html)
   local depth, most = 0, 0
-  for close, name, selfclosed in html:gmatch('<(/?)(%a[%w:-]*)[^>]-(/?)>') do
+  for close, name, selfclosed in html:gmatch('<(/?)(%a[%w:-]*)[^<>]-(/?)>') do
     if close == '/' then
       depth = math.max(0, depth - 1)
     elseif selfclosed == '' and not VOID[name:lower()] then

@@ -15,6 +15,11 @@ CALLOUT = re.compile(r"^\[!([A-Za-z][\w-]*)\]([+-]?)$")
 BLOCK_ID = re.compile(r"^\^([A-Za-z0-9-]+)$")
 DIV_OPEN = re.compile(r"\s*<div((?:\s+[\w:-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*)\s*>\s*", re.I)
 DIV_CLOSE = re.compile(r"\s*</div\s*>\s*", re.I)
+# Divs made of <div> tags nest at most DIVS deep in a list of blocks (each adds 3 levels of JSON),
+# and a note where they add more than DIV_LEVELS to its depth keeps its tags raw: pairs of tags
+# nested thousands deep, or inside quotes nested deep, would have made the note too deep to export.
+DIVS = 8
+DIV_LEVELS = 24
 DIV_ATTR = re.compile(r"""(?<![\w:-])(id|class)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.I)
 
 
@@ -48,7 +53,7 @@ def _callout(bq: Block) -> Block:
     return {"t": "Div", "c": [ast.attr("", ["callout", f"callout-{kind}"]), blocks]}
 
 
-def _divs(blocks: list[Block]) -> list[Block]:
+def _divs(blocks: list[Block], made: list[int]) -> list[Block]:
     """A <div> tag and its </div>, each a raw HTML block of its own in one list of blocks, made
     a Div of the markdown between them (its id and classes kept), as Obsidian shows them: each
     tag was cleaned apart from the other, the div closed at once with nothing inside, and the
@@ -58,6 +63,15 @@ def _divs(blocks: list[Block]) -> list[Block]:
         return pattern.fullmatch(b["c"][1]) if raw else None
 
     if not any(b["t"] == "RawBlock" for b in blocks):
+        return blocks
+    deepest = depth = 0
+    for b in blocks:
+        if tag(b, DIV_OPEN) is not None:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif tag(b, DIV_CLOSE) is not None:
+            depth = max(0, depth - 1)
+    if not deepest or deepest > DIVS:
         return blocks
     out: list[Block] = []
     opened: list[tuple[int, re.Match[str]]] = []  # (where in out the open tag is, the tag)
@@ -69,6 +83,7 @@ def _divs(blocks: list[Block]) -> list[Block]:
             found = {k.lower(): next(v for v in vs if v) if any(vs) else "" for k, *vs in DIV_ATTR.findall(m[1])}
             attr = ast.attr(found.get("id", ""), found.get("class", "").split())
             out[at:] = [{"t": "Div", "c": [attr, out[at + 1:]]}]
+            made[0] += 1
             continue
         out.append(b)
     return out
@@ -143,7 +158,12 @@ def _marks(inlines: list[Any]) -> list[Any]:
 def tidy(blocks: list[Block]) -> tuple[list[Block], list[str]]:
     """Blocks with callouts, ^block ids, highlights and comments settled; returns block ids."""
     ids: list[str] = []
-    return ast.walk(blocks, inlines=_marks, blocks=lambda bs: _blocks(_divs(bs), ids)), ids
+    made = [0]  # Divs made of <div> tags
+    out = ast.walk(blocks, inlines=_marks, blocks=lambda bs: _blocks(_divs(bs, made), ids))
+    if made[0] and ast.depth(out) > ast.depth(blocks) + DIV_LEVELS:
+        ids = []
+        out = ast.walk(blocks, inlines=_marks, blocks=lambda bs: _blocks(bs, ids))
+    return out, ids
 
 
 def unique_anchors() -> Callable[[str], str]:

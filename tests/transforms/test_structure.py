@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from exporter.model.ast import iter_nodes, stringify
 from tests.conftest import note
 
@@ -49,3 +51,19 @@ def test_html_divs_around_markdown_become_divs_with_their_id_and_classes(vault) 
     assert not [d for d in report.items if d.code == "unsafe-content" and "/div" in d.message]
     raws = [r["c"][1] for r in iter_nodes(a.blocks, "RawBlock")]
     assert len(raws) == 1 and "open" in raws[0] and "Never closed." in stringify(a.blocks)  # left as it was
+
+
+def _wrapped(text: str, divs: int, quotes: int) -> str:
+    """text inside `divs` nested <div> pairs, inside a quote, `quotes` times over."""
+    for _ in range(quotes):
+        text = "<div>\n\n" * divs + text + "\n\n</div>" * divs
+        text = "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
+    return text
+
+
+@pytest.mark.parametrize(("divs", "quotes"), [(5000, 1), (8, 30)])
+def test_div_tags_nested_too_deep_stay_raw_and_the_note_is_exported(vault, divs: int, quotes: int) -> None:  # type: ignore[no-untyped-def]
+    coll, report = vault({"a.md": "Before.\n\n" + _wrapped("Core text.", divs, quotes) + "\n\nAfter.\n"})
+    a = note(coll, "a")
+    assert not iter_nodes(a.blocks, "Div") and "Core text." in stringify(a.blocks)
+    assert not [d for d in report.items if d.severity.value == "error"]
