@@ -14,7 +14,7 @@ local LABEL_MARKUP = '%[%[[^%]\n]*|[^%]\n]*[%*`~=%$<]'
 -- keep some of its block tags raw (each apart from the text it held), or where it nests deeper
 -- than DEEPEST tags (the sanitizer flattens it; read, it would be too deep to export).
 local STAMP = 'yt-timestamp'
-local DEEPEST = 32
+local DEEPEST = 8  -- as structure.DIVS
 local VOID = {area = 1, base = 1, br = 1, col = 1, embed = 1, hr = 1, img = 1, input = 1, link = 1,
               meta = 1, param = 1, source = 1, track = 1, wbr = 1}
 local ESCAPED = {['&'] = '&amp;', ['"'] = '&quot;', ['<'] = '&lt;', ['>'] = '&gt;'}
