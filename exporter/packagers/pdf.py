@@ -482,12 +482,13 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
         ident = blocks[0]["c"][1][0]
         blocks = ([{"t": "Div", "c": [ast.attr(ident), []]}] if ident else []) + blocks[1:]
     shift = int(any(h["c"][0] == 1 for h in ast.iter_nodes(blocks, "Header")))
+    within = set(math.budgeted(blocks)[0])  # the formulas typeset, as typeset() counts them
 
     def heading(b: Block) -> Block:
         if b["t"] != "Header":
             return b
         level, (ident, classes, kvs), inlines = b["c"]
-        label = ["data-label", _label(inlines)]  # the outline entry, without footnote calls
+        label = ["data-label", _label(inlines, within)]  # the outline entry, without footnote calls
         attrs = [ident, classes, [*kvs, label]]
         return {"t": "Header", "c": [min(6, level + shift), attrs, inlines]}
 
@@ -627,11 +628,12 @@ def _shaping(own_links_only: bool, unresolved: Unresolved, theme: Theme) -> dict
                                   f"{room:.3f}", str(endnotes)])}
 
 
-def _label(inlines: list[Any]) -> str:
+def _label(inlines: list[Any], within: set[str]) -> str:
     """The outline entry of a heading: its text without footnote calls, its formulas as text
-    (math.plain: E = mc², where the page has an image and the outline can have none)."""
+    (math.plain: E = mc², where the page has an image and the outline can have none) if they
+    are within the note's budget (within), else as TeX, as the page has them."""
     def drop(xs: list[Any]) -> list[Any]:
-        return [ast.Str(math.plain(x["c"][1])) if x.get("t") == "Math" else x for x in xs
+        return [ast.Str(math.plain(x["c"][1])) if x.get("t") == "Math" and x["c"][1] in within else x for x in xs
                 if not (x.get("t") == "Span" and "footnote" in x["c"][0][1])]
 
     return short(" ".join(ast.stringify(ast.map_inlines([{"t": "Plain", "c": inlines}], drop)).split()))

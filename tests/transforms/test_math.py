@@ -135,3 +135,16 @@ def test_plain_never_fails_and_gives_one_line(tex: str) -> None:
     text = math.plain(tex)
     assert "\n" not in text and text == text.strip()
     assert text == tex.strip() or not math.problem(tex)  # TeX only where it cannot be typeset
+
+
+def test_formulas_in_headings_past_the_note_s_budget_stay_tex_in_the_outline(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written as text, a formula costs about 2 ms: a note of thousands of headings, each with a
+    formula, keeps to the budget its images keep to (the rest stay TeX, as on the page)."""
+    monkeypatch.setattr(math, "BUDGET", 3 * (math.PER_FORMULA + 5))  # three formulas of 5 characters
+    heads = "".join(f"## Step $x^{k}+1$\n\ntext\n\n" for k in range(2, 7))
+    vault = write_vault(tmp_path / "v", {"m.md": "---\ntitle: Steps\n---\n\n" + heads})
+    r = CliRunner().invoke(main, ["pdf", str(vault), "-o", str(tmp_path / "d.pdf"), "-q", "--no-cache", "-j", "1"])
+    assert r.exit_code == 0, r.output
+    titles = [str(x.title) for x in pypdf.PdfReader(tmp_path / "d.pdf").outline[1]]
+    assert titles == ["Step x² + 1", "Step x³ + 1", "Step x⁴ + 1", "Step x^5+1", "Step x^6+1"]
