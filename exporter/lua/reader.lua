@@ -49,10 +49,20 @@ local function may_hold_raw(text)
   return ('\n' .. text):find('\n[ \t>*+%-%d.)]*<') ~= nil or text:find('=html', 1, true) ~= nil
 end
 
+-- a table cell spans MAX_SPAN columns or rows at most (sanitize.py's MAX_SPAN): read with
+-- colspan="1000000", a table of a million columns took pandoc past its memory
+local MAX_SPAN = 100
+
+local function spans_clamped(html)
+  return (html:gsub('([Ss][Pp][Aa][Nn]%s*=%s*["\']?)%s*(%d+)', function(head, n)
+    if #n > 5 or tonumber(n) > MAX_SPAN then return head .. MAX_SPAN end
+  end))
+end
+
 local function stamped(raw)
   if (raw.format == 'html' or raw.format == 'html5') and raw.text:find(STAMP, 1, true)
       and nesting(raw.text) <= DEEPEST then
-    local ok, doc = pcall(pandoc.read, raw.text, 'html+raw_html')
+    local ok, doc = pcall(pandoc.read, spans_clamped(raw.text), 'html+raw_html')
     local kept = false  -- a block tag the reader does not know (details, summary...)
     if ok then
       doc:walk({RawBlock = function() kept = true end})

@@ -108,6 +108,8 @@ ATTRIBUTES = {
     "time": {"datetime"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+MAX_SPAN = 100  # columns or rows a cell of a raw HTML table may span (reader.lua's MAX_SPAN too)
+LONG_SPAN = re.compile(r"(span\s*=\s*[\"']?\s*)\d{4,}", re.I)
 TAG = re.compile(r"^<(/?)([A-Za-z][A-Za-z0-9-]*)\b[^>]*?(/?)>$", re.S)
 SAFE_KEY = re.compile(r"^[a-z][a-z0-9_-]*$")
 UNSAFE_KEYS = {"style", "src", "srcset", "href", "xmlns", "formaction", "action", "data", "poster"}
@@ -138,7 +140,12 @@ def clean_html(text: str) -> str:
 
 
 def _keep_attribute(element: str, name: str, value: str) -> str | None:
-    """nh3 lets relative links through: in a bundle they are dead or lead out of the vault."""
+    """nh3 lets relative links through: in a bundle they are dead or lead out of the vault. A
+    cell spans MAX_SPAN columns or rows at most: colspan="1000000" kept WeasyPrint laying out
+    a million columns until the note's render budget ran out."""
+    if name in ("colspan", "rowspan"):
+        n = value.strip()
+        return (str(max(1, min(int(n), MAX_SPAN))) if len(n) < 6 else str(MAX_SPAN)) if n.isdecimal() and n.isascii() else None
     return None if element == "a" and name == "href" and not absolute_url(value) else value
 
 
@@ -182,6 +189,8 @@ def _lost(before: str, after: str) -> list[Removed]:
                     lost.append((f"link {(v or '')[:60]!r} in raw HTML", written))
             elif t in ALLOWED_TAGS and kept[(t, k)] > 0:
                 kept[(t, k)] -= 1
+                if k in ("colspan", "rowspan") and (v or "").strip().isdecimal() and int((v or "").strip()[:6]) > MAX_SPAN:
+                    lost.append((f"cut {k} {(v or '').strip()[:12]} to {MAX_SPAN} in raw HTML", written))
             elif t in ALLOWED_TAGS:
                 lost.append((f"attribute {k!r} in raw HTML", written))
     return lost
@@ -306,7 +315,8 @@ def sanitize(blocks: list[Block]) -> Sanitized:
             if b["t"] == "RawBlock" and b["c"][0] in ("html", "html5"):
                 raw = True
                 cleaned = clean_html(b["c"][1])
-                if len(cleaned) < len(b["c"][1]) * 0.9 or "<script" in b["c"][1].lower():
+                shortened = LONG_SPAN.sub(rf"\g<1>{MAX_SPAN}", b["c"][1])  # spans cut are said apart (_lost)
+                if len(cleaned) < len(shortened) * 0.9 or "<script" in b["c"][1].lower():
                     written = b["c"][1].strip()
                     out.removed.append((f"raw HTML block {written[:30]!r}", written.split("\n", 1)[0]))
                 out.removed += _lost(b["c"][1], cleaned)

@@ -142,3 +142,21 @@ def test_raw_html_nested_too_deep_to_export_loses_its_deepest_tags_not_its_text(
     # the same blocks, untouched, when nothing is that deep
     shallow = note(coll, "shallow").blocks
     assert sanitize._unnested(shallow, []) is shallow
+
+
+def test_a_raw_table_cell_spans_a_hundred_columns_or_rows_at_most_and_says_so(vault) -> None:  # type: ignore[no-untyped-def]
+    """colspan="1000000" kept WeasyPrint laying out a million columns until the note's render
+    budget ran out; read as HTML (a stamp in the block), it took pandoc past its memory."""
+    cells = '<td colspan="1000000">wide</td><td ROWSPAN = 99999999999999999999999>tall</td><td colspan="x">odd</td>'
+    stamp = '<a class="yt-timestamp" data-t="00:02:07">[00:02:07]</a>'
+    body = f"<table><tr>{cells}</tr></table>\n\nBetween.\n\n<table><tr>{cells}<td>{stamp}</td></tr></table>\n"
+    coll, report = vault({"a.md": f"---\ntitle: Spans\nvideoId: pX8D9l7A4-U\n---\n\n{body}"})
+    a = note(coll, "a")
+    raw = iter_nodes(a.blocks, "RawBlock")[0]["c"][1]
+    assert 'colspan="100"' in raw and 'rowspan="100"' in raw and 'colspan="x"' not in raw
+    (table,) = iter_nodes(a.blocks, "Table")  # the block with a stamp, read as HTML
+    spans = [(c[2], c[3]) for body_ in table["c"][4] for row in body_[3] for c in row[1]]
+    assert max(max(s) for s in spans) == 100 and len(a.citations) == 1
+    said = [d.message for d in report.items if d.code == "unsafe-content"]
+    assert "cut colspan 1000000 to 100 in raw HTML" in said
+    assert any(m.startswith("cut rowspan 999") for m in said) and not any("raw HTML block" in m for m in said)
