@@ -212,9 +212,9 @@ def _libraries() -> list[str]:
 def render_key(prepared: Prepared, folders: str) -> str:
     """Everything a render reads: the HTML and its settings, the files it names, the theme
     folders (their files_key), the renderer and this code."""
-    html = prepared.html
-    return store.key("pdf", _settings(prepared, folders, html), html,
-                     str(prepared.pieces.size if prepared.pieces else 0))
+    html, p = prepared.html, prepared.pieces
+    settings = p.settings if p and p.settings else _settings(prepared, folders, html)  # made once (_remembered)
+    return store.key("pdf", settings, html, str(p.size if p else 0))
 
 
 def _settings(prepared: Prepared, folders: str, html: str) -> str:
@@ -482,7 +482,7 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
         ident = blocks[0]["c"][1][0]
         blocks = ([{"t": "Div", "c": [ast.attr(ident), []]}] if ident else []) + blocks[1:]
     shift = int(any(h["c"][0] == 1 for h in ast.iter_nodes(blocks, "Header")))
-    within = set(math.budgeted(blocks)[0])  # the formulas typeset, as typeset() counts them
+    within = set(math.budgeted(blocks)[0])  # the formulas typeset (headings' are written as text too)
 
     def heading(b: Block) -> Block:
         if b["t"] != "Header":
@@ -507,7 +507,7 @@ def _shape(note: Note, blocks: list[Block], own_links_only: bool,
 
     blocks = ast.map_each_block(blocks, lambda b: _raw_long_words(_flowing(heading(b))))
     blocks = ast.map_inlines(blocks, unlink) if own_links_only or unresolved == "plain" else blocks
-    return math.typeset(blocks, _ink(theme))
+    return math.typeset(blocks, _ink(theme), within)
 
 
 def _lines(b: Block) -> int:

@@ -58,8 +58,7 @@ def normalize(raw: RawNote, parsed: pandoc.Parsed, options: Options,
 
 def _removed(removed: list[sanitize.Removed]) -> list[tuple[str, str, str]]:
     """What the sanitizer took out as warnings, once each, at the line it was written on."""
-    return [("unsafe-content", written, what if what.startswith("cut ") else f"removed {what}")
-            for what, written in dict.fromkeys(removed)]
+    return [("unsafe-content", written, what) for what, written in dict.fromkeys(removed)]
 
 
 def as_text(markdown: str) -> list[Block]:

@@ -32,18 +32,23 @@ _UNKNOWN = re.compile(r"<m[ion][^>]*>\\[A-Za-z]+</m[ion]>")  # a command latex2m
 @lru_cache(maxsize=4096)
 def problem(tex: str) -> str | None:
     """Why tex cannot be typeset, or None: what latex2mathml refuses or leaves as a command."""
+    return _read(tex)[1]
+
+
+def _read(tex: str) -> tuple[str, str | None]:
+    """latex2mathml's MathML of tex, and why tex cannot be typeset (then the MathML is "")."""
     if len(tex) > MAX_TEX:
-        return f"formula of {len(tex):,} characters, over {MAX_TEX}"
+        return "", f"formula of {len(tex):,} characters, over {MAX_TEX}"
     import latex2mathml.converter  # here: most vaults hold no math, and the import costs 70 ms
 
     try:
         mathml = latex2mathml.converter.convert(tex)
     except Exception as e:  # the converter raises many kinds, some bare (AssertionError)
-        return f"TeX it cannot read ({type(e).__name__}{': ' + str(e) if str(e) else ''})"
+        return "", f"TeX it cannot read ({type(e).__name__}{': ' + str(e) if str(e) else ''})"
     unknown = _UNKNOWN.search(mathml)
     if unknown:
-        return f"unknown command {re.sub(r'<[^>]+>', '', unknown.group(0))}"
-    return None
+        return "", f"unknown command {re.sub(r'<[^>]+>', '', unknown.group(0))}"
+    return mathml, None
 
 
 def budgeted(blocks: list[Block]) -> tuple[list[str], list[str]]:
@@ -105,10 +110,10 @@ def image(tex: str, display: bool, colour: str) -> str | None:
     return f'<img class="math" alt="{escape(tex.strip())}" src="{url}" style="{style}"/>'
 
 
-def typeset(blocks: list[Block], colour: str) -> list[Block]:
+def typeset(blocks: list[Block], colour: str, within: set[str] | None = None) -> list[Block]:
     """Every formula within the budget that can be typeset as an image; the others stay Math
-    (TeX in the PDF)."""
-    within = set(budgeted(blocks)[0])
+    (TeX in the PDF). within: the formulas within it, when the caller counted them already."""
+    within = set(budgeted(blocks)[0]) if within is None else within
 
     def visit(inlines: list[Any]) -> list[Any]:
         if not any(x["t"] == "Math" for x in inlines):
@@ -144,15 +149,15 @@ def plain(tex: str) -> str:
     after ^ or _ (in parentheses when longer than one character); a fraction a/b, a root √x.
     The TeX itself where it cannot be typeset. About 2 ms a formula: callers keep to a note's
     budget (budgeted), as typeset() does."""
-    if problem(tex):
+    mathml, why = _read(tex)
+    if why:
         return tex.strip()
-    import latex2mathml.converter
     from lxml import etree
 
     # latex2mathml copies \text{...} as it is, markup included: what does not parse stays TeX
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
-        root = etree.fromstring(latex2mathml.converter.convert(tex).encode(), parser)
+        root = etree.fromstring(mathml.encode(), parser)
     except (etree.XMLSyntaxError, ValueError):
         return tex.strip()
     return " ".join(_text(root).split())

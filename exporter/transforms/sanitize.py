@@ -109,7 +109,8 @@ ATTRIBUTES = {
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 MAX_SPAN = 100  # columns or rows a cell of a raw HTML table may span (reader.lua's MAX_SPAN too)
-LONG_SPAN = re.compile(r"(span\s*=\s*[\"']?\s*)\d{4,}", re.I)
+SPANS = ("colspan", "rowspan")
+SPAN_VALUE = re.compile(r"((?:col|row)span\s*=\s*[\"']?\s*)(\d+)", re.I)
 TAG = re.compile(r"^<(/?)([A-Za-z][A-Za-z0-9-]*)\b[^>]*?(/?)>$", re.S)
 SAFE_KEY = re.compile(r"^[a-z][a-z0-9_-]*$")
 UNSAFE_KEYS = {"style", "src", "srcset", "href", "xmlns", "formaction", "action", "data", "poster"}
@@ -143,10 +144,17 @@ def _keep_attribute(element: str, name: str, value: str) -> str | None:
     """nh3 lets relative links through: in a bundle they are dead or lead out of the vault. A
     cell spans MAX_SPAN columns or rows at most: colspan="1000000" kept WeasyPrint laying out
     a million columns until the note's render budget ran out."""
-    if name in ("colspan", "rowspan"):
-        n = value.strip()
-        return (str(max(1, min(int(n), MAX_SPAN))) if len(n) < 6 else str(MAX_SPAN)) if n.isdecimal() and n.isascii() else None
+    if name in SPANS:
+        return _span(value)
     return None if element == "a" and name == "href" and not absolute_url(value) else value
+
+
+def _span(value: str) -> str | None:
+    """A colspan or rowspan as kept: 1 to MAX_SPAN; None when it is no number."""
+    n = value.strip()
+    if not (n.isdecimal() and n.isascii()):
+        return None
+    return str(max(1, min(int(n.lstrip("0")[:6] or "0"), MAX_SPAN)))
 
 
 def absolute_url(url: str) -> bool:
@@ -186,13 +194,13 @@ def _lost(before: str, after: str) -> list[Removed]:
         for k, v in attrs:
             if t == "a" and k == "href":
                 if not absolute_url(v or ""):
-                    lost.append((f"link {(v or '')[:60]!r} in raw HTML", written))
+                    lost.append((f"removed link {(v or '')[:60]!r} in raw HTML", written))
             elif t in ALLOWED_TAGS and kept[(t, k)] > 0:
                 kept[(t, k)] -= 1
-                if k in ("colspan", "rowspan") and (v or "").strip().isdecimal() and int((v or "").strip()[:6]) > MAX_SPAN:
-                    lost.append((f"cut {k} {(v or '').strip()[:12]} to {MAX_SPAN} in raw HTML", written))
+                if k in SPANS and (cut := _span(v or "")) not in (None, (v or "").strip().lstrip("0")):
+                    lost.append((f"cut {k} {(v or '').strip()[:12]} to {cut} in raw HTML", written))
             elif t in ALLOWED_TAGS:
-                lost.append((f"attribute {k!r} in raw HTML", written))
+                lost.append((f"removed attribute {k!r} in raw HTML", written))
     return lost
 
 
@@ -201,7 +209,7 @@ def _wikilinks_to_text(text: str, removed: list[Removed]) -> str:
     its label (or target) as text rather than the brackets, and say so."""
 
     def label(m: re.Match[str]) -> str:
-        removed.append((f"wikilink {html.unescape(m.group(0))} inside raw HTML kept as text", m.group(0)))
+        removed.append((f"removed wikilink {html.unescape(m.group(0))} inside raw HTML kept as text", m.group(0)))
         target, _, alias = html.unescape(m.group(2)).partition("|")
         target, alias = target.rstrip("\\").strip(), alias.strip()
         if m.group(1) and WIDTH.match(alias):  # ![[image.png|200]]: a size, not a label
@@ -211,7 +219,7 @@ def _wikilinks_to_text(text: str, removed: list[Removed]) -> str:
     return WIKILINK.sub(label, text) if "[[" in text else text
 
 
-# What was taken out, for a warning, and the text it was written as (the warning's line)
+# What was taken out or cut, said for a warning, and the text it was written as (the warning's line)
 Removed = tuple[str, str]
 
 
@@ -227,7 +235,7 @@ def _clean_attr(a: list[Any], removed: list[Removed]) -> list[Any]:
         if _safe_key(k):
             keep.append([k, v])
         else:
-            removed.append((f"attribute {k!r}", k))
+            removed.append((f"removed attribute {k!r}", k))
     return [a[0], a[1], keep] if len(keep) != len(a[2]) else a
 
 
@@ -275,12 +283,12 @@ def sanitize(blocks: list[Block]) -> Sanitized:
             m = TAG.match(text)
             if not m:  # comments and anything odd
                 if text and not text.startswith("<!--"):
-                    out.removed.append((f"raw HTML {text[:30]!r}", text))
+                    out.removed.append((f"removed raw HTML {text[:30]!r}", text))
                 continue
             closing, name = m.group(1), m.group(2).lower()
             if name in DROP_WITH_CONTENT or name not in ALLOWED_TAGS:
                 if not closing:  # (its end goes with it)
-                    out.removed.append((f"<{name}>", text))
+                    out.removed.append((f"removed <{name}>", text))
                 if name in DROP_WITH_CONTENT and not closing and not m.group(3):
                     skip_until = name
                 continue
@@ -315,10 +323,10 @@ def sanitize(blocks: list[Block]) -> Sanitized:
             if b["t"] == "RawBlock" and b["c"][0] in ("html", "html5"):
                 raw = True
                 cleaned = clean_html(b["c"][1])
-                shortened = LONG_SPAN.sub(rf"\g<1>{MAX_SPAN}", b["c"][1])  # spans cut are said apart (_lost)
-                if len(cleaned) < len(shortened) * 0.9 or "<script" in b["c"][1].lower():
+                spans_cut = SPAN_VALUE.sub(lambda m: m[1] + (_span(m[2]) or m[2]), b["c"][1])  # said apart (_lost)
+                if len(cleaned) < len(spans_cut) * 0.9 or "<script" in b["c"][1].lower():
                     written = b["c"][1].strip()
-                    out.removed.append((f"raw HTML block {written[:30]!r}", written.split("\n", 1)[0]))
+                    out.removed.append((f"removed raw HTML block {written[:30]!r}", written.split("\n", 1)[0]))
                 out.removed += _lost(b["c"][1], cleaned)
                 cleaned = _wikilinks_to_text(cleaned, out.removed)
                 if cleaned.strip():
@@ -369,7 +377,7 @@ def _unnested(blocks: list[Block], removed: list[Removed]) -> list[Block]:
     if all(same(node, depth) for node, depth in _raws(blocks)):
         return blocks
     stack.clear()
-    removed.append((f"raw HTML tags nested too deeply to export (over {RAW_LEVELS} levels with the lists, "
+    removed.append((f"removed raw HTML tags nested too deeply to export (over {RAW_LEVELS} levels with the lists, "
                     "quotes and spans around them); what they hold is kept", ""))
 
     def copy(node: Any, depth: int) -> Any:  # in document order, as the tags are counted

@@ -58,27 +58,29 @@ def _divs(blocks: list[Block], made: list[int]) -> list[Block]:
     a Div of the markdown between them (its id and classes kept), as Obsidian shows them: each
     tag was cleaned apart from the other, the div closed at once with nothing inside, and the
     </div> removed as unsafe (a warning about nothing a note's writer did wrong)."""
-    def tag(b: Block, pattern: re.Pattern[str]) -> re.Match[str] | None:
-        raw = b["t"] == "RawBlock" and b["c"][0] in ("html", "html5")
-        return pattern.fullmatch(b["c"][1]) if raw else None
+    def tag(b: Block) -> re.Match[str] | bool | None:
+        """The <div> tag b is, True for a </div>, None for any other block."""
+        if b["t"] != "RawBlock" or b["c"][0] not in ("html", "html5"):
+            return None
+        if (m := DIV_OPEN.fullmatch(b["c"][1])) is not None:
+            return m
+        return True if DIV_CLOSE.fullmatch(b["c"][1]) else None
 
     if not any(b["t"] == "RawBlock" for b in blocks):
         return blocks
+    tags = [tag(b) for b in blocks]
     deepest = depth = 0
-    for b in blocks:
-        if tag(b, DIV_OPEN) is not None:
-            depth += 1
-            deepest = max(deepest, depth)
-        elif tag(b, DIV_CLOSE) is not None:
-            depth = max(0, depth - 1)
+    for t in tags:
+        depth = depth + 1 if isinstance(t, re.Match) else max(0, depth - 1) if t else depth
+        deepest = max(deepest, depth)
     if not deepest or deepest > DIVS:
         return blocks
     out: list[Block] = []
     opened: list[tuple[int, re.Match[str]]] = []  # (where in out the open tag is, the tag)
-    for b in blocks:
-        if (m := tag(b, DIV_OPEN)) is not None:
-            opened.append((len(out), m))
-        elif tag(b, DIV_CLOSE) is not None and opened:
+    for b, t in zip(blocks, tags, strict=True):
+        if isinstance(t, re.Match):
+            opened.append((len(out), t))
+        elif t and opened:
             at, m = opened.pop()
             found = {k.lower(): next(v for v in vs if v) if any(vs) else "" for k, *vs in DIV_ATTR.findall(m[1])}
             attr = ast.attr(found.get("id", ""), found.get("class", "").split())
